@@ -1,0 +1,158 @@
+package channel
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+)
+
+// SignInRequest proves a user to the OP and registers the device's public
+// key for the session. Password is a secret: never log it.
+type SignInRequest struct {
+	Version    int             `json:"v"`
+	User       string          `json:"user"`
+	Password   string          `json:"password"`
+	DeviceName string          `json:"device_name,omitempty"`
+	DeviceKey  json.RawMessage `json:"device_key"` // public JWK, EC P-256
+}
+
+// SignInResponse answers a SignInRequest. On failure Error is set and the
+// other fields are empty.
+type SignInResponse struct {
+	Version          int    `json:"v"`
+	SessionID        string `json:"session_id,omitempty"`
+	User             string `json:"user,omitempty"`
+	RequestsSubject  string `json:"requests_subject,omitempty"`
+	SessionExpiresAt int64  `json:"session_expires_at,omitempty"` // Unix seconds
+	Error            string `json:"error,omitempty"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// AuthRequest announces a backchannel authentication request to the devices
+// of its user (CIBA Core 1.0 §8: the OP shows the client, the scope and the
+// binding message so the user can match them with the consumption device).
+type AuthRequest struct {
+	Version        int      `json:"v"`
+	AuthReqID      string   `json:"auth_req_id"`
+	ClientID       string   `json:"client_id"`
+	ClientName     string   `json:"client_name,omitempty"`
+	User           string   `json:"user"`
+	Scope          []string `json:"scope"`
+	BindingMessage string   `json:"binding_message,omitempty"`
+	ACRValues      []string `json:"acr_values,omitempty"`
+	CreatedAt      int64    `json:"created_at"` // Unix seconds
+	ExpiresAt      int64    `json:"expires_at"` // Unix seconds
+}
+
+// SecondsLeft is the number of whole seconds before r expires at now,
+// never negative.
+func (r *AuthRequest) SecondsLeft(now time.Time) int {
+	left := r.ExpiresAt - now.Unix()
+	if left < 0 {
+		return 0
+	}
+	return int(left)
+}
+
+// PendingRequest asks for the requests still pending for the session's user.
+type PendingRequest struct {
+	Version   int    `json:"v"`
+	SessionID string `json:"session_id"`
+}
+
+// PendingResponse lists pending requests, oldest first.
+type PendingResponse struct {
+	Version          int           `json:"v"`
+	Requests         []AuthRequest `json:"requests"`
+	Error            string        `json:"error,omitempty"`
+	ErrorDescription string        `json:"error_description,omitempty"`
+}
+
+// Decision carries a device's signed decision.
+type Decision struct {
+	Version   int    `json:"v"`
+	SessionID string `json:"session_id"`
+	// JWT is signed with ES256 by the device key registered at sign-in;
+	// its claims are DecisionClaims.
+	JWT string `json:"jwt"`
+}
+
+// The two verdicts a device can give.
+const (
+	VerdictApprove = "approve"
+	VerdictDeny    = "deny"
+)
+
+// DecisionClaims are the claims of a decision JWT.
+type DecisionClaims struct {
+	AuthReqID string   `json:"auth_req_id"`
+	Verdict   string   `json:"verdict"`
+	SessionID string   `json:"sid"`
+	ACR       string   `json:"acr,omitempty"`
+	AMR       []string `json:"amr,omitempty"`
+	jwt.RegisteredClaims
+}
+
+// Validate checks the fields a decision must carry.
+func (c *DecisionClaims) Validate() error {
+	switch {
+	case c.AuthReqID == "":
+		return errors.New("channel: decision without auth_req_id")
+	case c.Verdict != VerdictApprove && c.Verdict != VerdictDeny:
+		return fmt.Errorf("channel: decision verdict %q is neither approve nor deny", c.Verdict)
+	case c.SessionID == "":
+		return errors.New("channel: decision without sid")
+	case c.ID == "":
+		return errors.New("channel: decision without jti")
+	case c.IssuedAt == nil:
+		return errors.New("channel: decision without iat")
+	}
+	return nil
+}
+
+// DecisionResult answers a Decision: Accepted, or an Error code from this
+// package with a description.
+type DecisionResult struct {
+	Version          int    `json:"v"`
+	Accepted         bool   `json:"accepted"`
+	Error            string `json:"error,omitempty"`
+	ErrorDescription string `json:"error_description,omitempty"`
+}
+
+// Error codes of the channel's replies.
+const (
+	ErrBadMessage     = "bad_message" // not JSON, or a field missing or malformed
+	ErrUnsupported    = "unsupported_version"
+	ErrBadCredentials = "bad_credentials"  // sign-in refused
+	ErrUnknownSession = "unknown_session"  // sign in again
+	ErrBadSignature   = "bad_signature"    // decision JWT does not verify
+	ErrReplay         = "replay"           // decision jti already used
+	ErrNotYourRequest = "not_your_request" // unknown, or another user's request
+	ErrNotPending     = "not_pending"      // already decided, redeemed or expired
+	ErrInternal       = "internal_error"
+)
+
+// Event types published on EventsSubject.
+const (
+	EventRequestCreated   = "request.created"
+	EventDecisionAccepted = "decision.accepted"
+	EventDecisionRefused  = "decision.refused"
+	EventTokenIssued      = "token.issued"
+	EventRequestExpired   = "request.expired"
+	EventDeviceSignedIn   = "device.signed_in"
+)
+
+// Event is one thing that happened at the OP, for watchers. It never carries
+// a token, a password or a full auth_req_id: ReqRef is a short hash.
+type Event struct {
+	Version  int    `json:"v"`
+	Type     string `json:"type"`
+	Time     int64  `json:"time"` // Unix milliseconds
+	ReqRef   string `json:"req_ref,omitempty"`
+	ClientID string `json:"client_id,omitempty"`
+	User     string `json:"user,omitempty"`
+	Detail   string `json:"detail,omitempty"`
+}
