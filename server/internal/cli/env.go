@@ -1,0 +1,47 @@
+package cli
+
+import (
+	"io"
+	"log/slog"
+	"time"
+)
+
+// Env is everything a command takes from the process: standard streams, the
+// environment and the clock. main builds the real one; tests build their own.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads an environment variable; nil reads none.
+	Getenv func(string) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger, when set, replaces the logger built from --log-level.
+	Logger *slog.Logger
+	// Ready, when set, is called by serve with the chosen addresses once
+	// every listener accepts connections (tests use it instead of parsing
+	// the ready line).
+	Ready func(ReadyInfo)
+}
+
+// ReadyInfo is what serve reports when it is ready.
+type ReadyInfo struct {
+	Issuer   string // e.g. https://localhost:5001/master
+	HTTPAddr string // host:port of the HTTPS listener
+	NATSURL  string // e.g. nats://127.0.0.1:4222
+	StateDir string
+}
+
+func (e Env) getenv(name string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(name)
+}
+
+func (e Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}

@@ -1,0 +1,227 @@
+package op
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"cibalab/server/state"
+	"cibalab/server/store"
+	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
+)
+
+// MaxBindingMessage is the longest binding_message accepted, in characters.
+// CIBA Core 1.0 §7.1 asks for a short message shown on both devices; a
+// longer one is refused with invalid_binding_message.
+const MaxBindingMessage = 64
+
+// backchannelAuthorize is the backchannel authentication endpoint
+// (CIBA Core 1.0 §7): it authenticates the client (§7.2 step 1), validates
+// the request (§7.2), stores it, answers with the acknowledgement (§7.3) and
+// then tells the user's authentication devices (§8). Rejections store
+// nothing.
+func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) error {
+	newErr := oauth.BackchannelError
+	form, err := p.parseForm(w, r, newErr)
+	if err != nil {
+		return err
+	}
+	client, err := p.authenticateClient(r, form, newErr)
+	if err != nil {
+		return err
+	}
+	req, lifetime, err := p.validateAuthRequest(client, form)
+	if err != nil {
+		return err
+	}
+	now := p.cfg.Now()
+	req.ID = p.newID(32) // 256 bits, over the 128 bits CIBA Core 1.0 §7.3 requires
+	req.CreatedAt = now
+	req.LastPoll = now
+	req.Status = store.StatusPending
+	req.Interval = p.cfg.Interval
+	req.ExpiresAt = now.Add(lifetime)
+	if err := p.cfg.Store.Create(r.Context(), req); err != nil {
+		return err
+	}
+	p.log.Info("authentication request accepted", "req", ref(req.ID), "client_id", req.ClientID, "user", req.User,
+		"expires_in", int(req.ExpiresAt.Sub(now)/time.Second))
+
+	ack := oauth.BackchannelAuthResponse{
+		AuthReqID: req.ID,
+		ExpiresIn: int(req.ExpiresAt.Sub(now) / time.Second),
+	}
+	if client.DeliveryMode != oauth.ModePush {
+		ack.Interval = int(req.Interval / time.Second) // CIBA Core 1.0 §7.3: poll and ping only
+	}
+	writeJSONStatus(w, http.StatusOK, ack)
+	p.announce(r, req, client)
+	return nil
+}
+
+// validateAuthRequest checks the parameters of CIBA Core 1.0 §7.1 in the
+// order of §7.2 and returns the request to store and its lifetime.
+func (p *Provider) validateAuthRequest(client *authenticatedClient, form url.Values) (*store.Request, time.Duration, error) {
+	bad := func(format string, args ...any) error {
+		return oauth.BackchannelError(oauth.ErrInvalidRequest, format, args...)
+	}
+	if !slices.Contains(client.GrantTypes, oauth.GrantTypeCIBA) {
+		return nil, 0, oauth.BackchannelError(oauth.ErrUnauthorizedClient, "the client is not registered for the CIBA grant")
+	}
+	if client.DeliveryMode != oauth.ModePoll {
+		return nil, 0, oauth.BackchannelError(oauth.ErrUnauthorizedClient, "delivery mode %s is not supported by this OP yet", client.DeliveryMode)
+	}
+	if form.Has(oauth.ParamRequest) {
+		return nil, 0, bad("signed authentication requests are not supported")
+	}
+	if form.Has("request_uri") {
+		return nil, 0, bad("request_uri is not supported")
+	}
+
+	// scope: REQUIRED and must contain openid (CIBA Core 1.0 §7.1).
+	rawScope := form.Get(oauth.ParamScope)
+	if strings.TrimSpace(rawScope) == "" {
+		return nil, 0, bad("scope is required")
+	}
+	scope := strings.Fields(rawScope)
+	if !slices.Contains(scope, oauth.ScopeOpenID) {
+		return nil, 0, oauth.BackchannelError(oauth.ErrInvalidScope, "scope must contain openid")
+	}
+	for _, s := range scope {
+		if !slices.Contains(supportedScopes(), s) {
+			return nil, 0, oauth.BackchannelError(oauth.ErrInvalidScope, "scope %s is not supported", safeName(s))
+		}
+	}
+	scope = dedupe(scope)
+
+	// Exactly one hint (CIBA Core 1.0 §7.1, §7.2 step 3).
+	hints := 0
+	for _, h := range []string{oauth.ParamLoginHint, oauth.ParamLoginHintToken, oauth.ParamIDTokenHint} {
+		if form.Has(h) {
+			hints++
+		}
+	}
+	if hints != 1 {
+		return nil, 0, bad("exactly one of login_hint, login_hint_token and id_token_hint is required")
+	}
+	if form.Has(oauth.ParamLoginHintToken) || form.Has(oauth.ParamIDTokenHint) {
+		return nil, 0, bad("only login_hint is supported as a hint")
+	}
+
+	// requested_expiry: a positive integer (CIBA Core 1.0 §7.1), clamped to
+	// the OP's bounds.
+	lifetime := p.cfg.DefaultExpiry
+	if form.Has(oauth.ParamRequestedExpiry) {
+		secs, ok := positiveInt(form.Get(oauth.ParamRequestedExpiry))
+		if !ok {
+			return nil, 0, bad("requested_expiry must be a positive integer")
+		}
+		lifetime = clamp(time.Duration(secs)*time.Second, p.cfg.MinExpiry, p.cfg.MaxExpiry)
+	}
+
+	// binding_message (CIBA Core 1.0 §7.1, §13).
+	msg := form.Get(oauth.ParamBindingMessage)
+	if form.Has(oauth.ParamBindingMessage) {
+		if err := checkBindingMessage(msg); err != nil {
+			return nil, 0, err
+		}
+	}
+
+	// user_code (CIBA Core 1.0 §7.1.2): the OP does not advertise support.
+	if form.Has(oauth.ParamUserCode) {
+		return nil, 0, bad("user_code is not supported")
+	}
+
+	var acr []string
+	if v := form.Get(oauth.ParamACRValues); v != "" {
+		acr = strings.Fields(v)
+	}
+
+	// The hint must identify a user (CIBA Core 1.0 §7.2 steps 4 and 5).
+	hint := form.Get(oauth.ParamLoginHint)
+	user, err := p.cfg.Users.User(hint)
+	if errors.Is(err, state.ErrNotFound) || hint == "" {
+		return nil, 0, oauth.BackchannelError(oauth.ErrUnknownUserID, "the login_hint does not identify a known user")
+	}
+	if err != nil {
+		return nil, 0, err
+	}
+
+	return &store.Request{
+		ClientID:       client.ID,
+		User:           user.ID,
+		Scope:          scope,
+		BindingMessage: msg,
+		ACRValues:      acr,
+	}, lifetime, nil
+}
+
+// checkBindingMessage accepts 1 to MaxBindingMessage printable characters of
+// valid UTF-8; anything else is invalid_binding_message (CIBA Core 1.0 §13).
+func checkBindingMessage(msg string) error {
+	switch {
+	case msg == "" || !utf8.ValidString(msg):
+		return oauth.BackchannelError(oauth.ErrInvalidBindingMessage, "binding_message must be non-empty UTF-8 text")
+	case utf8.RuneCountInString(msg) > MaxBindingMessage:
+		return oauth.BackchannelError(oauth.ErrInvalidBindingMessage, "binding_message is longer than %d characters", MaxBindingMessage)
+	}
+	for _, r := range msg {
+		if !unicode.IsPrint(r) && r != ' ' {
+			return oauth.BackchannelError(oauth.ErrInvalidBindingMessage, "binding_message contains a control or non-printable character")
+		}
+	}
+	return nil
+}
+
+// positiveInt parses a decimal positive integer of at most 9 digits, with no
+// sign, space or leading zero.
+func positiveInt(s string) (int, bool) {
+	if len(s) == 0 || len(s) > 9 || s[0] == '0' {
+		return 0, false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return 0, false
+		}
+	}
+	n, err := strconv.Atoi(s)
+	return n, err == nil
+}
+
+func clamp(d, lo, hi time.Duration) time.Duration {
+	return max(lo, min(d, hi))
+}
+
+func dedupe(ss []string) []string {
+	out := ss[:0:0]
+	for _, s := range ss {
+		if !slices.Contains(out, s) {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+// announce tells the user's devices about the request. A failure does not
+// undo the request: it stays pending, and devices list pending requests
+// when they connect.
+func (p *Provider) announce(r *http.Request, req *store.Request, client *authenticatedClient) {
+	if p.cfg.Announcer == nil {
+		return
+	}
+	msg := authRequestMessage(req, client.Name)
+	if err := p.cfg.Announcer.Announce(r.Context(), msg); err != nil {
+		p.log.Error("announce failed", "req", ref(req.ID), "err", err)
+	}
+	p.cfg.Announcer.Event(r.Context(), channel.Event{
+		Version: channel.Version, Type: channel.EventRequestCreated, Time: p.cfg.Now().UnixMilli(),
+		ReqRef: ref(req.ID), ClientID: req.ClientID, User: req.User,
+	})
+}

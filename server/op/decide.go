@@ -1,0 +1,100 @@
+package op
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"cibalab/server/store"
+	"cibalab/shared/channel"
+)
+
+// Errors of Decide, mapped by the device channel to its reply codes.
+var (
+	// ErrNotYourRequest: no such request, or it belongs to another user.
+	// The two are not told apart, so a device learns nothing about other
+	// users' requests.
+	ErrNotYourRequest = errors.New("op: no such request for this user")
+	// ErrNotPending: the request was already decided, redeemed or expired.
+	ErrNotPending = errors.New("op: request is no longer pending")
+)
+
+// Verdict is the user's decision on an authentication device.
+type Verdict struct {
+	Approve bool
+	// ACR and AMR describe how the user authenticated on the device
+	// (OpenID Connect Core 1.0 §2); they reach the ID token.
+	ACR string
+	AMR []string
+}
+
+// Decide records the decision of user's authentication device on the
+// request authReqID (CIBA Core 1.0 §8). The caller has authenticated the
+// device and its user. A decision is accepted once, only for a pending,
+// unexpired request of that same user; a refused decision changes nothing.
+func (p *Provider) Decide(ctx context.Context, user, authReqID string, v Verdict) error {
+	now := p.cfg.Now()
+	req, err := p.cfg.Store.Update(ctx, authReqID, func(req *store.Request) error {
+		switch {
+		case req.User != user:
+			return ErrNotYourRequest
+		case req.Status != store.StatusPending || req.Expired(now):
+			return ErrNotPending
+		}
+		req.Status = store.StatusDenied
+		if v.Approve {
+			req.Status = store.StatusApproved
+			req.ACR = v.ACR
+			req.AMR = slices.Clone(v.AMR)
+			req.AuthTime = now
+		}
+		req.DecidedAt = now
+		return nil
+	})
+	if errors.Is(err, store.ErrNotFound) {
+		return ErrNotYourRequest
+	}
+	if err != nil {
+		return err
+	}
+	p.log.Info("decision accepted", "req", ref(req.ID), "user", user, "status", string(req.Status))
+	return nil
+}
+
+// Pending returns the unexpired pending requests of user, oldest first, as
+// the device channel announces them.
+func (p *Provider) Pending(ctx context.Context, user string) ([]channel.AuthRequest, error) {
+	reqs, err := p.cfg.Store.List(ctx, user, store.StatusPending)
+	if err != nil {
+		return nil, err
+	}
+	now := p.cfg.Now()
+	out := []channel.AuthRequest{}
+	for _, r := range reqs {
+		if r.Expired(now) {
+			continue
+		}
+		name := ""
+		if c, err := p.cfg.Clients.Client(r.ClientID); err == nil {
+			name = c.Name
+		}
+		out = append(out, authRequestMessage(r, name))
+	}
+	return out, nil
+}
+
+// authRequestMessage is the channel message announcing r.
+func authRequestMessage(r *store.Request, clientName string) channel.AuthRequest {
+	return channel.AuthRequest{
+		Version:        channel.Version,
+		AuthReqID:      r.ID,
+		ClientID:       r.ClientID,
+		ClientName:     clientName,
+		User:           r.User,
+		Scope:          r.Scope,
+		BindingMessage: r.BindingMessage,
+		ACRValues:      r.ACRValues,
+		CreatedAt:      r.CreatedAt.Unix(),
+		ExpiresAt:      r.ExpiresAt.Unix(),
+	}
+}

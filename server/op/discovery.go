@@ -1,0 +1,52 @@
+package op
+
+import (
+	"net/http"
+
+	"cibalab/shared/oauth"
+)
+
+// Metadata returns the provider's metadata (OpenID Connect Discovery 1.0
+// §3, CIBA Core 1.0 §4, RFC 8705 §3.3 and §5). Every endpoint requires
+// mutual TLS, so the top-level endpoints and their mtls_endpoint_aliases
+// are the same URLs; clients that follow RFC 8705 §5 use the aliases.
+func (p *Provider) Metadata() *oauth.ProviderMetadata {
+	algs := []string{"RS256"}
+	if _, ok := p.keys.byAlg["ES256"]; ok {
+		algs = append(algs, "ES256")
+	}
+	return &oauth.ProviderMetadata{
+		Issuer:                                 p.cfg.Issuer,
+		JWKSURI:                                p.url(pathJWKS),
+		TokenEndpoint:                          p.url(pathToken),
+		BackchannelAuthenticationEndpoint:      p.url(pathBCAuthorize),
+		ScopesSupported:                        supportedScopes(),
+		ResponseTypesSupported:                 []string{},
+		SubjectTypesSupported:                  []string{"public"},
+		IDTokenSigningAlgValuesSupported:       algs[:1],
+		GrantTypesSupported:                    []string{oauth.GrantTypeCIBA},
+		TokenEndpointAuthMethodsSupported:      []string{oauth.AuthTLSClient},
+		ClaimsSupported:                        []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash", oauth.ClaimAuthReqID},
+		BackchannelTokenDeliveryModesSupported: []oauth.DeliveryMode{oauth.ModePoll},
+		BackchannelUserCodeParameterSupported:  false,
+		TLSClientCertificateBoundAccessTokens:  true,
+		MTLSEndpointAliases: map[string]string{
+			"token_endpoint":                      p.url(pathToken),
+			"backchannel_authentication_endpoint": p.url(pathBCAuthorize),
+		},
+	}
+}
+
+// supportedScopes returns the scope values the OP accepts.
+func supportedScopes() []string { return []string{"openid", "profile", "email"} }
+
+// serveDiscovery serves the metadata at
+// {issuer}/.well-known/openid-configuration (OpenID Connect Discovery 1.0 §4).
+func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		writeJSONStatus(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "the method must be GET"})
+		return
+	}
+	writeJSONStatus(w, http.StatusOK, p.Metadata())
+}

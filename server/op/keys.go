@@ -1,0 +1,89 @@
+package op
+
+import (
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"fmt"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"cibalab/shared/pki"
+)
+
+// signingKey is one of the OP's token signing keys.
+type signingKey struct {
+	alg    string
+	kid    string
+	key    crypto.Signer
+	method jwt.SigningMethod
+	jwk    pki.JWK
+}
+
+// keySet holds the OP's signing keys, published at the JWKS endpoint.
+type keySet struct {
+	byAlg map[string]*signingKey
+	jwks  pki.JWKS
+}
+
+func newKeySet(rs *rsa.PrivateKey, es *ecdsa.PrivateKey) (*keySet, error) {
+	ks := &keySet{byAlg: make(map[string]*signingKey)}
+	add := func(alg string, key crypto.Signer, m jwt.SigningMethod) error {
+		jwk, err := pki.PublicJWK(key.Public(), "", alg)
+		if err != nil {
+			return fmt.Errorf("op: %s key: %w", alg, err)
+		}
+		jwk.Kid = thumbprint(jwk)
+		ks.byAlg[alg] = &signingKey{alg: alg, kid: jwk.Kid, key: key, method: m, jwk: jwk}
+		ks.jwks.Keys = append(ks.jwks.Keys, jwk)
+		return nil
+	}
+	if err := add("RS256", rs, jwt.SigningMethodRS256); err != nil {
+		return nil, err
+	}
+	if es != nil {
+		if err := add("ES256", es, jwt.SigningMethodES256); err != nil {
+			return nil, err
+		}
+	}
+	return ks, nil
+}
+
+// thumbprint is the RFC 7638 JWK thumbprint (SHA-256), used as kid.
+func thumbprint(j pki.JWK) string {
+	var members any
+	if j.Kty == "EC" {
+		members = struct {
+			Crv string `json:"crv"`
+			Kty string `json:"kty"`
+			X   string `json:"x"`
+			Y   string `json:"y"`
+		}{j.Crv, j.Kty, j.X, j.Y}
+	} else {
+		members = struct {
+			E   string `json:"e"`
+			Kty string `json:"kty"`
+			N   string `json:"n"`
+		}{j.E, j.Kty, j.N}
+	}
+	b, _ := json.Marshal(members) // fixed struct of strings: cannot fail
+	sum := sha256.Sum256(b)
+	return base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+// sign signs claims with the key of alg, setting kid and typ.
+func (ks *keySet) sign(alg, typ string, claims jwt.Claims) (string, error) {
+	k, ok := ks.byAlg[alg]
+	if !ok {
+		return "", fmt.Errorf("op: no %s signing key", alg)
+	}
+	t := jwt.NewWithClaims(k.method, claims)
+	t.Header["kid"] = k.kid
+	if typ != "" {
+		t.Header["typ"] = typ
+	}
+	return t.SignedString(k.key)
+}

@@ -1,0 +1,173 @@
+package op
+
+import (
+	"context"
+	"crypto/ecdsa"
+	"crypto/rsa"
+	"crypto/x509"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"cibalab/server/state"
+	"cibalab/server/store"
+	"cibalab/shared/channel"
+)
+
+// Clients looks up registered clients; state.Dir implements it.
+type Clients interface {
+	Client(id string) (*state.Client, error)
+}
+
+// Users looks up users; state.Dir implements it.
+type Users interface {
+	User(id string) (*state.User, error)
+}
+
+// Announcer tells the user's authentication devices about a new request and
+// publishes events for watchers. bus.Responder implements it over NATS.
+type Announcer interface {
+	Announce(ctx context.Context, req channel.AuthRequest) error
+	Event(ctx context.Context, e channel.Event)
+}
+
+// Config configures a Provider. Zero values are the documented defaults.
+type Config struct {
+	// Issuer is the issuer identifier, e.g. https://localhost:5001/master.
+	// Every endpoint lives under its path. Required.
+	Issuer string
+	// Clients, Users and Store are required.
+	Clients Clients
+	Users   Users
+	Store   store.Store
+	// ClientCAs returns the trust anchors for tls_client_auth certificates
+	// (RFC 8705 §2.1). It is called on every authentication, so a CA added
+	// while the provider runs is trusted at once. Required.
+	ClientCAs func() (*x509.CertPool, error)
+	// RS256Key and ES256Key sign tokens; RS256Key is required (OpenID
+	// Connect Core 1.0 §15.1 makes RS256 the default ID token algorithm).
+	RS256Key *rsa.PrivateKey
+	ES256Key *ecdsa.PrivateKey
+	// Announcer reaches the authentication devices; nil announces nothing.
+	Announcer Announcer
+
+	// Interval is the minimum time between polls (CIBA Core 1.0 §7.3);
+	// 0 means 5 s. PollTolerance is how much sooner a poll may arrive
+	// without being told slow_down, for network jitter; 0 means 500 ms.
+	Interval      time.Duration
+	PollTolerance time.Duration
+	// DefaultExpiry is expires_in when the client sends no requested_expiry;
+	// 0 means 120 s. A requested_expiry is clamped to [MinExpiry,
+	// MaxExpiry]; 0 means 1 s and 600 s.
+	DefaultExpiry time.Duration
+	MinExpiry     time.Duration
+	MaxExpiry     time.Duration
+	// AccessTokenTTL and IDTokenTTL default to 10 minutes.
+	AccessTokenTTL time.Duration
+	IDTokenTTL     time.Duration
+	// Retention is how long a request is kept after it expired, so late
+	// polls get expired_token rather than invalid_grant; 0 means 10 minutes.
+	Retention time.Duration
+	// MaxBodyBytes bounds request bodies; 0 means 64 KiB.
+	MaxBodyBytes int64
+
+	Now    func() time.Time
+	Logger *slog.Logger
+}
+
+// Provider serves the OP's endpoints. Create it with New.
+type Provider struct {
+	cfg      Config
+	basePath string
+	keys     *keySet
+	log      *slog.Logger
+}
+
+// New validates cfg, fills in defaults and returns a Provider.
+func New(cfg Config) (*Provider, error) {
+	u, err := url.Parse(cfg.Issuer)
+	switch {
+	case err != nil || u.Scheme != "https" || u.Host == "" || u.RawQuery != "" || u.Fragment != "":
+		return nil, errors.New("op: Issuer must be an https URL without query or fragment")
+	case cfg.Clients == nil || cfg.Users == nil || cfg.Store == nil || cfg.ClientCAs == nil:
+		return nil, errors.New("op: Clients, Users, Store and ClientCAs are required")
+	case cfg.RS256Key == nil:
+		return nil, errors.New("op: RS256Key is required")
+	}
+	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
+	setDefault(&cfg.Interval, 5*time.Second)
+	setDefault(&cfg.PollTolerance, 500*time.Millisecond)
+	setDefault(&cfg.DefaultExpiry, 120*time.Second)
+	setDefault(&cfg.MinExpiry, time.Second)
+	setDefault(&cfg.MaxExpiry, 600*time.Second)
+	setDefault(&cfg.AccessTokenTTL, 10*time.Minute)
+	setDefault(&cfg.IDTokenTTL, 10*time.Minute)
+	setDefault(&cfg.Retention, 10*time.Minute)
+	if cfg.MaxBodyBytes <= 0 {
+		cfg.MaxBodyBytes = 64 << 10
+	}
+	if cfg.MinExpiry > cfg.MaxExpiry || cfg.DefaultExpiry < cfg.MinExpiry || cfg.DefaultExpiry > cfg.MaxExpiry {
+		return nil, errors.New("op: expiry bounds must satisfy MinExpiry <= DefaultExpiry <= MaxExpiry")
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	keys, err := newKeySet(cfg.RS256Key, cfg.ES256Key)
+	if err != nil {
+		return nil, err
+	}
+	return &Provider{
+		cfg:      cfg,
+		basePath: strings.TrimSuffix(u.EscapedPath(), "/"),
+		keys:     keys,
+		log:      cfg.Logger,
+	}, nil
+}
+
+func setDefault(d *time.Duration, def time.Duration) {
+	if *d <= 0 {
+		*d = def
+	}
+}
+
+// Issuer returns the issuer identifier.
+func (p *Provider) Issuer() string { return p.cfg.Issuer }
+
+// Endpoint paths below the issuer.
+const (
+	pathDiscovery   = "/.well-known/openid-configuration"
+	pathJWKS        = "/jwks"
+	pathBCAuthorize = "/mtls/bc-authorize"
+	pathToken       = "/mtls/token"
+)
+
+// Handler returns the HTTP handler serving every endpoint below the
+// issuer's path. The TLS listener in front of it should request, not
+// require, client certificates (tls.RequestClientCert): each endpoint
+// decides, so a missing or wrong certificate becomes an invalid_client JSON
+// error (RFC 8705 §2) rather than a TLS alert.
+func (p *Provider) Handler() http.Handler {
+	mux := http.NewServeMux()
+	mux.HandleFunc(p.basePath+pathDiscovery, p.serveDiscovery)
+	mux.HandleFunc(p.basePath+pathJWKS, p.serveJWKS)
+	mux.Handle(p.basePath+pathBCAuthorize, p.endpoint("bc-authorize", p.backchannelAuthorize, oauthBackchannel))
+	mux.Handle(p.basePath+pathToken, p.endpoint("token", p.token, oauthToken))
+	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
+	})
+	return mux
+}
+
+// Sweep deletes requests that expired more than Retention ago. Serve calls
+// it periodically.
+func (p *Provider) Sweep(ctx context.Context) (int, error) {
+	return p.cfg.Store.DeleteExpired(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+}
+
+func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

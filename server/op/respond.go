@@ -1,0 +1,102 @@
+package op
+
+import (
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"log/slog"
+	"net/http"
+	"strconv"
+
+	"cibalab/shared/oauth"
+)
+
+// endpointKind tells which table of error statuses applies.
+type endpointKind int
+
+const (
+	oauthBackchannel endpointKind = iota // CIBA Core 1.0 §13
+	oauthToken                           // CIBA Core 1.0 §11, RFC 6749 §5.2
+)
+
+// handlerFunc is an endpoint: it writes a success itself, or returns an
+// error that endpoint() turns into the response.
+type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// endpoint adapts a handlerFunc: every error becomes an OAuth error
+// response, logged at a level implied by its status, with internal causes
+// kept out of error_description.
+func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		err := h(w, r)
+		if err == nil {
+			return
+		}
+		oe := toOAuthError(err, kind)
+		level := slog.LevelWarn
+		switch {
+		case oe.Status >= 500:
+			level = slog.LevelError
+		case oe.Code == oauth.ErrAuthorizationPending || oe.Code == oauth.ErrSlowDown:
+			level = slog.LevelDebug
+		}
+		attrs := []any{"endpoint", name, "error", oe.Code, "status", oe.Status}
+		if oe.Status >= 500 {
+			attrs = append(attrs, "cause", err.Error())
+		} else if oe.Description != "" {
+			attrs = append(attrs, "description", oe.Description)
+		}
+		p.log.Log(r.Context(), level, "request refused", attrs...)
+		writeError(w, oe)
+	})
+}
+
+// toOAuthError maps any error to an OAuth error: an *oauth.Error passes
+// through, anything else is a server_error whose cause is not disclosed.
+func toOAuthError(err error, kind endpointKind) *oauth.Error {
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return oe
+	}
+	if kind == oauthBackchannel {
+		return oauth.BackchannelError(oauth.ErrServerError, "internal error")
+	}
+	return oauth.TokenError(oauth.ErrServerError, "internal error")
+}
+
+// writeError writes an RFC 6749 §5.2 error body. invalid_client at 401
+// carries a WWW-Authenticate challenge (RFC 6749 §5.2); 503 carries
+// Retry-After (CIBA Core 1.0 §11).
+func writeError(w http.ResponseWriter, e *oauth.Error) {
+	if e.Status == http.StatusUnauthorized {
+		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.Code+`"`)
+	}
+	if e.RetryAfter > 0 {
+		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
+	}
+	writeJSONStatus(w, e.Status, e)
+}
+
+// writeJSONStatus writes v as JSON with Cache-Control: no-store
+// (CIBA Core 1.0 §10.1.1, RFC 6749 §5.1).
+func writeJSONStatus(w http.ResponseWriter, status int, v any) {
+	body, err := json.Marshal(v)
+	if err != nil {
+		status = http.StatusInternalServerError
+		body = []byte(`{"error":"server_error","error_description":"internal error"}`)
+	}
+	h := w.Header()
+	h.Set("Content-Type", "application/json")
+	h.Set("Cache-Control", "no-store")
+	h.Set("Pragma", "no-cache")
+	w.WriteHeader(status)
+	w.Write(append(body, '\n'))
+}
+
+// ref is a short, non-reversible reference to a secret identifier (an
+// auth_req_id) for logs and events.
+func ref(secret string) string {
+	sum := sha256.Sum256([]byte(secret))
+	return base64.RawURLEncoding.EncodeToString(sum[:6])
+}

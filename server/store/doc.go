@@ -1,0 +1,10 @@
+// Package store keeps pending backchannel authentication requests
+// (CIBA Core 1.0 §7, §8, §10) behind the [Store] interface.
+//
+// Every change goes through [Store.Update], a compare-and-swap updater: the
+// function sees a copy of the current request and its result is written only
+// if nobody changed the request in between, so two concurrent polls can never
+// both redeem one auth_req_id (CIBA Core 1.0 §10.1.1: once redeemed, an
+// auth_req_id is no longer valid). [Memory] is the in-process backend;
+// package storetest is the conformance suite every backend must pass.
+package store

@@ -1,0 +1,130 @@
+package store
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+)
+
+// Memory is a Store held in process memory. The zero value is not usable;
+// call NewMemory.
+type Memory struct {
+	mu   sync.Mutex
+	reqs map[string]*Request
+	rev  uint64
+}
+
+// NewMemory returns an empty in-memory store.
+func NewMemory() *Memory {
+	return &Memory{reqs: make(map[string]*Request)}
+}
+
+var _ Store = (*Memory)(nil)
+
+// Create implements Store.
+func (m *Memory) Create(ctx context.Context, r *Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.ID == "" {
+		return fmt.Errorf("store: request without ID")
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if _, ok := m.reqs[r.ID]; ok {
+		return ErrExists
+	}
+	m.rev++
+	c := r.Clone()
+	c.Revision = m.rev
+	m.reqs[r.ID] = c
+	return nil
+}
+
+// Get implements Store.
+func (m *Memory) Get(ctx context.Context, id string) (*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	r, ok := m.reqs[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return r.Clone(), nil
+}
+
+// Update implements Store. The memory backend holds its lock while fn runs,
+// so a conflict never happens and fn runs once.
+func (m *Memory) Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	cur, ok := m.reqs[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	next := cur.Clone()
+	if err := fn(next); err != nil {
+		return nil, err
+	}
+	next.ID = cur.ID // the key cannot change
+	m.rev++
+	next.Revision = m.rev
+	m.reqs[id] = next
+	return next.Clone(), nil
+}
+
+// List implements Store.
+func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	var out []*Request
+	for _, r := range m.reqs {
+		if (user == "" || r.User == user) && r.Status == status {
+			out = append(out, r.Clone())
+		}
+	}
+	m.mu.Unlock()
+	slices.SortFunc(out, func(a, b *Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return compareStrings(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// DeleteExpired implements Store.
+func (m *Memory) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	n := 0
+	for id, r := range m.reqs {
+		if r.ExpiresAt.Before(cutoff) {
+			delete(m.reqs, id)
+			n++
+		}
+	}
+	return n, nil
+}
+
+func compareStrings(a, b string) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}

@@ -1,0 +1,93 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"time"
+)
+
+// Status is the state of an authentication request (checklist §8: pending →
+// approved | denied, then redeemed; expiry is derived from ExpiresAt).
+type Status string
+
+// The states of a request.
+const (
+	StatusPending  Status = "pending"
+	StatusApproved Status = "approved"
+	StatusDenied   Status = "denied"
+	StatusRedeemed Status = "redeemed"
+)
+
+// Errors returned by every backend. Callers test them with errors.Is.
+var (
+	ErrNotFound = errors.New("store: not found")
+	ErrExists   = errors.New("store: already exists")
+)
+
+// Request is one backchannel authentication request.
+type Request struct {
+	// ID is the auth_req_id (CIBA Core 1.0 §7.3). Never log it whole.
+	ID       string
+	ClientID string
+	User     string
+	Scope    []string
+	// BindingMessage is shown on both devices (CIBA Core 1.0 §7.1).
+	BindingMessage string
+	ACRValues      []string
+	// NotificationToken is the client_notification_token of ping and push
+	// clients (CIBA Core 1.0 §7.1).
+	NotificationToken string
+
+	CreatedAt time.Time
+	ExpiresAt time.Time
+	// Interval is the minimum time between two polls; slow_down raises it
+	// (CIBA Core 1.0 §11).
+	Interval time.Duration
+	// LastPoll is when the client last polled (CreatedAt before the first poll).
+	LastPoll time.Time
+	Polls    int
+
+	Status    Status
+	DecidedAt time.Time
+	// ACR, AMR and AuthTime describe the user's authentication on approval.
+	ACR      string
+	AMR      []string
+	AuthTime time.Time
+	// RedeemedAt is when the tokens were issued.
+	RedeemedAt time.Time
+
+	// Revision is maintained by the store: it changes on every write.
+	Revision uint64
+}
+
+// Expired reports whether the request has expired at now.
+func (r *Request) Expired(now time.Time) bool { return !now.Before(r.ExpiresAt) }
+
+// Clone returns a deep copy of r.
+func (r *Request) Clone() *Request {
+	c := *r
+	c.Scope = slices.Clone(r.Scope)
+	c.ACRValues = slices.Clone(r.ACRValues)
+	c.AMR = slices.Clone(r.AMR)
+	return &c
+}
+
+// Store holds requests. Implementations are safe for concurrent use.
+type Store interface {
+	// Create stores a new request; ErrExists if its ID is taken.
+	Create(ctx context.Context, r *Request) error
+	// Get returns a copy of the request; ErrNotFound if there is none.
+	Get(ctx context.Context, id string) (*Request, error)
+	// Update applies fn to a copy of the request and stores the result if
+	// the request did not change meanwhile (compare-and-swap), retrying fn
+	// on a conflict. An error from fn aborts the update and is returned
+	// unchanged, as is ErrNotFound. It returns the stored result.
+	Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error)
+	// List returns copies of the requests of user (all users when user is
+	// empty) with the given status, oldest first.
+	List(ctx context.Context, user string, status Status) ([]*Request, error)
+	// DeleteExpired removes requests that expired before cutoff and
+	// returns how many it removed.
+	DeleteExpired(ctx context.Context, cutoff time.Time) (int, error)
+}
