@@ -271,11 +271,13 @@ func (r *Responder) decide(ctx context.Context, d Decider, data []byte) any {
 		jwt.WithExpirationRequired(),
 		jwt.WithLeeway(5*time.Second),
 	)
-	if err != nil {
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):
 		return refuse(channel.ErrBadSignature, "the decision does not verify with this session's device key")
-	}
-	if err := claims.Validate(); err != nil {
-		return refuse(channel.ErrBadMessage, err.Error())
+	case err != nil:
+		// Claims checks: exp, iat, and DecisionClaims.Validate, which
+		// the JWT library calls.
+		return refuse(channel.ErrBadMessage, "the decision's claims are invalid or expired")
 	}
 	if claims.SessionID != in.SessionID {
 		return refuse(channel.ErrBadSignature, "the decision was signed for another session")
