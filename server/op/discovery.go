@@ -11,10 +11,6 @@ import (
 // mutual TLS, so the top-level endpoints and their mtls_endpoint_aliases
 // are the same URLs; clients that follow RFC 8705 §5 use the aliases.
 func (p *Provider) Metadata() *oauth.ProviderMetadata {
-	algs := []string{"RS256"}
-	if _, ok := p.keys.byAlg["ES256"]; ok {
-		algs = append(algs, "ES256")
-	}
 	return &oauth.ProviderMetadata{
 		Issuer:                                 p.cfg.Issuer,
 		JWKSURI:                                p.url(pathJWKS),
@@ -23,7 +19,7 @@ func (p *Provider) Metadata() *oauth.ProviderMetadata {
 		ScopesSupported:                        supportedScopes(),
 		ResponseTypesSupported:                 []string{},
 		SubjectTypesSupported:                  []string{"public"},
-		IDTokenSigningAlgValuesSupported:       algs[:1],
+		IDTokenSigningAlgValuesSupported:       []string{"RS256"},
 		GrantTypesSupported:                    []string{oauth.GrantTypeCIBA},
 		TokenEndpointAuthMethodsSupported:      []string{oauth.AuthTLSClient},
 		ClaimsSupported:                        []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash", oauth.ClaimAuthReqID},
