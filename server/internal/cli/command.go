@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Exit codes of the admin commands.
+const (
+	exitOK    = 0
+	exitError = 1
+	exitUsage = 2
+)
+
+const exitCodesHelp = `EXIT CODES
+  0  success
+  1  error (a file could not be read or written, a name already exists, ...)
+  2  usage error (unknown command or flag, missing or invalid value)
+`
+
+// command is one subcommand: its FlagSet, the environment variable behind
+// each flag, and its help text.
+type command struct {
+	name    string // "cert issue"
+	usage   string // the line after "ciba-op "
+	summary string
+	extra   string // more help sections, each ending in a newline
+	fs      *flag.FlagSet
+	env     map[string]string // flag name -> environment variable
+}
+
+func newCommand(name, usage, summary string) *command {
+	fs := flag.NewFlagSet("ciba-op "+name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	return &command{name: name, usage: usage, summary: summary, fs: fs, env: map[string]string{}}
+}
+
+// stringVar defines a string flag; env, when not empty, is the variable
+// consulted when the flag is not given.
+func (c *command) stringVar(p *string, name, env, def, usage string) {
+	c.fs.StringVar(p, name, def, usage)
+	if env != "" {
+		c.env[name] = env
+	}
+}
+
+func (c *command) boolVar(p *bool, name string, usage string) {
+	c.fs.BoolVar(p, name, false, usage)
+}
+
+func (c *command) durationVar(p *time.Duration, name, env string, def time.Duration, usage string) {
+	c.fs.DurationVar(p, name, def, usage)
+	if env != "" {
+		c.env[name] = env
+	}
+}
+
+// stateDirVar defines --state-dir, which every admin command takes.
+func (c *command) stateDirVar(p *string) {
+	c.stringVar(p, "state-dir", envStateDir, defaultStateDir, "`DIR` holding the OP's state")
+}
+
+// parse parses args, then fills flags not given from the environment
+// (flag > environment > default). It returns false with the exit code
+// when the command must stop: 0 after --help, 2 on a usage error.
+func (c *command) parse(e Env, args []string) (int, bool) {
+	err := c.fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		c.printUsage(e.Stdout)
+		return exitOK, false
+	}
+	if err != nil {
+		return c.usageError(e, err.Error()), false
+	}
+	if c.fs.NArg() > 0 {
+		return c.usageError(e, fmt.Sprintf("unexpected argument %q", c.fs.Arg(0))), false
+	}
+	given := map[string]bool{}
+	c.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
+	names := make([]string, 0, len(c.env))
+	for name := range c.env {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		if given[name] {
+			continue
+		}
+		if v := e.getenv(c.env[name]); v != "" {
+			if err := c.fs.Set(name, v); err != nil {
+				return c.usageError(e, fmt.Sprintf("%s: %v", c.env[name], err)), false
+			}
+		}
+	}
+	return exitOK, true
+}
+
+// usageError reports a usage error on stderr and returns exit code 2.
+func (c *command) usageError(e Env, msg string) int {
+	fmt.Fprintf(e.Stderr, "ciba-op %s: %s\nRun 'ciba-op %s --help' for usage.\n", c.name, msg, c.name)
+	return exitUsage
+}
+
+// fail reports err on stderr and returns code.
+func (c *command) fail(e Env, code int, err error) int {
+	fmt.Fprintf(e.Stderr, "ciba-op %s: %v\n", c.name, err)
+	return code
+}
+
+func (c *command) printUsage(w io.Writer) {
+	fmt.Fprintf(w, "USAGE\n  ciba-op %s\n\n%s\n\nFLAGS\n", c.usage, c.summary)
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	c.fs.VisitAll(func(f *flag.Flag) {
+		arg, usage := flag.UnquoteUsage(f)
+		if arg != "" {
+			arg = " " + arg
+		}
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" {
+			usage += fmt.Sprintf(" (default %q)", f.DefValue)
+		}
+		if name, ok := c.env[f.Name]; ok {
+			usage += " [env " + name + "]"
+		}
+		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, usage)
+	})
+	tw.Flush()
+	fmt.Fprintln(w)
+	if c.extra != "" {
+		fmt.Fprintln(w, strings.TrimRight(c.extra, "\n"))
+		fmt.Fprintln(w)
+	}
+	fmt.Fprint(w, exitCodesHelp)
+}

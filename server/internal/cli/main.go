@@ -1,0 +1,147 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+
+	"cibalab/server/state"
+)
+
+// Environment variables read by the admin commands.
+const (
+	envStateDir           = "CIBA_OP_STATE_DIR"
+	envCertPassword       = "CIBA_OP_CERT_PASSWORD"
+	envUserPassword       = "CIBA_OP_USER_PASSWORD"
+	envPasswordIterations = "CIBA_OP_PASSWORD_ITERATIONS"
+	defaultStateDir       = ".cibalab"
+)
+
+const mainUsage = `ciba-op is a mock OpenID Provider for Client-Initiated Backchannel
+Authentication (OpenID Connect CIBA Core 1.0) with mutual TLS (RFC 8705).
+
+USAGE
+  ciba-op <command> [flags]
+
+COMMANDS
+  serve         run the OpenID Provider (HTTPS and NATS)
+  init          create the state directory: CA, server certificate, signing keys,
+                default client with its certificate, default user
+  ca create     create a certificate authority trusted for client certificates
+  ca list       list the certificate authorities
+  client add    register a client (tls_client_auth)
+  client list   list the registered clients
+  cert issue    issue a client certificate as a PKCS#12 file
+  user add      add a user
+  user list     list the users
+
+Run 'ciba-op <command> --help' for the flags of a command.
+
+ENVIRONMENT
+  CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
+  CIBA_OP_PASSWORD_ITERATIONS  PBKDF2 iterations of new password hashes (default 210000);
+                               a knob for tests, never lower it for real users
+
+` + exitCodesHelp + `  serve documents its own exit codes: ciba-op serve --help
+`
+
+// Main runs ciba-op with args (without the program name) and returns the
+// process exit code.
+func Main(ctx context.Context, args []string, e Env) int {
+	if e.Stdout == nil {
+		e.Stdout = io.Discard
+	}
+	if e.Stderr == nil {
+		e.Stderr = io.Discard
+	}
+	if len(args) == 0 {
+		fmt.Fprint(e.Stderr, mainUsage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.Stdout, mainUsage)
+		return exitOK
+	case "serve":
+		return runServe(ctx, e, args[1:])
+	case "init":
+		return runInit(ctx, e, args[1:])
+	case "ca":
+		return group(ctx, e, "ca", args[1:], map[string]runner{"create": runCACreate, "list": runCAList})
+	case "client":
+		return group(ctx, e, "client", args[1:], map[string]runner{"add": runClientAdd, "list": runClientList})
+	case "cert":
+		return group(ctx, e, "cert", args[1:], map[string]runner{"issue": runCertIssue})
+	case "user":
+		return group(ctx, e, "user", args[1:], map[string]runner{"add": runUserAdd, "list": runUserList})
+	}
+	fmt.Fprintf(e.Stderr, "ciba-op: unknown command %q\nRun 'ciba-op --help' for usage.\n", args[0])
+	return exitUsage
+}
+
+type runner func(ctx context.Context, e Env, args []string) int
+
+// group dispatches "ciba-op <name> <sub> ...".
+func group(ctx context.Context, e Env, name string, args []string, subs map[string]runner) int {
+	var names []string
+	for _, n := range []string{"create", "add", "issue", "list"} {
+		if _, ok := subs[n]; ok {
+			names = append(names, n)
+		}
+	}
+	usage := fmt.Sprintf("USAGE\n  ciba-op %s <%s> [flags]\n\nRun 'ciba-op %s <%s> --help' for the flags.\n\n%s",
+		name, strings.Join(names, "|"), name, strings.Join(names, "|"), exitCodesHelp)
+	if len(args) == 0 {
+		fmt.Fprintf(e.Stderr, "ciba-op %s: missing subcommand\n\n%s", name, usage)
+		return exitUsage
+	}
+	switch args[0] {
+	case "-h", "-help", "--help", "help":
+		fmt.Fprint(e.Stdout, usage)
+		return exitOK
+	}
+	run, ok := subs[args[0]]
+	if !ok {
+		fmt.Fprintf(e.Stderr, "ciba-op %s: unknown subcommand %q\nRun 'ciba-op %s --help' for usage.\n", name, args[0], name)
+		return exitUsage
+	}
+	return run(ctx, e, args[1:])
+}
+
+// logger returns the injected logger, or one writing warnings and errors
+// to stderr.
+func (e Env) logger() *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	return slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
+}
+
+// openState opens the state directory for cmd. It returns false with the
+// exit code when it cannot.
+func openState(e Env, cmd *command, dir string) (*state.Dir, int, bool) {
+	iterations := 0
+	if v := e.getenv(envPasswordIterations); v != "" {
+		n, err := strconv.Atoi(v)
+		if err != nil || n < 1 {
+			return nil, cmd.usageError(e, fmt.Sprintf("%s=%q: want a positive integer", envPasswordIterations, v)), false
+		}
+		iterations = n
+	}
+	d, err := state.Open(dir, state.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations})
+	if err != nil {
+		return nil, cmd.fail(e, exitError, err), false
+	}
+	return d, exitOK, true
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
+}

@@ -1,0 +1,108 @@
+package cli
+
+import (
+	"context"
+	"fmt"
+	"text/tabwriter"
+	"time"
+
+	"cibalab/server/state"
+)
+
+// runUserAdd implements "ciba-op user add".
+func runUserAdd(ctx context.Context, e Env, args []string) int {
+	cmd := newCommand("user add", "user add --id USER [flags]",
+		"Adds a user; a CIBA login_hint names the user by id. The password is stored only as a\n"+
+			"PBKDF2-SHA256 hash. It comes from --password-file, else $CIBA_OP_USER_PASSWORD, else a\n"+
+			"prompt when stdin is a terminal.")
+	cmd.extra = `ENVIRONMENT
+  CIBA_OP_USER_PASSWORD  the password when --password-file is not given
+`
+	var dir, id, name, email, passwordFile string
+	cmd.stateDirVar(&dir)
+	cmd.stringVar(&id, "id", "", "", "user `ID` (the login_hint): 1 to 128 of A-Z a-z 0-9 . _ @ + - (required)")
+	cmd.stringVar(&name, "name", "", "", "display `NAME`")
+	cmd.stringVar(&email, "email", "", "", "`EMAIL` address")
+	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the password (trailing newline ignored)")
+	if code, ok := cmd.parse(e, args); !ok {
+		return code
+	}
+	if id == "" {
+		return cmd.usageError(e, "--id is required")
+	}
+	var password string
+	switch {
+	case passwordFile != "":
+		p, err := readPasswordFile(passwordFile)
+		if err != nil {
+			return cmd.fail(e, exitError, err)
+		}
+		password = p
+	case e.getenv(envUserPassword) != "":
+		password = e.getenv(envUserPassword)
+	default:
+		fd, ok := terminalFD(e.Stdin)
+		if !ok {
+			return cmd.usageError(e, "no password: give --password-file FILE or set "+envUserPassword+" (stdin is not a terminal to prompt on)")
+		}
+		p, err := promptPassword(e, fd, fmt.Sprintf("Password for %s: ", id))
+		if err != nil {
+			return cmd.fail(e, exitError, err)
+		}
+		password = p
+	}
+	if password == "" {
+		return cmd.usageError(e, "empty password")
+	}
+	d, code, ok := openState(e, cmd, dir)
+	if !ok {
+		return code
+	}
+	if err := d.AddUser(state.User{ID: id, Name: name, Email: email}, password); err != nil {
+		return cmd.fail(e, exitError, err)
+	}
+	fmt.Fprintf(e.Stdout, "added user %s\n", id)
+	return exitOK
+}
+
+// userInfo is one user in the output of "user list --json": no hash.
+type userInfo struct {
+	ID        string    `json:"id"`
+	Name      string    `json:"name,omitempty"`
+	Email     string    `json:"email,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// runUserList implements "ciba-op user list".
+func runUserList(ctx context.Context, e Env, args []string) int {
+	cmd := newCommand("user list", "user list [--json] [flags]", "Lists the users (never their password hashes).")
+	var dir string
+	var asJSON bool
+	cmd.stateDirVar(&dir)
+	cmd.boolVar(&asJSON, "json", "print one JSON document")
+	if code, ok := cmd.parse(e, args); !ok {
+		return code
+	}
+	d, code, ok := openState(e, cmd, dir)
+	if !ok {
+		return jsonFailure(e, asJSON, code)
+	}
+	users, err := d.Users()
+	if err != nil {
+		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)
+	}
+	infos := make([]userInfo, 0, len(users))
+	for _, u := range users {
+		infos = append(infos, userInfo{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: u.CreatedAt})
+	}
+	if asJSON {
+		return printJSON(e, infos)
+	}
+	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tCREATED")
+	for _, u := range infos {
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Email, u.CreatedAt.Format(time.RFC3339))
+	}
+	tw.Flush()
+	return exitOK
+}

@@ -1,0 +1,192 @@
+package state
+
+import (
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+
+	"cibalab/server/ca"
+	"cibalab/shared/pki"
+)
+
+var caNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
+
+// poolCache is the client CA pool and the ca.pem files it was built from.
+type poolCache struct {
+	files []caFileInfo
+	pool  *x509.CertPool
+}
+
+type caFileInfo struct {
+	name string
+	fi   os.FileInfo
+}
+
+func (d *Dir) caConfig() ca.Config { return ca.Config{Now: d.now} }
+
+func (d *Dir) caDir(name string) string { return filepath.Join(d.file(casDir), name) }
+
+func checkCAName(name string) error {
+	if !caNamePattern.MatchString(name) {
+		return fmt.Errorf("state: CA name %q: want 1 to 64 characters of A-Z a-z 0-9 _ -", name)
+	}
+	return nil
+}
+
+// CreateCA creates a new CA under cas/<name>; an existing name gives an
+// error wrapping ErrExists. Creating the default CA also writes
+// <dir>/ca.pem. The CA is trusted for client certificates at once
+// (RFC 8705 §2.1), also by a running server (see [Dir.ClientCAPool]).
+func (d *Dir) CreateCA(name string) (*ca.CA, error) {
+	if err := checkCAName(name); err != nil {
+		return nil, err
+	}
+	var c *ca.CA
+	err := d.withLock(func() error {
+		var err error
+		c, err = d.createCALocked(name)
+		return err
+	})
+	return c, err
+}
+
+func (d *Dir) createCALocked(name string) (*ca.CA, error) {
+	target := d.caDir(name)
+	if _, err := os.Lstat(target); err == nil {
+		return nil, fmt.Errorf("state: certificate authority %q: %w", name, ErrExists)
+	}
+	if err := os.MkdirAll(d.file(casDir), 0o700); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	c, err := ca.New(d.caConfig(), name)
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	// Build the CA in a hidden directory and rename it into place, so a
+	// reader never sees a half-written CA.
+	tmp, err := os.MkdirTemp(d.file(casDir), "."+name+".tmp")
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	defer os.RemoveAll(tmp) // no-op after the rename
+	if err := c.Save(tmp); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if err := os.Rename(tmp, target); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	if name == DefaultCAName {
+		if err := pki.WritePublicFile(d.CAFile(), pki.EncodeCertificatePEM(c.Cert)); err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+	}
+	d.log.Info("state.ca_created", "name", name, "x5t#S256", pki.ThumbprintS256(c.Cert))
+	return c, nil
+}
+
+// CA loads the CA name; a missing one gives an error wrapping ErrNotFound.
+func (d *Dir) CA(name string) (*ca.CA, error) {
+	if err := checkCAName(name); err != nil {
+		return nil, err
+	}
+	dir := d.caDir(name)
+	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("state: certificate authority %q: %w", name, ErrNotFound)
+	}
+	c, err := ca.Load(d.caConfig(), name, dir)
+	if err != nil {
+		return nil, fmt.Errorf("state: certificate authority %q: %w", name, err)
+	}
+	return c, nil
+}
+
+// caNames lists the CA directories under cas/, sorted.
+func (d *Dir) caNames() ([]string, error) {
+	entries, err := os.ReadDir(d.file(casDir))
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	var names []string
+	for _, e := range entries {
+		if e.IsDir() && caNamePattern.MatchString(e.Name()) {
+			names = append(names, e.Name())
+		}
+	}
+	slices.Sort(names)
+	return names, nil
+}
+
+// CAs loads every CA under cas/, sorted by name.
+func (d *Dir) CAs() ([]*ca.CA, error) {
+	names, err := d.caNames()
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*ca.CA, 0, len(names))
+	for _, name := range names {
+		c, err := d.CA(name)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, c)
+	}
+	return out, nil
+}
+
+// ClientCAPool returns the certificates of every CA under cas/, the trust
+// anchors for client certificates (RFC 8705 §2.1). Each call stats the
+// CA files and rebuilds the pool only when one was added, removed or
+// replaced, so a CA created while the server runs is trusted without a
+// restart. Without any CA it returns an error wrapping ErrNotFound. The
+// returned pool is the caller's own.
+func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
+	names, err := d.caNames()
+	if err != nil {
+		return nil, err
+	}
+	var files []caFileInfo
+	for _, name := range names {
+		fi, err := statOrNil(filepath.Join(d.caDir(name), ca.CertFile))
+		if err != nil {
+			return nil, err
+		}
+		if fi != nil {
+			files = append(files, caFileInfo{name, fi})
+		}
+	}
+	if len(files) == 0 {
+		return nil, fmt.Errorf("state: no certificate authority in %s (run ciba-op init): %w", d.file(casDir), ErrNotFound)
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	if d.pool.pool != nil && slices.EqualFunc(d.pool.files, files, func(a, b caFileInfo) bool {
+		return a.name == b.name && sameFile(a.fi, b.fi)
+	}) {
+		return d.pool.pool.Clone(), nil
+	}
+	pool := x509.NewCertPool()
+	for _, f := range files {
+		path := filepath.Join(d.caDir(f.name), ca.CertFile)
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("state: %w", err)
+		}
+		certs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			return nil, fmt.Errorf("state: %s: %w", path, err)
+		}
+		for _, c := range certs {
+			pool.AddCert(c)
+		}
+	}
+	d.pool = poolCache{files: files, pool: pool}
+	d.log.Info("state.client_cas_loaded", "count", len(files))
+	return pool.Clone(), nil
+}

@@ -1,0 +1,84 @@
+package state
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+
+	"cibalab/shared/pki"
+)
+
+// cached is the parsed content of a JSON file and the file's identity
+// when it was read.
+type cached[T any] struct {
+	loaded bool
+	fi     os.FileInfo
+	value  T
+}
+
+// load returns the content of the JSON file at path, re-reading it when it
+// changed since the last call. A missing file is the zero value. The
+// caller holds d.mu.
+func load[T any](c *cached[T], path string) (T, error) {
+	fi, err := statOrNil(path)
+	if err != nil {
+		var zero T
+		return zero, err
+	}
+	if c.loaded && sameFile(c.fi, fi) {
+		return c.value, nil
+	}
+	v, err := readJSON[T](path)
+	if err != nil {
+		return v, err
+	}
+	c.loaded, c.fi, c.value = true, fi, v
+	return v, nil
+}
+
+// readJSON reads and decodes the JSON file at path; a missing file is the
+// zero value, a malformed one an error naming the file.
+func readJSON[T any](path string) (T, error) {
+	var v T
+	data, err := os.ReadFile(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return v, nil
+	}
+	if err != nil {
+		return v, fmt.Errorf("state: %w", err)
+	}
+	if err := decodeJSON(data, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("state: %s is malformed (fix or remove it): %w", path, err)
+	}
+	return v, nil
+}
+
+// decodeJSON decodes exactly one JSON value from data.
+func decodeJSON(data []byte, v any) error {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	if err := dec.Decode(v); err != nil {
+		return err
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return errors.New("trailing data after the JSON value")
+	}
+	return nil
+}
+
+// writeJSON writes v to path atomically with 0600 permissions and returns
+// the new file's identity.
+func writeJSON(path string, v any) (os.FileInfo, error) {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("state: encode %s: %w", path, err)
+	}
+	data = append(data, '\n')
+	if err := pki.WriteSecretFile(path, data); err != nil {
+		return nil, fmt.Errorf("state: %w", err)
+	}
+	return statOrNil(path)
+}
