@@ -204,7 +204,9 @@ func TestDecisions(t *testing.T) {
 			tok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(dev.sid, "pending-user", "approve", "j3", now)).SignedString(jwt.UnsafeAllowNoneSignatureType)
 			return tok
 		}, channel.ErrBadSignature},
-		{"stale iat", dev.sid, func() string { return dev.sign(t, claims(dev.sid, "pending-user", "approve", "j4", now.Add(-10*time.Minute))) }, channel.ErrBadMessage},
+		{"stale iat", dev.sid, func() string {
+			return dev.sign(t, claims(dev.sid, "pending-user", "approve", "j4", now.Add(-10*time.Minute)))
+		}, channel.ErrBadMessage},
 		{"bad verdict", dev.sid, func() string { return dev.sign(t, claims(dev.sid, "pending-user", "maybe", "j5", now)) }, channel.ErrBadMessage},
 		{"no jti", dev.sid, func() string { return dev.sign(t, claims(dev.sid, "pending-user", "approve", "", now)) }, channel.ErrBadMessage},
 		{"another user's request", alice.sid, func() string { return alice.sign(t, claims(alice.sid, "pending-user", "approve", "j6", now)) }, channel.ErrNotYourRequest},
