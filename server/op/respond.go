@@ -65,13 +65,11 @@ func toOAuthError(err error, kind endpointKind) *oauth.Error {
 	return oauth.TokenError(oauth.ErrServerError, "internal error")
 }
 
-// writeError writes an RFC 6749 §5.2 error body. invalid_client at 401
-// carries a WWW-Authenticate challenge (RFC 6749 §5.2); 503 carries
-// Retry-After (CIBA Core 1.0 §11).
+// writeError writes an RFC 6749 §5.2 error body; 503 carries Retry-After
+// (CIBA Core 1.0 §11). invalid_client carries no WWW-Authenticate: RFC 6749
+// §5.2 asks for one only when the client used an HTTP authentication
+// scheme, and mutual TLS is none.
 func writeError(w http.ResponseWriter, e *oauth.Error) {
-	if e.Status == http.StatusUnauthorized {
-		w.Header().Set("WWW-Authenticate", `Bearer error="`+e.Code+`"`)
-	}
 	if e.RetryAfter > 0 {
 		w.Header().Set("Retry-After", strconv.Itoa(e.RetryAfter))
 	}
