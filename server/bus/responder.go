@@ -5,7 +5,6 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
@@ -352,7 +351,4 @@ func randomID() string {
 }
 
 // shortRef is a short, non-reversible reference to a secret for logs.
-func shortRef(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return base64.RawURLEncoding.EncodeToString(sum[:6])
-}
+func shortRef(secret string) string { return channel.ReqRef(secret) }

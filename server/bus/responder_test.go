@@ -73,7 +73,7 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
-	nc, err := nats.Connect(ns.ClientURL())
+	nc, err := ns.ConnectOP()
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -283,5 +283,50 @@ func TestAnnounceReachesOnlyThatUser(t *testing.T) {
 	}
 	if _, err := aliceSub.NextMsg(100 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
 		t.Fatalf("alice received user's request: %v", err)
+	}
+}
+
+// TestEmbeddedPermissions: an anonymous connection can neither read
+// sign-in messages nor publish requests or replies in the OP's name.
+func TestEmbeddedPermissions(t *testing.T) {
+	h := newHarness(t)
+	errs := make(chan error, 10)
+	spy, err := nats.Connect(h.url, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(spy.Close)
+
+	// Reading sign-ins (and their passwords) is refused.
+	spied, _ := spy.SubscribeSync(channel.SignInSubject("master"))
+	spy.Flush()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("subscribe to sign-in: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("subscribing to the sign-in subject was not refused")
+	}
+	h.signIn(t, "user", "password")
+	if _, err := spied.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatal("an anonymous connection read a sign-in message")
+	}
+
+	// Publishing a fake request to a user's devices is refused.
+	devSub, _ := h.nc.SubscribeSync(channel.UserRequestsSubject("master", "user"))
+	h.nc.Flush()
+	spy.Publish(channel.UserRequestsSubject("master", "user"), []byte(`{"v":1,"auth_req_id":"fake"}`))
+	spy.Flush()
+	select {
+	case err := <-errs:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("publish: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("publishing a fake request was not refused")
+	}
+	if _, err := devSub.NextMsg(200 * time.Millisecond); err == nil {
+		t.Fatal("a device received a request published by an anonymous connection")
 	}
 }

@@ -1,14 +1,13 @@
 package op
 
 import (
-	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"log/slog"
 	"net/http"
 	"strconv"
 
+	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
 
@@ -93,8 +92,5 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 }
 
 // ref is a short, non-reversible reference to a secret identifier (an
-// auth_req_id) for logs and events.
-func ref(secret string) string {
-	sum := sha256.Sum256([]byte(secret))
-	return base64.RawURLEncoding.EncodeToString(sum[:6])
-}
+// auth_req_id) for logs and events (channel.ReqRef).
+func ref(secret string) string { return channel.ReqRef(secret) }

@@ -179,6 +179,8 @@ func serve(ctx context.Context, e Env, o serveOptions, logger *slog.Logger) erro
 
 	// NATS: embedded unless an external URL is given.
 	natsURL := o.natsURL
+	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	var nc *nats.Conn
 	if natsURL == "" {
 		ns, err := bus.StartServer(o.natsAddr)
 		if err != nil {
@@ -186,9 +188,10 @@ func serve(ctx context.Context, e Env, o serveOptions, logger *slog.Logger) erro
 		}
 		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
 		natsURL = ns.ClientURL()
-	}
-	nc, err := nats.Connect(natsURL, nats.Name("ciba-op"), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second))
-	if err != nil {
+		if nc, err = ns.ConnectOP(natsOpts...); err != nil {
+			return err
+		}
+	} else if nc, err = nats.Connect(natsURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
 		return fmt.Errorf("connect to NATS %s: %w", natsURL, err)
 	}
 	defer nc.Close()

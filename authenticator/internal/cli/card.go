@@ -1,0 +1,70 @@
+package cli
+
+import (
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"cibalab/shared/channel"
+)
+
+// maxField bounds the runes of a field shown on a card.
+const maxField = 200
+
+// display makes an untrusted string safe to print on a terminal: control,
+// format (bidi overrides) and other non-graphic characters are escaped Go
+// style, so a request cannot move the cursor, recolour the terminal or
+// hide text; long values are cut.
+func display(s string) string {
+	if utf8.RuneCountInString(s) > maxField {
+		s = string([]rune(s)[:maxField]) + "…"
+	}
+	clean := utf8.ValidString(s)
+	for _, r := range s {
+		if !unicode.IsGraphic(r) {
+			clean = false
+			break
+		}
+	}
+	if clean {
+		return s
+	}
+	q := strconv.QuoteToGraphic(s)
+	return q[1 : len(q)-1]
+}
+
+// quoted shows a binding message in quotes, escaped like display.
+func quoted(s string) string {
+	return `"` + display(s) + `"`
+}
+
+// writeCard shows a request like a phone notification (CIBA Core 1.0 §8:
+// the client, the scope and the binding message the user compares with the
+// consumption device), ending with footer.
+func writeCard(w io.Writer, r channel.AuthRequest, now time.Time, footer string) {
+	client := display(r.ClientID)
+	if r.ClientName != "" {
+		client = display(r.ClientName) + " (" + client + ")"
+	}
+	message := "(none)"
+	if r.BindingMessage != "" {
+		message = quoted(r.BindingMessage)
+	}
+	var b strings.Builder
+	b.WriteString("┌ Authentication request ─────────────────────\n")
+	row := func(label, value string) { fmt.Fprintf(&b, "│ %-8s %s\n", label, value) }
+	row("client", client)
+	row("user", display(r.User))
+	row("scope", display(strings.Join(r.Scope, " ")))
+	row("message", message)
+	if len(r.ACRValues) > 0 {
+		row("acr", display(strings.Join(r.ACRValues, " ")))
+	}
+	row("expires", fmt.Sprintf("in %d s", r.SecondsLeft(now)))
+	b.WriteString("└ " + footer + "\n")
+	io.WriteString(w, b.String())
+}
