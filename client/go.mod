@@ -2,13 +2,14 @@ module cibalab/client
 
 go 1.26.8
 
-require cibalab/shared v0.0.0
+require (
+	cibalab/shared v0.0.0
+	golang.org/x/term v0.47.0
+)
 
 require (
-	github.com/golang-jwt/jwt/v5 v5.3.1 // indirect
 	golang.org/x/crypto v0.11.0 // indirect
 	golang.org/x/sys v0.49.0 // indirect
-	golang.org/x/term v0.47.0 // indirect
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 

@@ -1,0 +1,193 @@
+package ciba
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"cibalab/shared/oauth"
+)
+
+// Request holds the parameters of a backchannel authentication request
+// (CIBA Core 1.0 §7.1). Exactly one of LoginHint, LoginHintToken and
+// IDTokenHint must be set, and Scope must contain "openid".
+type Request struct {
+	// Scope is sent space-separated; it must contain "openid".
+	Scope []string
+	// LoginHint, LoginHintToken and IDTokenHint identify the user; exactly
+	// one is set (CIBA Core 1.0 §7.1).
+	LoginHint, LoginHintToken, IDTokenHint string
+	// BindingMessage is shown on both the consumption and the
+	// authentication device, so the user can tell the two belong together.
+	BindingMessage string
+	// UserCode is a secret the user knows (CIBA Core 1.0 §7.1.2).
+	UserCode string
+	// ACRValues is the space-separated list of requested ACRs.
+	ACRValues string
+	// RequestedExpiry asks for an expires_in in seconds; 0 omits it.
+	RequestedExpiry int
+}
+
+// Ack is a successful acknowledgement of the backchannel authentication
+// endpoint (CIBA Core 1.0 §7.3).
+type Ack struct {
+	// AuthReqID identifies the request; it is opaque and must not be logged.
+	AuthReqID string
+	// ExpiresIn is the lifetime of the request in seconds, always positive.
+	ExpiresIn int
+	// Interval is the minimum number of seconds between polls; it is
+	// oauth.DefaultInterval (5) when the provider sent none or 0.
+	Interval int
+	// ReceivedAt is when the acknowledgement arrived, by Config.Now; the
+	// request expires ExpiresIn seconds later.
+	ReceivedAt time.Time
+}
+
+// Start sends the backchannel authentication request r
+// (CIBA Core 1.0 §7.1) as an application/x-www-form-urlencoded POST to
+// BackchannelAuthURL, with client_id in the body (RFC 8705 §2), and checks
+// the acknowledgement (§7.3): auth_req_id present, expires_in a positive
+// integer, interval absent or a non-negative integer. An error answer of
+// the provider (§13) is returned as an *oauth.Error with its HTTP status.
+func (c *Config) Start(ctx context.Context, r Request) (*Ack, error) {
+	form, err := c.authForm(r)
+	if err != nil {
+		return nil, err
+	}
+	log := c.logger()
+	log.DebugContext(ctx, "ciba.backchannel_request", "endpoint", c.BackchannelAuthURL, "client_id", c.ClientID)
+	resp, err := c.postForm(ctx, c.BackchannelAuthURL, form)
+	if err != nil {
+		return nil, err
+	}
+	received := c.now()
+	if resp.status != http.StatusOK {
+		err := resp.oauthError(received)
+		log.DebugContext(ctx, "ciba.backchannel_refused", "status", resp.status, "error", errorCode(err))
+		return nil, err
+	}
+	if err := resp.requireJSON(); err != nil {
+		return nil, err
+	}
+	ack, problem := decodeAck(resp.body)
+	if problem != "" {
+		return nil, resp.problem("%s", problem)
+	}
+	ack.ReceivedAt = received
+	log.InfoContext(ctx, "ciba.acknowledged", "auth_req_id_hash", IDHash(ack.AuthReqID),
+		"expires_in", ack.ExpiresIn, "interval", ack.Interval)
+	return ack, nil
+}
+
+// authForm builds and checks the form of CIBA Core 1.0 §7.1.
+func (c *Config) authForm(r Request) (url.Values, error) {
+	if c.BackchannelAuthURL == "" {
+		return nil, errors.New("ciba: no backchannel authentication endpoint (set BackchannelAuthURL or call Discover)")
+	}
+	if c.ClientID == "" {
+		return nil, errors.New("ciba: no client_id (RFC 8705 §2 requires it in the body)")
+	}
+	if !slices.Contains(r.Scope, oauth.ScopeOpenID) {
+		return nil, errors.New(`ciba: scope must contain "openid" (CIBA Core 1.0 §7.1)`)
+	}
+	hints := 0
+	for _, h := range []string{r.LoginHint, r.LoginHintToken, r.IDTokenHint} {
+		if h != "" {
+			hints++
+		}
+	}
+	if hints != 1 {
+		return nil, errors.New("ciba: exactly one of login_hint, login_hint_token and id_token_hint is required (CIBA Core 1.0 §7.1)")
+	}
+	if r.RequestedExpiry < 0 {
+		return nil, errors.New("ciba: requested_expiry must be a positive integer (CIBA Core 1.0 §7.1)")
+	}
+	form := url.Values{}
+	form.Set(oauth.ParamClientID, c.ClientID)
+	form.Set(oauth.ParamScope, strings.Join(r.Scope, " "))
+	set := func(name, v string) {
+		if v != "" {
+			form.Set(name, v)
+		}
+	}
+	set(oauth.ParamLoginHint, r.LoginHint)
+	set(oauth.ParamLoginHintToken, r.LoginHintToken)
+	set(oauth.ParamIDTokenHint, r.IDTokenHint)
+	set(oauth.ParamBindingMessage, r.BindingMessage)
+	set(oauth.ParamUserCode, r.UserCode)
+	set(oauth.ParamACRValues, r.ACRValues)
+	if r.RequestedExpiry > 0 {
+		form.Set(oauth.ParamRequestedExpiry, strconv.Itoa(r.RequestedExpiry))
+	}
+	return form, nil
+}
+
+// decodeAck parses and checks an acknowledgement body (CIBA Core 1.0 §7.3);
+// unknown members are ignored, as §7.3 requires. It returns a one-line
+// problem when the body is not a valid acknowledgement.
+func decodeAck(body []byte) (*Ack, string) {
+	var raw struct {
+		AuthReqID *string         `json:"auth_req_id"`
+		ExpiresIn json.RawMessage `json:"expires_in"`
+		Interval  json.RawMessage `json:"interval"`
+	}
+	if err := json.Unmarshal(body, &raw); err != nil {
+		return nil, "malformed acknowledgement: " + jsonProblem(err)
+	}
+	if raw.AuthReqID == nil || *raw.AuthReqID == "" {
+		return nil, "acknowledgement without auth_req_id (CIBA Core 1.0 §7.3)"
+	}
+	if raw.ExpiresIn == nil || isNull(raw.ExpiresIn) {
+		return nil, "acknowledgement without expires_in (CIBA Core 1.0 §7.3)"
+	}
+	expires, ok := jsonInt(raw.ExpiresIn)
+	if !ok || expires <= 0 {
+		return nil, "expires_in is not a positive integer (CIBA Core 1.0 §7.3)"
+	}
+	if expires > maxSeconds {
+		return nil, "expires_in is longer than a year"
+	}
+	interval := int64(0)
+	if raw.Interval != nil && !isNull(raw.Interval) {
+		interval, ok = jsonInt(raw.Interval)
+		if !ok || interval < 0 {
+			return nil, "interval is not a non-negative integer (CIBA Core 1.0 §7.3)"
+		}
+		if interval > maxSeconds {
+			return nil, "interval is longer than a year"
+		}
+	}
+	if interval == 0 {
+		interval = oauth.DefaultInterval
+	}
+	return &Ack{AuthReqID: *raw.AuthReqID, ExpiresIn: int(expires), Interval: int(interval)}, ""
+}
+
+// jsonInt parses a JSON number that is an integer; strings, fractions and
+// exponents are refused.
+func jsonInt(v json.RawMessage) (int64, bool) {
+	s := string(bytes.TrimSpace(v))
+	if s == "" || !(s[0] == '-' || (s[0] >= '0' && s[0] <= '9')) {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
+}
+
+func isNull(v json.RawMessage) bool { return string(bytes.TrimSpace(v)) == "null" }
+
+// errorCode returns the OAuth error code of err, or "" for a local error.
+func errorCode(err error) string {
+	var oe *oauth.Error
+	if errors.As(err, &oe) {
+		return oe.Code
+	}
+	return ""
+}

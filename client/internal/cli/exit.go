@@ -1,0 +1,83 @@
+package cli
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"net"
+
+	"cibalab/client/ciba"
+	"cibalab/shared/oauth"
+)
+
+// Error codes of the --json document for failures that are not OAuth
+// errors from the OP.
+const (
+	codeExpired     = "expired"
+	codeTimeout     = "timeout"
+	codeInterrupted = "interrupted"
+	codeUsage       = "usage"
+	codeClientError = "client_error"
+)
+
+// outcome is how a failed run ends: its exit code and the error of the
+// --json document.
+type outcome struct {
+	exit int
+	oauth.Error
+}
+
+// classify maps the error of a run to its outcome. interrupted reports
+// that the caller's context was cancelled; timedOut that --timeout hit.
+func classify(err error, interrupted, timedOut bool) outcome {
+	var oe *oauth.Error
+	var ue *usageError
+	var ce *credentialError
+	switch {
+	case interrupted && errors.Is(err, context.Canceled):
+		return outcome{ExitInterrupted, oauth.Error{Code: codeInterrupted, Description: "interrupted"}}
+	case timedOut && errors.Is(err, context.DeadlineExceeded):
+		return outcome{ExitExpired, oauth.Error{Code: codeTimeout, Description: "gave up: --timeout elapsed"}}
+	case errors.Is(err, ciba.ErrExpired):
+		return outcome{ExitExpired, oauth.Error{Code: codeExpired, Description: "the request expired before the user answered (expires_in elapsed)"}}
+	case errors.As(err, &ue):
+		return outcome{ExitUsage, oauth.Error{Code: codeUsage, Description: ue.msg}}
+	case errors.As(err, &oe):
+		return outcome{exitForOAuth(oe.Code), oauth.Error{Code: oe.Code, Description: oe.Description, Status: oe.Status}}
+	case errors.As(err, &ce), isTLSFailure(err):
+		return outcome{ExitClient, oauth.Error{Code: codeClientError, Description: err.Error()}}
+	}
+	return outcome{ExitError, oauth.Error{Code: codeClientError, Description: err.Error()}}
+}
+
+// exitForOAuth maps an error code of the OP to an exit code.
+func exitForOAuth(code string) int {
+	switch code {
+	case oauth.ErrAccessDenied:
+		return ExitDenied
+	case oauth.ErrExpiredToken:
+		return ExitExpired
+	case oauth.ErrInvalidClient, oauth.ErrUnauthorizedClient:
+		return ExitClient
+	}
+	return ExitRejected
+}
+
+// isTLSFailure reports a failed TLS handshake: a server certificate that
+// does not verify, or an alert from the server (such as bad_certificate
+// when it refuses the client certificate).
+func isTLSFailure(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	var ae tls.AlertError
+	var rhe tls.RecordHeaderError
+	if errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie) ||
+		errors.As(err, &ae) || errors.As(err, &rhe) {
+		return true
+	}
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
+}

@@ -1,0 +1,264 @@
+package cli
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Defaults of ciba-client.
+const (
+	DefaultIssuer   = "https://localhost:5001/master"
+	DefaultClientID = "cibaConformance"
+	DefaultScope    = "openid profile"
+	DefaultHint     = "user"
+	DefaultStateDir = ".cibalab"
+	DefaultLogLevel = "warn"
+)
+
+// EnvPrefix starts the name of every environment variable ciba-client reads.
+const EnvPrefix = "CIBA_CLIENT_"
+
+// EnvCertPassword holds the PKCS#12 password when no password file is named.
+const EnvCertPassword = EnvPrefix + "CERT_PASSWORD"
+
+// flagDef describes one flag and its environment variable.
+type flagDef struct {
+	name, arg, def, usage string
+	isBool                bool
+}
+
+func (d flagDef) env() string {
+	return EnvPrefix + strings.ToUpper(strings.ReplaceAll(d.name, "-", "_"))
+}
+
+func flagDefs() []flagDef {
+	return []flagDef{
+		{name: "issuer", arg: "URL", def: DefaultIssuer, usage: "issuer of the OP; its discovery document gives the endpoints (mTLS aliases preferred, RFC 8705 §5)"},
+		{name: "bc-authorize-url", arg: "URL", usage: "backchannel authentication endpoint; with --token-url, skips discovery"},
+		{name: "token-url", arg: "URL", usage: "token endpoint; with --bc-authorize-url, skips discovery"},
+		{name: "client-id", arg: "ID", def: DefaultClientID, usage: "client_id sent in every request body (RFC 8705 §2)"},
+		{name: "scope", arg: "SCOPES", def: DefaultScope, usage: `space-separated scopes; must contain "openid"`},
+		{name: "login-hint", arg: "HINT", def: DefaultHint, usage: "login_hint identifying the user (CIBA Core 1.0 §7.1)"},
+		{name: "binding-message", arg: "TEXT", usage: "binding_message shown on both devices"},
+		{name: "requested-expiry", arg: "SECONDS", usage: "requested_expiry: a positive integer number of seconds"},
+		{name: "acr-values", arg: "ACRS", usage: "space-separated acr_values, in order of preference"},
+		{name: "cert", arg: "FILE.p12", usage: "client certificate and key as PKCS#12 (default <state-dir>/clients/<client-id>.p12 when it exists)"},
+		{name: "cert-pem", arg: "FILE", usage: "client certificate chain as PEM (with --key-pem)"},
+		{name: "key-pem", arg: "FILE", usage: "client private key as PEM (with --cert-pem)"},
+		{name: "cert-password-file", arg: "FILE", usage: "file holding the PKCS#12 password (else $" + EnvCertPassword + ", else <cert>.pass next to the default certificate, else empty)"},
+		{name: "state-dir", arg: "DIR", def: DefaultStateDir, usage: "the OP's state directory, for the default --ca-file and certificate"},
+		{name: "ca-file", arg: "FILE", usage: "PEM CA certificates trusted for the OP's TLS certificate (default <state-dir>/ca.pem)"},
+		{name: "insecure-skip-verify", isBool: true, usage: "do not verify the OP's TLS certificate (experiments only; prints a warning)"},
+		{name: "json", isBool: true, usage: "print exactly one JSON document on stdout: the token response, or {\"error\",\"error_description\"}"},
+		{name: "timeout", arg: "DURATION", usage: "give up after this long (e.g. 90s, 2m; a bare number is seconds); default: until expires_in"},
+		{name: "log-level", arg: "LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error; logs go to stderr"},
+	}
+}
+
+// options are the settled settings of one run.
+type options struct {
+	issuer, bcURL, tokenURL, clientID string
+	scope                             []string
+	loginHint, bindingMessage, acr    string
+	requestedExpiry                   int
+	cert, certPEM, keyPEM, passFile   string
+	stateDir, caFile                  string
+	caFileSet                         bool
+	insecure, json                    bool
+	timeout                           time.Duration
+	logLevel                          slog.Level
+}
+
+// usageError is a problem with flags or environment; it exits with ExitUsage.
+type usageError struct{ msg string }
+
+func (e *usageError) Error() string { return e.msg }
+
+func usagef(format string, args ...any) error {
+	return &usageError{msg: fmt.Sprintf(format, args...)}
+}
+
+// stringValue is a flag.Value that remembers whether it was set.
+type stringValue struct {
+	v      string
+	isBool bool
+}
+
+func (s *stringValue) String() string     { return s.v }
+func (s *stringValue) Set(v string) error { s.v = v; return nil }
+func (s *stringValue) IsBoolFlag() bool   { return s.isBool }
+
+// parseOptions reads flags, then the environment, then defaults. It
+// returns flag.ErrHelp when help was asked for.
+func parseOptions(args []string, getenv func(string) string) (*options, error) {
+	fs := flag.NewFlagSet("ciba-client", flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	vals := map[string]*stringValue{}
+	for _, d := range flagDefs() {
+		v := &stringValue{v: d.def, isBool: d.isBool}
+		if e := getenv(d.env()); e != "" {
+			v.v = e
+		}
+		if d.isBool && v.v == "" {
+			v.v = "false"
+		}
+		vals[d.name] = v
+		fs.Var(v, d.name, d.usage)
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil, err
+		}
+		return nil, usagef("%v", err)
+	}
+	if fs.NArg() > 0 {
+		return nil, usagef("unexpected argument %q", fs.Arg(0))
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	get := func(name string) string { return strings.TrimSpace(vals[name].v) }
+	where := func(name string) string {
+		if set[name] {
+			return "--" + name
+		}
+		return "$" + flagDef{name: name}.env()
+	}
+	boolean := func(name string) (bool, error) {
+		b, err := strconv.ParseBool(get(name))
+		if err != nil {
+			return false, usagef("%s: %q is not a boolean", where(name), get(name))
+		}
+		return b, nil
+	}
+
+	o := &options{
+		issuer:         get("issuer"),
+		bcURL:          get("bc-authorize-url"),
+		tokenURL:       get("token-url"),
+		clientID:       get("client-id"),
+		scope:          strings.Fields(get("scope")),
+		loginHint:      get("login-hint"),
+		bindingMessage: vals["binding-message"].v,
+		acr:            get("acr-values"),
+		cert:           get("cert"),
+		certPEM:        get("cert-pem"),
+		keyPEM:         get("key-pem"),
+		passFile:       get("cert-password-file"),
+		stateDir:       get("state-dir"),
+		caFile:         get("ca-file"),
+	}
+	var err error
+	if o.insecure, err = boolean("insecure-skip-verify"); err != nil {
+		return nil, err
+	}
+	if o.json, err = boolean("json"); err != nil {
+		return nil, err
+	}
+	if s := get("requested-expiry"); s != "" {
+		n, err := strconv.Atoi(s)
+		if err != nil || n <= 0 {
+			return nil, usagef("%s: %q is not a positive integer number of seconds", where("requested-expiry"), s)
+		}
+		o.requestedExpiry = n
+	}
+	if s := get("timeout"); s != "" {
+		d, err := parseDuration(s)
+		if err != nil || d <= 0 {
+			return nil, usagef("%s: %q is not a positive duration (e.g. 90s, 2m)", where("timeout"), s)
+		}
+		o.timeout = d
+	}
+	if err := o.logLevel.UnmarshalText([]byte(get("log-level"))); err != nil {
+		return nil, usagef("%s: %q is not one of debug, info, warn, error", where("log-level"), get("log-level"))
+	}
+	if o.clientID == "" {
+		return nil, usagef("--client-id must not be empty")
+	}
+	if o.bcURL == "" || o.tokenURL == "" {
+		if o.issuer == "" {
+			return nil, usagef("--issuer must not be empty unless both --bc-authorize-url and --token-url are given")
+		}
+	}
+	if !slices.Contains(o.scope, "openid") {
+		return nil, usagef("%s: %q must contain openid (CIBA Core 1.0 §7.1)", where("scope"), get("scope"))
+	}
+	if o.loginHint == "" {
+		return nil, usagef("--login-hint must not be empty")
+	}
+	if o.cert != "" && (o.certPEM != "" || o.keyPEM != "") {
+		return nil, usagef("--cert and --cert-pem/--key-pem exclude each other")
+	}
+	if (o.certPEM == "") != (o.keyPEM == "") {
+		return nil, usagef("--cert-pem and --key-pem go together")
+	}
+	if o.stateDir == "" {
+		o.stateDir = DefaultStateDir
+	}
+	if o.caFile == "" {
+		o.caFile = filepath.Join(o.stateDir, "ca.pem")
+	} else {
+		o.caFileSet = true
+	}
+	return o, nil
+}
+
+func parseDuration(s string) (time.Duration, error) {
+	if n, err := strconv.Atoi(s); err == nil {
+		if n > 366*24*3600 {
+			return 0, errors.New("too long")
+		}
+		return time.Duration(n) * time.Second, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// writeUsage prints --help: flags with their environment variables and
+// defaults, and the exit codes.
+func writeUsage(w io.Writer) {
+	var b strings.Builder
+	b.WriteString(`Usage: ciba-client [flags]
+
+Starts an OpenID Connect CIBA request (CIBA Core 1.0 §7.1) over mutual TLS
+(RFC 8705), waits while the user approves or denies it on the authentication
+device (ciba-authenticator), polling the token endpoint (§10.1), and prints
+the access token on stdout. Progress goes to stderr.
+
+Flags (a flag beats its environment variable, which beats the default):
+`)
+	for _, d := range flagDefs() {
+		head := "  --" + d.name
+		if d.arg != "" {
+			head += " " + d.arg
+		}
+		fmt.Fprintf(&b, "%-36s $%s", head, d.env())
+		if d.def != "" {
+			fmt.Fprintf(&b, " (default %q)", d.def)
+		}
+		fmt.Fprintf(&b, "\n      %s\n", d.usage)
+	}
+	fmt.Fprintf(&b, `
+Environment only:
+  $%s   password of the PKCS#12 file (secrets never go in flags)
+
+EXIT CODES
+  %-4d an access token was received and printed
+  %-4d unexpected error
+  %-4d usage: bad flag, environment value or file named by a flag
+  %-4d denied: access_denied
+  %-4d expired: expired_token, expires_in elapsed locally, or --timeout
+  %-4d client not accepted: invalid_client, unauthorized_client, TLS handshake
+       or certificate failure, unusable PKCS#12 (e.g. wrong password)
+  %-4d request rejected by the OP: invalid_request, unknown_user_id,
+       invalid_scope, invalid_grant, ...
+  %-4d interrupted (SIGINT)
+`, EnvCertPassword, ExitOK, ExitError, ExitUsage, ExitDenied, ExitExpired, ExitClient, ExitRejected, ExitInterrupted)
+	io.WriteString(w, b.String())
+}

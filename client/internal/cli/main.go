@@ -1,0 +1,67 @@
+package cli
+
+import (
+	"context"
+	"io"
+	"os"
+	"time"
+
+	"golang.org/x/term"
+)
+
+// Exit codes of ciba-client; they are part of its interface.
+const (
+	ExitOK          = 0   // an access token was printed
+	ExitError       = 1   // anything unexpected
+	ExitUsage       = 2   // bad flags, environment or files named by them
+	ExitDenied      = 3   // access_denied
+	ExitExpired     = 4   // expired_token, local expiry or --timeout
+	ExitClient      = 5   // client not accepted: invalid_client, unauthorized_client, TLS, credentials
+	ExitRejected    = 6   // any other error answer of the OP
+	ExitInterrupted = 130 // the context was cancelled (SIGINT)
+)
+
+// Env is what the command takes from its process. Main builds the real one;
+// tests build their own through Run.
+type Env struct {
+	Stdin  io.Reader
+	Stdout io.Writer
+	Stderr io.Writer
+	// Getenv reads an environment variable; nil reads none.
+	Getenv func(string) string
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits between polls; nil means a real timer honouring ctx.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// IsTerminal reports whether w is a terminal, which turns on the live
+	// countdown; nil checks *os.File values with golang.org/x/term.
+	IsTerminal func(w io.Writer) bool
+}
+
+// Main runs ciba-client with args (without the program name) and returns
+// its exit code. Cancelling ctx (SIGINT) ends the run with ExitInterrupted.
+func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return Run(ctx, Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}, args)
+}
+
+func (e Env) getenv(name string) string {
+	if e.Getenv == nil {
+		return ""
+	}
+	return e.Getenv(name)
+}
+
+func (e Env) now() time.Time {
+	if e.Now == nil {
+		return time.Now()
+	}
+	return e.Now()
+}
+
+func (e Env) isTerminal(w io.Writer) bool {
+	if e.IsTerminal != nil {
+		return e.IsTerminal(w)
+	}
+	f, ok := w.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}

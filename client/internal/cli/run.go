@@ -1,0 +1,227 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"strings"
+	"time"
+
+	"cibalab/client/ciba"
+	"cibalab/shared/oauth"
+)
+
+// Run is Main with an explicit Env.
+func Run(ctx context.Context, env Env, args []string) int {
+	if env.Stdout == nil {
+		env.Stdout = io.Discard
+	}
+	if env.Stderr == nil {
+		env.Stderr = io.Discard
+	}
+	o, err := parseOptions(args, env.getenv)
+	if errors.Is(err, flag.ErrHelp) {
+		writeUsage(env.Stdout)
+		return ExitOK
+	}
+	if err != nil {
+		fmt.Fprintf(env.Stderr, "ciba-client: %v\nRun 'ciba-client --help' for usage.\n", err)
+		return ExitUsage
+	}
+	r := &run{env: env, o: o, con: &console{w: env.Stderr, tty: env.isTerminal(env.Stderr)}}
+	return r.main(ctx)
+}
+
+// run is one invocation of the command.
+type run struct {
+	env Env
+	o   *options
+	con *console
+}
+
+func (r *run) main(parent context.Context) int {
+	ctx := parent
+	if r.o.timeout > 0 {
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithTimeout(parent, r.o.timeout)
+		defer cancel()
+	}
+	tok, err := r.flow(ctx)
+	r.con.clearStatus()
+	if err != nil {
+		return r.fail(err, parent.Err() != nil, ctx.Err() == context.DeadlineExceeded && parent.Err() == nil)
+	}
+	if r.o.json {
+		r.printJSON(tok.Raw)
+	} else {
+		fmt.Fprintln(r.env.Stdout, tok.AccessToken)
+	}
+	return ExitOK
+}
+
+// fail reports err on stderr (and as JSON on stdout with --json) and
+// returns the exit code.
+func (r *run) fail(err error, interrupted, timedOut bool) int {
+	out := classify(err, interrupted, timedOut)
+	switch {
+	case out.exit == ExitUsage:
+		r.con.step("ciba-client: %s", sanitize(out.Description))
+	case out.Status != 0:
+		line := fmt.Sprintf("✗ %s (HTTP %d)", sanitize(out.Code), out.Status)
+		if out.Description != "" {
+			line += ": " + sanitize(out.Description)
+		}
+		r.con.step("%s", line)
+	default:
+		r.con.step("✗ %s", sanitize(out.Description))
+	}
+	if r.o.json {
+		r.printJSON(struct {
+			Error       string `json:"error"`
+			Description string `json:"error_description,omitempty"`
+		}{out.Code, out.Description})
+	}
+	return out.exit
+}
+
+func (r *run) printJSON(v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		data = []byte(`{"error":"client_error","error_description":"cannot encode the result"}`)
+	}
+	fmt.Fprintf(r.env.Stdout, "%s\n", data)
+}
+
+// flow runs discovery, the backchannel request and the poll loop.
+func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
+	o := r.o
+	cert, certSource, found, err := loadCertificate(o, r.env.getenv)
+	if err != nil {
+		return nil, err
+	}
+	roots, rootSource, err := loadRoots(o)
+	if err != nil {
+		return nil, err
+	}
+	if o.insecure {
+		r.con.step("⚠ --insecure-skip-verify: the OP's TLS certificate is NOT verified; anyone on the path can impersonate it")
+	}
+	if found {
+		r.con.step("• client certificate %s (%s)", certSource, sanitize(describeCert(cert)))
+	} else {
+		r.con.step("⚠ no client certificate (--cert or --cert-pem): the OP will answer invalid_client (RFC 8705 §2)")
+	}
+	switch {
+	case roots != nil:
+		r.con.step("• trusting the OP's CA from %s", rootSource)
+	case !o.insecure:
+		r.con.step("⚠ no CA file at %s: trusting the system roots (start ciba-op first, or pass --ca-file)", o.caFile)
+	}
+
+	c := &ciba.Config{
+		Issuer:             o.issuer,
+		BackchannelAuthURL: o.bcURL,
+		TokenURL:           o.tokenURL,
+		ClientID:           o.clientID,
+		HTTPClient:         ciba.NewHTTPClient(cert, roots, o.insecure),
+		Now:                r.env.Now,
+		Sleep:              r.env.Sleep,
+		Logger:             slog.New(slog.NewTextHandler(r.con, &slog.HandlerOptions{Level: o.logLevel})),
+	}
+	if c.BackchannelAuthURL == "" || c.TokenURL == "" {
+		r.con.step("→ GET %s%s (OpenID Connect Discovery 1.0 §4)", strings.TrimSuffix(o.issuer, "/"), ciba.WellKnownPath)
+		md, err := c.Discover(ctx)
+		if err != nil {
+			return nil, err
+		}
+		alias := ""
+		if len(md.MTLSEndpointAliases) > 0 {
+			alias = " (mtls_endpoint_aliases, RFC 8705 §5)"
+		}
+		r.con.step("← bc-authorize %s, token %s%s", sanitize(c.BackchannelAuthURL), sanitize(c.TokenURL), alias)
+	}
+
+	req := ciba.Request{
+		Scope:           o.scope,
+		LoginHint:       o.loginHint,
+		BindingMessage:  o.bindingMessage,
+		ACRValues:       o.acr,
+		RequestedExpiry: o.requestedExpiry,
+	}
+	r.con.step("→ POST %s (CIBA §7.1) client_id=%s login_hint=%s scope=%q", sanitize(c.BackchannelAuthURL), o.clientID, o.loginHint, strings.Join(o.scope, " "))
+	ack, err := c.Start(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	r.con.step("← auth_req_id %s, expires in %d s, interval %d s", shortID(ack.AuthReqID), ack.ExpiresIn, ack.Interval)
+	if o.bindingMessage != "" {
+		r.con.step("• binding message %q: check that the authentication device shows the same", o.bindingMessage)
+	}
+	r.con.step("→ polling POST %s (CIBA §10.1) until the user answers", sanitize(c.TokenURL))
+
+	cd := &countdown{deadline: ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn) * time.Second), interval: time.Duration(ack.Interval) * time.Second}
+	stop := r.startCountdown(cd)
+	tok, err := c.Wait(ctx, ack, func(p ciba.Progress) {
+		cd.update(p.Polls, p.Interval, p.LastError)
+		r.con.setStatus(cd.line(r.env.now()))
+		if p.Polls == 0 {
+			return
+		}
+		switch p.LastError {
+		case oauth.ErrSlowDown:
+			r.con.step("… slow_down (poll %d): interval now %s for good (CIBA §11)", p.Polls, p.Interval)
+		case oauth.ErrTemporarilyUnavailable:
+			r.con.step("… OP busy, HTTP 503 (poll %d): retrying in %s", p.Polls, p.Wait.Round(time.Second))
+		default:
+			r.con.step("… %s (poll %d, %d s left)", sanitize(p.LastError), p.Polls, p.SecondsLeft)
+		}
+	})
+	stop()
+	if err != nil {
+		return nil, err
+	}
+	desc := []string{tok.TokenType}
+	if tok.ExpiresIn > 0 {
+		desc = append(desc, fmt.Sprintf("expires in %d s", tok.ExpiresIn))
+	}
+	if tok.Scope != "" {
+		desc = append(desc, "scope "+sanitize(tok.Scope))
+	}
+	if tok.IDToken != "" {
+		desc = append(desc, "with id_token")
+	}
+	r.con.step("← access token (%s)", strings.Join(desc, ", "))
+	return tok, nil
+}
+
+// startCountdown redraws the status line every second on a terminal, until
+// the returned function is called.
+func (r *run) startCountdown(cd *countdown) (stop func()) {
+	if !r.con.tty {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			r.con.setStatus(cd.line(r.env.now()))
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() {
+		close(done)
+		<-finished
+		r.con.clearStatus()
+	}
+}
