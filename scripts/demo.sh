@@ -67,10 +67,18 @@ ca="$state_dir/ca.pem"
 client=(bin/ciba-client --issuer "$issuer" --client-id cibaConformance --cert "$cert" --cert-password-file "$cert_pass"
         --ca-file "$ca" --scope "openid profile" --login-hint user)
 
-run_client() { # binding message, output file; prints the client's own step lines, returns its exit code
-  local rc=0
-  "${client[@]}" --binding-message "$1" --json >"$2" 2> >(sed 's/^/    /' >&2) || rc=$?
-  return $rc
+run_client() { # binding message, output file; shows the client's own step lines, returns its exit code
+  local rc
+  set +e
+  if [ "$interactive" = 1 ]; then
+    "${client[@]}" --binding-message "$1" --requested-expiry 300 --json >"$2"   # stderr stays on the terminal: live countdown
+    rc=$?
+  else
+    "${client[@]}" --binding-message "$1" --json 2>&1 >"$2" | sed 's/^/    /'
+    rc=${PIPESTATUS[0]}
+  fi
+  set -e
+  return "$rc"
 }
 
 decode_jwt() { # prints the JSON payload of a JWT
@@ -125,7 +133,9 @@ note "CIBA §7.3 OP → client: acknowledgement (auth_req_id, expires_in, interv
 note "CIBA §8   OP → device over NATS: client, scope, binding message; the device answers with a signed decision"
 note "CIBA §10.1 client → OP: token requests every interval (authorization_pending until the decision)"
 rc=0; run_client "Demo approve" "$work/token.json" || rc=$?
-[ $rc = 0 ] || die "ciba-client exited with $rc; expected a token (see $work)"
+[ $rc = 0 ] || die "ciba-client exited with $rc; expected a token"
+step "CIBA §8 what the authentication device showed and decided (ciba-authenticator --auto approve):"
+sed 's/^/    /' "$work/auth-approve.out"
 step "CIBA §10.1.1 OP → client: access token bound to the client certificate (RFC 8705 §3.1) and ID token"
 at=$(json_field access_token "$work/token.json")
 idt=$(json_field id_token "$work/token.json")
@@ -140,6 +150,8 @@ start_authenticator deny
 step "CIBA §7.1 client → OP: backchannel authentication request"
 rc=0; run_client "Demo deny" "$work/denied.json" || rc=$?
 [ $rc = 3 ] || die "ciba-client exited with $rc; expected 3 (denied)"
+step "CIBA §8 what the authentication device showed and decided (ciba-authenticator --auto deny):"
+sed 's/^/    /' "$work/auth-deny.out"
 step "CIBA §11 OP → client: $(cat "$work/denied.json")  (exit code 3)"
 
 echo
