@@ -3,8 +3,6 @@ package cli
 import (
 	"context"
 	"crypto/tls"
-	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log"
@@ -39,97 +37,55 @@ type serveOptions struct {
 	logLevel      string
 }
 
-const serveUsage = `Usage: ciba-op serve [flags]
-
-Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
+const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
 embedded NATS server for authentication devices. With no flags it serves
 https://localhost:5001/master and nats://127.0.0.1:4222 from ./.cibalab,
 creating on first start a CA, a server certificate, the client
 cibaConformance (with its PKCS#12) and the user "user" (password "password").
-
-Flags (each also read from the environment variable shown):
-`
+When every listener is ready it prints one line on stdout:
+  ciba-op ready issuer=URL nats=URL state-dir=DIR
+It stops cleanly, with exit code 0, on SIGINT or SIGTERM.`
 
 // runServe implements "ciba-op serve".
 func runServe(ctx context.Context, e Env, args []string) int {
 	var o serveOptions
-	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	env := func(name, def string) string {
-		if v := e.getenv(name); v != "" {
-			return v
+	c := newCommand("serve", "serve [flags]", serveSummary)
+	c.stateDirVar(&o.stateDir)
+	c.stringVar(&o.addr, "addr", "CIBA_OP_ADDR", "localhost:5001", "HTTPS listen `HOST:PORT`; port 0 picks a free port")
+	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "`REALM`, the issuer's path: https://HOST:PORT/REALM")
+	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
+	c.stringVar(&o.natsURL, "nats-url", "CIBA_OP_NATS_URL", "", "use the external NATS server at `URL` instead of the embedded one")
+	c.durationVar(&o.interval, "interval", "CIBA_OP_INTERVAL", 5*time.Second, "minimum `TIME` between polls, sent as interval (CIBA §7.3)")
+	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
+	c.durationVar(&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", time.Second, "lower bound (`TIME`) of a requested_expiry")
+	c.durationVar(&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", 600*time.Second, "upper bound (`TIME`) of a requested_expiry")
+	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
+	if code, ok := c.parse(e, args); !ok {
+		return code
+	}
+	for name, d := range map[string]time.Duration{"interval": o.interval, "default-expiry": o.defaultExpiry, "min-expiry": o.minExpiry, "max-expiry": o.maxExpiry} {
+		if d < time.Second || d%time.Second != 0 {
+			return c.usageError(e, fmt.Sprintf("--%s %s: must be a whole number of seconds, at least 1s", name, d))
 		}
-		return def
 	}
-	type durFlag struct {
-		p          *time.Duration
-		name, env  string
-		def, usage string
-	}
-	fs.StringVar(&o.stateDir, "state-dir", env("CIBA_OP_STATE_DIR", ".cibalab"), "state directory `DIR` (CA, clients, users, keys) [CIBA_OP_STATE_DIR]")
-	fs.StringVar(&o.addr, "addr", env("CIBA_OP_ADDR", "localhost:5001"), "HTTPS listen `HOST:PORT`; port 0 picks a free port [CIBA_OP_ADDR]")
-	fs.StringVar(&o.realm, "realm", env("CIBA_OP_REALM", "master"), "realm, the issuer's path [CIBA_OP_REALM]")
-	fs.StringVar(&o.natsAddr, "nats-addr", env("CIBA_OP_NATS_ADDR", "127.0.0.1:4222"), "embedded NATS listen `HOST:PORT`; port 0 picks a free port [CIBA_OP_NATS_ADDR]")
-	fs.StringVar(&o.natsURL, "nats-url", env("CIBA_OP_NATS_URL", ""), "use this external NATS `URL` instead of the embedded server [CIBA_OP_NATS_URL]")
-	fs.StringVar(&o.logLevel, "log-level", env("CIBA_OP_LOG_LEVEL", "info"), "debug, info, warn or error [CIBA_OP_LOG_LEVEL]")
-	durs := []durFlag{
-		{&o.interval, "interval", "CIBA_OP_INTERVAL", "5s", "minimum time between polls, sent as interval (CIBA §7.3)"},
-		{&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", "120s", "expires_in when the client sends no requested_expiry"},
-		{&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", "1s", "lower bound of a requested_expiry"},
-		{&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", "600s", "upper bound of a requested_expiry"},
-	}
-	for _, d := range durs {
-		fs.Func(d.name, d.usage+" (default "+d.def+") ["+d.env+"]", func(s string) error {
-			v, err := time.ParseDuration(s)
-			if err != nil || v <= 0 {
-				return fmt.Errorf("must be a positive duration such as %s", d.def)
-			}
-			*d.p = v
-			return nil
-		})
-	}
-	for _, d := range durs {
-		s := env(d.env, d.def)
-		v, err := time.ParseDuration(s)
-		if err != nil || v <= 0 {
-			fmt.Fprintf(e.Stderr, "ciba-op serve: %s=%q: must be a positive duration such as %s\n", d.env, s, d.def)
-			return 2
-		}
-		*d.p = v
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			fmt.Fprint(e.Stdout, serveUsage)
-			fs.SetOutput(e.Stdout)
-			fs.PrintDefaults()
-			fmt.Fprint(e.Stdout, "\nEXIT CODES\n  0  stopped by SIGINT or SIGTERM\n  1  could not start (port in use, unreadable state directory, ...)\n  2  usage error\n")
-			return 0
-		}
-		fmt.Fprintf(e.Stderr, "ciba-op serve: %v (see ciba-op serve --help)\n", err)
-		return 2
-	}
-	if fs.NArg() > 0 {
-		fmt.Fprintf(e.Stderr, "ciba-op serve: unexpected argument %q (see ciba-op serve --help)\n", fs.Arg(0))
-		return 2
+	if o.minExpiry > o.defaultExpiry || o.defaultExpiry > o.maxExpiry {
+		return c.usageError(e, "expiry bounds must satisfy --min-expiry <= --default-expiry <= --max-expiry")
 	}
 	if err := channel.ValidRealm(o.realm); err != nil {
-		fmt.Fprintf(e.Stderr, "ciba-op serve: --realm: %v\n", err)
-		return 2
+		return c.usageError(e, "--realm: "+err.Error())
 	}
 	logger := e.Logger
 	if logger == nil {
 		var level slog.Level
 		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-			fmt.Fprintf(e.Stderr, "ciba-op serve: --log-level %q: want debug, info, warn or error\n", o.logLevel)
-			return 2
+			return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
 		}
 		logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	}
 	if err := serve(ctx, e, o, logger); err != nil {
-		fmt.Fprintf(e.Stderr, "ciba-op serve: %v\n", err)
-		return 1
+		return c.fail(e, exitError, err)
 	}
-	return 0
+	return exitOK
 }
 
 // serve runs the OP until ctx is done.

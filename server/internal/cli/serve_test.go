@@ -1,0 +1,93 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"cibalab/shared/pki"
+)
+
+func TestServeUsageErrors(t *testing.T) {
+	for _, args := range [][]string{
+		{"--interval", "500ms"},
+		{"--interval", "-1s"},
+		{"--min-expiry", "10s", "--default-expiry", "5s"},
+		{"--realm", "a.b"},
+		{"--log-level", "loud"},
+		{"extra"},
+	} {
+		var stderr bytes.Buffer
+		code := Main(context.Background(), append([]string{"serve", "--state-dir", t.TempDir()}, args...), Env{Stdout: &bytes.Buffer{}, Stderr: &stderr})
+		if code != 2 || !strings.Contains(stderr.String(), "ciba-op serve:") {
+			t.Errorf("%v: exit %d, stderr %q", args, code, stderr.String())
+		}
+	}
+}
+
+// TestServeInProcess starts serve on random ports, checks discovery and
+// NATS through the reported addresses, and stops it with the context.
+func TestServeInProcess(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "state")
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan ReadyInfo, 1)
+	var stdout, stderr bytes.Buffer
+	done := make(chan int, 1)
+	go func() {
+		done <- Main(ctx, []string{"serve", "--state-dir", dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--realm", "lab"},
+			Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
+				if k == "CIBA_OP_PASSWORD_ITERATIONS" {
+					return "1000"
+				}
+				return ""
+			}, Ready: func(r ReadyInfo) { ready <- r }})
+	}()
+	var info ReadyInfo
+	select {
+	case info = <-ready:
+	case code := <-done:
+		t.Fatalf("serve exited %d: %s", code, stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve not ready after 30 s")
+	}
+	if !strings.HasPrefix(info.Issuer, "https://127.0.0.1:") || !strings.HasSuffix(info.Issuer, "/lab") {
+		t.Fatalf("issuer %q", info.Issuer)
+	}
+	pool, err := pki.CertPoolFromPEMFile(filepath.Join(dir, "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	hc := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}}}
+	resp, err := hc.Get(info.Issuer + "/.well-known/openid-configuration")
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != 200 {
+		t.Fatalf("discovery status %d", resp.StatusCode)
+	}
+	nc, err := nats.Connect(info.NATSURL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nc.Close()
+	if !strings.Contains(stdout.String(), "ciba-op ready issuer="+info.Issuer) || !strings.Contains(stdout.String(), "ciba-client --issuer "+info.Issuer) {
+		t.Fatalf("stdout lacks the ready line or the next command:\n%s", stdout.String())
+	}
+	cancel()
+	select {
+	case code := <-done:
+		if code != 0 {
+			t.Fatalf("exit %d after cancel: %s", code, stderr.String())
+		}
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15 s of cancellation")
+	}
+}
