@@ -1,0 +1,58 @@
+package e2e
+
+import (
+	"flag"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+var updateDocs = flag.Bool("update", false, "rewrite docs/cli.md from the programs' --help")
+
+// helpPages are the commands whose --help makes up docs/cli.md.
+var helpPages = [][]string{
+	{"ciba-op"},
+	{"ciba-op", "serve"},
+	{"ciba-op", "init"},
+	{"ciba-op", "ca", "create"},
+	{"ciba-op", "ca", "list"},
+	{"ciba-op", "client", "add"},
+	{"ciba-op", "client", "list"},
+	{"ciba-op", "cert", "issue"},
+	{"ciba-op", "user", "add"},
+	{"ciba-op", "user", "list"},
+	{"ciba-client"},
+	{"ciba-authenticator"},
+}
+
+// TestCLIReference keeps docs/cli.md equal to what the programs print for
+// --help. After changing a flag, run: go test ./e2e -run CLIReference -update
+func TestCLIReference(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("# CLI reference\n\n")
+	b.WriteString("Generated from each program's `--help` (`go test ./e2e -run CLIReference -update` in `server/`).\n")
+	b.WriteString("A flag beats its environment variable, which beats the default.\n")
+	for _, page := range helpPages {
+		cmd := exec.Command(bin(page[0]), append(page[1:], "--help")...)
+		out, err := cmd.CombinedOutput()
+		if err != nil {
+			t.Fatalf("%s --help: %v\n%s", strings.Join(page, " "), err, out)
+		}
+		b.WriteString("\n## " + strings.Join(page, " ") + "\n\n```\n" + strings.TrimRight(string(out), "\n") + "\n```\n")
+	}
+	path := filepath.Join("..", "..", "docs", "cli.md")
+	if *updateDocs {
+		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(got) != b.String() {
+		t.Fatalf("docs/cli.md is out of date with the programs' --help; run: go test ./e2e -run CLIReference -update")
+	}
+}
