@@ -73,6 +73,22 @@ type Config struct {
 	Retention time.Duration
 	// MaxBodyBytes bounds request bodies; 0 means 64 KiB.
 	MaxBodyBytes int64
+	// NotificationClient sends pings and pushes to clients' notification
+	// endpoints (CIBA Core 1.0 §10.2, §10.3); nil means a client with
+	// bounded timeouts that never follows redirects. Tests inject faults
+	// through its Transport.
+	NotificationClient *http.Client
+	// RefreshTokenTTL is the lifetime of refresh tokens; 0 means 24 hours.
+	RefreshTokenTTL time.Duration
+	// RequestObjectAlgs are the JWS algorithms accepted for signed
+	// authentication requests (CIBA Core 1.0 §7.1.1); nil means PS256 and
+	// ES256. none and HMAC algorithms are never accepted.
+	RequestObjectAlgs []string
+	// UserCodeSupported advertises and accepts user_code
+	// (CIBA Core 1.0 §7.1.2).
+	UserCodeSupported bool
+	// ClockSkew is the tolerance on JWT times (iat, nbf, exp); 0 means 30 s.
+	ClockSkew time.Duration
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -138,31 +154,6 @@ func setDefault(d *time.Duration, def time.Duration) {
 
 // Issuer returns the issuer identifier.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
-
-// Endpoint paths below the issuer.
-const (
-	pathDiscovery   = "/.well-known/openid-configuration"
-	pathJWKS        = "/jwks"
-	pathBCAuthorize = "/mtls/bc-authorize"
-	pathToken       = "/mtls/token"
-)
-
-// Handler returns the HTTP handler serving every endpoint below the
-// issuer's path. The TLS listener in front of it should request, not
-// require, client certificates (tls.RequestClientCert): each endpoint
-// decides, so a missing or wrong certificate becomes an invalid_client JSON
-// error (RFC 8705 §2) rather than a TLS alert.
-func (p *Provider) Handler() http.Handler {
-	mux := http.NewServeMux()
-	mux.HandleFunc(p.basePath+pathDiscovery, p.serveDiscovery)
-	mux.HandleFunc(p.basePath+pathJWKS, p.serveJWKS)
-	mux.Handle(p.basePath+pathBCAuthorize, p.endpoint("bc-authorize", p.backchannelAuthorize, oauthBackchannel))
-	mux.Handle(p.basePath+pathToken, p.endpoint("token", p.token, oauthToken))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
-	})
-	return mux
-}
 
 // Sweep deletes requests that expired more than Retention ago. Serve calls
 // it periodically.

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cibalab/shared/oauth"
+	"cibalab/shared/pki"
 )
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
@@ -33,9 +34,30 @@ type Client struct {
 	DeliveryMode oauth.DeliveryMode `json:"backchannel_token_delivery_mode"`
 	// NotificationEndpoint is backchannel_client_notification_endpoint,
 	// required for ping and push (CIBA Core 1.0 §4).
-	NotificationEndpoint string    `json:"backchannel_client_notification_endpoint,omitempty"`
-	GrantTypes           []string  `json:"grant_types"`
-	CreatedAt            time.Time `json:"created_at"`
+	NotificationEndpoint string   `json:"backchannel_client_notification_endpoint,omitempty"`
+	GrantTypes           []string `json:"grant_types"`
+	// IDTokenSignedResponseAlg is the ID token's JWS algorithm: RS256
+	// (the default, OpenID Connect Core 1.0 §15.1), PS256 or ES256
+	// (OpenID Connect Dynamic Client Registration 1.0 §2).
+	IDTokenSignedResponseAlg string `json:"id_token_signed_response_alg,omitempty"`
+	// BackchannelAuthRequestSigningAlg, when set, is the only JWS algorithm
+	// the client signs authentication requests with (CIBA Core 1.0 §4).
+	BackchannelAuthRequestSigningAlg string `json:"backchannel_authentication_request_signing_alg,omitempty"`
+	// RequireSignedRequest makes a signed authentication request (the
+	// request parameter, CIBA Core 1.0 §7.1.1) mandatory for this client.
+	RequireSignedRequest bool `json:"require_signed_request_object,omitempty"`
+	// BackchannelUserCodeParameter says the client supports user_code
+	// (CIBA Core 1.0 §4, §7.1.2).
+	BackchannelUserCodeParameter bool `json:"backchannel_user_code_parameter,omitempty"`
+	// JWKS holds the client's public keys: for signed requests and
+	// private_key_jwt, and, in x5c, the certificates of
+	// self_signed_tls_client_auth (RFC 8705 §2.2.2).
+	JWKS *pki.JWKS `json:"jwks,omitempty"`
+	// ClientSecretHash is the hash of the secret of client_secret_basic
+	// and client_secret_post (RFC 6749 §2.3.1), kept for teaching the
+	// contrast with mutual TLS.
+	ClientSecretHash string    `json:"client_secret_hash,omitempty"`
+	CreatedAt        time.Time `json:"created_at"`
 }
 
 type clientList struct {

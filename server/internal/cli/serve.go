@@ -2,24 +2,17 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
 	"fmt"
 	"io"
-	"log"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
 	"time"
 
-	"github.com/nats-io/nats.go"
-
-	"cibalab/server/bus"
 	"cibalab/server/op"
+	"cibalab/server/oprun"
 	"cibalab/server/state"
-	"cibalab/server/store"
 	"cibalab/shared/channel"
 )
 
@@ -90,147 +83,40 @@ func runServe(ctx context.Context, e Env, args []string) int {
 
 // serve runs the OP until ctx is done.
 func serve(ctx context.Context, e Env, o serveOptions, logger *slog.Logger) error {
-	now := e.Now
-	if now == nil {
-		now = time.Now
-	}
-	dir, err := state.Open(o.stateDir, state.Config{Now: now, Logger: logger, PasswordIterations: servePasswordIterations(e)})
-	if err != nil {
-		return err
-	}
-
-	// Listen first: the chosen port is part of the issuer, and the server
-	// certificate must name the host.
-	ln, err := net.Listen("tcp", o.addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", o.addr, err)
-	}
-	defer ln.Close()
-	host, _, _ := net.SplitHostPort(o.addr)
-	if host == "" {
-		host = "localhost"
-	}
-	_, port, _ := net.SplitHostPort(ln.Addr().String())
-	issuer := "https://" + net.JoinHostPort(host, port) + "/" + o.realm
-
-	hosts := []string{"localhost", "127.0.0.1", "::1"}
-	if !containsFold(hosts, host) {
-		hosts = append(hosts, host)
-	}
-	report, err := dir.Init(state.InitOptions{ServerHosts: hosts})
-	if err != nil {
-		return err
-	}
-	for _, line := range report.Created {
-		fmt.Fprintln(e.Stdout, "created "+line)
-	}
-	serverCert, err := dir.ServerCertificate()
-	if err != nil {
-		return err
-	}
-	rs, es, err := dir.SigningKeys()
-	if err != nil {
-		return err
-	}
-
-	// NATS: embedded unless an external URL is given.
-	natsURL := o.natsURL
-	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
-	var nc *nats.Conn
-	if natsURL == "" {
-		ns, err := bus.StartServer(o.natsAddr)
-		if err != nil {
-			return err
-		}
-		defer func() { ns.Shutdown(); ns.WaitForShutdown() }()
-		natsURL = ns.ClientURL()
-		if nc, err = ns.ConnectOP(natsOpts...); err != nil {
-			return err
-		}
-	} else if nc, err = nats.Connect(natsURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
-		return fmt.Errorf("connect to NATS %s: %w", natsURL, err)
-	}
-	defer nc.Close()
-	responder, err := bus.NewResponder(bus.Config{Conn: nc, Realm: o.realm, Users: dir, Now: now, Logger: logger.With("component", "channel")})
-	if err != nil {
-		return err
-	}
-	provider, err := op.New(op.Config{
-		Issuer:        issuer,
-		Clients:       dir,
-		Users:         dir,
-		Store:         store.NewMemory(),
-		ClientCAs:     dir.ClientCAPool,
-		RS256Key:      rs,
-		ES256Key:      es,
-		Announcer:     responder,
-		Interval:      o.interval,
-		DefaultExpiry: o.defaultExpiry,
-		MinExpiry:     o.minExpiry,
-		MaxExpiry:     o.maxExpiry,
-		Now:           now,
-		Logger:        logger.With("component", "op"),
+	s, err := oprun.Start(oprun.Config{
+		StateDir:           o.stateDir,
+		Addr:               o.addr,
+		Realm:              o.realm,
+		NATSAddr:           o.natsAddr,
+		NATSURL:            o.natsURL,
+		PasswordIterations: servePasswordIterations(e),
+		Provider: op.Config{
+			Interval:      o.interval,
+			DefaultExpiry: o.defaultExpiry,
+			MinExpiry:     o.minExpiry,
+			MaxExpiry:     o.maxExpiry,
+		},
+		Now:    e.Now,
+		Logger: logger,
 	})
 	if err != nil {
 		return err
 	}
-	if err := responder.Serve(provider); err != nil {
-		return err
+	defer s.Close()
+	for _, line := range s.Report.Created {
+		fmt.Fprintln(e.Stdout, "created "+line)
 	}
-	defer responder.Close()
-
-	srv := &http.Server{
-		Handler: provider.Handler(),
-		TLSConfig: &tls.Config{
-			MinVersion:   tls.VersionTLS12,
-			Certificates: []tls.Certificate{serverCert},
-			// Request, don't require or verify, a client certificate: each
-			// endpoint authenticates the client itself, so a missing or
-			// wrong certificate is an invalid_client JSON error
-			// (RFC 8705 §2) rather than a TLS alert. The handshake still
-			// proves possession of the certificate's key.
-			ClientAuth: tls.RequestClientCert,
-			CipherSuites: []uint16{
-				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
-				tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
-			},
-		},
-		ReadHeaderTimeout: 10 * time.Second,
-		ReadTimeout:       30 * time.Second,
-		WriteTimeout:      30 * time.Second,
-		IdleTimeout:       2 * time.Minute,
-		MaxHeaderBytes:    32 << 10,
-		ErrorLog:          log.New(&slogWriter{logger}, "", 0),
-	}
-	errc := make(chan error, 1)
-	go func() { errc <- srv.ServeTLS(ln, "", "") }()
-
-	printNextSteps(e.Stdout, dir, report, issuer, natsURL)
-	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", issuer, natsURL, dir.Path())
-	logger.Info("ready", "issuer", issuer, "nats", natsURL, "state_dir", dir.Path())
+	printNextSteps(e.Stdout, s.Dir, s.Report, s.Issuer, s.NATSURL)
+	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", s.Issuer, s.NATSURL, s.Dir.Path())
 	if e.Ready != nil {
-		e.Ready(ReadyInfo{Issuer: issuer, HTTPAddr: ln.Addr().String(), NATSURL: natsURL, StateDir: dir.Path()})
+		e.Ready(ReadyInfo{Issuer: s.Issuer, HTTPAddr: s.HTTPAddr, NATSURL: s.NATSURL, StateDir: s.Dir.Path()})
 	}
-
-	sweep := time.NewTicker(30 * time.Second)
-	defer sweep.Stop()
-	for {
-		select {
-		case err := <-errc:
-			return fmt.Errorf("HTTPS server: %w", err)
-		case <-sweep.C:
-			if n, err := provider.Sweep(ctx); err != nil {
-				logger.Error("sweep failed", "err", err)
-			} else if n > 0 {
-				logger.Debug("expired requests removed", "count", n)
-			}
-		case <-ctx.Done():
-			logger.Info("shutting down")
-			sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			defer cancel()
-			srv.Shutdown(sctx)
-			return nil
-		}
+	select {
+	case err := <-s.Err():
+		return fmt.Errorf("HTTPS server: %w", err)
+	case <-ctx.Done():
+		logger.Info("shutting down")
+		return nil
 	}
 }
 
@@ -251,28 +137,10 @@ func printNextSteps(w io.Writer, dir *state.Dir, report *state.InitReport, issue
 	}
 }
 
-func containsFold(list []string, s string) bool {
-	for _, v := range list {
-		if strings.EqualFold(v, s) {
-			return true
-		}
-	}
-	return false
-}
-
 // servePasswordIterations reads the PBKDF2 iteration count knob used by tests;
 // 0 lets the state package choose its default.
 func servePasswordIterations(e Env) int {
 	var n int
 	fmt.Sscan(e.getenv("CIBA_OP_PASSWORD_ITERATIONS"), &n)
 	return n
-}
-
-// slogWriter sends net/http's own log lines (TLS handshake errors and the
-// like) to the logger at debug level.
-type slogWriter struct{ l *slog.Logger }
-
-func (w *slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
-	return len(p), nil
 }

@@ -1,0 +1,283 @@
+package oprun
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+
+	"cibalab/server/bus"
+	"cibalab/server/op"
+	"cibalab/server/state"
+	"cibalab/server/store"
+	"cibalab/shared/channel"
+)
+
+// Config configures a Server. Zero values are the documented defaults.
+type Config struct {
+	// StateDir is the state directory; it is created and initialised
+	// (state.Dir.Init) when needed. Required.
+	StateDir string
+	// Addr is the HTTPS listen address; "" means localhost:5001, port 0
+	// picks a free port. The issuer uses its host as written.
+	Addr string
+	// Realm is the issuer's path; "" means master.
+	Realm string
+	// NATSAddr is the embedded NATS server's listen address; "" means
+	// 127.0.0.1:4222, port 0 picks a free port. Ignored with NATSURL.
+	NATSAddr string
+	// NATSURL, when set, is an external NATS server used instead of the
+	// embedded one.
+	NATSURL string
+	// PasswordIterations is passed to state.Config.
+	PasswordIterations int
+	// Store holds requests; nil means a new store.Memory.
+	Store store.Store
+	// Provider carries the op.Config knobs (Interval, expiry bounds, token
+	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
+	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start.
+	Provider op.Config
+	Now      func() time.Time
+	Logger   *slog.Logger
+}
+
+// Server is a running OP. Close stops it.
+type Server struct {
+	// Issuer is the issuer identifier, e.g. https://localhost:5001/master.
+	Issuer string
+	// HTTPAddr is the address the HTTPS listener is bound to.
+	HTTPAddr string
+	// NATSURL is the NATS server devices connect to.
+	NATSURL string
+	// Dir is the state directory.
+	Dir *state.Dir
+	// Report says what Start created in the state directory.
+	Report *state.InitReport
+	// Provider is the OP's HTTP surface.
+	Provider *op.Provider
+	// NATS is the OP's own NATS connection.
+	NATS *nats.Conn
+
+	log     *slog.Logger
+	closers []func()
+	srv     *http.Server
+	errc    chan error
+	stop    context.CancelFunc
+	done    chan struct{}
+}
+
+// Start builds and starts the OP: it opens and initialises the state
+// directory, starts or connects to NATS, serves HTTPS, and sweeps expired
+// requests until Close.
+func Start(cfg Config) (s *Server, err error) {
+	if cfg.StateDir == "" {
+		return nil, errors.New("oprun: StateDir is required")
+	}
+	def(&cfg.Addr, "localhost:5001")
+	def(&cfg.Realm, "master")
+	def(&cfg.NATSAddr, "127.0.0.1:4222")
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if err := channel.ValidRealm(cfg.Realm); err != nil {
+		return nil, err
+	}
+	s = &Server{log: cfg.Logger, errc: make(chan error, 1), done: make(chan struct{})}
+	defer func() {
+		if err != nil {
+			s.closeAll()
+		}
+	}()
+
+	dir, err := state.Open(cfg.StateDir, state.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
+	if err != nil {
+		return nil, err
+	}
+	s.Dir = dir
+
+	// Listen first: the chosen port is part of the issuer, and the server
+	// certificate must name the host.
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		return nil, fmt.Errorf("oprun: listen on %s: %w", cfg.Addr, err)
+	}
+	s.closers = append(s.closers, func() { ln.Close() })
+	s.HTTPAddr = ln.Addr().String()
+	host, _, _ := net.SplitHostPort(cfg.Addr)
+	if host == "" {
+		host = "localhost"
+	}
+	_, port, _ := net.SplitHostPort(s.HTTPAddr)
+	s.Issuer = "https://" + net.JoinHostPort(host, port) + "/" + cfg.Realm
+
+	hosts := state.DefaultServerHosts()
+	if !containsFold(hosts, host) {
+		hosts = append(hosts, host)
+	}
+	if s.Report, err = dir.Init(state.InitOptions{ServerHosts: hosts}); err != nil {
+		return nil, err
+	}
+	serverCert, err := dir.ServerCertificate()
+	if err != nil {
+		return nil, err
+	}
+	rs, es, err := dir.SigningKeys()
+	if err != nil {
+		return nil, err
+	}
+
+	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if cfg.NATSURL == "" {
+		ns, err := bus.StartServer(cfg.NATSAddr)
+		if err != nil {
+			return nil, err
+		}
+		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
+		s.NATSURL = ns.ClientURL()
+		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
+			return nil, err
+		}
+	} else {
+		s.NATSURL = cfg.NATSURL
+		if s.NATS, err = nats.Connect(cfg.NATSURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
+			return nil, fmt.Errorf("oprun: connect to NATS %s: %w", cfg.NATSURL, err)
+		}
+	}
+	s.closers = append(s.closers, s.NATS.Close)
+
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	if err != nil {
+		return nil, err
+	}
+	pc := cfg.Provider
+	pc.Issuer = s.Issuer
+	pc.Clients, pc.Users = dir, dir
+	pc.Store = cfg.Store
+	if pc.Store == nil {
+		pc.Store = store.NewMemory()
+	}
+	pc.ClientCAs = dir.ClientCAPool
+	pc.RS256Key, pc.ES256Key = rs, es
+	pc.Announcer = responder
+	pc.Now = cfg.Now
+	pc.Logger = cfg.Logger.With("component", "op")
+	if s.Provider, err = op.New(pc); err != nil {
+		return nil, err
+	}
+	if err := responder.Serve(s.Provider); err != nil {
+		return nil, err
+	}
+	s.closers = append(s.closers, responder.Close)
+
+	s.srv = &http.Server{
+		Handler: s.Provider.Handler(),
+		TLSConfig: &tls.Config{
+			MinVersion:   tls.VersionTLS12,
+			Certificates: []tls.Certificate{serverCert},
+			// Request, don't require or verify, a client certificate: each
+			// endpoint authenticates the client itself, so a missing or
+			// wrong certificate is an invalid_client JSON error
+			// (RFC 8705 §2) rather than a TLS alert. The handshake still
+			// proves possession of the certificate's key.
+			ClientAuth: tls.RequestClientCert,
+			CipherSuites: []uint16{
+				tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+				tls.TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256, tls.TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+			},
+		},
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      30 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          log.New(&slogWriter{cfg.Logger}, "", 0),
+	}
+	go func() { s.errc <- s.srv.ServeTLS(ln, "", "") }()
+
+	ctx, stop := context.WithCancel(context.Background())
+	s.stop = stop
+	go s.sweep(ctx)
+	cfg.Logger.Info("ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
+	return s, nil
+}
+
+// Err returns a channel that receives the HTTPS server's error if it stops
+// on its own.
+func (s *Server) Err() <-chan error { return s.errc }
+
+// Close stops the HTTPS server (letting requests in flight finish for up to
+// 5 s), the channel responder and NATS.
+func (s *Server) Close() error {
+	if s.stop != nil {
+		s.stop()
+		<-s.done
+	}
+	if s.srv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.srv.Shutdown(ctx)
+	}
+	s.closeAll()
+	return nil
+}
+
+func (s *Server) closeAll() {
+	for i := len(s.closers) - 1; i >= 0; i-- {
+		s.closers[i]()
+	}
+	s.closers = nil
+}
+
+// sweep removes long-expired requests every 30 s.
+func (s *Server) sweep(ctx context.Context) {
+	defer close(s.done)
+	t := time.NewTicker(30 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if n, err := s.Provider.Sweep(ctx); err != nil {
+				s.log.Error("sweep failed", "err", err)
+			} else if n > 0 {
+				s.log.Debug("expired requests removed", "count", n)
+			}
+		}
+	}
+}
+
+func def(s *string, v string) {
+	if *s == "" {
+		*s = v
+	}
+}
+
+func containsFold(list []string, s string) bool {
+	for _, v := range list {
+		if strings.EqualFold(v, s) {
+			return true
+		}
+	}
+	return false
+}
+
+// slogWriter sends net/http's own log lines (TLS handshake errors and the
+// like) to the logger at debug level.
+type slogWriter struct{ l *slog.Logger }
+
+func (w *slogWriter) Write(p []byte) (int, error) {
+	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
+	return len(p), nil
+}
