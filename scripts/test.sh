@@ -4,6 +4,17 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
+# The interop tests run independent CIBA implementations from npm
+# (interop/package-lock.json); install them once if Node is here.
+if [ ! -d interop/node_modules ]; then
+  if command -v npm >/dev/null 2>&1; then
+    echo "== interop: npm ci"
+    (cd interop && npm ci --no-audit --no-fund)
+  else
+    echo "== interop: npm not found; the interop tests will fail (install Node.js 20 or later)"
+  fi
+fi
+
 modules=(shared server client authenticator)
 status=0
 for m in "${modules[@]}"; do
