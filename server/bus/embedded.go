@@ -6,11 +6,15 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"slices"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"cibalab/shared/channel"
 )
@@ -18,23 +22,56 @@ import (
 // opUser is the NATS user of the OP's own connection on the embedded server.
 const opUser = "cibalab-op"
 
-// Embedded is a nats-server running inside the OP's process.
+// enrollUser is the NATS user of every connection that presents no
+// credentials.
+const enrollUser = "enroll"
+
+// DeviceGrant is what one enrolled device may do on NATS: it
+// authenticates with the public user nkey NKey (the server checks a
+// signature of its nonce, the seed never leaves the device) and may
+// publish and subscribe only on the listed subjects.
+type DeviceGrant struct {
+	NKey      string
+	Publish   []string
+	Subscribe []string
+}
+
+// Gate decides who may connect to NATS and what they may do; *Embedded
+// implements it. SetDevices replaces the set of enrolled devices: a device
+// left out is disconnected and refused from then on.
+type Gate interface {
+	SetDevices(grants []DeviceGrant) error
+}
+
+// Embedded is a nats-server running inside the OP's process, closed by
+// default.
 //
-// It has two users. The OP's connection (ConnectOP) authenticates with a
-// password generated at start and held only in memory, and may do
-// everything. Every other connection is the anonymous "device" user, which
-// may only send requests to the OP's device subjects, read replies on its
-// inbox, read authentication requests, and watch events: it can neither
-// read sign-in messages (and their passwords) nor publish a request or a
-// reply in the OP's name.
+// The OP's connection (ConnectOP) authenticates with a password generated
+// at start and held only in memory, and may do everything. Each enrolled
+// device authenticates with its own nkey and gets the permissions of its
+// DeviceGrant (see SetDevices). A connection without credentials is the
+// "enroll" user: it may only send requests to the enrollment subject of
+// any realm and read replies on _INBOX.>; it can read no authentication
+// request, no event and no device's replies, and publish nothing else.
+// Wrong credentials are refused at connect time.
 type Embedded struct {
 	*server.Server
 	opPassword string
+	// sentinel is an nkey nobody holds (its seed is discarded): with at
+	// least one nkey configured, the server refuses an unknown nkey
+	// instead of treating its connection as one without credentials.
+	sentinel string
+	host     string
+	port     int
+
+	mu      sync.Mutex // serialises reloads
+	devices []DeviceGrant
 }
 
 // StartServer starts an embedded nats-server listening on addr
 // ("127.0.0.1:4222"; port 0 picks a free port) and waits until it accepts
-// connections. Stop it with Shutdown and WaitForShutdown.
+// connections. No device is enrolled until SetDevices. Stop it with
+// Shutdown and WaitForShutdown.
 func StartServer(addr string) (*Embedded, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
@@ -49,33 +86,14 @@ func StartServer(addr string) (*Embedded, error) {
 	}
 	pw := make([]byte, 32)
 	rand.Read(pw)
-	e := &Embedded{opPassword: base64.RawURLEncoding.EncodeToString(pw)}
-	devicePub := []string{
-		channel.SignInSubject("*"),
-		channel.PendingSubject("*"),
-		channel.DecideSubject("*"),
+	kp, err := nkeys.CreateUser()
+	if err != nil {
+		return nil, fmt.Errorf("bus: %w", err)
 	}
-	deviceSub := []string{
-		"_INBOX.>",
-		channel.Prefix + ".*.user.*.requests", // UserRequestsSubject would encode the wildcards
-		channel.EventsSubject("*"),
-	}
-	ns, err := server.NewServer(&server.Options{
-		ServerName: "cibalab-op",
-		Host:       host,
-		Port:       port,
-		NoLog:      true,
-		NoSigs:     true,
-		MaxPayload: 64 << 10,
-		Users: []*server.User{
-			{Username: opUser, Password: e.opPassword},
-			{Username: "device", Password: e.opPassword + "-unused", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: devicePub},
-				Subscribe: &server.SubjectPermission{Allow: deviceSub},
-			}},
-		},
-		NoAuthUser: "device",
-	})
+	sentinel, _ := kp.PublicKey()
+	kp.Wipe()
+	e := &Embedded{opPassword: base64.RawURLEncoding.EncodeToString(pw), sentinel: sentinel, host: host, port: port}
+	ns, err := server.NewServer(e.options(nil))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -88,6 +106,64 @@ func StartServer(addr string) (*Embedded, error) {
 	return e, nil
 }
 
+// options builds the server options for the given enrolled devices. It
+// builds a fresh value each time: a reload compares old and new.
+func (e *Embedded) options(devices []DeviceGrant) *server.Options {
+	users := []*server.NkeyUser{{Nkey: e.sentinel, Permissions: &server.Permissions{
+		Publish:   &server.SubjectPermission{Deny: []string{">"}},
+		Subscribe: &server.SubjectPermission{Deny: []string{">"}},
+	}}}
+	for _, g := range devices {
+		users = append(users, &server.NkeyUser{Nkey: g.NKey, Permissions: &server.Permissions{
+			Publish:   &server.SubjectPermission{Allow: slices.Clone(g.Publish)},
+			Subscribe: &server.SubjectPermission{Allow: slices.Clone(g.Subscribe)},
+		}})
+	}
+	return &server.Options{
+		ServerName: "cibalab-op",
+		Host:       e.host,
+		Port:       e.port,
+		NoLog:      true,
+		NoSigs:     true,
+		MaxPayload: 64 << 10,
+		// Present a nonce even when no device is enrolled, so that a
+		// revoked device's nkey is refused as an authorization violation
+		// rather than as "nkeys not supported".
+		AlwaysEnableNonce: true,
+		Users: []*server.User{
+			{Username: opUser, Password: e.opPassword},
+			// No password can match: this user is reached only as the
+			// NoAuthUser, by connections that present no credentials.
+			{Username: enrollUser, Password: e.opPassword + "-unused", Permissions: &server.Permissions{
+				Publish:   &server.SubjectPermission{Allow: []string{channel.EnrollSubject("*")}},
+				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+			}},
+		},
+		Nkeys:      users,
+		NoAuthUser: enrollUser,
+	}
+}
+
+// SetDevices makes grants the enrolled devices (Gate). The server reloads
+// its authorization in place: a device no longer listed is disconnected at
+// once, and its reconnections are refused.
+func (e *Embedded) SetDevices(grants []DeviceGrant) error {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	grants = normalise(grants)
+	if grantsEqual(e.devices, grants) {
+		return nil
+	}
+	opts := e.options(grants)
+	// The random port was resolved at start; keep it.
+	opts.Port = e.Server.Addr().(*net.TCPAddr).Port
+	if err := e.Server.ReloadOptions(opts); err != nil {
+		return fmt.Errorf("bus: reload NATS authorization: %w", err)
+	}
+	e.devices = grants
+	return nil
+}
+
 // ConnectOP opens the OP's own, fully privileged connection.
 func (e *Embedded) ConnectOP(opts ...nats.Option) (*nats.Conn, error) {
 	opts = append([]nats.Option{nats.UserInfo(opUser, e.opPassword), nats.Name("ciba-op")}, opts...)
@@ -96,4 +172,22 @@ func (e *Embedded) ConnectOP(opts ...nats.Option) (*nats.Conn, error) {
 		return nil, fmt.Errorf("bus: connect to the embedded NATS server: %w", err)
 	}
 	return nc, nil
+}
+
+// normalise sorts grants by nkey and their subjects, so that equal sets
+// compare equal.
+func normalise(grants []DeviceGrant) []DeviceGrant {
+	out := make([]DeviceGrant, 0, len(grants))
+	for _, g := range grants {
+		g.Publish, g.Subscribe = slices.Sorted(slices.Values(g.Publish)), slices.Sorted(slices.Values(g.Subscribe))
+		out = append(out, g)
+	}
+	slices.SortFunc(out, func(a, b DeviceGrant) int { return strings.Compare(a.NKey, b.NKey) })
+	return out
+}
+
+func grantsEqual(a, b []DeviceGrant) bool {
+	return slices.EqualFunc(a, b, func(x, y DeviceGrant) bool {
+		return x.NKey == y.NKey && slices.Equal(x.Publish, y.Publish) && slices.Equal(x.Subscribe, y.Subscribe)
+	})
 }

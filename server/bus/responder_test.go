@@ -1,33 +1,29 @@
 package bus
 
 import (
+	"bytes"
 	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"log/slog"
+	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 
 	"cibalab/server/op"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
 )
-
-type users struct{}
-
-func (users) Authenticate(id, pw string) (*state.User, error) {
-	if (id == "user" || id == "alice") && pw == "password" {
-		return &state.User{ID: id}, nil
-	}
-	return nil, state.ErrBadCredentials
-}
 
 type decision struct {
 	user, id string
@@ -59,14 +55,44 @@ func (d *decider) Pending(_ context.Context, user string) ([]channel.AuthRequest
 	return []channel.AuthRequest{{Version: 1, AuthReqID: "pending-" + user, User: user}}, nil
 }
 
-type harness struct {
-	nc  *nats.Conn
-	dec *decider
-	r   *Responder
-	url string
+func (d *decider) decisions() []decision {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return append([]decision(nil), d.got...)
 }
 
-func newHarness(t *testing.T) *harness {
+// syncBuffer is a log destination safe for concurrent writers.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+type harness struct {
+	ns   *Embedded
+	op   *nats.Conn
+	dir  *state.Dir
+	dec  *decider
+	r    *Responder
+	url  string
+	logs *syncBuffer
+}
+
+// newHarness runs the embedded server, a state directory with users
+// "user", "alice" and "bob" (password "password") and a Responder whose
+// registry watcher is slow, so tests sync explicitly.
+func newHarness(t testing.TB) *harness {
 	t.Helper()
 	ns, err := StartServer("127.0.0.1:0")
 	if err != nil {
@@ -78,7 +104,18 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: users{}})
+	dir, err := state.Open(filepath.Join(t.TempDir(), "state"), state.Config{PasswordIterations: 2})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, u := range []string{"user", "alice", "bob"} {
+		if err := dir.AddUser(state.User{ID: u}, "password"); err != nil {
+			t.Fatal(err)
+		}
+	}
+	logs := &syncBuffer{}
+	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns,
+		DeviceSyncInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -87,246 +124,592 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(r.Close)
-	// Devices use their own connection, as in real life.
-	dev, err := nats.Connect(ns.ClientURL())
+	return &harness{ns: ns, op: nc, dir: dir, dec: dec, r: r, url: ns.ClientURL(), logs: logs}
+}
+
+// errs collects a connection's asynchronous errors (permission violations).
+type errs chan error
+
+func (e errs) handler() nats.Option {
+	return nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case e <- err:
+		default:
+		}
+	})
+}
+
+// wantViolation waits for a permission violation.
+func (e errs) wantViolation(t testing.TB, what string) {
+	t.Helper()
+	select {
+	case err := <-e:
+		if !errors.Is(err, nats.ErrPermissionViolation) {
+			t.Fatalf("%s: %v, want a permission violation", what, err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatalf("%s was not refused", what)
+	}
+}
+
+// anonymous connects without credentials.
+func (h *harness) anonymous(t testing.TB) (*nats.Conn, errs) {
+	t.Helper()
+	e := make(errs, 10)
+	nc, err := nats.Connect(h.url, e.handler())
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(dev.Close)
-	return &harness{nc: dev, dec: dec, r: r, url: ns.ClientURL()}
+	t.Cleanup(nc.Close)
+	return nc, e
 }
 
-func (h *harness) request(t *testing.T, subject string, in, out any) {
+// device is a device's keys and, once enrolled, its id and connection.
+type device struct {
+	key  *ecdsa.PrivateKey
+	nkey nkeys.KeyPair
+	pub  string
+	id   string
+	user string
+	nc   *nats.Conn
+	errs errs
+}
+
+func newDevice(t testing.TB) *device {
 	t.Helper()
-	var data []byte
-	switch v := in.(type) {
-	case []byte:
-		data = v
-	default:
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	nk, err := nkeys.CreateUser()
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub, _ := nk.PublicKey()
+	return &device{key: key, nkey: nk, pub: pub}
+}
+
+func (d *device) enrollRequest(t testing.TB, user, password string) channel.EnrollRequest {
+	t.Helper()
+	jwk, err := pki.PublicJWK(d.key.Public(), "kid-"+d.pub[:8], "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := json.Marshal(jwk)
+	return channel.EnrollRequest{Version: 1, User: user, Password: password, DeviceName: "test phone", DeviceKey: raw, NKey: d.pub}
+}
+
+// request sends in (a value or raw bytes) on subject over nc and decodes
+// the reply into out.
+func request(t testing.TB, nc *nats.Conn, subject string, in, out any) {
+	t.Helper()
+	data, ok := in.([]byte)
+	if !ok {
 		var err error
 		if data, err = json.Marshal(in); err != nil {
 			t.Fatal(err)
 		}
 	}
-	msg, err := h.nc.Request(subject, data, 5*time.Second)
+	msg, err := nc.Request(subject, data, 5*time.Second)
 	if err != nil {
-		t.Fatal(err)
+		t.Fatalf("request on %s: %v", subject, err)
 	}
 	if err := json.Unmarshal(msg.Data, out); err != nil {
 		t.Fatalf("reply is not JSON: %s", msg.Data)
 	}
 }
 
-type device struct {
-	key *ecdsa.PrivateKey
-	sid string
+// enroll enrolls a new device of user over an anonymous connection and
+// connects it with its nkey.
+func (h *harness) enroll(t testing.TB, user string) *device {
+	t.Helper()
+	d := newDevice(t)
+	anon, _ := h.anonymous(t)
+	var resp channel.EnrollResponse
+	request(t, anon, channel.EnrollSubject("master"), d.enrollRequest(t, user, "password"), &resp)
+	if resp.Error != "" || resp.DeviceID == "" {
+		t.Fatalf("enroll: %+v", resp)
+	}
+	d.id, d.user = resp.DeviceID, resp.User
+	d.connect(t, h.url, nats.MaxReconnects(0))
+	return d
 }
 
-func (h *harness) signIn(t *testing.T, user, password string) (*device, channel.SignInResponse) {
+// connect connects with the device's nkey and private inbox.
+func (d *device) connect(t testing.TB, url string, opts ...nats.Option) {
 	t.Helper()
-	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	jwk, err := pki.PublicJWK(key.Public(), "dev", "ES256")
+	d.errs = make(errs, 10)
+	nc, err := nats.Connect(url, append([]nats.Option{d.errs.handler(),
+		nats.Nkey(d.pub, d.nkey.Sign),
+		nats.CustomInboxPrefix(channel.DeviceInboxPrefix("master", d.id)),
+	}, opts...)...)
+	if err != nil {
+		t.Fatalf("device connect: %v", err)
+	}
+	t.Cleanup(nc.Close)
+	d.nc = nc
+}
+
+func (d *device) sign(t testing.TB, c channel.DecisionClaims) string {
+	t.Helper()
+	tok := jwt.NewWithClaims(jwt.SigningMethodES256, c)
+	tok.Header["kid"] = "kid-" + d.pub[:8]
+	s, err := tok.SignedString(d.key)
 	if err != nil {
 		t.Fatal(err)
 	}
-	raw, _ := json.Marshal(jwk)
-	var resp channel.SignInResponse
-	h.request(t, channel.SignInSubject("master"), channel.SignInRequest{Version: 1, User: user, Password: password, DeviceKey: raw}, &resp)
-	return &device{key: key, sid: resp.SessionID}, resp
+	return s
 }
 
-func (d *device) sign(t *testing.T, c channel.DecisionClaims) string {
-	t.Helper()
-	tok, err := jwt.NewWithClaims(jwt.SigningMethodES256, c).SignedString(d.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return tok
-}
-
-func claims(sid, id, verdict, jti string, iat time.Time) channel.DecisionClaims {
-	return channel.DecisionClaims{AuthReqID: id, Verdict: verdict, SessionID: sid, AMR: []string{"pwd"},
+func claims(deviceID, id, verdict, jti string, iat time.Time) channel.DecisionClaims {
+	return channel.DecisionClaims{AuthReqID: id, Verdict: verdict, DeviceID: deviceID, AMR: []string{"pin"},
 		RegisteredClaims: jwt.RegisteredClaims{ID: jti, IssuedAt: jwt.NewNumericDate(iat), ExpiresAt: jwt.NewNumericDate(iat.Add(time.Minute))}}
 }
 
-func (h *harness) decide(t *testing.T, sid, token string) channel.DecisionResult {
+func (d *device) decide(t testing.TB, token string) channel.DecisionResult {
 	t.Helper()
 	var res channel.DecisionResult
-	h.request(t, channel.DecideSubject("master"), channel.Decision{Version: 1, SessionID: sid, JWT: token}, &res)
+	request(t, d.nc, channel.DeviceDecideSubject("master", d.id), channel.Decision{Version: 1, JWT: token}, &res)
 	return res
 }
 
-func TestSignIn(t *testing.T) {
+func TestEnroll(t *testing.T) {
 	h := newHarness(t)
-	if _, resp := h.signIn(t, "user", "wrong"); resp.Error != channel.ErrBadCredentials || resp.SessionID != "" {
-		t.Fatalf("wrong password: %+v", resp)
-	}
-	if _, resp := h.signIn(t, "nobody", "password"); resp.Error != channel.ErrBadCredentials {
-		t.Fatalf("unknown user: %+v", resp)
-	}
-	_, resp := h.signIn(t, "user", "password")
-	if resp.Error != "" || len(resp.SessionID) < 40 || resp.RequestsSubject != channel.UserRequestsSubject("master", "user") {
-		t.Fatalf("sign-in: %+v", resp)
-	}
-	var bad channel.SignInResponse
-	h.request(t, channel.SignInSubject("master"), []byte("garbage"), &bad)
-	if bad.Error != channel.ErrBadMessage {
-		t.Fatalf("garbage: %+v", bad)
-	}
-	h.request(t, channel.SignInSubject("master"), channel.SignInRequest{Version: 2, User: "user", Password: "password"}, &bad)
-	if bad.Error != channel.ErrUnsupported {
-		t.Fatalf("version 2: %+v", bad)
-	}
-	h.request(t, channel.SignInSubject("master"), channel.SignInRequest{Version: 1, User: "user", Password: "password", DeviceKey: []byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}`)}, &bad)
-	if bad.Error != channel.ErrBadMessage {
-		t.Fatalf("bad key: %+v", bad)
-	}
-}
-
-// TestDecisions: only a signed-in device of the request's user decides,
-// once, with a valid signature.
-func TestDecisions(t *testing.T) {
-	h := newHarness(t)
-	dev, _ := h.signIn(t, "user", "password")
-	alice, _ := h.signIn(t, "alice", "password")
-	now := time.Now()
-
+	anon, _ := h.anonymous(t)
+	d := newDevice(t)
+	good := d.enrollRequest(t, "alice", "password")
 	tests := []struct {
 		name string
-		sid  string
-		tok  func() string
+		in   any
 		want string
 	}{
-		{"anonymous: no session", "made-up", func() string { return dev.sign(t, claims("made-up", "pending-user", "approve", "j0", now)) }, channel.ErrUnknownSession},
-		{"signed by another key", dev.sid, func() string { return alice.sign(t, claims(dev.sid, "pending-user", "approve", "j1", now)) }, channel.ErrBadSignature},
-		{"signed for another session", dev.sid, func() string { return dev.sign(t, claims(alice.sid, "pending-user", "approve", "j2", now)) }, channel.ErrBadSignature},
-		{"alg none", dev.sid, func() string {
-			tok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(dev.sid, "pending-user", "approve", "j3", now)).SignedString(jwt.UnsafeAllowNoneSignatureType)
-			return tok
-		}, channel.ErrBadSignature},
-		{"stale iat", dev.sid, func() string {
-			return dev.sign(t, claims(dev.sid, "pending-user", "approve", "j4", now.Add(-10*time.Minute)))
-		}, channel.ErrBadMessage},
-		{"bad verdict", dev.sid, func() string { return dev.sign(t, claims(dev.sid, "pending-user", "maybe", "j5", now)) }, channel.ErrBadMessage},
-		{"no jti", dev.sid, func() string { return dev.sign(t, claims(dev.sid, "pending-user", "approve", "", now)) }, channel.ErrBadMessage},
-		{"another user's request", alice.sid, func() string { return alice.sign(t, claims(alice.sid, "pending-user", "approve", "j6", now)) }, channel.ErrNotYourRequest},
-		{"not JWT at all", dev.sid, func() string { return "garbage" }, channel.ErrBadSignature},
+		{"garbage", []byte("garbage"), channel.ErrBadMessage},
+		{"truncated", []byte(`{"v":1,"user":"alice","pass`), channel.ErrBadMessage},
+		{"version 2", func() any { x := good; x.Version = 2; return x }(), channel.ErrUnsupported},
+		{"wrong password", func() any { x := good; x.Password = "wrong"; return x }(), channel.ErrBadCredentials},
+		{"unknown user", func() any { x := good; x.User = "nobody"; return x }(), channel.ErrBadCredentials},
+		{"no password", func() any { x := good; x.Password = ""; return x }(), channel.ErrBadMessage},
+		{"bad key", func() any {
+			x := good
+			x.DeviceKey = []byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}`)
+			return x
+		}(), channel.ErrBadMessage},
+		{"account nkey", func() any {
+			x := good
+			acc, _ := nkeys.CreateAccount()
+			x.NKey, _ = acc.PublicKey()
+			return x
+		}(), channel.ErrBadMessage},
+		{"escape in name", func() any { x := good; x.DeviceName = "\x1b[2J"; return x }(), channel.ErrBadMessage},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if res := h.decide(t, tt.sid, tt.tok()); res.Accepted || res.Error != tt.want {
+			var resp channel.EnrollResponse
+			request(t, anon, channel.EnrollSubject("master"), tt.in, &resp)
+			if resp.Error != tt.want || resp.DeviceID != "" {
+				t.Fatalf("got %+v, want %s", resp, tt.want)
+			}
+		})
+	}
+	if devs, _ := h.dir.Devices(); len(devs) != 0 {
+		t.Fatalf("refused enrollments stored devices: %+v", devs)
+	}
+	if strings.Contains(h.logs.String(), "password\"") || strings.Contains(h.logs.String(), "wrong") {
+		t.Fatalf("a password reached the log:\n%s", h.logs)
+	}
+
+	var resp channel.EnrollResponse
+	request(t, anon, channel.EnrollSubject("master"), good, &resp)
+	want := channel.EnrollResponse{Version: 1, DeviceID: resp.DeviceID, User: "alice",
+		RequestsSubject: channel.UserRequestsSubject("master", "alice"),
+		PendingSubject:  channel.DevicePendingSubject("master", resp.DeviceID),
+		DecideSubject:   channel.DeviceDecideSubject("master", resp.DeviceID),
+		InboxPrefix:     channel.DeviceInboxPrefix("master", resp.DeviceID)}
+	if resp != want || channel.ValidDeviceID(resp.DeviceID) != nil {
+		t.Fatalf("enroll = %+v, want %+v", resp, want)
+	}
+	var again channel.EnrollResponse
+	request(t, anon, channel.EnrollSubject("master"), good, &again)
+	if again.DeviceID != resp.DeviceID {
+		t.Fatalf("enrolling the same keys again: %+v, want device %s", again, resp.DeviceID)
+	}
+	devs, _ := h.dir.Devices()
+	if len(devs) != 1 || devs[0].User != "alice" || devs[0].Name != "test phone" || devs[0].NKey != d.pub {
+		t.Fatalf("devices %+v", devs)
+	}
+	if _, err := h.dir.RevokeDevice(resp.DeviceID); err != nil {
+		t.Fatal(err)
+	}
+	request(t, anon, channel.EnrollSubject("master"), good, &again)
+	if again.Error != channel.ErrDeviceRevoked {
+		t.Fatalf("re-enrolling a revoked device: %+v", again)
+	}
+}
+
+// TestClosedByDefault: a connection without credentials reaches only the
+// enrollment subject; wrong credentials are refused.
+func TestClosedByDefault(t *testing.T) {
+	h := newHarness(t)
+	alice := h.enroll(t, "alice")
+	anon, e := h.anonymous(t)
+
+	for _, subject := range []string{
+		channel.UserRequestsSubject("master", "alice"),
+		channel.EventsSubject("master"),
+		channel.EnrollSubject("master"), // passwords
+		channel.DeviceInboxPrefix("master", alice.id) + ".>",
+		">",
+	} {
+		sub, _ := anon.SubscribeSync(subject)
+		anon.Flush()
+		e.wantViolation(t, "anonymous subscribe to "+subject)
+		sub.Unsubscribe()
+	}
+	for _, subject := range []string{
+		channel.UserRequestsSubject("master", "alice"),
+		channel.DeviceDecideSubject("master", alice.id),
+		channel.DevicePendingSubject("master", alice.id),
+		channel.DecideSubject("master"),
+		channel.SignInSubject("master"),
+	} {
+		anon.Publish(subject, []byte(`{"v":1}`))
+		anon.Flush()
+		e.wantViolation(t, "anonymous publish to "+subject)
+	}
+	if len(h.dec.decisions()) != 0 {
+		t.Fatal("an anonymous connection decided")
+	}
+
+	// An nkey that is not enrolled is refused at connect time.
+	stranger := newDevice(t)
+	if nc, err := nats.Connect(h.url, nats.Nkey(stranger.pub, stranger.nkey.Sign), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("an unenrolled nkey connected")
+	} else if !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("unenrolled nkey: %v, want an authorization violation", err)
+	}
+	// A password guessed for the OP's user is refused too.
+	if nc, err := nats.Connect(h.url, nats.UserInfo(opUser, "guess"), nats.MaxReconnects(0)); err == nil {
+		nc.Close()
+		t.Fatal("a guessed OP password connected")
+	}
+}
+
+// TestDeviceIsolation: a device reads only its own user's requests and
+// its own replies, and publishes only its own requests to the OP.
+func TestDeviceIsolation(t *testing.T) {
+	h := newHarness(t)
+	alice := h.enroll(t, "alice")
+	alice2 := h.enroll(t, "alice")
+	bob := h.enroll(t, "bob")
+
+	mine, err := alice.nc.SubscribeSync(channel.UserRequestsSubject("master", "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	alice.nc.Flush()
+	for _, subject := range []string{
+		channel.UserRequestsSubject("master", "bob"),
+		channel.Prefix + ".master.user.*.requests",
+		channel.DeviceInboxPrefix("master", bob.id) + ".>",
+		channel.DeviceInboxPrefix("master", alice2.id) + ".>",
+		"_INBOX.>",
+		channel.EventsSubject("master"),
+		channel.EnrollSubject("master"),
+	} {
+		sub, _ := alice.nc.SubscribeSync(subject)
+		alice.nc.Flush()
+		alice.errs.wantViolation(t, "alice's device subscribing to "+subject)
+		sub.Unsubscribe()
+	}
+	for _, subject := range []string{
+		channel.DeviceDecideSubject("master", bob.id),
+		channel.DevicePendingSubject("master", bob.id),
+		channel.UserRequestsSubject("master", "alice"),
+	} {
+		alice.nc.Publish(subject, []byte(`{"v":1}`))
+		alice.nc.Flush()
+		alice.errs.wantViolation(t, "alice's device publishing to "+subject)
+	}
+
+	if err := h.r.Announce(context.Background(), channel.AuthRequest{Version: 1, AuthReqID: "for-bob", User: "bob"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.r.Announce(context.Background(), channel.AuthRequest{Version: 1, AuthReqID: "for-alice", User: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	msg, err := mine.NextMsg(5 * time.Second)
+	if err != nil || !strings.Contains(string(msg.Data), "for-alice") {
+		t.Fatalf("alice's device got %v, %v; want alice's request only", msg, err)
+	}
+
+	// Pending lists: each device gets its own user's.
+	for _, d := range []*device{alice, bob} {
+		var resp channel.PendingResponse
+		request(t, d.nc, channel.DevicePendingSubject("master", d.id), channel.PendingRequest{Version: 1}, &resp)
+		if resp.Error != "" || len(resp.Requests) != 1 || resp.Requests[0].User != d.user {
+			t.Fatalf("%s's pending: %+v", d.user, resp)
+		}
+	}
+}
+
+// TestDecisions: only the enrolled key of the device named by the subject
+// decides, once, on its own user's pending request; every refusal leaves
+// the request untouched and is logged.
+func TestDecisions(t *testing.T) {
+	h := newHarness(t)
+	dev := h.enroll(t, "user")
+	alice := h.enroll(t, "alice")
+	now := time.Now()
+	tests := []struct {
+		name string
+		tok  func() string
+		want string
+	}{
+		{"signed by another device's key", func() string { return alice.sign(t, claims(dev.id, "pending-user", "approve", "j1", now)) }, channel.ErrBadSignature},
+		{"signed for another device", func() string { return dev.sign(t, claims(alice.id, "pending-user", "approve", "j2", now)) }, channel.ErrBadSignature},
+		{"alg none", func() string {
+			tok, _ := jwt.NewWithClaims(jwt.SigningMethodNone, claims(dev.id, "pending-user", "approve", "j3", now)).SignedString(jwt.UnsafeAllowNoneSignatureType)
+			return tok
+		}, channel.ErrBadSignature},
+		{"HS256 with the public key", func() string {
+			pub, _ := json.Marshal(dev.key.Public())
+			tok, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims(dev.id, "pending-user", "approve", "j3b", now)).SignedString(pub)
+			return tok
+		}, channel.ErrBadSignature},
+		{"stale iat", func() string {
+			return dev.sign(t, claims(dev.id, "pending-user", "approve", "j4", now.Add(-10*time.Minute)))
+		}, channel.ErrBadMessage},
+		{"bad verdict", func() string { return dev.sign(t, claims(dev.id, "pending-user", "maybe", "j5", now)) }, channel.ErrBadMessage},
+		{"no jti", func() string { return dev.sign(t, claims(dev.id, "pending-user", "approve", "", now)) }, channel.ErrBadMessage},
+		{"another user's request", func() string { return dev.sign(t, claims(dev.id, "pending-alice", "approve", "j6", now)) }, channel.ErrNotYourRequest},
+		{"not JWT at all", func() string { return "garbage" }, channel.ErrBadSignature},
+		{"truncated JWT", func() string {
+			s := dev.sign(t, claims(dev.id, "pending-user", "approve", "j7", now))
+			return s[:len(s)-10]
+		}, channel.ErrBadSignature},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if res := dev.decide(t, tt.tok()); res.Accepted || res.Error != tt.want {
 				t.Fatalf("got %+v, want %s", res, tt.want)
 			}
 		})
 	}
-	if len(h.dec.got) != 0 {
-		t.Fatalf("refused decisions reached the OP: %+v", h.dec.got)
+	if got := h.dec.decisions(); len(got) != 0 {
+		t.Fatalf("refused decisions reached the OP: %+v", got)
+	}
+	if n := strings.Count(h.logs.String(), `msg="decision refused"`); n != len(tests) {
+		t.Fatalf("%d refusals logged, want %d:\n%s", n, len(tests), h.logs)
 	}
 
-	tok := dev.sign(t, claims(dev.sid, "pending-user", "approve", "good", now))
-	if res := h.decide(t, dev.sid, tok); !res.Accepted {
+	tok := dev.sign(t, claims(dev.id, "pending-user", "approve", "good", now))
+	if res := dev.decide(t, tok); !res.Accepted {
 		t.Fatalf("valid decision refused: %+v", res)
 	}
-	if len(h.dec.got) != 1 || h.dec.got[0].user != "user" || !h.dec.got[0].v.Approve || h.dec.got[0].v.AMR[0] != "pwd" {
-		t.Fatalf("decisions %+v", h.dec.got)
+	got := h.dec.decisions()
+	if len(got) != 1 || got[0].user != "user" || !got[0].v.Approve || got[0].v.AMR[0] != "pin" {
+		t.Fatalf("decisions %+v", got)
 	}
-	if res := h.decide(t, dev.sid, tok); res.Error != channel.ErrReplay {
+	if res := dev.decide(t, tok); res.Error != channel.ErrReplay {
 		t.Fatalf("replay: %+v", res)
 	}
-	again := dev.sign(t, claims(dev.sid, "pending-user", "deny", "other", now))
-	if res := h.decide(t, dev.sid, again); res.Error != channel.ErrNotPending {
+	again := dev.sign(t, claims(dev.id, "pending-user", "deny", "other", now))
+	if res := dev.decide(t, again); res.Error != channel.ErrNotPending {
 		t.Fatalf("second decision: %+v", res)
 	}
 	var garbage channel.DecisionResult
-	h.request(t, channel.DecideSubject("master"), []byte{0xff, 0x00}, &garbage)
+	request(t, dev.nc, channel.DeviceDecideSubject("master", dev.id), []byte{0xff, 0x00}, &garbage)
 	if garbage.Error != channel.ErrBadMessage {
 		t.Fatalf("garbage: %+v", garbage)
 	}
-	if len(h.dec.got) != 1 {
-		t.Fatalf("decisions %+v", h.dec.got)
+	var v2 channel.DecisionResult
+	request(t, dev.nc, channel.DeviceDecideSubject("master", dev.id), channel.Decision{Version: 2, JWT: tok}, &v2)
+	if v2.Error != channel.ErrUnsupported {
+		t.Fatalf("version 2: %+v", v2)
+	}
+	if len(h.dec.decisions()) != 1 {
+		t.Fatalf("decisions %+v", h.dec.decisions())
+	}
+	if strings.Contains(h.logs.String(), "pending-user") || strings.Contains(h.logs.String(), tok) {
+		t.Fatalf("a full auth_req_id or a JWT reached the log:\n%s", h.logs)
 	}
 }
 
-func TestPendingNeedsSession(t *testing.T) {
+// TestSenderChecks: messages that reach the responder for an unknown or
+// revoked device, or asking for a reply outside the device's inbox, are
+// refused (with an external NATS server nothing stops them earlier).
+func TestSenderChecks(t *testing.T) {
 	h := newHarness(t)
+	dev := h.enroll(t, "user")
+	tok := dev.sign(t, claims(dev.id, "pending-user", "approve", "x", time.Now()))
+	body, _ := json.Marshal(channel.Decision{Version: 1, JWT: tok})
+	inbox := channel.DeviceInboxPrefix("master", dev.id) + ".r"
+	tests := []struct {
+		name, subject, reply, want string
+	}{
+		{"unknown device", channel.DeviceDecideSubject("master", "dev-unknown"), channel.DeviceInboxPrefix("master", "dev-unknown") + ".r", channel.ErrUnknownDevice},
+		{"bad device id", "cibalab.v1.master.device.a b.decide", "_INBOX.r", channel.ErrUnknownDevice},
+		{"reply to a shared inbox", channel.DeviceDecideSubject("master", dev.id), "_INBOX.r", channel.ErrBadMessage},
+		{"reply to another device's inbox", channel.DeviceDecideSubject("master", dev.id), channel.DeviceInboxPrefix("master", "dev-other") + ".r", channel.ErrBadMessage},
+	}
+	ctx := context.Background()
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			res := h.r.decide(ctx, h.dec, tt.subject, tt.reply, body).(channel.DecisionResult)
+			if res.Error != tt.want {
+				t.Fatalf("decide: %+v, want %s", res, tt.want)
+			}
+			p := h.r.pending(ctx, h.dec, strings.Replace(tt.subject, ".decide", ".pending", 1), tt.reply, []byte(`{"v":1}`)).(channel.PendingResponse)
+			if p.Error != tt.want || len(p.Requests) != 0 {
+				t.Fatalf("pending: %+v, want %s", p, tt.want)
+			}
+		})
+	}
+	if _, err := h.dir.RevokeDevice(dev.id); err != nil {
+		t.Fatal(err)
+	}
+	// Before any sync: the responder reads the registry on each message.
+	if res := h.r.decide(ctx, h.dec, channel.DeviceDecideSubject("master", dev.id), inbox, body).(channel.DecisionResult); res.Error != channel.ErrDeviceRevoked {
+		t.Fatalf("revoked device's decision: %+v", res)
+	}
+	if len(h.dec.decisions()) != 0 {
+		t.Fatalf("decisions %+v", h.dec.decisions())
+	}
+}
+
+// TestRevokedDeviceDisconnected: revoking a device (as ciba-op device
+// revoke does, in another process) disconnects it and refuses it from
+// then on, while other devices stay connected.
+func TestRevokedDeviceDisconnected(t *testing.T) {
+	h := newHarness(t)
+	dev := h.enroll(t, "user")
+	other := h.enroll(t, "user")
+	closed := make(chan struct{})
+	dev.nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+	events, err := h.op.SubscribeSync(channel.EventsSubject("master"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.op.Flush()
+
+	if _, err := h.dir.RevokeDevice(dev.id); err != nil {
+		t.Fatal(err)
+	}
+	if err := h.r.SyncDevices(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-closed:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the revoked device is still connected")
+	}
+	if _, err := nats.Connect(h.url, nats.Nkey(dev.pub, dev.nkey.Sign), nats.MaxReconnects(0)); !errors.Is(err, nats.ErrAuthorization) {
+		t.Fatalf("revoked device reconnecting: %v, want an authorization violation", err)
+	}
+	msg, err := events.NextMsg(5 * time.Second)
+	var ev channel.Event
+	if err != nil || json.Unmarshal(msg.Data, &ev) != nil || ev.Type != channel.EventDeviceRevoked || ev.Detail != dev.id {
+		t.Fatalf("event %v %+v, want device.revoked", err, ev)
+	}
 	var resp channel.PendingResponse
-	h.request(t, channel.PendingSubject("master"), channel.PendingRequest{Version: 1, SessionID: "nope"}, &resp)
-	if resp.Error != channel.ErrUnknownSession || len(resp.Requests) != 0 {
-		t.Fatalf("without a session: %+v", resp)
-	}
-	dev, _ := h.signIn(t, "alice", "password")
-	resp = channel.PendingResponse{}
-	h.request(t, channel.PendingSubject("master"), channel.PendingRequest{Version: 1, SessionID: dev.sid}, &resp)
-	if resp.Error != "" || len(resp.Requests) != 1 || resp.Requests[0].User != "alice" {
-		t.Fatalf("pending: %+v", resp)
+	request(t, other.nc, channel.DevicePendingSubject("master", other.id), channel.PendingRequest{Version: 1}, &resp)
+	if resp.Error != "" {
+		t.Fatalf("the other device lost access: %+v", resp)
 	}
 }
 
-// TestAnnounceReachesOnlyThatUser: a request is published on its user's
-// subject only.
-func TestAnnounceReachesOnlyThatUser(t *testing.T) {
-	h := newHarness(t)
-	userSub, _ := h.nc.SubscribeSync(channel.UserRequestsSubject("master", "user"))
-	aliceSub, _ := h.nc.SubscribeSync(channel.UserRequestsSubject("master", "alice"))
-	h.nc.Flush()
-	if err := h.r.Announce(context.Background(), channel.AuthRequest{Version: 1, AuthReqID: "x", User: "user"}); err != nil {
-		t.Fatal(err)
-	}
-	msg, err := userSub.NextMsg(5 * time.Second)
+// TestWatcherAppliesRevocation: the watcher notices a revocation made by
+// another process without an explicit sync.
+func TestWatcherAppliesRevocation(t *testing.T) {
+	ns, err := StartServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got channel.AuthRequest
-	json.Unmarshal(msg.Data, &got)
-	if got.AuthReqID != "x" {
-		t.Fatalf("got %+v", got)
-	}
-	if _, err := aliceSub.NextMsg(100 * time.Millisecond); !errors.Is(err, nats.ErrTimeout) {
-		t.Fatalf("alice received user's request: %v", err)
-	}
-}
-
-// TestEmbeddedPermissions: an anonymous connection can neither read
-// sign-in messages nor publish requests or replies in the OP's name.
-func TestEmbeddedPermissions(t *testing.T) {
-	h := newHarness(t)
-	errs := make(chan error, 10)
-	spy, err := nats.Connect(h.url, nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) { errs <- err }))
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := ns.ConnectOP()
 	if err != nil {
 		t.Fatal(err)
 	}
-	t.Cleanup(spy.Close)
-
-	// Reading sign-ins (and their passwords) is refused.
-	spied, _ := spy.SubscribeSync(channel.SignInSubject("master"))
-	spy.Flush()
-	select {
-	case err := <-errs:
-		if !errors.Is(err, nats.ErrPermissionViolation) {
-			t.Fatalf("subscribe to sign-in: %v", err)
+	t.Cleanup(nc.Close)
+	dir, _ := state.Open(filepath.Join(t.TempDir(), "s"), state.Config{PasswordIterations: 2})
+	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns, DeviceSyncInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Serve(&decider{done: map[string]bool{}}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	d := newDevice(t)
+	jwk, _ := pki.PublicJWK(d.key.Public(), "", "ES256")
+	stored, err := dir.EnrollDevice(state.Device{User: "user", Key: jwk, NKey: d.pub}) // enrolled by another process
+	if err != nil {
+		t.Fatal(err)
+	}
+	d.id = stored.ID
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nc, err := nats.Connect(ns.ClientURL(), nats.Nkey(d.pub, d.nkey.Sign), nats.MaxReconnects(0))
+		if err == nil {
+			closed := make(chan struct{})
+			nc.SetClosedHandler(func(*nats.Conn) { close(closed) })
+			if _, err := dir.RevokeDevice(d.id); err != nil {
+				t.Fatal(err)
+			}
+			select {
+			case <-closed:
+				return
+			case <-time.After(5 * time.Second):
+				t.Fatal("the watcher did not disconnect the revoked device")
+			}
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("subscribing to the sign-in subject was not refused")
-	}
-	h.signIn(t, "user", "password")
-	if _, err := spied.NextMsg(200 * time.Millisecond); err == nil {
-		t.Fatal("an anonymous connection read a sign-in message")
-	}
-
-	// Publishing a fake request to a user's devices is refused.
-	devSub, _ := h.nc.SubscribeSync(channel.UserRequestsSubject("master", "user"))
-	h.nc.Flush()
-	spy.Publish(channel.UserRequestsSubject("master", "user"), []byte(`{"v":1,"auth_req_id":"fake"}`))
-	spy.Flush()
-	select {
-	case err := <-errs:
-		if !errors.Is(err, nats.ErrPermissionViolation) {
-			t.Fatalf("publish: %v", err)
+		if time.Now().After(deadline) {
+			t.Fatalf("the watcher did not let the new device in: %v", err)
 		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("publishing a fake request was not refused")
-	}
-	if _, err := devSub.NextMsg(200 * time.Millisecond); err == nil {
-		t.Fatal("a device received a request published by an anonymous connection")
+		time.Sleep(20 * time.Millisecond)
 	}
 }
+
+func TestNewResponderRequires(t *testing.T) {
+	if _, err := NewResponder(Config{Realm: "master"}); err == nil {
+		t.Fatal("accepted a config without Conn")
+	}
+}
+
+// FuzzEnrollMessage: no enrollment message crashes the responder or
+// enrolls a device without the right password.
+func FuzzEnrollMessage(f *testing.F) {
+	f.Add([]byte(`{"v":1,"user":"user","password":"password","device_key":{"kty":"EC"},"nkey":"U"}`))
+	f.Add([]byte(`{"v":1}`))
+	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"v":1,"user":"user","password":"x","device_key":null}`))
+	dir, _ := state.Open(filepath.Join(f.TempDir(), "s"), state.Config{PasswordIterations: 1})
+	// A password no fuzzer finds: every enrollment must be refused.
+	dir.AddUser(state.User{ID: "user"}, rand.Text())
+	r := &Responder{cfg: Config{Realm: "master", Users: dir, Devices: dir, Now: time.Now, Conn: &nats.Conn{}}, log: slog.New(slog.DiscardHandler)}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		res, ok := r.enroll(context.Background(), data).(channel.EnrollResponse)
+		if !ok || res.DeviceID != "" || res.Error == "" {
+			t.Fatalf("enroll(%q) = %+v", data, res)
+		}
+	})
+}
+
+func TestDeviceFromSubject(t *testing.T) {
+	tests := map[string]string{
+		"cibalab.v1.master.device.dev-1.decide": "dev-1",
+		"cibalab.v1.master.device.decide":       "",
+		"cibalab.v1.master.device.a.b.decide":   "",
+		"":                                      "",
+	}
+	for in, want := range tests {
+		if got := deviceFromSubject(in); got != want {
+			t.Errorf("deviceFromSubject(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+type testWriter struct{ t testing.TB }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }

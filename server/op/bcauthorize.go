@@ -1,7 +1,6 @@
 package op
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 	"slices"
@@ -11,10 +10,10 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"cibalab/server/state"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
+	"cibalab/shared/pki"
 )
 
 // MaxBindingMessage is the longest binding_message accepted, in characters.
@@ -48,6 +47,9 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	req.Status = store.StatusPending
 	req.Interval = p.cfg.Interval
 	req.ExpiresAt = now.Add(lifetime)
+	if client.Cert != nil {
+		req.CertThumbprint = pki.ThumbprintS256(client.Cert)
+	}
 	if err := p.cfg.Store.Create(r.Context(), req); err != nil {
 		return err
 	}
@@ -66,8 +68,11 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	return nil
 }
 
-// validateAuthRequest checks the parameters of CIBA Core 1.0 §7.1 in the
-// order of §7.2 and returns the request to store and its lifetime.
+// validateAuthRequest checks the request of CIBA Core 1.0 §7.1 in the
+// order of §7.2: the client may use the grant; the signed request object,
+// when there is one (§7.1.1), gives the parameters; then each parameter;
+// then the hint is resolved to a user (steps 4 and 5) and the user_code
+// verified (§7.1.2). It returns the request to store and its lifetime.
 func (p *Provider) validateAuthRequest(client *authenticatedClient, form url.Values) (*store.Request, time.Duration, error) {
 	bad := func(format string, args ...any) error {
 		return oauth.BackchannelError(oauth.ErrInvalidRequest, format, args...)
@@ -75,18 +80,26 @@ func (p *Provider) validateAuthRequest(client *authenticatedClient, form url.Val
 	if !slices.Contains(client.GrantTypes, oauth.GrantTypeCIBA) {
 		return nil, 0, oauth.BackchannelError(oauth.ErrUnauthorizedClient, "the client is not registered for the CIBA grant")
 	}
-	if client.DeliveryMode != oauth.ModePoll {
-		return nil, 0, oauth.BackchannelError(oauth.ErrUnauthorizedClient, "delivery mode %s is not supported by this OP yet", client.DeliveryMode)
-	}
-	if form.Has(oauth.ParamRequest) {
-		return nil, 0, bad("signed authentication requests are not supported")
-	}
 	if form.Has("request_uri") {
 		return nil, 0, bad("request_uri is not supported")
 	}
+	params, err := p.requestParams(client, form)
+	if err != nil {
+		return nil, 0, err
+	}
+
+	// client_notification_token: required for ping and push, ignored for
+	// poll (CIBA Core 1.0 §7.1).
+	var notificationToken string
+	if client.DeliveryMode == oauth.ModePing || client.DeliveryMode == oauth.ModePush {
+		notificationToken = params.Get(oauth.ParamClientNotificationToken)
+		if err := checkNotificationToken(notificationToken); err != nil {
+			return nil, 0, err
+		}
+	}
 
 	// scope: REQUIRED and must contain openid (CIBA Core 1.0 §7.1).
-	rawScope := form.Get(oauth.ParamScope)
+	rawScope := params.Get(oauth.ParamScope)
 	if strings.TrimSpace(rawScope) == "" {
 		return nil, 0, bad("scope is required")
 	}
@@ -102,24 +115,15 @@ func (p *Provider) validateAuthRequest(client *authenticatedClient, form url.Val
 	scope = dedupe(scope)
 
 	// Exactly one hint (CIBA Core 1.0 §7.1, §7.2 step 3).
-	hints := 0
-	for _, h := range []string{oauth.ParamLoginHint, oauth.ParamLoginHintToken, oauth.ParamIDTokenHint} {
-		if form.Has(h) {
-			hints++
-		}
-	}
-	if hints != 1 {
+	if countHints(params) != 1 {
 		return nil, 0, bad("exactly one of login_hint, login_hint_token and id_token_hint is required")
-	}
-	if form.Has(oauth.ParamLoginHintToken) || form.Has(oauth.ParamIDTokenHint) {
-		return nil, 0, bad("only login_hint is supported as a hint")
 	}
 
 	// requested_expiry: a positive integer (CIBA Core 1.0 §7.1), clamped to
 	// the OP's bounds.
 	lifetime := p.cfg.DefaultExpiry
-	if form.Has(oauth.ParamRequestedExpiry) {
-		secs, ok := positiveInt(form.Get(oauth.ParamRequestedExpiry))
+	if params.Has(oauth.ParamRequestedExpiry) {
+		secs, ok := positiveInt(params.Get(oauth.ParamRequestedExpiry))
 		if !ok {
 			return nil, 0, bad("requested_expiry must be a positive integer")
 		}
@@ -127,40 +131,75 @@ func (p *Provider) validateAuthRequest(client *authenticatedClient, form url.Val
 	}
 
 	// binding_message (CIBA Core 1.0 §7.1, §13).
-	msg := form.Get(oauth.ParamBindingMessage)
-	if form.Has(oauth.ParamBindingMessage) {
+	msg := params.Get(oauth.ParamBindingMessage)
+	if params.Has(oauth.ParamBindingMessage) {
 		if err := checkBindingMessage(msg); err != nil {
 			return nil, 0, err
 		}
 	}
 
-	// user_code (CIBA Core 1.0 §7.1.2): the OP does not advertise support.
-	if form.Has(oauth.ParamUserCode) {
-		return nil, 0, bad("user_code is not supported")
+	// user_code (CIBA Core 1.0 §7.1.2): required when enabled, refused
+	// when not; verified once the user is known.
+	if err := p.checkUserCodePresence(client, params); err != nil {
+		return nil, 0, err
 	}
 
-	var acr []string
-	if v := form.Get(oauth.ParamACRValues); v != "" {
-		acr = strings.Fields(v)
-	}
-
-	// The hint must identify a user (CIBA Core 1.0 §7.2 steps 4 and 5).
-	hint := form.Get(oauth.ParamLoginHint)
-	user, err := p.cfg.Users.User(hint)
-	if errors.Is(err, state.ErrNotFound) || hint == "" {
-		return nil, 0, oauth.BackchannelError(oauth.ErrUnknownUserID, "the login_hint does not identify a known user")
-	}
+	acr, err := parseACRValues(params.Get(oauth.ParamACRValues))
 	if err != nil {
 		return nil, 0, err
 	}
 
-	return &store.Request{
-		ClientID:       client.ID,
-		User:           user.ID,
-		Scope:          scope,
-		BindingMessage: msg,
-		ACRValues:      acr,
-	}, lifetime, nil
+	// The hint must identify a user (CIBA Core 1.0 §7.2 steps 4 and 5).
+	user, err := p.resolveHint(client, params)
+	if err != nil {
+		return nil, 0, err
+	}
+	if err := p.verifyUserCode(client, user, params); err != nil {
+		return nil, 0, err
+	}
+
+	req := &store.Request{
+		ClientID:          client.ID,
+		User:              user.ID,
+		Scope:             scope,
+		BindingMessage:    msg,
+		NotificationToken: notificationToken,
+	}
+	if len(acr) > 0 {
+		req.ACRValues = acr
+	}
+	return req, lifetime, nil
+}
+
+// maxNotificationToken is the longest client_notification_token accepted
+// (CIBA Core 1.0 §7.1).
+const maxNotificationToken = 1024
+
+// checkNotificationToken checks a client_notification_token: present, at
+// most 1024 characters, of the RFC 6750 §2.1 b64token syntax
+// 1*( ALPHA / DIGIT / "-" / "." / "_" / "~" / "+" / "/" ) *"=".
+// Anything else is invalid_request (CIBA Core 1.0 §7.1, §13).
+func checkNotificationToken(tok string) error {
+	bad := func(msg string) error {
+		return oauth.BackchannelError(oauth.ErrInvalidRequest, "client_notification_token %s", msg)
+	}
+	switch {
+	case tok == "":
+		return bad("is required for ping and push clients")
+	case len(tok) > maxNotificationToken:
+		return bad("is longer than 1024 characters")
+	}
+	body := strings.TrimRight(tok, "=")
+	if body == "" {
+		return bad("must have the b64token syntax of RFC 6750")
+	}
+	for i := 0; i < len(body); i++ {
+		c := body[i]
+		if !('A' <= c && c <= 'Z' || 'a' <= c && c <= 'z' || '0' <= c && c <= '9' || strings.IndexByte("-._~+/", c) >= 0) {
+			return bad("must have the b64token syntax of RFC 6750")
+		}
+	}
+	return nil
 }
 
 // checkBindingMessage accepts 1 to MaxBindingMessage printable characters of

@@ -1,13 +1,16 @@
 package op
 
 import (
+	"context"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
 	"testing"
 
+	"cibalab/server/state"
 	"cibalab/shared/oauth"
+	"cibalab/shared/pki"
 )
 
 func baseForm() url.Values {
@@ -55,7 +58,25 @@ func TestBackchannelRejections(t *testing.T) {
 		{"binding_message with a control character", with(func(f url.Values) { f.Set("binding_message", "a\nb") }), "client1", 400, oauth.ErrInvalidBindingMessage},
 		{"empty binding_message", with(func(f url.Values) { f.Set("binding_message", "") }), "client1", 400, oauth.ErrInvalidBindingMessage},
 		{"user_code not supported", with(func(f url.Values) { f.Set("user_code", "1234") }), "client1", 400, oauth.ErrInvalidRequest},
-		{"push client (not supported yet)", with(func(f url.Values) { f.Set("client_id", "pusher") }), "pusher", 400, oauth.ErrUnauthorizedClient},
+		{"push client without client_notification_token", with(func(f url.Values) { f.Set("client_id", "pusher") }), "pusher", 400, oauth.ErrInvalidRequest},
+		{"client_notification_token too long", with(func(f url.Values) {
+			f.Set("client_id", "pusher")
+			f.Set("client_notification_token", strings.Repeat("a", 1025))
+		}), "pusher", 400, oauth.ErrInvalidRequest},
+		{"client_notification_token not a b64token", with(func(f url.Values) {
+			f.Set("client_id", "pusher")
+			f.Set("client_notification_token", "abc def")
+		}), "pusher", 400, oauth.ErrInvalidRequest},
+		{"client_notification_token of padding only", with(func(f url.Values) {
+			f.Set("client_id", "pusher")
+			f.Set("client_notification_token", "==")
+		}), "pusher", 400, oauth.ErrInvalidRequest},
+		{"client_notification_token with padding inside", with(func(f url.Values) {
+			f.Set("client_id", "pusher")
+			f.Set("client_notification_token", "ab=cd")
+		}), "pusher", 400, oauth.ErrInvalidRequest},
+		{"acr_values with a control character", with(func(f url.Values) { f.Set("acr_values", "a\x01b") }), "client1", 400, oauth.ErrInvalidRequest},
+		{"request_uri", with(func(f url.Values) { f.Set("request_uri", "urn:x") }), "client1", 400, oauth.ErrInvalidRequest},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -158,5 +179,122 @@ func TestBindingMessageUnicode(t *testing.T) {
 	f.start(t, url.Values{"binding_message": {"Paiement 42 € ✅"}})
 	if got := f.ann.reqs[0].BindingMessage; got != "Paiement 42 € ✅" {
 		t.Fatalf("binding message %q", got)
+	}
+}
+
+// TestNotificationToken covers client_notification_token (CIBA Core 1.0
+// §7.1): required for ping and push, at most 1024 characters of b64token
+// syntax, stored for the callback; ignored for poll clients.
+func TestNotificationToken(t *testing.T) {
+	max := strings.Repeat("A", 1020) + "===="
+	tests := []struct {
+		name, client, token string
+		wantStored          string
+	}{
+		{"push", "pusher", "abc-._~+/XYZ09==", "abc-._~+/XYZ09=="},
+		{"ping", "pinger", "dGVzdA", "dGVzdA"},
+		{"1024 characters", "pinger", max, max},
+		{"poll: ignored", "client1", "not a b64token!", ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.addClient(state.Client{ID: "pinger", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=client1,O=cibalab",
+				DeliveryMode: oauth.ModePing, NotificationEndpoint: "https://rp.test/cb"})
+			cert := f.certs[tt.client]
+			if tt.client == "pinger" {
+				cert = f.certs["client1"]
+			}
+			form := with(func(v url.Values) {
+				v.Set("client_id", tt.client)
+				v.Set("client_notification_token", tt.token)
+			})
+			r := f.post(t, pathBCAuthorize, form, cert)
+			if r.status != http.StatusOK {
+				t.Fatalf("status %d: %s", r.status, r.raw)
+			}
+			req, err := f.store.Get(context.Background(), r.str("auth_req_id"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if req.NotificationToken != tt.wantStored {
+				t.Errorf("stored token %q, want %q", req.NotificationToken, tt.wantStored)
+			}
+			if req.CertThumbprint != pki.ThumbprintS256(cert) {
+				t.Errorf("stored x5t#S256 %q, want the certificate of this request (push binds its tokens to it)", req.CertThumbprint)
+			}
+			if _, hasInterval := r.body["interval"]; hasInterval == (tt.client == "pusher") {
+				t.Errorf("interval %v for a %s client (CIBA Core 1.0 §7.3: poll and ping only)", r.body["interval"], tt.client)
+			}
+		})
+	}
+}
+
+// TestUserCode covers user_code (CIBA Core 1.0 §7.1.2): checked only when
+// both the OP and the client enable it; missing → missing_user_code, wrong
+// → invalid_user_code; sent when not enabled → invalid_request.
+func TestUserCode(t *testing.T) {
+	hash, err := state.HashUserCode("4711", 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct {
+		name           string
+		opOn, clientOn bool
+		code           string // "" = not sent
+		userHasCode    bool
+		wantStatus     int
+		wantCode       string
+	}{
+		{"enabled, right code", true, true, "4711", true, 200, ""},
+		{"enabled, wrong code", true, true, "4712", true, 400, oauth.ErrInvalidUserCode},
+		{"enabled, missing", true, true, "", true, 400, oauth.ErrMissingUserCode},
+		{"enabled, user without a code", true, true, "4711", false, 400, oauth.ErrInvalidUserCode},
+		{"OP only: code refused", true, false, "4711", true, 400, oauth.ErrInvalidRequest},
+		{"client only: code refused", false, true, "4711", true, 400, oauth.ErrInvalidRequest},
+		{"client only: no code needed", false, true, "", true, 200, ""},
+		{"OP only: no code needed", true, false, "", true, 200, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f := newFixture(t)
+			f.p.cfg.UserCodeSupported = tt.opOn
+			f.reg.clients["client1"].BackchannelUserCodeParameter = tt.clientOn
+			if tt.userHasCode {
+				f.reg.users["user"].UserCodeHash = hash
+			}
+			form := baseForm()
+			if tt.code != "" {
+				form.Set("user_code", tt.code)
+			}
+			r := f.post(t, pathBCAuthorize, form, f.certs["client1"])
+			if tt.wantStatus == 200 {
+				if r.status != 200 {
+					t.Fatalf("status %d: %s", r.status, r.raw)
+				}
+				return
+			}
+			wantError(t, r, tt.wantStatus, tt.wantCode)
+			if n := f.count(t); n != 0 || len(f.ann.reqs) != 0 {
+				t.Fatal("a rejected request was stored or announced")
+			}
+			if strings.Contains(r.raw, tt.code) && tt.code != "" {
+				t.Error("the error echoes the user_code")
+			}
+		})
+	}
+}
+
+// TestACRValuesStored: acr_values are stored and reach the device in order
+// of preference, duplicates removed (CIBA Core 1.0 §7.1).
+func TestACRValuesStored(t *testing.T) {
+	f := newFixture(t)
+	id := f.start(t, url.Values{"acr_values": {ACRPIN + " urn:x " + ACRPIN}})
+	req, err := f.store.Get(context.Background(), id)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Join(req.ACRValues, " ") != ACRPIN+" urn:x" || strings.Join(f.ann.reqs[0].ACRValues, " ") != ACRPIN+" urn:x" {
+		t.Fatalf("stored %v, announced %v", req.ACRValues, f.ann.reqs[0].ACRValues)
 	}
 }

@@ -32,6 +32,8 @@ type Verdict struct {
 // request authReqID (CIBA Core 1.0 §8). The caller has authenticated the
 // device and its user. A decision is accepted once, only for a pending,
 // unexpired request of that same user; a refused decision changes nothing.
+// An accepted decision is then delivered in the background to ping and push
+// clients (notify.go); Decide never waits for the client's endpoint.
 func (p *Provider) Decide(ctx context.Context, user, authReqID string, v Verdict) error {
 	now := p.cfg.Now()
 	req, err := p.cfg.Store.Update(ctx, authReqID, func(req *store.Request) error {
@@ -44,7 +46,7 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v Verdict
 		req.Status = store.StatusDenied
 		if v.Approve {
 			req.Status = store.StatusApproved
-			req.ACR = v.ACR
+			req.ACR = p.selectACR(req.ACRValues, v.ACR)
 			req.AMR = slices.Clone(v.AMR)
 			req.AuthTime = now
 		}
@@ -58,6 +60,7 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v Verdict
 		return err
 	}
 	p.log.Info("decision accepted", "req", ref(req.ID), "user", user, "status", string(req.Status))
+	p.notifyDecision(req)
 	return nil
 }
 

@@ -3,32 +3,46 @@ package op
 import (
 	"net/http"
 
+	"cibalab/server/state"
 	"cibalab/shared/oauth"
 )
 
 // Metadata returns the provider's metadata (OpenID Connect Discovery 1.0
-// §3, CIBA Core 1.0 §4, RFC 8705 §3.3 and §5). Every endpoint requires
-// mutual TLS, so the top-level endpoints and their mtls_endpoint_aliases
-// are the same URLs; clients that follow RFC 8705 §5 use the aliases.
+// §3, CIBA Core 1.0 §4, RFC 8705 §3.3 and §5, RFC 8414 §2). The endpoints
+// live under /mtls and the top-level URLs and their mtls_endpoint_aliases
+// are the same; clients that follow RFC 8705 §5 use the aliases.
 func (p *Provider) Metadata() *oauth.ProviderMetadata {
+	methods := state.AuthMethods()
 	return &oauth.ProviderMetadata{
-		Issuer:                                 p.cfg.Issuer,
-		JWKSURI:                                p.url(pathJWKS),
-		TokenEndpoint:                          p.url(pathToken),
-		BackchannelAuthenticationEndpoint:      p.url(pathBCAuthorize),
-		ScopesSupported:                        supportedScopes(),
-		ResponseTypesSupported:                 []string{},
-		SubjectTypesSupported:                  []string{"public"},
-		IDTokenSigningAlgValuesSupported:       []string{"RS256"},
-		GrantTypesSupported:                    []string{oauth.GrantTypeCIBA},
-		TokenEndpointAuthMethodsSupported:      []string{oauth.AuthTLSClient},
-		ClaimsSupported:                        []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash", oauth.ClaimAuthReqID},
-		BackchannelTokenDeliveryModesSupported: []oauth.DeliveryMode{oauth.ModePoll},
-		BackchannelUserCodeParameterSupported:  false,
-		TLSClientCertificateBoundAccessTokens:  true,
+		Issuer:                                     p.cfg.Issuer,
+		JWKSURI:                                    p.url(pathJWKS),
+		TokenEndpoint:                              p.url(pathToken),
+		BackchannelAuthenticationEndpoint:          p.url(pathBCAuthorize),
+		UserinfoEndpoint:                           p.url(pathUserinfo),
+		IntrospectionEndpoint:                      p.url(pathIntrospect),
+		RevocationEndpoint:                         p.url(pathRevoke),
+		ScopesSupported:                            supportedScopes(),
+		ResponseTypesSupported:                     []string{},
+		SubjectTypesSupported:                      []string{"public"},
+		IDTokenSigningAlgValuesSupported:           state.IDTokenAlgs(),
+		GrantTypesSupported:                        []string{oauth.GrantTypeCIBA, oauth.GrantTypeRefreshToken},
+		TokenEndpointAuthMethodsSupported:          methods,
+		TokenEndpointAuthSigningAlgValuesSupported: p.clientAlgs(),
+		IntrospectionEndpointAuthMethodsSupported:  methods,
+		RevocationEndpointAuthMethodsSupported:     methods,
+		ACRValuesSupported:                         p.acrValuesSupported(),
+		ClaimsSupported: []string{"iss", "sub", "aud", "exp", "iat", "auth_time", "acr", "amr", "at_hash",
+			oauth.ClaimAuthReqID, oauth.ClaimRTHash, "name", "email"},
+		BackchannelTokenDeliveryModesSupported:          []oauth.DeliveryMode{oauth.ModePoll, oauth.ModePing, oauth.ModePush},
+		BackchannelAuthRequestSigningAlgValuesSupported: p.clientAlgs(),
+		BackchannelUserCodeParameterSupported:           p.cfg.UserCodeSupported,
+		TLSClientCertificateBoundAccessTokens:           true,
 		MTLSEndpointAliases: map[string]string{
 			"token_endpoint":                      p.url(pathToken),
 			"backchannel_authentication_endpoint": p.url(pathBCAuthorize),
+			"userinfo_endpoint":                   p.url(pathUserinfo),
+			"introspection_endpoint":              p.url(pathIntrospect),
+			"revocation_endpoint":                 p.url(pathRevoke),
 		},
 	}
 }

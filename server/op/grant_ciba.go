@@ -18,7 +18,8 @@ import (
 // interval, which then grows by 5 s (§11); denied → access_denied; approved →
 // tokens bound to this connection's certificate (RFC 8705 §3), and the id is
 // spent (§10.1.1). The state change is one compare-and-swap, so two
-// concurrent polls can never both redeem.
+// concurrent polls can never both redeem. Ping clients poll here too
+// (after a ping, or on their own at the interval); push clients may not.
 func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *authenticatedClient, form url.Values) error {
 	if client.DeliveryMode == oauth.ModePush {
 		return oauth.TokenError(oauth.ErrUnauthorizedClient, "the client is registered for push mode and may not poll")
@@ -26,6 +27,10 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 	id := form.Get(oauth.ParamAuthReqID)
 	if id == "" {
 		return oauth.TokenError(oauth.ErrInvalidRequest, "auth_req_id is required")
+	}
+	// A registration the OP cannot sign for fails before the id is spent.
+	if _, err := p.idTokenAlg(client.Client); err != nil {
+		return err
 	}
 	now := p.cfg.Now()
 	var outcome *oauth.Error
@@ -67,7 +72,11 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		return outcome
 	}
 
-	resp, err := p.mintTokens(req, client, now)
+	resp, _, err := p.mintTokens(r.Context(), grant{
+		Client: client.Client, X5t: certThumbprint(client.Cert),
+		User: req.User, Scope: req.Scope, ACR: req.ACR, AMR: req.AMR, AuthTime: req.AuthTime,
+		AuthReqID: req.ID,
+	}, now)
 	if err != nil {
 		return err
 	}

@@ -23,7 +23,10 @@ type signingKey struct {
 	jwk    pki.JWK
 }
 
-// keySet holds the OP's signing keys, published at the JWKS endpoint.
+// keySet holds the OP's signing keys, published at the JWKS endpoint. The
+// RSA key signs both RS256 and PS256 (RFC 7518 §3.3, §3.5), so its JWK
+// carries no alg member (RFC 7517 §4.4 makes it optional): one kid verifies
+// both.
 type keySet struct {
 	byAlg map[string]*signingKey
 	jwks  pki.JWKS
@@ -31,21 +34,30 @@ type keySet struct {
 
 func newKeySet(rs *rsa.PrivateKey, es *ecdsa.PrivateKey) (*keySet, error) {
 	ks := &keySet{byAlg: make(map[string]*signingKey)}
-	add := func(alg string, key crypto.Signer, m jwt.SigningMethod) error {
-		jwk, err := pki.PublicJWK(key.Public(), "", alg)
+	// add publishes key once, for every algorithm in algs.
+	add := func(key crypto.Signer, algs map[string]jwt.SigningMethod) error {
+		jwkAlg := ""
+		for alg := range algs {
+			if len(algs) == 1 {
+				jwkAlg = alg
+			}
+		}
+		jwk, err := pki.PublicJWK(key.Public(), "", jwkAlg)
 		if err != nil {
-			return fmt.Errorf("op: %s key: %w", alg, err)
+			return fmt.Errorf("op: signing key: %w", err)
 		}
 		jwk.Kid = thumbprint(jwk)
-		ks.byAlg[alg] = &signingKey{alg: alg, kid: jwk.Kid, key: key, method: m, jwk: jwk}
+		for alg, m := range algs {
+			ks.byAlg[alg] = &signingKey{alg: alg, kid: jwk.Kid, key: key, method: m, jwk: jwk}
+		}
 		ks.jwks.Keys = append(ks.jwks.Keys, jwk)
 		return nil
 	}
-	if err := add("RS256", rs, jwt.SigningMethodRS256); err != nil {
+	if err := add(rs, map[string]jwt.SigningMethod{"RS256": jwt.SigningMethodRS256, "PS256": jwt.SigningMethodPS256}); err != nil {
 		return nil, err
 	}
 	if es != nil {
-		if err := add("ES256", es, jwt.SigningMethodES256); err != nil {
+		if err := add(es, map[string]jwt.SigningMethod{"ES256": jwt.SigningMethodES256}); err != nil {
 			return nil, err
 		}
 	}
@@ -73,6 +85,9 @@ func thumbprint(j pki.JWK) string {
 	sum := sha256.Sum256(b)
 	return base64.RawURLEncoding.EncodeToString(sum[:])
 }
+
+// has reports whether the set can sign with alg.
+func (ks *keySet) has(alg string) bool { _, ok := ks.byAlg[alg]; return ok }
 
 // sign signs claims with the key of alg, setting kid and typ.
 func (ks *keySet) sign(alg, typ string, claims jwt.Claims) (string, error) {

@@ -75,20 +75,33 @@ type Config struct {
 	MaxBodyBytes int64
 	// NotificationClient sends pings and pushes to clients' notification
 	// endpoints (CIBA Core 1.0 §10.2, §10.3); nil means a client with
-	// bounded timeouts that never follows redirects. Tests inject faults
-	// through its Transport.
+	// bounded timeouts (5 s) and TLS 1.2 or later that trusts the system
+	// roots plus NotificationRoots. Redirects are never followed, whichever
+	// client is used. Tests inject faults through its Transport.
 	NotificationClient *http.Client
+	// NotificationRoots are trusted for notification endpoints in addition
+	// to the system roots, when NotificationClient is nil.
+	NotificationRoots *x509.CertPool
+	// Tokens keeps refresh tokens and revoked access tokens; nil means a
+	// new store.TokenMemory.
+	Tokens store.TokenStore
 	// RefreshTokenTTL is the lifetime of refresh tokens; 0 means 24 hours.
 	RefreshTokenTTL time.Duration
 	// RequestObjectAlgs are the JWS algorithms accepted for signed
-	// authentication requests (CIBA Core 1.0 §7.1.1); nil means PS256 and
-	// ES256. none and HMAC algorithms are never accepted.
+	// authentication requests (CIBA Core 1.0 §7.1.1), and for the other
+	// JWTs clients sign (private_key_jwt assertions, login_hint_tokens);
+	// nil means PS256 and ES256. none and HMAC algorithms are never
+	// accepted.
 	RequestObjectAlgs []string
 	// UserCodeSupported advertises and accepts user_code
 	// (CIBA Core 1.0 §7.1.2).
 	UserCodeSupported bool
 	// ClockSkew is the tolerance on JWT times (iat, nbf, exp); 0 means 30 s.
 	ClockSkew time.Duration
+	// ACRValuesSupported are the acr values the OP asserts (OpenID
+	// Connect Core 1.0 §2, acr_values_supported in discovery); nil means
+	// urn:cibalab:acr:pwd and urn:cibalab:acr:pin. See selectACR.
+	ACRValuesSupported []string
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -100,6 +113,10 @@ type Provider struct {
 	basePath string
 	keys     *keySet
 	log      *slog.Logger
+	// notifier delivers pings and pushes in the background (notify.go).
+	notifier *notifier
+	// jtis remembers the jti of client JWTs to refuse replays (jticache.go).
+	jtis *jtiCache
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -122,6 +139,10 @@ func New(cfg Config) (*Provider, error) {
 	setDefault(&cfg.AccessTokenTTL, 10*time.Minute)
 	setDefault(&cfg.IDTokenTTL, 10*time.Minute)
 	setDefault(&cfg.Retention, 10*time.Minute)
+	setDefault(&cfg.RefreshTokenTTL, 24*time.Hour)
+	if cfg.Tokens == nil {
+		cfg.Tokens = store.NewTokenMemory()
+	}
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
@@ -138,12 +159,15 @@ func New(cfg Config) (*Provider, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &Provider{
+	p := &Provider{
 		cfg:      cfg,
 		basePath: strings.TrimSuffix(u.EscapedPath(), "/"),
 		keys:     keys,
 		log:      cfg.Logger,
-	}, nil
+	}
+	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots)
+	p.jtis = newJTICache(0)
+	return p, nil
 }
 
 func setDefault(d *time.Duration, def time.Duration) {
@@ -155,10 +179,16 @@ func setDefault(d *time.Duration, def time.Duration) {
 // Issuer returns the issuer identifier.
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
-// Sweep deletes requests that expired more than Retention ago. Serve calls
-// it periodically.
+// Sweep deletes requests that expired more than Retention ago, and refresh
+// tokens and access token revocations past their expiry. Serve calls it
+// periodically.
 func (p *Provider) Sweep(ctx context.Context) (int, error) {
-	return p.cfg.Store.DeleteExpired(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+	n, err := p.cfg.Store.DeleteExpired(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+	if err != nil {
+		return n, err
+	}
+	m, err := p.cfg.Tokens.DeleteExpiredTokens(ctx, p.cfg.Now())
+	return n + m, err
 }
 
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

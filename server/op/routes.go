@@ -10,6 +10,9 @@ const (
 	pathJWKS        = "/jwks"
 	pathBCAuthorize = "/mtls/bc-authorize"
 	pathToken       = "/mtls/token"
+	pathUserinfo    = "/mtls/userinfo"
+	pathIntrospect  = "/mtls/introspect"
+	pathRevoke      = "/mtls/revoke"
 )
 
 // Handler returns the HTTP handler serving every endpoint below the
@@ -23,6 +26,9 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc(p.basePath+pathJWKS, p.serveJWKS)
 	mux.Handle(p.basePath+pathBCAuthorize, p.endpoint("bc-authorize", p.backchannelAuthorize, oauthBackchannel))
 	mux.Handle(p.basePath+pathToken, p.endpoint("token", p.token, oauthToken))
+	mux.HandleFunc(p.basePath+pathUserinfo, p.userinfo)
+	mux.Handle(p.basePath+pathIntrospect, p.endpoint("introspect", p.introspect, oauthToken))
+	mux.Handle(p.basePath+pathRevoke, p.endpoint("revoke", p.revoke, oauthToken))
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
 	})

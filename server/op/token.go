@@ -29,6 +29,11 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 			return oauth.TokenError(oauth.ErrUnauthorizedClient, "the client is not registered for the CIBA grant")
 		}
 		return p.grantCIBA(w, r, client, form)
+	case oauth.GrantTypeRefreshToken:
+		if !slices.Contains(client.GrantTypes, grant) {
+			return oauth.TokenError(oauth.ErrUnauthorizedClient, "the client is not registered for the refresh_token grant")
+		}
+		return p.grantRefresh(w, r, client, form)
 	default:
 		return oauth.TokenError(oauth.ErrUnsupportedGrantType, "grant_type is not supported")
 	}

@@ -93,7 +93,7 @@ func TestTokenClaims(t *testing.T) {
 	if idt[oauth.ClaimAuthReqID] != id || idt["sub"] != "user" || idt["iss"] != issuer || idt["acr"] != "urn:cibalab:acr:pwd" {
 		t.Errorf("id token claims %v", idt)
 	}
-	if idt["at_hash"] != halfHash(r.str("access_token")) {
+	if idt["at_hash"] != halfHash("RS256", r.str("access_token")) {
 		t.Errorf("at_hash %v is wrong", idt["at_hash"])
 	}
 	if idt["at_hash"] == "" || len(idt["at_hash"].(string)) != 22 {

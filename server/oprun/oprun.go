@@ -138,6 +138,7 @@ func Start(cfg Config) (s *Server, err error) {
 	}
 
 	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
 	if cfg.NATSURL == "" {
 		ns, err := bus.StartServer(cfg.NATSAddr)
 		if err != nil {
@@ -145,6 +146,7 @@ func Start(cfg Config) (s *Server, err error) {
 		}
 		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		s.NATSURL = ns.ClientURL()
+		gate = ns
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
 			return nil, err
 		}
@@ -156,7 +158,7 @@ func Start(cfg Config) (s *Server, err error) {
 	}
 	s.closers = append(s.closers, s.NATS.Close)
 
-	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return nil, err
 	}
@@ -217,7 +219,7 @@ func Start(cfg Config) (s *Server, err error) {
 func (s *Server) Err() <-chan error { return s.errc }
 
 // Close stops the HTTPS server (letting requests in flight finish for up to
-// 5 s), the channel responder and NATS.
+// 5 s), pending ping and push deliveries, the channel responder and NATS.
 func (s *Server) Close() error {
 	if s.stop != nil {
 		s.stop()
@@ -227,6 +229,9 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.srv.Shutdown(ctx)
+	}
+	if s.Provider != nil {
+		s.Provider.Close() // stops pings and pushes in flight
 	}
 	s.closeAll()
 	return nil

@@ -1,15 +1,24 @@
 package state
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/base64"
 	"errors"
 	"fmt"
+	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"cibalab/shared/oauth"
+	"cibalab/shared/pki"
 )
 
 func TestClientValidate(t *testing.T) {
@@ -32,7 +41,8 @@ func TestClientValidate(t *testing.T) {
 		{"empty id", func(c *Client) { c.ID = "" }, "client_id"},
 		{"id with space", func(c *Client) { c.ID = "a b" }, "client_id"},
 		{"id too long", func(c *Client) { c.ID = strings.Repeat("a", 129) }, "client_id"},
-		{"other auth method", func(c *Client) { c.TokenEndpointAuthMethod = "client_secret_basic" }, "token_endpoint_auth_method"},
+		{"unknown auth method", func(c *Client) { c.SubjectDN, c.TokenEndpointAuthMethod = "", "client_secret_jwt" }, "token_endpoint_auth_method"},
+		{"subject with another auth method", func(c *Client) { c.TokenEndpointAuthMethod = AuthPrivateKeyJWT; c.JWKS = testJWKS(t, false) }, "tls_client_auth only"},
 		{"no identifier", func(c *Client) { c.SubjectDN = "" }, "exactly one"},
 		{"two identifiers", func(c *Client) { c.SANDNS = "x.example" }, "exactly one"},
 		{"bad dn", func(c *Client) { c.SubjectDN = "FOO=bar" }, "subject_dn"},
@@ -236,5 +246,156 @@ func TestFilesNotLeftBehind(t *testing.T) {
 	})
 	if err != nil {
 		t.Fatal(err)
+	}
+}
+
+// testJWKS returns a JWKS with one P-256 key, its self-signed certificate in
+// x5c when withCert is set.
+func testJWKS(t testing.TB, withCert bool) *pki.JWKS {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	jwk, err := pki.PublicJWK(key.Public(), "k1", "ES256")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if withCert {
+		tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "self"},
+			NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
+		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+		if err != nil {
+			t.Fatal(err)
+		}
+		jwk.X5c = []string{base64.StdEncoding.EncodeToString(der)}
+	}
+	return &pki.JWKS{Keys: []pki.JWK{jwk}}
+}
+
+// TestClientValidateAuthMethods covers the credentials each
+// token_endpoint_auth_method needs and the signing metadata.
+func TestClientValidateAuthMethods(t *testing.T) {
+	hash, err := HashClientSecret(GenerateClientSecret())
+	if err != nil {
+		t.Fatal(err)
+	}
+	withCert, noCert := testJWKS(t, true), testJWKS(t, false)
+	otherCert := testJWKS(t, true)
+	mismatched := &pki.JWKS{Keys: []pki.JWK{noCert.Keys[0]}}
+	mismatched.Keys[0].X5c = otherCert.Keys[0].X5c
+	base := func(method string) Client {
+		return Client{ID: "c1", TokenEndpointAuthMethod: method, DeliveryMode: oauth.ModePoll, GrantTypes: []string{oauth.GrantTypeCIBA}}
+	}
+	tests := []struct {
+		name    string
+		c       Client
+		edit    func(c *Client)
+		wantErr string
+	}{
+		{"self-signed", base(oauth.AuthSelfSignedTLSClient), func(c *Client) { c.JWKS = withCert }, ""},
+		{"self-signed without x5c", base(oauth.AuthSelfSignedTLSClient), func(c *Client) { c.JWKS = noCert }, "x5c"},
+		{"self-signed without jwks", base(oauth.AuthSelfSignedTLSClient), func(c *Client) {}, "x5c"},
+		{"x5c for another key", base(oauth.AuthSelfSignedTLSClient), func(c *Client) { c.JWKS = mismatched }, "not for this key"},
+		{"x5c not base64", base(oauth.AuthSelfSignedTLSClient), func(c *Client) {
+			c.JWKS = &pki.JWKS{Keys: []pki.JWK{noCert.Keys[0]}}
+			c.JWKS.Keys[0].X5c = []string{"!!"}
+		}, "base64"},
+		{"private_key_jwt", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS = noCert }, ""},
+		{"private_key_jwt without keys", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS = &pki.JWKS{} }, "jwks"},
+		{"bad jwk", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS = &pki.JWKS{Keys: []pki.JWK{{Kty: "oct"}}} }, "jwks"},
+		{"client_secret_basic", base(AuthClientSecretBasic), func(c *Client) { c.ClientSecretHash = hash }, ""},
+		{"client_secret_post", base(AuthClientSecretPost), func(c *Client) { c.ClientSecretHash = hash }, ""},
+		{"secret without hash", base(AuthClientSecretPost), func(c *Client) {}, "client_secret_hash"},
+		{"secret hash garbage", base(AuthClientSecretBasic), func(c *Client) { c.ClientSecretHash = "sha256$abc" }, "client_secret_hash"},
+		{"secret hash on an mTLS client", base(oauth.AuthTLSClient), func(c *Client) { c.SubjectDN, c.ClientSecretHash = "CN=c1", hash }, "client_secret_hash"},
+		{"id token alg PS256", base(oauth.AuthTLSClient), func(c *Client) { c.SubjectDN, c.IDTokenSignedResponseAlg = "CN=c1", "PS256" }, ""},
+		{"id token alg HS256", base(oauth.AuthTLSClient), func(c *Client) { c.SubjectDN, c.IDTokenSignedResponseAlg = "CN=c1", "HS256" }, "id_token_signed_response_alg"},
+		{"request alg none", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS, c.BackchannelAuthRequestSigningAlg = noCert, "none" }, "signing_alg"},
+		{"request alg HS256", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS, c.BackchannelAuthRequestSigningAlg = noCert, "HS256" }, "signing_alg"},
+		{"request alg ES256", base(AuthPrivateKeyJWT), func(c *Client) { c.JWKS, c.BackchannelAuthRequestSigningAlg = noCert, "ES256" }, ""},
+		{"signed requests without keys", base(oauth.AuthTLSClient), func(c *Client) { c.SubjectDN, c.RequireSignedRequest = "CN=c1", true }, "jwks"},
+		{"signed requests with keys", base(oauth.AuthTLSClient), func(c *Client) { c.SubjectDN, c.RequireSignedRequest, c.JWKS = "CN=c1", true, noCert }, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c := tt.c
+			tt.edit(&c)
+			err := c.Validate()
+			if tt.wantErr == "" {
+				if err != nil {
+					t.Fatalf("Validate: %v", err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "state: ") {
+				t.Fatalf("Validate: %v, want an error mentioning %q", err, tt.wantErr)
+			}
+		})
+	}
+}
+
+func TestClientSecret(t *testing.T) {
+	secret := GenerateClientSecret()
+	if len(secret) < MinClientSecretLen {
+		t.Fatalf("generated secret %q too short", secret)
+	}
+	if GenerateClientSecret() == secret {
+		t.Fatal("two generated secrets are equal")
+	}
+	hash, err := HashClientSecret(secret)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if strings.Contains(hash, secret) || !strings.HasPrefix(hash, "sha256$") {
+		t.Fatalf("hash %q", hash)
+	}
+	c := Client{ClientSecretHash: hash}
+	if !c.CheckSecret(secret) || c.CheckSecret(secret+"x") || c.CheckSecret("") {
+		t.Error("CheckSecret")
+	}
+	if (&Client{}).CheckSecret("") {
+		t.Error("a client without a secret matched the empty secret")
+	}
+	if _, err := HashClientSecret("short"); err == nil {
+		t.Error("short secret accepted")
+	}
+}
+
+// TestAddClientCredentials: the JWKS and the secret hash round-trip through
+// clients.json, and a copy shares no key material with the cache.
+func TestAddClientCredentials(t *testing.T) {
+	d := openDir(t, nil)
+	hash, _ := HashClientSecret(GenerateClientSecret())
+	jwks := testJWKS(t, true)
+	if err := d.AddClient(Client{ID: "ss", TokenEndpointAuthMethod: oauth.AuthSelfSignedTLSClient, JWKS: jwks, RequireSignedRequest: true,
+		BackchannelAuthRequestSigningAlg: "ES256", BackchannelUserCodeParameter: true, IDTokenSignedResponseAlg: "ES256"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.AddClient(Client{ID: "sec", TokenEndpointAuthMethod: AuthClientSecretBasic, ClientSecretHash: hash}); err != nil {
+		t.Fatal(err)
+	}
+	ss, err := d.Client("ss")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ss.JWKS == nil || len(ss.JWKS.Keys) != 1 || ss.JWKS.Keys[0].X5c[0] != jwks.Keys[0].X5c[0] || !ss.RequireSignedRequest ||
+		ss.BackchannelAuthRequestSigningAlg != "ES256" || !ss.BackchannelUserCodeParameter || ss.IDTokenSignedResponseAlg != "ES256" {
+		t.Fatalf("client %+v", ss)
+	}
+	ss.JWKS.Keys[0].X5c[0] = "changed"
+	if again, _ := d.Client("ss"); again.JWKS.Keys[0].X5c[0] == "changed" {
+		t.Error("Client returned shared key material")
+	}
+	sec, _ := d.Client("sec")
+	if sec.ClientSecretHash != hash {
+		t.Errorf("secret hash %q", sec.ClientSecretHash)
+	}
+	data := readFile(t, filepath.Join(d.Path(), "clients.json"))
+	for _, name := range []string{`"jwks"`, `"x5c"`, `"client_secret_hash"`, `"require_signed_request_object": true`,
+		`"backchannel_authentication_request_signing_alg": "ES256"`, `"backchannel_user_code_parameter": true`} {
+		if !strings.Contains(data, name) {
+			t.Errorf("clients.json lacks %s", name)
+		}
 	}
 }

@@ -13,6 +13,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 var userIDPattern = regexp.MustCompile(`^[A-Za-z0-9._@+-]{1,128}$`)
@@ -34,7 +36,11 @@ type User struct {
 	Email string `json:"email,omitempty"`
 	// PasswordHash is "pbkdf2-sha256$<iterations>$<salt>$<hash>" with
 	// unpadded standard base64 salt (16 bytes) and hash (32 bytes).
-	PasswordHash string    `json:"password_hash"`
+	PasswordHash string `json:"password_hash"`
+	// UserCodeHash is the hash of the user's user_code
+	// (CIBA Core 1.0 §7.1.2), in the format of PasswordHash; empty when the
+	// user has none. SetUserCode sets it.
+	UserCodeHash string    `json:"user_code_hash,omitempty"`
 	CreatedAt    time.Time `json:"created_at"`
 }
 
@@ -54,6 +60,57 @@ func (u *User) CheckPassword(pw string) bool {
 		return false
 	}
 	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// CheckUserCode reports whether code is the user's user_code
+// (CIBA Core 1.0 §7.1.2), comparing the derived keys in constant time. A
+// user without a user_code matches nothing.
+func (u *User) CheckUserCode(code string) bool {
+	if u.UserCodeHash == "" {
+		return false
+	}
+	iter, salt, want, err := parsePasswordHash(u.UserCodeHash)
+	if err != nil {
+		return false
+	}
+	got, err := pbkdf2.Key(sha256.New, code, salt, iter, len(want))
+	if err != nil {
+		return false
+	}
+	return subtle.ConstantTimeCompare(got, want) == 1
+}
+
+// Limits on a user_code: a PIN or short password the user types on the
+// consumption device (CIBA Core 1.0 §7.1.2).
+const (
+	MinUserCodeLen = 4
+	MaxUserCodeLen = 64
+)
+
+// HashUserCode returns the UserCodeHash of code with the given PBKDF2
+// iteration count, after checking that code is 4 to 64 printable
+// characters.
+func HashUserCode(code string, iterations int) (string, error) {
+	if err := checkUserCode(code); err != nil {
+		return "", err
+	}
+	if iterations < 1 || iterations > maxPasswordIterations {
+		return "", errors.New("state: user_code: bad iteration count")
+	}
+	return hashPassword(code, iterations)
+}
+
+func checkUserCode(code string) error {
+	n := utf8.RuneCountInString(code)
+	if !utf8.ValidString(code) || n < MinUserCodeLen || n > MaxUserCodeLen {
+		return fmt.Errorf("state: a user_code has %d to %d characters", MinUserCodeLen, MaxUserCodeLen)
+	}
+	for _, r := range code {
+		if !unicode.IsPrint(r) {
+			return errors.New("state: a user_code has printable characters only")
+		}
+	}
+	return nil
 }
 
 // hashPassword derives a PBKDF2-SHA256 hash of pw (RFC 8018 §5.2) with a
@@ -185,4 +242,40 @@ func (d *Dir) Authenticate(id, password string) (*User, error) {
 		return nil, ErrBadCredentials
 	}
 	return u, nil
+}
+
+// SetUserCode sets the user_code of user id (CIBA Core 1.0 §7.1.2), stored
+// only as a PBKDF2 hash; an empty code removes it. A code has 4 to 64
+// printable characters. An unknown id gives an error wrapping ErrNotFound.
+func (d *Dir) SetUserCode(id, code string) error {
+	return d.withLock(func() error { return d.setUserCodeLocked(id, code) })
+}
+
+func (d *Dir) setUserCodeLocked(id, code string) error {
+	hash := ""
+	if code != "" {
+		var err error
+		if hash, err = HashUserCode(code, d.iterations); err != nil {
+			return err
+		}
+	}
+	path := d.file(usersFile)
+	list, err := readJSON[userList](path)
+	if err != nil {
+		return err
+	}
+	i := slices.IndexFunc(list.Users, func(u User) bool { return u.ID == id })
+	if i < 0 {
+		return fmt.Errorf("state: user %q: %w", id, ErrNotFound)
+	}
+	list.Users[i].UserCodeHash = hash
+	fi, err := writeJSON(path, list)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	d.users = cached[userList]{loaded: fi != nil, fi: fi, value: list}
+	d.mu.Unlock()
+	d.log.Info("state.user_code_set", "user", id, "removed", code == "")
+	return nil
 }

@@ -109,3 +109,45 @@ func FuzzParsePasswordHash(f *testing.F) {
 		}
 	})
 }
+
+func TestUserCode(t *testing.T) {
+	d := openDir(t, nil)
+	if err := d.AddUser(User{ID: "alice"}, "pw"); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := d.User("alice"); u.CheckUserCode("") || u.CheckUserCode("1234") {
+		t.Fatal("a user without a user_code matched one")
+	}
+	if err := d.SetUserCode("alice", "4711"); err != nil {
+		t.Fatal(err)
+	}
+	u, err := d.User("alice")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.HasPrefix(u.UserCodeHash, "pbkdf2-sha256$2$") || !u.CheckUserCode("4711") || u.CheckUserCode("4712") || u.CheckUserCode("") {
+		t.Fatalf("user code hash %q", u.UserCodeHash)
+	}
+	if !u.CheckPassword("pw") {
+		t.Error("setting the user_code changed the password")
+	}
+	if data := readFile(t, d.file(usersFile)); strings.Contains(data, "4711") {
+		t.Error("users.json holds the user_code")
+	}
+	for name, tc := range map[string]struct{ id, code, want string }{
+		"unknown user": {"bob", "4711", "not found"},
+		"too short":    {"alice", "123", "4 to 64"},
+		"too long":     {"alice", strings.Repeat("1", 65), "4 to 64"},
+		"control":      {"alice", "12\n34", "printable"},
+	} {
+		if err := d.SetUserCode(tc.id, tc.code); err == nil || !strings.Contains(err.Error(), tc.want) {
+			t.Errorf("%s: %v, want %q", name, err, tc.want)
+		}
+	}
+	if err := d.SetUserCode("alice", ""); err != nil {
+		t.Fatal(err)
+	}
+	if u, _ := d.User("alice"); u.UserCodeHash != "" || u.CheckUserCode("4711") {
+		t.Error("user_code not removed")
+	}
+}

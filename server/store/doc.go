@@ -7,4 +7,9 @@
 // both redeem one auth_req_id (CIBA Core 1.0 §10.1.1: once redeemed, an
 // auth_req_id is no longer valid). [Memory] is the in-process backend;
 // package storetest is the conformance suite every backend must pass.
+//
+// Refresh tokens (RFC 6749 §6) and revoked access tokens (RFC 7009) live
+// behind the [TokenStore] interface, with the same compare-and-swap
+// discipline ([TokenStore.UpdateToken]) so a refresh token is exchanged at
+// most once; [TokenMemory] is its in-process backend.
 package store

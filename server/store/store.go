@@ -38,6 +38,16 @@ type Request struct {
 	// NotificationToken is the client_notification_token of ping and push
 	// clients (CIBA Core 1.0 §7.1).
 	NotificationToken string
+	// CertThumbprint is the x5t#S256 of the client certificate presented
+	// at the backchannel authentication endpoint. Push mode binds its
+	// tokens to it, since push bypasses the token endpoint (CIBA Core 1.0
+	// §14; not standard).
+	CertThumbprint string
+	// NotifyAttempts counts the calls to the client notification endpoint
+	// (CIBA Core 1.0 §10.2, §10.3); NotifiedAt is when the endpoint
+	// acknowledged one (200 or 204), zero until then.
+	NotifyAttempts int
+	NotifiedAt     time.Time
 
 	CreatedAt time.Time
 	ExpiresAt time.Time

@@ -5,24 +5,38 @@
 // Every subject is built by a function of this package and starts with
 // "cibalab.v1.<realm>". A user id is never pasted into a subject as it is:
 // [UserToken] encodes it so that ".", "*", ">" and spaces cannot change
-// routing.
+// routing. Device ids are chosen by the OP and checked by [ValidDeviceID].
 //
-// The exchange, version 1:
+// The exchange, version 1, for enrolled devices:
 //
-//  1. Sign-in (request/reply on [SignInSubject]): the device sends the user's
-//     id and password and the public half of a fresh ES256 device key
-//     ([SignInRequest]); the OP answers with a session id and the subject
-//     the device must listen on ([SignInResponse]).
-//  2. Requests (publish on [UserRequestsSubject]): the OP announces each
+//  0. Enrollment (request/reply on [EnrollSubject]), once per device: the
+//     device sends the user's id and password, the public half of its
+//     ES256 device key and the public half of its NATS nkey
+//     ([EnrollRequest]); the OP stores the device and answers with its
+//     device id and the subjects its nkey may use ([EnrollResponse]).
+//     This is the only subject a connection without credentials can reach.
+//     From then on the device connects with its nkey, receives replies
+//     below [DeviceInboxPrefix] and never sends the password again.
+//  1. Requests (publish on [UserRequestsSubject]): the OP announces each
 //     accepted backchannel authentication request of that user
-//     ([AuthRequest]). [PendingSubject] (request/reply) lists those still
-//     pending, so a device that connects late misses none.
-//  3. Decisions (request/reply on [DecideSubject]): the device sends a JWT
-//     signed with its device key ([DecisionClaims]) inside a [Decision];
-//     the OP verifies it against the key registered at sign-in and answers
-//     with a [DecisionResult]. Only a signed-in device of the user the
-//     request belongs to can decide, only once, and only while the request
-//     is pending.
-//  4. Events (publish on [EventsSubject]): everything that happens, for
-//     watchers ([Event]).
+//     ([AuthRequest]); only that user's devices may subscribe.
+//     [DevicePendingSubject] (request/reply, [PendingRequest] →
+//     [PendingResponse]) lists those still pending, so a device that
+//     connects late or reconnects misses none.
+//  2. Decisions (request/reply on [DeviceDecideSubject]): the device sends
+//     a JWT signed with its device key ([DecisionClaims] with device_id)
+//     inside a [Decision]; the OP verifies it against the enrolled key and
+//     answers with a [DecisionResult]. Only an enrolled, unrevoked device
+//     of the user the request belongs to can decide, only once, and only
+//     while the request is pending.
+//  3. Events (publish on [EventsSubject]): everything that happens, for
+//     watchers with the OP's credentials ([Event]).
+//
+// The per-device subjects name their sender: the NATS server lets only
+// the device's own nkey publish on them, so the OP knows which device
+// asks without trusting the payload.
+//
+// The session exchange that predates enrollment ([SignInSubject],
+// [PendingSubject], [DecideSubject] with a session id) is kept in this
+// package for compatibility; cibalab's OP no longer serves it.
 package channel

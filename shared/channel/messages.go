@@ -57,7 +57,9 @@ func (r *AuthRequest) SecondsLeft(now time.Time) int {
 	return int(left)
 }
 
-// PendingRequest asks for the requests still pending for the session's user.
+// PendingRequest asks for the requests still pending for the session's
+// user; on an enrolled device's DevicePendingSubject the subject names the
+// device and SessionID stays empty.
 type PendingRequest struct {
 	Version   int    `json:"v"`
 	SessionID string `json:"session_id"`
@@ -71,7 +73,9 @@ type PendingResponse struct {
 	ErrorDescription string        `json:"error_description,omitempty"`
 }
 
-// Decision carries a device's signed decision.
+// Decision carries a device's signed decision. On an enrolled device's
+// DeviceDecideSubject the subject and the JWT's device_id name the device
+// and SessionID stays empty.
 type Decision struct {
 	Version   int    `json:"v"`
 	SessionID string `json:"session_id"`
@@ -88,11 +92,14 @@ const (
 
 // DecisionClaims are the claims of a decision JWT.
 type DecisionClaims struct {
-	AuthReqID string   `json:"auth_req_id"`
-	Verdict   string   `json:"verdict"`
-	SessionID string   `json:"sid"`
-	ACR       string   `json:"acr,omitempty"`
-	AMR       []string `json:"amr,omitempty"`
+	AuthReqID string `json:"auth_req_id"`
+	Verdict   string `json:"verdict"`
+	SessionID string `json:"sid,omitempty"`
+	// DeviceID names the enrolled device whose key signed the decision;
+	// a decision carries it or, from a password sign-in, SessionID.
+	DeviceID string   `json:"device_id,omitempty"`
+	ACR      string   `json:"acr,omitempty"`
+	AMR      []string `json:"amr,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -103,8 +110,8 @@ func (c *DecisionClaims) Validate() error {
 		return errors.New("channel: decision without auth_req_id")
 	case c.Verdict != VerdictApprove && c.Verdict != VerdictDeny:
 		return fmt.Errorf("channel: decision verdict %q is neither approve nor deny", c.Verdict)
-	case c.SessionID == "":
-		return errors.New("channel: decision without sid")
+	case c.SessionID == "" && c.DeviceID == "":
+		return errors.New("channel: decision without device_id or sid")
 	case c.ID == "":
 		return errors.New("channel: decision without jti")
 	case c.IssuedAt == nil:

@@ -40,6 +40,10 @@ type ProviderMetadata struct {
 	IDTokenSigningAlgValuesSupported                []string          `json:"id_token_signing_alg_values_supported"`
 	GrantTypesSupported                             []string          `json:"grant_types_supported,omitempty"`
 	TokenEndpointAuthMethodsSupported               []string          `json:"token_endpoint_auth_methods_supported,omitempty"`
+	TokenEndpointAuthSigningAlgValuesSupported      []string          `json:"token_endpoint_auth_signing_alg_values_supported,omitempty"`
+	IntrospectionEndpointAuthMethodsSupported       []string          `json:"introspection_endpoint_auth_methods_supported,omitempty"`
+	RevocationEndpointAuthMethodsSupported          []string          `json:"revocation_endpoint_auth_methods_supported,omitempty"`
+	ACRValuesSupported                              []string          `json:"acr_values_supported,omitempty"`
 	ClaimsSupported                                 []string          `json:"claims_supported,omitempty"`
 	BackchannelTokenDeliveryModesSupported          []DeliveryMode    `json:"backchannel_token_delivery_modes_supported"`
 	BackchannelAuthRequestSigningAlgValuesSupported []string          `json:"backchannel_authentication_request_signing_alg_values_supported,omitempty"`

@@ -37,6 +37,8 @@ COMMANDS
   cert issue    issue a client certificate as a PKCS#12 file
   user add      add a user
   user list     list the users
+  device list   list the enrolled authentication devices
+  device revoke revoke an authentication device (takes effect in a running serve)
 
 Run 'ciba-op <command> --help' for the flags of a command.
 
@@ -77,6 +79,8 @@ func Main(ctx context.Context, args []string, e Env) int {
 		return group(ctx, e, "cert", args[1:], map[string]runner{"issue": runCertIssue})
 	case "user":
 		return group(ctx, e, "user", args[1:], map[string]runner{"add": runUserAdd, "list": runUserList})
+	case "device":
+		return group(ctx, e, "device", args[1:], map[string]runner{"list": runDeviceList, "revoke": runDeviceRevoke})
 	}
 	fmt.Fprintf(e.Stderr, "ciba-op: unknown command %q\nRun 'ciba-op --help' for usage.\n", args[0])
 	return exitUsage
@@ -87,7 +91,7 @@ type runner func(ctx context.Context, e Env, args []string) int
 // group dispatches "ciba-op <name> <sub> ...".
 func group(ctx context.Context, e Env, name string, args []string, subs map[string]runner) int {
 	var names []string
-	for _, n := range []string{"create", "add", "issue", "list"} {
+	for _, n := range []string{"create", "add", "issue", "list", "revoke"} {
 		if _, ok := subs[n]; ok {
 			names = append(names, n)
 		}

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"context"
+	"crypto/x509"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +15,7 @@ import (
 	"cibalab/server/oprun"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
+	"cibalab/shared/pki"
 )
 
 // serveOptions are the flags of "ciba-op serve".
@@ -28,6 +30,8 @@ type serveOptions struct {
 	minExpiry     time.Duration
 	maxExpiry     time.Duration
 	logLevel      string
+	userCode      bool
+	notifyCAFile  string
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -52,6 +56,8 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
 	c.durationVar(&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", time.Second, "lower bound (`TIME`) of a requested_expiry")
 	c.durationVar(&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", 600*time.Second, "upper bound (`TIME`) of a requested_expiry")
+	c.boolVar(&o.userCode, "user-code", "accept user_code from clients registered with --user-code (CIBA §7.1.2)")
+	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3)")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
 		return code
@@ -75,14 +81,22 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		}
 		logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
 	}
-	if err := serve(ctx, e, o, logger); err != nil {
+	var notifyRoots *x509.CertPool
+	if o.notifyCAFile != "" {
+		pool, err := pki.CertPoolFromPEMFile(o.notifyCAFile)
+		if err != nil {
+			return c.usageError(e, "--notification-ca-file: "+err.Error())
+		}
+		notifyRoots = pool
+	}
+	if err := serve(ctx, e, o, notifyRoots, logger); err != nil {
 		return c.fail(e, exitError, err)
 	}
 	return exitOK
 }
 
 // serve runs the OP until ctx is done.
-func serve(ctx context.Context, e Env, o serveOptions, logger *slog.Logger) error {
+func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
 	s, err := oprun.Start(oprun.Config{
 		StateDir:           o.stateDir,
 		Addr:               o.addr,
@@ -91,10 +105,12 @@ func serve(ctx context.Context, e Env, o serveOptions, logger *slog.Logger) erro
 		NATSURL:            o.natsURL,
 		PasswordIterations: servePasswordIterations(e),
 		Provider: op.Config{
-			Interval:      o.interval,
-			DefaultExpiry: o.defaultExpiry,
-			MinExpiry:     o.minExpiry,
-			MaxExpiry:     o.maxExpiry,
+			Interval:          o.interval,
+			DefaultExpiry:     o.defaultExpiry,
+			MinExpiry:         o.minExpiry,
+			MaxExpiry:         o.maxExpiry,
+			UserCodeSupported: o.userCode,
+			NotificationRoots: notifyRoots,
 		},
 		Now:    e.Now,
 		Logger: logger,

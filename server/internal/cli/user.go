@@ -9,26 +9,47 @@ import (
 	"cibalab/server/state"
 )
 
+// envUserCode holds the user_code of "user add" when --user-code-file is
+// not given.
+const envUserCode = "CIBA_OP_USER_CODE"
+
 // runUserAdd implements "ciba-op user add".
 func runUserAdd(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("user add", "user add --id USER [flags]",
 		"Adds a user; a CIBA login_hint names the user by id. The password is stored only as a\n"+
 			"PBKDF2-SHA256 hash. It comes from --password-file, else $CIBA_OP_USER_PASSWORD, else a\n"+
-			"prompt when stdin is a terminal.")
+			"prompt when stdin is a terminal. A user_code (CIBA Core 1.0 §7.1.2), the PIN the user\n"+
+			"gives the consumption device, comes from --user-code-file, else $CIBA_OP_USER_CODE;\n"+
+			"it is stored only as a hash too, and checked for clients registered with --user-code.")
 	cmd.extra = `ENVIRONMENT
   CIBA_OP_USER_PASSWORD  the password when --password-file is not given
+  CIBA_OP_USER_CODE      the user_code when --user-code-file is not given
 `
-	var dir, id, name, email, passwordFile string
+	var dir, id, name, email, passwordFile, userCodeFile string
 	cmd.stateDirVar(&dir)
 	cmd.stringVar(&id, "id", "", "", "user `ID` (the login_hint): 1 to 128 of A-Z a-z 0-9 . _ @ + - (required)")
 	cmd.stringVar(&name, "name", "", "", "display `NAME`")
 	cmd.stringVar(&email, "email", "", "", "`EMAIL` address")
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the password (trailing newline ignored)")
+	cmd.stringVar(&userCodeFile, "user-code-file", "", "", "`FILE` holding the user's user_code, 4 to 64 characters (trailing newline ignored)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
 	}
 	if id == "" {
 		return cmd.usageError(e, "--id is required")
+	}
+	userCode := e.getenv(envUserCode)
+	if userCodeFile != "" {
+		c, err := readPasswordFile(userCodeFile)
+		if err != nil {
+			return cmd.fail(e, exitError, err)
+		}
+		userCode = c
+	}
+	if userCode != "" {
+		if _, err := state.HashUserCode(userCode, 1); err != nil {
+			return cmd.usageError(e, err.Error())
+		}
 	}
 	var password string
 	switch {
@@ -60,6 +81,13 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 	}
 	if err := d.AddUser(state.User{ID: id, Name: name, Email: email}, password); err != nil {
 		return cmd.fail(e, exitError, err)
+	}
+	if userCode != "" {
+		if err := d.SetUserCode(id, userCode); err != nil {
+			return cmd.fail(e, exitError, err)
+		}
+		fmt.Fprintf(e.Stdout, "added user %s with a user_code\n", id)
+		return exitOK
 	}
 	fmt.Fprintf(e.Stdout, "added user %s\n", id)
 	return exitOK

@@ -1,0 +1,170 @@
+package bus
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strings"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"cibalab/server/op"
+	"cibalab/server/state"
+	"cibalab/shared/channel"
+)
+
+// refusal is a reason to refuse a device's message: a channel error code
+// and its description.
+type refusal struct{ code, desc string }
+
+// sender returns the enrolled, unrevoked device that sent a message on a
+// per-device subject. The subject names the device (only its nkey may
+// publish there), and the reply must go to the device's own inbox, so
+// that no other connection reads the answer.
+func (r *Responder) sender(subject, reply string) (*state.Device, *refusal) {
+	id := deviceFromSubject(subject)
+	if channel.ValidDeviceID(id) != nil {
+		return nil, &refusal{channel.ErrUnknownDevice, "no such device"}
+	}
+	dev, err := r.cfg.Devices.Device(id)
+	switch {
+	case errors.Is(err, state.ErrNotFound):
+		return nil, &refusal{channel.ErrUnknownDevice, "no such device; enroll"}
+	case err != nil:
+		r.log.Error("device lookup failed", "err", err)
+		return nil, &refusal{channel.ErrInternal, "internal error"}
+	case dev.Revoked():
+		return dev, &refusal{channel.ErrDeviceRevoked, "this device was revoked"}
+	case !strings.HasPrefix(reply, channel.DeviceInboxPrefix(r.cfg.Realm, id)+"."):
+		return dev, &refusal{channel.ErrBadMessage, "the reply subject is not the device's inbox"}
+	}
+	return dev, nil
+}
+
+// pending lists the pending requests of the sending device's user.
+func (r *Responder) pending(ctx context.Context, d Decider, subject, reply string, data []byte) any {
+	fail := func(dev *state.Device, f refusal) any {
+		id, user := deviceFromSubject(subject), ""
+		if dev != nil {
+			user = dev.User
+		}
+		r.log.Warn("pending list refused", "code", f.code, "device", id, "user", user, "reason", f.desc)
+		return channel.PendingResponse{Version: channel.Version, Requests: []channel.AuthRequest{}, Error: f.code, ErrorDescription: f.desc}
+	}
+	dev, bad := r.sender(subject, reply)
+	if bad != nil {
+		return fail(dev, *bad)
+	}
+	var in channel.PendingRequest
+	if err := json.Unmarshal(data, &in); err != nil {
+		return fail(dev, refusal{channel.ErrBadMessage, "the message is not valid JSON"})
+	}
+	if in.Version != channel.Version {
+		return fail(dev, refusal{channel.ErrUnsupported, "unsupported message version"})
+	}
+	reqs, err := d.Pending(ctx, dev.User)
+	if err != nil {
+		r.log.Error("pending list failed", "err", err)
+		return fail(dev, refusal{channel.ErrInternal, "internal error"})
+	}
+	return channel.PendingResponse{Version: channel.Version, Requests: reqs}
+}
+
+// decide verifies a decision signed by the sending device's enrolled key
+// and applies it (CIBA Core 1.0 §8). Every refusal is logged, published as
+// an event and leaves the request untouched.
+func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string, data []byte) any {
+	now := r.cfg.Now()
+	deviceID, user, reqRef := deviceFromSubject(subject), "", ""
+	refuse := func(f refusal) any {
+		r.log.Warn("decision refused", "code", f.code, "device", deviceID, "user", user, "req", reqRef, "reason", f.desc)
+		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionRefused, Time: now.UnixMilli(),
+			ReqRef: reqRef, User: user, Detail: f.code})
+		return channel.DecisionResult{Version: channel.Version, Error: f.code, ErrorDescription: f.desc}
+	}
+	dev, bad := r.sender(subject, reply)
+	if dev != nil {
+		user = dev.User
+	}
+	if bad != nil {
+		return refuse(*bad)
+	}
+	var in channel.Decision
+	if err := json.Unmarshal(data, &in); err != nil {
+		return refuse(refusal{channel.ErrBadMessage, "the message is not valid JSON"})
+	}
+	if in.Version != channel.Version {
+		return refuse(refusal{channel.ErrUnsupported, "unsupported message version"})
+	}
+	key, err := dev.PublicKey()
+	if err != nil {
+		r.log.Error("device key unusable", "device", dev.ID, "err", err)
+		return refuse(refusal{channel.ErrInternal, "internal error"})
+	}
+	var claims channel.DecisionClaims
+	tok, err := jwt.ParseWithClaims(in.JWT, &claims, func(*jwt.Token) (any, error) { return key, nil },
+		jwt.WithValidMethods([]string{"ES256"}),
+		jwt.WithTimeFunc(r.cfg.Now),
+		jwt.WithIssuedAt(),
+		jwt.WithExpirationRequired(),
+		jwt.WithLeeway(5*time.Second),
+	)
+	if claims.AuthReqID != "" {
+		reqRef = shortRef(claims.AuthReqID)
+	}
+	switch {
+	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return refuse(refusal{channel.ErrBadSignature, "the decision does not verify with this device's key"})
+	case err != nil:
+		// Claims checks: exp, iat, and DecisionClaims.Validate, which
+		// the JWT library calls.
+		return refuse(refusal{channel.ErrBadMessage, "the decision's claims are invalid or expired"})
+	}
+	if kid, ok := tok.Header["kid"].(string); ok && dev.Key.Kid != "" && kid != dev.Key.Kid {
+		return refuse(refusal{channel.ErrBadSignature, "the decision names another key"})
+	}
+	if claims.DeviceID != dev.ID {
+		return refuse(refusal{channel.ErrBadSignature, "the decision was signed for another device"})
+	}
+	if now.Sub(claims.IssuedAt.Time) > r.cfg.MaxDecisionAge {
+		return refuse(refusal{channel.ErrBadMessage, "the decision is too old"})
+	}
+	if !r.useJTI(claims.ID, now) {
+		return refuse(refusal{channel.ErrReplay, "this decision was already sent"})
+	}
+	err = d.Decide(ctx, dev.User, claims.AuthReqID, op.Verdict{
+		Approve: claims.Verdict == channel.VerdictApprove,
+		ACR:     claims.ACR,
+		AMR:     claims.AMR,
+	})
+	switch {
+	case errors.Is(err, op.ErrNotYourRequest):
+		return refuse(refusal{channel.ErrNotYourRequest, "no such request for this user"})
+	case errors.Is(err, op.ErrNotPending):
+		return refuse(refusal{channel.ErrNotPending, "the request is no longer pending"})
+	case err != nil:
+		r.log.Error("decision failed", "err", err)
+		return refuse(refusal{channel.ErrInternal, "internal error"})
+	}
+	r.log.Info("decision accepted", "device", dev.ID, "user", dev.User, "req", reqRef, "verdict", claims.Verdict)
+	r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionAccepted, Time: now.UnixMilli(),
+		ReqRef: reqRef, User: dev.User, Detail: claims.Verdict})
+	return channel.DecisionResult{Version: channel.Version, Accepted: true}
+}
+
+// useJTI records jti and reports whether it was new.
+func (r *Responder) useJTI(jti string, now time.Time) bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if _, seen := r.jtis[jti]; seen {
+		return false
+	}
+	for k, until := range r.jtis {
+		if now.After(until) {
+			delete(r.jtis, k)
+		}
+	}
+	r.jtis[jti] = now.Add(2*r.cfg.MaxDecisionAge + time.Minute)
+	return true
+}

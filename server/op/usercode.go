@@ -1,0 +1,46 @@
+package op
+
+import (
+	"net/url"
+
+	"cibalab/server/state"
+	"cibalab/shared/oauth"
+)
+
+// userCodeEnabled reports whether user_code applies to client's requests:
+// only when the OP supports it (Config.UserCodeSupported, advertised as
+// backchannel_user_code_parameter_supported) and the client registered
+// backchannel_user_code_parameter (CIBA Core 1.0 §7.1.2, §4).
+func (p *Provider) userCodeEnabled(client *authenticatedClient) bool {
+	return p.cfg.UserCodeSupported && client.BackchannelUserCodeParameter
+}
+
+// checkUserCodePresence runs before the user is known: when user_code is
+// enabled for the client it is required (missing_user_code); when it is
+// not, sending one is invalid_request (CIBA Core 1.0 §7.1.2, §13).
+func (p *Provider) checkUserCodePresence(client *authenticatedClient, params url.Values) error {
+	enabled, has := p.userCodeEnabled(client), params.Has(oauth.ParamUserCode)
+	switch {
+	case enabled && (!has || params.Get(oauth.ParamUserCode) == ""):
+		return oauth.BackchannelError(oauth.ErrMissingUserCode, "this client must send the user's user_code")
+	case !enabled && has:
+		return oauth.BackchannelError(oauth.ErrInvalidRequest, "user_code is not supported for this client")
+	}
+	return nil
+}
+
+// verifyUserCode checks the user_code against the user's, hashed and
+// compared in constant time (state.User.CheckUserCode); a wrong code, or a
+// user without one, is invalid_user_code (CIBA Core 1.0 §7.1.2, §13). It
+// does nothing when user_code is not enabled for the client. The code is
+// never logged.
+func (p *Provider) verifyUserCode(client *authenticatedClient, user *state.User, params url.Values) error {
+	if !p.userCodeEnabled(client) {
+		return nil
+	}
+	if !user.CheckUserCode(params.Get(oauth.ParamUserCode)) {
+		p.log.Warn("user_code refused", "client_id", client.ID, "user", user.ID)
+		return oauth.BackchannelError(oauth.ErrInvalidUserCode, "the user_code is not the user's")
+	}
+	return nil
+}

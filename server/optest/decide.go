@@ -1,0 +1,193 @@
+package optest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"cibalab/server/store"
+	"cibalab/shared/channel"
+)
+
+// Pending is a backchannel authentication request the OP accepted and
+// announced to the user's authentication device: what the device shows
+// the user (CIBA Core 1.0 §8) and the auth_req_id to decide on.
+type Pending struct {
+	// AuthReqID is the request's auth_req_id (CIBA Core 1.0 §7.3).
+	AuthReqID  string
+	ClientID   string
+	ClientName string
+	User       string
+	Scope      []string
+	// BindingMessage is shown on both devices (CIBA Core 1.0 §7.1).
+	BindingMessage string
+	ACRValues      []string
+	// CreatedAt and ExpiresAt are on the OP's clock, to the second.
+	CreatedAt, ExpiresAt time.Time
+}
+
+// Verdict is what a policy's device answers.
+type Verdict int
+
+// The verdicts of a Decision.
+const (
+	// Unanswered leaves the request pending, as a user who ignores the
+	// device: WaitPending returns it, and the test may decide it or let
+	// it expire.
+	Unanswered Verdict = iota
+	// Approved approves the request (the token endpoint then issues tokens).
+	Approved
+	// Denied denies it (the token endpoint then answers access_denied).
+	Denied
+)
+
+// Decision is a policy's answer to a request.
+type Decision struct {
+	Verdict Verdict
+	// Delay is how long the device waits, in real time, before sending
+	// an Approved or Denied verdict: a user who answers late. It does not
+	// move the OP's clock.
+	Delay time.Duration
+}
+
+// WaitPending returns the next request announced to a device of this
+// server that no policy answered and that was not decided yet (a request
+// decided by Approve or Deny before anyone waited for it is skipped). It
+// waits until one arrives or ctx ends.
+func (s *Server) WaitPending(ctx context.Context) (Pending, error) {
+	for {
+		s.mu.Lock()
+		if len(s.queue) > 0 {
+			p := s.queue[0]
+			s.queue = s.queue[1:]
+			s.mu.Unlock()
+			return p, nil
+		}
+		changed := s.changed
+		s.mu.Unlock()
+		select {
+		case <-ctx.Done():
+			return Pending{}, fmt.Errorf("optest: no pending request: %w", ctx.Err())
+		case <-s.ctx.Done():
+			return Pending{}, errClosed
+		case <-changed:
+		}
+	}
+}
+
+// Approve approves the request authReqID through its user's
+// authentication device: the device signs the decision with its key and
+// sends it over NATS (CIBA Core 1.0 §8), and Approve returns once the OP
+// accepted it. The OP's refusal (the request expired, was already decided
+// or redeemed) is a *RefusedError. The request need not have been
+// returned by WaitPending.
+func (s *Server) Approve(ctx context.Context, authReqID string) error {
+	return s.decide(ctx, authReqID, true)
+}
+
+// Deny denies the request authReqID like Approve approves it.
+func (s *Server) Deny(ctx context.Context, authReqID string) error {
+	return s.decide(ctx, authReqID, false)
+}
+
+func (s *Server) decide(ctx context.Context, authReqID string, approve bool) error {
+	req, err := s.store.Get(ctx, authReqID)
+	if errors.Is(err, store.ErrNotFound) {
+		return fmt.Errorf("optest: no request with auth_req_id %s", channel.ReqRef(authReqID))
+	}
+	if err != nil {
+		return fmt.Errorf("optest: %w", err)
+	}
+	s.mu.Lock()
+	d := s.devices[req.User]
+	s.mu.Unlock()
+	if d == nil {
+		return fmt.Errorf("optest: user %s has no device (add users with AddUser)", req.User)
+	}
+	if err := d.decide(ctx, authReqID, approve); err != nil {
+		return err
+	}
+	s.mu.Lock()
+	s.decided[authReqID] = approve
+	s.queue = slices.DeleteFunc(s.queue, func(p Pending) bool { return p.AuthReqID == authReqID })
+	s.broadcastLocked()
+	s.mu.Unlock()
+	return nil
+}
+
+// WaitDecided waits until a decision on authReqID sent by a device of this
+// server (by Approve, Deny or a policy) was accepted by the OP, and
+// reports whether it approved. Use it with a policy to know when to poll.
+func (s *Server) WaitDecided(ctx context.Context, authReqID string) (approved bool, err error) {
+	for {
+		s.mu.Lock()
+		approved, ok := s.decided[authReqID]
+		changed := s.changed
+		s.mu.Unlock()
+		if ok {
+			return approved, nil
+		}
+		select {
+		case <-ctx.Done():
+			return false, fmt.Errorf("optest: request %s not decided: %w", channel.ReqRef(authReqID), ctx.Err())
+		case <-s.ctx.Done():
+			return false, errClosed
+		case <-changed:
+		}
+	}
+}
+
+// announced receives every request a device heard of, from an
+// announcement or a pending list, and hands it to the policy or to
+// WaitPending, once.
+func (s *Server) announced(r channel.AuthRequest) {
+	s.mu.Lock()
+	_, decided := s.decided[r.AuthReqID]
+	if s.seen[r.AuthReqID] || decided || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.seen[r.AuthReqID] = true
+	p := pendingFrom(r)
+	if s.opts.policy == nil {
+		s.queue = append(s.queue, p)
+		s.broadcastLocked()
+		s.mu.Unlock()
+		return
+	}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	go func() {
+		defer s.wg.Done()
+		s.applyPolicy(p)
+	}()
+}
+
+// applyPolicy asks the policy and carries out its decision.
+func (s *Server) applyPolicy(p Pending) {
+	dec := s.opts.policy(p)
+	if dec.Verdict == Unanswered {
+		s.mu.Lock()
+		if _, decided := s.decided[p.AuthReqID]; !decided {
+			s.queue = append(s.queue, p)
+			s.broadcastLocked()
+		}
+		s.mu.Unlock()
+		return
+	}
+	if dec.Delay > 0 {
+		t := time.NewTimer(dec.Delay)
+		defer t.Stop()
+		select {
+		case <-s.ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+	err := s.decide(s.ctx, p.AuthReqID, dec.Verdict == Approved)
+	if err != nil && s.ctx.Err() == nil {
+		s.logf("optest: policy decision on request %s of %s refused: %v", channel.ReqRef(p.AuthReqID), p.ClientID, err)
+	}
+}
