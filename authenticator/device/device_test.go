@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"cibalab/authenticator/device"
+	"cibalab/authenticator/devicedir"
 	"cibalab/authenticator/internal/fakeop"
 	"cibalab/shared/channel"
 
@@ -40,17 +41,34 @@ func (s *syncBuffer) String() string {
 
 var users = map[string]string{"alice": "wonderland", "bob": "builder"}
 
-// connect signs alice in on op and closes the device at the end of the test.
+// enroll enrolls a new device of user on op and returns its credentials.
+func enroll(tb testing.TB, op *fakeop.OP, user string) device.Credentials {
+	tb.Helper()
+	key, nk, err := devicedir.NewKeys()
+	if err != nil {
+		tb.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	e, err := device.Enroll(ctx, device.EnrollConfig{NATSURL: op.URL, User: user, Key: key, NKey: nk}, users[user])
+	if err != nil {
+		tb.Fatalf("Enroll: %v", err)
+	}
+	return device.Credentials{DeviceID: e.DeviceID, User: e.User, Key: key, NKey: nk}
+}
+
+// connect enrolls a device of alice (unless cfg has credentials), connects
+// it to op and closes it at the end of the test.
 func connect(tb testing.TB, op *fakeop.OP, cfg device.Config) *device.Device {
 	tb.Helper()
 	cfg.NATSURL = op.URL
-	if cfg.User == "" {
-		cfg.User = "alice"
+	if cfg.Credentials.Key == nil {
+		cfg.Credentials = enroll(tb, op, "alice")
 	}
 	cfg.NATSOptions = append(cfg.NATSOptions, nats.ReconnectWait(10*time.Millisecond))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	d, err := device.Connect(ctx, cfg, users[cfg.User])
+	d, err := device.Connect(ctx, cfg)
 	if err != nil {
 		tb.Fatalf("Connect: %v", err)
 	}
@@ -73,39 +91,62 @@ func next(tb testing.TB, d *device.Device) channel.AuthRequest {
 	return channel.AuthRequest{}
 }
 
-func TestConnectBadCredentials(t *testing.T) {
+func TestEnroll(t *testing.T) {
 	op := fakeop.Start(t, fakeop.Config{Users: users})
+	key, nk, _ := devicedir.NewKeys()
 	tests := []struct{ user, password string }{
 		{"alice", "wrong"},
 		{"nobody", "wonderland"},
 	}
 	for _, tt := range tests {
-		d, err := device.Connect(context.Background(), device.Config{NATSURL: op.URL, User: tt.user}, tt.password)
+		_, err := device.Enroll(context.Background(), device.EnrollConfig{NATSURL: op.URL, User: tt.user, Key: key, NKey: nk}, tt.password)
 		if !errors.Is(err, device.ErrBadCredentials) {
-			if d != nil {
-				d.Close()
-			}
 			t.Errorf("%s/%s: err = %v, want ErrBadCredentials", tt.user, tt.password, err)
 		}
 	}
-	if op.SignIns() != 0 {
-		t.Fatalf("SignIns = %d", op.SignIns())
+	if op.Enrollments() != 0 {
+		t.Fatalf("Enrollments = %d", op.Enrollments())
+	}
+	cfg := device.EnrollConfig{NATSURL: op.URL, User: "alice", DeviceName: "phone", Key: key, NKey: nk}
+	first, err := device.Enroll(context.Background(), cfg, "wonderland")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if first.User != "alice" || first.DecideSubject != channel.DeviceDecideSubject("master", first.DeviceID) || first.InboxPrefix != channel.DeviceInboxPrefix("master", first.DeviceID) {
+		t.Fatalf("enrollment %+v", first)
+	}
+	again, err := device.Enroll(context.Background(), cfg, "wonderland")
+	if err != nil || again.DeviceID != first.DeviceID {
+		t.Fatalf("enrolling again = %+v, %v; want the same device", again, err)
+	}
+	op.Revoke(first.DeviceID)
+	_, err = device.Enroll(context.Background(), cfg, "wonderland")
+	var refused *device.RefusedError
+	if !errors.As(err, &refused) || refused.Code != channel.ErrDeviceRevoked {
+		t.Fatalf("enrolling a revoked device: %v", err)
+	}
+	if _, err := device.Enroll(context.Background(), device.EnrollConfig{NATSURL: op.URL, User: "alice"}, "x"); err == nil {
+		t.Fatal("Enroll without keys")
 	}
 }
 
 func TestConnectConfigErrors(t *testing.T) {
+	key, nk, _ := devicedir.NewKeys()
+	good := device.Credentials{DeviceID: "dev-1", User: "u", Key: key, NKey: nk}
 	tests := []struct {
 		name string
 		cfg  device.Config
 		want string
 	}{
-		{"no user", device.Config{}, "User is required"},
-		{"bad realm", device.Config{User: "u", Realm: "a.b"}, "realm"},
-		{"no server", device.Config{User: "u", NATSURL: "nats://127.0.0.1:1"}, "connect to NATS"},
+		{"no credentials", device.Config{}, "User is required"},
+		{"bad device id", device.Config{Credentials: device.Credentials{DeviceID: "a.b", User: "u", Key: key, NKey: nk}}, "device id"},
+		{"no keys", device.Config{Credentials: device.Credentials{DeviceID: "dev-1", User: "u"}}, "Key and NKey"},
+		{"bad realm", device.Config{Realm: "a.b", Credentials: good}, "realm"},
+		{"no server", device.Config{NATSURL: "nats://127.0.0.1:1", Credentials: good}, "connect to NATS"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := device.Connect(context.Background(), tt.cfg, "pw")
+			_, err := device.Connect(context.Background(), tt.cfg)
 			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.HasPrefix(err.Error(), "device: ") {
 				t.Fatalf("err = %v, want one mentioning %q", err, tt.want)
 			}
@@ -114,10 +155,32 @@ func TestConnectConfigErrors(t *testing.T) {
 }
 
 func TestConnectNoOP(t *testing.T) {
-	op := fakeop.Start(t, fakeop.Config{Users: users, Realm: "other"})
-	_, err := device.Connect(context.Background(), device.Config{NATSURL: op.URL, User: "alice"}, "wonderland")
+	op := fakeop.Start(t, fakeop.Config{Users: users})
+	creds := enroll(t, op, "alice")
+	_, err := device.Connect(context.Background(), device.Config{NATSURL: op.URL, Realm: "other", Credentials: creds})
 	if err == nil || !strings.Contains(err.Error(), "no OP answers") {
 		t.Fatalf("err = %v, want no OP answers", err)
+	}
+}
+
+func TestConnectRevoked(t *testing.T) {
+	op := fakeop.Start(t, fakeop.Config{Users: users})
+	creds := enroll(t, op, "alice")
+	d := connect(t, op, device.Config{Credentials: creds})
+	op.Revoke(creds.DeviceID)
+	select {
+	case _, ok := <-d.Requests():
+		if ok {
+			t.Fatal("a request after the revocation")
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("Requests still open after the revocation")
+	}
+	if !d.Refused() {
+		t.Fatal("Refused() = false after the revocation")
+	}
+	if _, err := device.Connect(context.Background(), device.Config{NATSURL: op.URL, Credentials: creds}); !errors.Is(err, device.ErrDeviceRefused) {
+		t.Fatalf("err = %v, want ErrDeviceRefused", err)
 	}
 }
 
@@ -169,10 +232,10 @@ func TestGarbageIsDropped(t *testing.T) {
 	if n := strings.Count(logs.String(), `level=WARN msg="message dropped"`); n != len(garbage)+3 {
 		t.Fatalf("%d warnings, want %d; logs:\n%s", n, len(garbage)+3, logs.String())
 	}
-	if strings.Contains(logs.String(), good.AuthReqID) || strings.Contains(logs.String(), "wonderland") {
+	if strings.Contains(logs.String(), good.AuthReqID) {
 		t.Fatalf("logs hold a full auth_req_id or the password:\n%s", logs.String())
 	}
-	if err := d.Decide(context.Background(), good.AuthReqID, channel.VerdictApprove, []string{"pwd"}); err != nil {
+	if err := d.Decide(context.Background(), good.AuthReqID, channel.VerdictApprove, "", []string{"swk"}); err != nil {
 		t.Fatalf("Decide after garbage: %v", err)
 	}
 }
@@ -183,24 +246,24 @@ func TestDecideClaims(t *testing.T) {
 	op := fakeop.Start(t, fakeop.Config{Users: users, Now: clock})
 	d := connect(t, op, device.Config{Now: clock})
 	tests := []struct {
-		verdict string
-		amr     []string
+		verdict, acr string
+		amr          []string
 	}{
-		{channel.VerdictApprove, []string{"pwd"}},
-		{channel.VerdictDeny, []string{"swk"}},
+		{channel.VerdictApprove, "urn:cibalab:acr:pin", []string{"pin", "swk"}},
+		{channel.VerdictDeny, "", []string{"swk"}},
 	}
 	var jtis []string
 	for _, tt := range tests {
 		r := op.NewRequest("alice", tt.verdict)
-		if err := d.Decide(context.Background(), r.AuthReqID, tt.verdict, tt.amr); err != nil {
+		if err := d.Decide(context.Background(), r.AuthReqID, tt.verdict, tt.acr, tt.amr); err != nil {
 			t.Fatalf("Decide: %v", err)
 		}
 		got := op.WaitDecision(t)
 		c := got.Claims
-		if c.AuthReqID != r.AuthReqID || c.Verdict != tt.verdict || c.SessionID != got.SessionID || got.User != "alice" {
-			t.Errorf("claims %+v for session %s user %s", c, got.SessionID, got.User)
+		if c.AuthReqID != r.AuthReqID || c.Verdict != tt.verdict || c.DeviceID != d.ID() || got.DeviceID != d.ID() || got.User != "alice" || c.SessionID != "" {
+			t.Errorf("claims %+v for device %s user %s", c, got.DeviceID, got.User)
 		}
-		if len(c.AMR) != 1 || c.AMR[0] != tt.amr[0] {
+		if c.ACR != tt.acr || strings.Join(c.AMR, " ") != strings.Join(tt.amr, " ") {
 			t.Errorf("amr = %v, want %v", c.AMR, tt.amr)
 		}
 		if jti, err := base64.RawURLEncoding.DecodeString(c.ID); err != nil || len(jti) != 16 {
@@ -223,7 +286,7 @@ func TestDecideRefused(t *testing.T) {
 	op := fakeop.Start(t, fakeop.Config{Users: users})
 	d := connect(t, op, device.Config{})
 	decided := op.NewRequest("alice", "x")
-	if err := d.Decide(context.Background(), decided.AuthReqID, channel.VerdictApprove, nil); err != nil {
+	if err := d.Decide(context.Background(), decided.AuthReqID, channel.VerdictApprove, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	bobs := op.NewRequest("bob", "y")
@@ -236,7 +299,7 @@ func TestDecideRefused(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := d.Decide(context.Background(), tt.id, tt.verdict, nil)
+			err := d.Decide(context.Background(), tt.id, tt.verdict, "", nil)
 			var refused *device.RefusedError
 			if !errors.As(err, &refused) || refused.Code != tt.code {
 				t.Fatalf("err = %v, want refusal %s", err, tt.code)
@@ -244,7 +307,7 @@ func TestDecideRefused(t *testing.T) {
 		})
 	}
 	for _, verdict := range []string{"", "maybe"} {
-		if err := d.Decide(context.Background(), bobs.AuthReqID, verdict, nil); err == nil {
+		if err := d.Decide(context.Background(), bobs.AuthReqID, verdict, "", nil); err == nil {
 			t.Errorf("verdict %q accepted", verdict)
 		}
 	}
@@ -253,23 +316,37 @@ func TestDecideRefused(t *testing.T) {
 	}
 }
 
-func TestSignsInAgainOnUnknownSession(t *testing.T) {
+// TestSurvivesNATSRestart: when the NATS server restarts, the device
+// reconnects by itself, lists what is still pending (a request made while
+// it was down included), and never delivers a request twice.
+func TestSurvivesNATSRestart(t *testing.T) {
 	op := fakeop.Start(t, fakeop.Config{Users: users})
 	d := connect(t, op, device.Config{})
-	op.ForgetSessions()
-	r := op.NewRequest("alice", "after restart")
-	if err := d.Decide(context.Background(), r.AuthReqID, channel.VerdictApprove, nil); err != nil {
-		t.Fatalf("Decide: %v", err)
+	before := op.NewRequest("alice", "before")
+	op.Announce(t, before)
+	if got := next(t, d); got.AuthReqID != before.AuthReqID {
+		t.Fatalf("got %q", got.BindingMessage)
 	}
-	if n := op.SignIns(); n != 2 {
-		t.Fatalf("SignIns = %d, want 2", n)
+	decided := op.NewRequest("alice", "decided")
+	if err := d.Decide(context.Background(), decided.AuthReqID, channel.VerdictApprove, "", nil); err != nil {
+		t.Fatal(err)
 	}
-	op.ForgetSessions()
-	if _, err := d.Pending(context.Background()); err != nil {
-		t.Fatalf("Pending: %v", err)
+	var during channel.AuthRequest
+	op.RestartNATS(t, func() { during = op.NewRequest("alice", "while down") })
+	if got := next(t, d); got.AuthReqID != during.AuthReqID {
+		t.Fatalf("after the restart got %q, want the request made while NATS was down", got.BindingMessage)
 	}
-	if n := op.SignIns(); n != 3 {
-		t.Fatalf("SignIns = %d, want 3", n)
+	if err := d.Decide(context.Background(), during.AuthReqID, channel.VerdictDeny, "", nil); err != nil {
+		t.Fatalf("Decide after the restart: %v", err)
+	}
+	op.KickClients(t) // once more: "before" is still pending, but was delivered
+	after := op.NewRequest("alice", "after")
+	op.Announce(t, after)
+	if got := next(t, d); got.AuthReqID != after.AuthReqID {
+		t.Fatalf("got %q again, want only the new request", got.BindingMessage)
+	}
+	if n := len(op.Decisions()); n != 2 {
+		t.Fatalf("%d decisions, want 2", n)
 	}
 }
 

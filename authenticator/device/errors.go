@@ -5,9 +5,13 @@ import (
 	"fmt"
 )
 
-// ErrBadCredentials reports that the OP refused the sign-in because the
+// ErrBadCredentials reports that the OP refused an enrollment because the
 // user id or password is wrong (channel error bad_credentials).
 var ErrBadCredentials = errors.New("device: bad credentials")
+
+// ErrDeviceRefused reports that the NATS server refused the device's
+// credentials: the device was revoked, or enrolled with another OP.
+var ErrDeviceRefused = errors.New("device: the OP's NATS server refused this device (revoked, or enrolled with another OP)")
 
 // RefusedError is a refusal by the OP: Code is one of the channel error
 // codes (channel.ErrNotPending, channel.ErrReplay, ...), Description the

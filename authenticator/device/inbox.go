@@ -16,6 +16,13 @@ const maxMessage = 64 << 10
 // maxQueued bounds the requests waiting for the reader of Requests.
 const maxQueued = 1024
 
+// Bounds of the wait between two attempts to list the pending requests
+// after a reconnect.
+const (
+	minRefreshBackoff = 200 * time.Millisecond
+	maxRefreshBackoff = 10 * time.Second
+)
+
 // parseAuthRequest decodes an announced request and checks it is one the
 // device can show to user at now: version 1, an auth_req_id and a
 // client_id, user's own, not yet expired.
@@ -51,38 +58,30 @@ func checkAuthRequest(r *channel.AuthRequest, user string, now time.Time) error 
 }
 
 // Pending asks the OP for the user's requests still pending (channel
-// protocol step 2), oldest first, leaving out any that is malformed,
+// protocol step 1), oldest first, leaving out any that is malformed,
 // another user's or expired.
 func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
-	for attempt := 0; ; attempt++ {
-		sid := d.sessionID()
-		var resp channel.PendingResponse
-		req := channel.PendingRequest{Version: channel.Version, SessionID: sid}
-		if err := d.request(ctx, channel.PendingSubject(d.cfg.Realm), req, &resp); err != nil {
-			return nil, fmt.Errorf("device: pending: %w", err)
-		}
-		switch {
-		case resp.Error == channel.ErrUnknownSession && attempt == 0:
-			if err := d.renewSession(ctx, sid); err != nil {
-				return nil, err
-			}
-			continue
-		case resp.Error != "":
-			return nil, &RefusedError{Code: resp.Error, Description: resp.ErrorDescription}
-		case resp.Version != channel.Version:
-			return nil, fmt.Errorf("device: pending: reply version %d, want %d", resp.Version, channel.Version)
-		}
-		user, now := d.User(), d.cfg.Now()
-		reqs := make([]channel.AuthRequest, 0, len(resp.Requests))
-		for _, r := range resp.Requests {
-			if err := checkAuthRequest(&r, user, now); err != nil {
-				d.log.Warn("pending request dropped", "reason", err, "req_ref", ReqRef(r.AuthReqID))
-				continue
-			}
-			reqs = append(reqs, r)
-		}
-		return reqs, nil
+	var resp channel.PendingResponse
+	req := channel.PendingRequest{Version: channel.Version}
+	if err := request(ctx, d.nc, d.cfg.RequestTimeout, d.pendingSubject, req, &resp); err != nil {
+		return nil, fmt.Errorf("device: pending: %w", err)
 	}
+	switch {
+	case resp.Error != "":
+		return nil, &RefusedError{Code: resp.Error, Description: resp.ErrorDescription}
+	case resp.Version != channel.Version:
+		return nil, fmt.Errorf("device: pending: reply version %d, want %d", resp.Version, channel.Version)
+	}
+	user, now := d.User(), d.cfg.Now()
+	reqs := make([]channel.AuthRequest, 0, len(resp.Requests))
+	for _, r := range resp.Requests {
+		if err := checkAuthRequest(&r, user, now); err != nil {
+			d.log.Warn("pending request dropped", "reason", err, "req_ref", ReqRef(r.AuthReqID))
+			continue
+		}
+		reqs = append(reqs, r)
+	}
+	return reqs, nil
 }
 
 // pump owns the queue behind Requests: it feeds the initial pending
@@ -115,6 +114,28 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 	for _, r := range initial {
 		add(r, "pending")
 	}
+	// refresh lists the pending requests again after a reconnect; when
+	// the OP does not answer yet (it may reconnect after the device), it
+	// tries again later, backing off up to maxRefreshBackoff.
+	var retry <-chan time.Time
+	var backoff time.Duration
+	refresh := func() {
+		retry = nil
+		reqs, err := d.Pending(d.ctx)
+		if err != nil {
+			if d.ctx.Err() != nil {
+				return
+			}
+			backoff = min(max(2*backoff, minRefreshBackoff), maxRefreshBackoff)
+			d.log.Warn("pending refresh after reconnect failed; retrying", "err", err, "in", backoff)
+			retry = time.After(backoff)
+			return
+		}
+		backoff = 0
+		for _, r := range reqs {
+			add(r, "pending")
+		}
+	}
 	for {
 		var out chan channel.AuthRequest
 		var head channel.AuthRequest
@@ -141,14 +162,10 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			}
 			add(r, "announced")
 		case <-d.reconnected:
-			reqs, err := d.Pending(d.ctx)
-			if err != nil {
-				d.log.Warn("pending refresh after reconnect failed", "err", err)
-				continue
-			}
-			for _, r := range reqs {
-				add(r, "pending")
-			}
+			backoff = 0
+			refresh()
+		case <-retry:
+			refresh()
 		}
 	}
 }

@@ -67,22 +67,3 @@ func FuzzParseAuthRequest(f *testing.F) {
 		}
 	})
 }
-
-func TestPlainSubject(t *testing.T) {
-	tests := []struct {
-		subject string
-		want    bool
-	}{
-		{channel.UserRequestsSubject("master", "user"), true},
-		{"cibalab.v1.master.user.*.requests", false},
-		{"cibalab.v1.>", false},
-		{"cibalab.v1.master..requests", false},
-		{"other.v1.master.user.x.requests", false},
-		{"cibalab.v1.master.user x.requests", false},
-	}
-	for _, tt := range tests {
-		if got := plainSubject(tt.subject); got != tt.want {
-			t.Errorf("plainSubject(%q) = %v, want %v", tt.subject, got, tt.want)
-		}
-	}
-}

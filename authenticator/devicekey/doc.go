@@ -4,8 +4,8 @@
 // 1.0 §8 leaves that channel to the deployment).
 //
 // A key is identified by its JWK thumbprint (RFC 7638), which is also the
-// "kid" of its public JWK and of every JWT it signs. For now keys live in
-// memory only: a device generates a fresh one each time it starts and
-// registers it when it signs in. Persistent enrollment will add loading and
-// storing here.
+// "kid" of its public JWK and of every JWT it signs. A device generates its
+// key once, at enrollment, registers the public half with the OP and keeps
+// the private half in its device directory (MarshalPEM, ParsePEM; see
+// cibalab/authenticator/devicedir).
 package devicekey

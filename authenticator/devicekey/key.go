@@ -83,3 +83,27 @@ func (k *Key) Sign(claims jwt.Claims) (string, error) {
 	}
 	return s, nil
 }
+
+// MarshalPEM encodes the private key as a PKCS#8 "PRIVATE KEY" PEM block,
+// for a file only the device's owner may read (pki.WriteSecretFile).
+func (k *Key) MarshalPEM() ([]byte, error) {
+	data, err := pki.EncodePrivateKeyPEM(k.priv)
+	if err != nil {
+		return nil, fmt.Errorf("devicekey: %w", err)
+	}
+	return data, nil
+}
+
+// ParsePEM decodes a key written by MarshalPEM; anything but an ECDSA
+// P-256 private key is an error.
+func ParsePEM(data []byte) (*Key, error) {
+	signer, err := pki.ParsePrivateKeyPEM(data)
+	if err != nil {
+		return nil, fmt.Errorf("devicekey: %w", err)
+	}
+	priv, ok := signer.(*ecdsa.PrivateKey)
+	if !ok {
+		return nil, errors.New("devicekey: key must be ECDSA P-256")
+	}
+	return FromECDSA(priv)
+}

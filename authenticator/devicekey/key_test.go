@@ -69,3 +69,27 @@ func TestFromECDSARejectsOtherCurves(t *testing.T) {
 		}
 	}
 }
+
+func TestPEMRoundTrip(t *testing.T) {
+	k, err := Generate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	data, err := k.MarshalPEM()
+	if err != nil {
+		t.Fatal(err)
+	}
+	back, err := ParsePEM(data)
+	if err != nil || back.KeyID() != k.KeyID() {
+		t.Fatalf("ParsePEM = %v, %v; want kid %s", back, err, k.KeyID())
+	}
+	for name, bad := range map[string][]byte{
+		"empty":     nil,
+		"garbage":   []byte("not a key"),
+		"truncated": data[:len(data)/2],
+	} {
+		if _, err := ParsePEM(bad); err == nil {
+			t.Errorf("%s: ParsePEM accepted it", name)
+		}
+	}
+}

@@ -23,8 +23,14 @@ var helpPages = [][]string{
 	{"ciba-op", "cert", "issue"},
 	{"ciba-op", "user", "add"},
 	{"ciba-op", "user", "list"},
+	{"ciba-op", "device", "list"},
+	{"ciba-op", "device", "revoke"},
 	{"ciba-client"},
 	{"ciba-authenticator"},
+	{"ciba-authenticator", "enroll"},
+	{"ciba-authenticator", "list"},
+	{"ciba-authenticator", "approve"},
+	{"ciba-authenticator", "deny"},
 }
 
 // TestCLIReference keeps docs/cli.md equal to what the programs print for

@@ -162,11 +162,12 @@ func (o *op) admin(t *testing.T, env []string, args ...string) string {
 	return string(out)
 }
 
-// authenticator starts ciba-authenticator for user and waits until it has
+// authenticator starts ciba-authenticator for user, which enrolls a new
+// device in a fresh directory with the password, and waits until it has
 // signed in.
 func (o *op) authenticator(t *testing.T, user, password string, args ...string) *process {
 	t.Helper()
-	args = append([]string{"--nats-url", o.natsURL, "--user", user}, args...)
+	args = append([]string{"--nats-url", o.natsURL, "--user", user, "--device-dir", filepath.Join(t.TempDir(), "device")}, args...)
 	p := start(t, []string{"CIBA_AUTH_PASSWORD=" + password}, "ciba-authenticator", args...)
 	p.waitFor(t, p.stderr, regexp.MustCompile(`signed in as `))
 	return p

@@ -3,17 +3,23 @@
 // authenticates the end user on the authentication device, showing the
 // client, the scope and the binding message, and obtains consent).
 //
-// It signs in to the OP over NATS (cibalab/authenticator/device), shows
-// each authentication request like a phone notification card and sends
-// the user's decision, signed with the device key. Decisions are either
-// interactive (a line on stdin) or scripted (--auto approve|deny after
-// --delay).
+// The device is enrolled once (enroll, or on the fly at the first run
+// when the password is at hand): its keys live in a device directory
+// (cibalab/authenticator/devicedir) and it connects to the OP's NATS
+// server with its own nkey (cibalab/authenticator/device). It then shows
+// each authentication request like a phone notification card and sends the
+// user's decision, signed with the device key. Decisions are interactive
+// (single keys and a live countdown on a terminal, lines otherwise, the
+// device PIN before approving), scripted (--auto, --delay, --rules), taken
+// one at a time (list, approve ID, deny ID), or asked for over HTTP by a
+// test harness (--approval-hook-listen, the automated_ciba_approval_url
+// convention of the OpenID conformance suite).
 //
-// The amr claim of a decision (RFC 8176) says how the user was
-// authenticated: ["pwd"] for an interactive decision, since the person at
-// the terminal signed in with the user's password; ["swk"] (proof of
-// possession of a software-secured key) for a scripted one, since only the
-// device key stood behind it.
+// The acr and amr claims of a decision (RFC 8176) say how the user was
+// authenticated on the device: acr urn:cibalab:acr:pin and amr
+// ["pin","swk"] when the device PIN was checked, else amr ["swk"] (proof
+// of possession of a software-secured key: only the device key stood
+// behind the decision).
 //
 // Main reads flags, then CIBA_AUTH_* environment variables, then
 // defaults; it never reads the process environment itself, so tests pass

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
 	"strings"
 	"time"
 
@@ -18,7 +19,9 @@ const (
 	ExitOK          = 0
 	ExitUnexpected  = 1
 	ExitUsage       = 2
-	ExitSignIn      = 5
+	ExitWrongPIN    = 3
+	ExitNotPending  = 4
+	ExitNotAccepted = 5
 	ExitRefused     = 6
 	ExitInterrupted = 130
 )
@@ -26,20 +29,34 @@ const (
 // Name is the command's name, the prefix of its messages.
 const Name = "ciba-authenticator"
 
-// EnvPassword is the environment variable holding the user's password when
-// no password file is given.
-const EnvPassword = "CIBA_AUTH_PASSWORD"
+// Environment variables holding secrets when no file is given.
+const (
+	EnvPassword = "CIBA_AUTH_PASSWORD"
+	EnvPIN      = "CIBA_AUTH_PIN"
+)
 
-// options are the parsed flags.
+// Automatic decisions (--auto) besides the two verdicts.
+const autoIgnore = "ignore"
+
+// options are the parsed flags of every subcommand; each subcommand
+// defines only the flags it uses.
 type options struct {
-	natsURL      string
-	realm        string
+	cmd          string // "", "enroll", "list", "approve", "deny"
+	arg          string // the ID of approve and deny
+	natsURL      string // "" means the enrolled one, else device.DefaultNATSURL
+	realm        string // "" means the enrolled one, else device.DefaultRealm
 	user         string
+	userGiven    bool // --user or $CIBA_AUTH_USER was set
+	deviceDir    string
+	deviceName   string
 	passwordFile string
+	pinFile      string
 	auto         string
 	delay        time.Duration
+	rulesFile    string
 	once         bool
 	json         bool
+	hookListen   string
 	logLevel     slog.Level
 }
 
@@ -51,21 +68,63 @@ func envName(name string) string {
 // errHelp reports that --help was asked for.
 var errHelp = errors.New("help requested")
 
-// parseFlags parses args, then fills each flag not given from its
-// environment variable.
+// commands are the subcommands; "" is the default: run the device.
+var commands = map[string]string{
+	"":        "run the device: show each request and decide (the default)",
+	"enroll":  "enroll this device with the OP (once per device)",
+	"list":    "list the user's pending requests and exit",
+	"approve": "approve one pending request and exit",
+	"deny":    "deny one pending request and exit",
+}
+
+// newFlagSet defines the flags of cmd on a fresh FlagSet.
+func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
+	fs := flag.NewFlagSet(strings.TrimSpace(Name+" "+cmd), flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&o.natsURL, "nats-url", "", "`URL` of the NATS server of the OP (default: the enrolled one, else "+device.DefaultNATSURL+")")
+	fs.StringVar(&o.realm, "realm", "", "OP realm `name` (default: the enrolled one, else "+device.DefaultRealm+")")
+	fs.StringVar(&o.user, "user", "user", "user `id` the device belongs to")
+	fs.StringVar(&o.deviceDir, "device-dir", "", "device `directory` (default .cibalab-device/<user>)")
+	if cmd != "enroll" {
+		fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the user's password, to enroll on the fly when the device is not enrolled (else $"+EnvPassword+", else a prompt on a terminal)")
+	} else {
+		fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the user's password (else $"+EnvPassword+", else a prompt on a terminal)")
+	}
+	if cmd == "" || cmd == "enroll" {
+		fs.StringVar(&o.deviceName, "device-name", device.DefaultDeviceName, "`name` the OP's operator sees for this device")
+	}
+	switch cmd {
+	case "enroll":
+		fs.StringVar(&o.pinFile, "pin-file", "", "`file` holding the new device PIN, asked before each interactive approval (else $"+EnvPIN+", else a prompt on a terminal; none when neither)")
+	case "", "approve":
+		fs.StringVar(&o.pinFile, "pin-file", "", "`file` holding the device PIN, checked before approving (else $"+EnvPIN+", else a prompt)")
+	}
+	if cmd == "" {
+		fs.StringVar(&o.auto, "auto", "", "decide every request without asking: `approve|deny|ignore`")
+		fs.DurationVar(&o.delay, "delay", 0, "wait this `duration` before an automatic decision, e.g. 2s")
+		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message or acr (see Rules below)")
+		fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
+		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook /action?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099")
+	}
+	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
+	fs.StringVar(level, "log-level", "warn", "log `level` on stderr: debug, info, warn or error")
+	return fs
+}
+
+// parseFlags picks the subcommand, parses its flags, then fills each flag
+// not given from its environment variable.
 func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagSet, error) {
 	var o options
-	fs := flag.NewFlagSet(Name, flag.ContinueOnError)
-	fs.SetOutput(io.Discard)
-	fs.StringVar(&o.natsURL, "nats-url", device.DefaultNATSURL, "`URL` of the NATS server of the OP")
-	fs.StringVar(&o.realm, "realm", device.DefaultRealm, "OP realm `name`")
-	fs.StringVar(&o.user, "user", "user", "user `id` to sign in as")
-	fs.StringVar(&o.passwordFile, "password-file", "", "`file` holding the user's password (else $"+EnvPassword+", else a prompt on a terminal)")
-	fs.StringVar(&o.auto, "auto", "", "decide every request without asking: `approve|deny`")
-	fs.DurationVar(&o.delay, "delay", 0, "wait this `duration` before an automatic decision, e.g. 2s")
-	fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
-	fs.BoolVar(&o.json, "json", false, "print JSON Lines events on stdout instead of text")
-	level := fs.String("log-level", "warn", "log `level` on stderr: debug, info, warn or error")
+	if len(args) > 0 {
+		if _, ok := commands[args[0]]; ok && args[0] != "" {
+			o.cmd, args = args[0], args[1:]
+		}
+	}
+	if (o.cmd == "approve" || o.cmd == "deny") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
+		o.arg, args = args[0], args[1:]
+	}
+	level := ""
+	fs := newFlagSet(o.cmd, &o, &level)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, fs, errHelp
@@ -73,7 +132,11 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 		return o, fs, err
 	}
 	if fs.NArg() > 0 {
-		return o, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		if (o.cmd == "approve" || o.cmd == "deny") && o.arg == "" && fs.NArg() == 1 {
+			o.arg = fs.Arg(0)
+		} else {
+			return o, fs, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		}
 	}
 	given := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
@@ -83,6 +146,7 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 		if given[f.Name] || v == "" || envErr != nil {
 			return
 		}
+		given[f.Name] = true
 		if err := fs.Set(f.Name, v); err != nil {
 			envErr = fmt.Errorf("invalid $%s: %v", envName(f.Name), err)
 		}
@@ -90,42 +154,99 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 	if envErr != nil {
 		return o, fs, envErr
 	}
-	if err := o.logLevel.UnmarshalText([]byte(*level)); err != nil {
-		return o, fs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", *level)
+	o.userGiven = given["user"]
+	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
+		return o, fs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
 	}
 	switch o.auto {
-	case "", channel.VerdictApprove, channel.VerdictDeny:
+	case "", channel.VerdictApprove, channel.VerdictDeny, autoIgnore:
 	default:
-		return o, fs, fmt.Errorf("--auto must be approve or deny, not %q", o.auto)
+		return o, fs, fmt.Errorf("--auto must be approve, deny or ignore, not %q", o.auto)
 	}
-	if o.delay < 0 {
+	switch {
+	case o.delay < 0:
 		return o, fs, errors.New("--delay must not be negative")
-	}
-	if o.user == "" {
+	case o.user == "":
 		return o, fs, errors.New("--user must not be empty")
+	case (o.cmd == "approve" || o.cmd == "deny") && o.arg == "":
+		return o, fs, fmt.Errorf("%s needs the request: its auth_req_id or short reference (see %s list)", o.cmd, Name)
 	}
-	if err := channel.ValidRealm(o.realm); err != nil {
-		return o, fs, fmt.Errorf("--realm: %v", err)
+	if o.realm != "" {
+		if err := channel.ValidRealm(o.realm); err != nil {
+			return o, fs, fmt.Errorf("--realm: %v", err)
+		}
+	}
+	if o.hookListen != "" {
+		if err := loopbackAddr(o.hookListen); err != nil {
+			return o, fs, fmt.Errorf("--approval-hook-listen: %v", err)
+		}
 	}
 	return o, fs, nil
 }
 
-// usage writes the --help text.
-func usage(w io.Writer, fs *flag.FlagSet) {
-	fmt.Fprintf(w, `Usage: %s [flags]
+// loopbackAddr accepts host:port with a loopback host: the hook decides
+// for the user, so it never listens beyond this machine.
+func loopbackAddr(addr string) error {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return err
+	}
+	if host == "localhost" {
+		return nil
+	}
+	ip := net.ParseIP(host)
+	if ip == nil || !ip.IsLoopback() {
+		return fmt.Errorf("%q is not a loopback address", host)
+	}
+	return nil
+}
 
-Simulates a user's authentication device for OpenID Connect CIBA: signs in
-to the OP over NATS, shows each authentication request (client, scope,
-binding message) and sends the user's approval or denial, signed with a
-device key generated at start.
+// usage writes the --help text of o.cmd.
+func usage(w io.Writer, cmd string, fs *flag.FlagSet) {
+	switch cmd {
+	case "":
+		fmt.Fprintf(w, `Usage: %s [flags]
+       %s enroll|list|approve ID|deny ID [flags]
 
-Interactive: answer y/yes/a/approve or n/no/d/deny on stdin; end of input
-exits. Scripted: --auto approve|deny. Decisions carry amr ["pwd"] when
-interactive, ["swk"] when scripted.
+Simulates a user's authentication device for OpenID Connect CIBA (CIBA
+Core 1.0 §8): an enrolled device that shows each authentication request
+of its user as a card (client, scope, binding message, requested acr,
+seconds left) and sends the user's approval or denial, signed with the
+device key.
 
-Flags (each can also be set with the environment variable shown; a flag
-wins over the environment, which wins over the default):
+Commands:
+  (none)   %s
+  enroll   %s
+  list     %s
+  approve  %s
+  deny     %s
+Run '%s COMMAND --help' for the flags of a command.
+
+The first run enrolls the device on the fly when it is not enrolled yet and
+the password is available (--password-file, $%s, or a prompt).
+
+Interactive: on a terminal, press y (or a) to approve, n (or d) to deny,
+s to skip; a live countdown shows the time left. Elsewhere, answer a line:
+y/yes/a/approve or n/no/d/deny. Approving asks for the device PIN when the
+device has one. Scripted: --auto approve|deny|ignore, --delay, --rules FILE.
+Decisions carry amr ["pin","swk"] and acr urn:cibalab:acr:pin after a PIN,
+else amr ["swk"].
+`, Name, Name, commands[""], commands["enroll"], commands["list"], commands["approve"], commands["deny"], Name, EnvPassword)
+	case "enroll":
+		fmt.Fprintf(w, `Usage: %s enroll --user USER [flags]
+
+Enrolls this device with the OP: proves the user with their password,
+creates the device's ES256 decision key and NATS nkey in the device
+directory (mode 0700, files 0600) and registers their public halves. A
+user may enroll several devices. The OP's operator lists and revokes them
+with 'ciba-op device list|revoke'. The PIN, if any, is stored hashed.
 `, Name)
+	case "list":
+		fmt.Fprintf(w, "Usage: %s list [flags]\n\nLists the user's pending requests, oldest first, with their short references.\n", Name)
+	default:
+		fmt.Fprintf(w, "Usage: %s %s ID [flags]\n\nDecides one pending request: ID is its auth_req_id or its short reference\n(see %s list).\n", Name, cmd, Name)
+	}
+	fmt.Fprintf(w, "\nFlags (each can also be set with the environment variable shown; a flag\nwins over the environment, which wins over the default):\n")
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, desc := flag.UnquoteUsage(f)
 		line := "  --" + f.Name
@@ -141,16 +262,42 @@ wins over the environment, which wins over the default):
 	fmt.Fprintf(w, `
 Environment:
   %s  the user's password, used when no password file is given
+  %s       the device PIN, used when no PIN file is given
+`, EnvPassword, EnvPIN)
+	if cmd == "" {
+		fmt.Fprintf(w, `
+Rules (--rules FILE): the first rule whose fields all match decides; no
+match leaves the request to --auto, else to the person at the terminal.
+  {"rules": [
+    {"client_id": "shop", "scope": "payments", "action": "approve", "delay": "2s"},
+    {"binding_message": "^Order [0-9]+$", "acr": "urn:cibalab:acr:pin", "action": "deny"},
+    {"action": "ignore"}
+  ]}
+  client_id equal; scope among the requested scopes; binding_message an RE2
+  regular expression; acr among the requested acr_values; action approve,
+  deny, ignore (let it expire) or ask; delay waits before acting.
 
-Once signed in and listening, one line goes to stderr:
-  %s: signed in as USER on URL (realm REALM)
+Approval hook (--approval-hook-listen): GET or POST
+  /action?token=AUTH_REQ_ID&type=allow|deny decides through this device
+  (the automated_ciba_approval_url convention of the OpenID conformance
+  suite) and answers JSON: 200 {"accepted":true,...}; 409 with the OP's
+  error code when it refused; 400 for a bad query; 502 when the OP is
+  unreachable.
 
+Once connected and listening, one line goes to stderr:
+  %s: signed in as USER on URL (realm REALM, device ID)
+`, Name)
+	}
+	fmt.Fprint(w, `
 EXIT CODES
   0    success; with --once, the OP accepted a decision; end of stdin
   1    unexpected error (NATS unreachable, no OP answering, ...)
-  2    usage error (bad flag, no password available)
-  5    sign-in refused by the OP (bad credentials)
-  6    with --once, the OP refused the decision
+  2    usage error (bad flag, bad rules file, no password or PIN available)
+  3    wrong PIN: nothing was sent
+  4    approve/deny: no such pending request (expired, decided, unknown)
+  5    device not accepted: wrong password at enrollment, device revoked or
+       unknown to the OP, corrupt device directory
+  6    the OP refused the decision (with --once, approve, deny)
   130  interrupted
-`, EnvPassword, Name)
+`)
 }

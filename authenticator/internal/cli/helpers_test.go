@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"io"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -68,11 +69,27 @@ type proc struct {
 // for at the end of the test.
 func start(tb testing.TB, stdin io.Reader, env map[string]string, args ...string) *proc {
 	tb.Helper()
+	return startTTY(tb, false, stdin, env, args...)
+}
+
+// startTTY is start with the terminal mode chosen: with tty set, the
+// runner reads single keys and draws a countdown, as on a terminal.
+func startTTY(tb testing.TB, tty bool, stdin io.Reader, env map[string]string, args ...string) *proc {
+	tb.Helper()
+	// Never the default ./.cibalab-device: every run gets a directory of
+	// its own unless the test chose one.
+	if env["CIBA_AUTH_DEVICE_DIR"] == "" {
+		e := map[string]string{"CIBA_AUTH_DEVICE_DIR": filepath.Join(tb.TempDir(), "device")}
+		for k, v := range env {
+			e[k] = v
+		}
+		env = e
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &proc{stdout: newStream(), stderr: newStream(), cancel: cancel, done: make(chan struct{})}
 	go func() {
 		defer close(p.done)
-		p.code = Main(ctx, args, stdin, p.stdout, p.stderr, func(k string) string { return env[k] })
+		p.code = run(ctx, args, stdin, p.stdout, p.stderr, func(k string) string { return env[k] }, &tty)
 	}()
 	tb.Cleanup(func() {
 		cancel()
@@ -125,8 +142,9 @@ func startOP(tb testing.TB) *fakeop.OP {
 	return fakeop.Start(tb, fakeop.Config{Users: users})
 }
 
-// env is the environment of a test run against op: its URL and the user's
-// password.
-func env(op *fakeop.OP) map[string]string {
-	return map[string]string{"CIBA_AUTH_NATS_URL": op.URL, EnvPassword: "secret"}
+// envFor is the environment of a test run against op: its URL, the user's
+// password (so the device enrolls on the fly) and a fresh device directory.
+func envFor(tb testing.TB, op *fakeop.OP) map[string]string {
+	tb.Helper()
+	return map[string]string{"CIBA_AUTH_NATS_URL": op.URL, EnvPassword: "secret", "CIBA_AUTH_DEVICE_DIR": filepath.Join(tb.TempDir(), "device")}
 }

@@ -9,72 +9,199 @@ import (
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"cibalab/authenticator/device"
+	"cibalab/authenticator/devicedir"
 	"cibalab/shared/channel"
 )
 
 // Main runs ciba-authenticator with args (without the program name) and
 // returns its exit code. getenv reads the environment; nil reads none.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return run(ctx, args, stdin, stdout, stderr, getenv, nil)
+}
+
+// run is Main with the terminal decision injectable: tty nil means
+// "stdin and stdout are both terminals".
+func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty *bool) int {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
 	o, fs, err := parseFlags(args, getenv)
 	switch {
 	case errors.Is(err, errHelp):
-		usage(stdout, fs)
+		usage(stdout, o.cmd, fs)
 		return ExitOK
 	case err != nil:
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
 		return ExitUsage
 	}
-	password, err := readPassword(o, stdin, stderr, getenv)
-	if err != nil {
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
-		return ExitUsage
+	raw := &atomic.Bool{}
+	stdout, stderr = &termWriter{w: stdout, raw: raw}, &termWriter{w: stderr, raw: raw}
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw,
+		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))}
+	var code int
+	var f *failure
+	switch o.cmd {
+	case "enroll":
+		code, f = runEnroll(ctx, o, e)
+	case "list":
+		code, f = runList(ctx, o, e)
+	case "approve", "deny":
+		code, f = runDecideOne(ctx, o, e)
+	default:
+		isTTY := tty != nil && *tty
+		if tty == nil {
+			_, in := terminalFD(stdin)
+			_, out := terminalFD(stdoutAsReader(stdout))
+			isTTY = in && out
+		}
+		code, f = runDevice(ctx, o, e, isTTY)
 	}
-	logger := slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))
-	d, err := device.Connect(ctx, device.Config{
-		NATSURL: o.natsURL, Realm: o.realm, User: o.user, DeviceName: Name, Logger: logger,
-	}, password)
-	if err != nil {
-		return connectFailed(ctx, stderr, err)
+	if f != nil {
+		if ctx.Err() != nil {
+			f = fail(ExitInterrupted, "interrupted")
+		}
+		fmt.Fprintf(stderr, "%s: %s\n", Name, f.msg)
+		if o.json && f.code != ExitInterrupted {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": f.msg, "exit_code": f.code})
+		}
+		return f.code
 	}
-	defer d.Close()
-	shown := redactURL(o.natsURL)
-	fmt.Fprintf(stderr, "%s: signed in as %s on %s (realm %s)\n", Name, d.User(), shown, o.realm)
-
-	r := &runner{
-		d: d, o: o, now: time.Now, stderr: stderr,
-		out: &printer{w: stdout, stderr: stderr, json: o.json},
-	}
-	r.out.signedIn(d.User(), o.realm, shown, d.KeyID(), d.SessionExpiresAt())
-	if o.auto == "" {
-		done := make(chan struct{})
-		defer close(done)
-		r.lines = readLines(stdin, done)
-	}
-	return r.loop(ctx)
+	return code
 }
 
-// connectFailed reports a failed start and picks its exit code.
-func connectFailed(ctx context.Context, stderr io.Writer, err error) int {
-	var refused *device.RefusedError
-	switch {
-	case ctx.Err() != nil:
-		fmt.Fprintf(stderr, "%s: interrupted\n", Name)
-		return ExitInterrupted
-	case errors.Is(err, device.ErrBadCredentials):
-		fmt.Fprintf(stderr, "%s: sign-in refused: bad credentials\n", Name)
-		return ExitSignIn
-	case errors.As(err, &refused):
-		fmt.Fprintf(stderr, "%s: sign-in refused: %s\n", Name, display(refused.Code+describe(refused.Description)))
-		return ExitSignIn
+// stdoutAsReader lets terminalFD test stdout (it only needs Fd).
+func stdoutAsReader(w io.Writer) io.Reader {
+	if f, ok := w.(interface{ Fd() uintptr }); ok {
+		return fdOnly{f}
 	}
-	fmt.Fprintf(stderr, "%s: %v\n", Name, err)
-	return ExitUnexpected
+	return nil
+}
+
+type fdOnly struct{ f interface{ Fd() uintptr } }
+
+func (fdOnly) Read([]byte) (int, error) { return 0, io.EOF }
+func (x fdOnly) Fd() uintptr            { return x.f.Fd() }
+
+// runEnroll implements "ciba-authenticator enroll".
+func runEnroll(ctx context.Context, o options, e env) (int, *failure) {
+	path := deviceDir(o)
+	if devicedir.Exists(path) {
+		return 0, fail(ExitUsage, "%s already holds an enrolled device; choose another --device-dir", path)
+	}
+	password, err := readPassword(o, e.stdin, e.stderr, e.getenv, true)
+	if errors.Is(err, errNoSecret) {
+		return 0, fail(ExitUsage, "no password: use --password-file or $%s (stdin is not a terminal)", EnvPassword)
+	}
+	if err != nil {
+		return 0, fail(ExitUsage, "%v", err)
+	}
+	pin, err := newPIN(o, e)
+	if err != nil {
+		return 0, fail(ExitUsage, "%v", err)
+	}
+	key, nk, err := devicedir.NewKeys()
+	if err != nil {
+		return 0, fail(ExitUnexpected, "%v", err)
+	}
+	dev := &devicedir.Device{Path: path, Key: key, NKey: nk}
+	if err := dev.SetPIN(pin, 0); err != nil {
+		return 0, fail(ExitUnexpected, "%v", err)
+	}
+	if f := enroll(ctx, o, e, dev, password); f != nil {
+		return 0, f
+	}
+	if err := devicedir.Save(dev); err != nil {
+		return 0, fail(ExitUnexpected, "%v", err)
+	}
+	p := &printer{w: e.stdout, stderr: e.stderr, json: o.json}
+	if o.json {
+		p.event(EventEnrolled, map[string]any{"device_id": dev.DeviceID, "user": dev.User, "realm": dev.Realm,
+			"nats_url": redactURL(dev.NATSURL), "device_dir": path, "key_id": dev.KeyID, "pin": dev.HasPIN()})
+	} else {
+		pinNote := "no PIN"
+		if dev.HasPIN() {
+			pinNote = "PIN set"
+		}
+		fmt.Fprintf(e.stdout, "enrolled device %s for %s in %s (%s)\n", dev.DeviceID, dev.User, path, pinNote)
+	}
+	return ExitOK, nil
+}
+
+// newPIN is the PIN to set at enrollment: --pin-file, $CIBA_AUTH_PIN, a
+// prompt on a terminal (empty for none), else none.
+func newPIN(o options, e env) (string, error) {
+	pin, err := pinFromFileOrEnv(o, e.getenv)
+	if err != nil || pin != "" {
+		return pin, err
+	}
+	if _, ok := terminalFD(e.stdin); !ok {
+		return "", nil
+	}
+	fmt.Fprint(e.stderr, "New device PIN (empty for none): ")
+	pin, err = readHidden(e.stdin)
+	fmt.Fprintln(e.stderr)
+	if err != nil || pin == "" {
+		return "", err
+	}
+	fmt.Fprint(e.stderr, "Repeat the PIN: ")
+	again, err := readHidden(e.stdin)
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return "", err
+	}
+	if again != pin {
+		return "", errors.New("the two PINs differ")
+	}
+	return pin, nil
+}
+
+// runDevice implements the default command: show requests and decide.
+func runDevice(ctx context.Context, o options, e env, tty bool) (int, *failure) {
+	var rs *rules
+	if o.rulesFile != "" {
+		var err error
+		if rs, err = loadRules(o.rulesFile); err != nil {
+			return 0, fail(ExitUsage, "%v", err)
+		}
+	}
+	dev, f := loadOrEnroll(ctx, o, e)
+	if f != nil {
+		return 0, f
+	}
+	d, f := connect(ctx, o, e, dev)
+	if f != nil {
+		return 0, f
+	}
+	defer d.Close()
+	url, realm := endpoint(o, &dev.Meta)
+	shown := redactURL(url)
+	fmt.Fprintf(e.stderr, "%s: signed in as %s on %s (realm %s, device %s)\n", Name, d.User(), shown, realm, d.ID())
+	r := &runner{
+		d: d, dev: dev, o: o, e: e, rules: rs, now: e.now, tty: tty,
+		out: &printer{w: e.stdout, stderr: e.stderr, json: o.json},
+	}
+	r.out.signedIn(d.User(), realm, shown, d.ID(), d.KeyID())
+	if o.hookListen != "" {
+		stop, err := r.serveHook(o.hookListen)
+		if err != nil {
+			return 0, fail(ExitUsage, "--approval-hook-listen: %v", err)
+		}
+		defer stop()
+	}
+	done := make(chan struct{})
+	defer close(done)
+	if tty {
+		restore := r.enterRaw()
+		defer restore()
+		r.input = readKeys(e.stdin, done)
+	} else {
+		r.input = readLines(e.stdin, done)
+	}
+	return r.loop(ctx), nil
 }
 
 // redactURL hides a password in a NATS URL.
@@ -104,7 +231,8 @@ func readLines(stdin io.Reader, done <-chan struct{}) <-chan string {
 	return ch
 }
 
-// answer maps a typed line to a verdict; "" means neither.
+// answer maps a typed line (or, on a terminal, a key) to a verdict; ""
+// means neither.
 func answer(line string) string {
 	switch strings.ToLower(strings.TrimSpace(line)) {
 	case "y", "yes", "a", "approve":
@@ -115,21 +243,29 @@ func answer(line string) string {
 	return ""
 }
 
-// Authentication methods (RFC 8176 §2) claimed by a decision; see the
-// package documentation.
+// Authentication context of decisions (RFC 8176 §2 amr values; the acr
+// the OP advertises for a PIN). See the package documentation.
+const acrPIN = "urn:cibalab:acr:pin"
+
 var (
-	amrInteractive = []string{"pwd"}
-	amrScripted    = []string{"swk"}
+	amrPIN      = []string{"pin", "swk"}
+	amrKeyOnly  = []string{"swk"}
+	maxPINTries = 3
 )
 
 // runner shows requests and sends decisions until done.
 type runner struct {
-	d      *device.Device
-	o      options
-	now    func() time.Time
-	out    *printer
-	stderr io.Writer
-	lines  <-chan string // nil with --auto
+	d     *device.Device
+	dev   *devicedir.Device
+	o     options
+	e     env
+	rules *rules
+	now   func() time.Time
+	out   *printer
+	tty   bool
+	input <-chan string // lines, or keys on a terminal
+	// hookAccepted receives a decision the approval hook got accepted.
+	hookAccepted chan struct{}
 }
 
 // outcome ends the loop with code when stop is set.
@@ -143,44 +279,108 @@ func (r *runner) loop(ctx context.Context) int {
 		select {
 		case <-ctx.Done():
 			return ExitInterrupted
+		case <-r.hookAccepted:
+			if r.o.once {
+				return ExitOK
+			}
 		case req, ok := <-r.d.Requests():
 			if !ok {
-				fmt.Fprintf(r.stderr, "%s: connection to the OP closed\n", Name)
-				return ExitUnexpected
+				return r.lost()
 			}
 			if res := r.handle(ctx, req); res.stop {
 				return res.code
 			}
-		case line, ok := <-r.lines:
+		case in, ok := <-r.input:
 			if !ok {
+				if r.o.auto != "" || r.rules != nil || r.o.hookListen != "" {
+					r.input = nil // scripted: stdin does not matter
+					continue
+				}
 				return ExitOK // end of input
 			}
-			if strings.TrimSpace(line) != "" {
-				fmt.Fprintf(r.stderr, "%s: no request is waiting for an answer\n", Name)
+			if in == keyInterrupt {
+				return ExitInterrupted
+			}
+			if strings.TrimSpace(in) != "" {
+				r.out.note("no request is waiting for an answer")
 			}
 		}
 	}
 }
 
+// lost reports the end of the connection.
+func (r *runner) lost() int {
+	if r.d.Refused() {
+		fmt.Fprintf(r.e.stderr, "%s: the OP refused device %s: it was revoked\n", Name, r.d.ID())
+		return ExitNotAccepted
+	}
+	fmt.Fprintf(r.e.stderr, "%s: connection to the OP closed\n", Name)
+	return ExitUnexpected
+}
+
+// plan is what to do with a request: an action (approve, deny, ignore,
+// ask) after a delay.
+func (r *runner) plan(req channel.AuthRequest) (string, time.Duration) {
+	if rule := r.rules.match(req); rule != nil {
+		return rule.Action, rule.delay
+	}
+	if r.o.auto != "" {
+		return r.o.auto, r.o.delay
+	}
+	return actionAsk, 0
+}
+
 // handle shows one request, gets a verdict and sends it.
 func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
+	action, delay := r.plan(req)
 	footer := prompt
-	if r.o.auto != "" {
-		footer = "auto " + r.o.auto
-		if r.o.delay > 0 {
-			footer += " in " + r.o.delay.String()
+	if r.tty {
+		footer = keyPrompt
+	}
+	switch action {
+	case actionIgnore:
+		footer = "ignored: it will expire"
+	case channel.VerdictApprove, channel.VerdictDeny:
+		footer = "auto " + action
+		if delay > 0 {
+			footer += " in " + delay.String()
 		}
 	}
 	r.out.request(req, r.now(), footer)
-	if r.o.json && r.o.auto == "" {
-		fmt.Fprintln(r.stderr, prompt)
+	if action == actionIgnore {
+		r.out.ignored(req)
+		return outcome{}
 	}
-	verdict, amr, res := r.verdict(ctx, req)
-	if verdict == "" {
-		return res
+	var verdict, acr string
+	var amr []string
+	if action == actionAsk {
+		if r.o.json {
+			fmt.Fprintln(r.e.stderr, prompt)
+		}
+		var res outcome
+		verdict, acr, amr, res = r.ask(ctx, req)
+		if verdict == "" {
+			return res
+		}
+	} else {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+			select {
+			case <-ctx.Done():
+				return outcome{ExitInterrupted, true}
+			case <-t.C:
+			}
+		}
+		verdict, amr = action, amrKeyOnly
 	}
-	r.out.decisionSent(req, verdict, amr)
-	err := r.d.Decide(ctx, req.AuthReqID, verdict, amr)
+	return r.send(ctx, req, verdict, acr, amr)
+}
+
+// send sends a decision and reports the OP's answer.
+func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string) outcome {
+	r.out.decisionSent(req, verdict, amr, "device")
+	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr)
 	var refused *device.RefusedError
 	switch {
 	case err == nil:
@@ -192,43 +392,125 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	case ctx.Err() != nil:
 		return outcome{ExitInterrupted, true}
 	}
-	fmt.Fprintf(r.stderr, "%s: %v\n", Name, err)
+	fmt.Fprintf(r.e.stderr, "%s: %v\n", Name, err)
 	return outcome{ExitUnexpected, r.o.once}
 }
 
-// verdict waits for the decision on req: after --delay with --auto,
-// otherwise from stdin until the request expires. An empty verdict comes
-// with the outcome to return.
-func (r *runner) verdict(ctx context.Context, req channel.AuthRequest) (string, []string, outcome) {
-	if r.o.auto != "" {
-		if r.o.delay > 0 {
-			t := time.NewTimer(r.o.delay)
-			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return "", nil, outcome{ExitInterrupted, true}
-			case <-t.C:
-			}
-		}
-		return r.o.auto, amrScripted, outcome{}
-	}
+// ask waits for the person's answer on req until it expires; approving
+// asks for the PIN when the device has one. An empty verdict comes with
+// the outcome to return.
+func (r *runner) ask(ctx context.Context, req channel.AuthRequest) (string, string, []string, outcome) {
 	expiry := time.NewTimer(time.Unix(req.ExpiresAt, 0).Sub(r.now()))
 	defer expiry.Stop()
+	var tick <-chan time.Time
+	if r.tty {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+		r.out.countdown(req.SecondsLeft(r.now()))
+	}
+	failures := 0
 	for {
 		select {
 		case <-ctx.Done():
-			return "", nil, outcome{ExitInterrupted, true}
+			return "", "", nil, outcome{ExitInterrupted, true}
+		case <-tick:
+			r.out.countdown(req.SecondsLeft(r.now()))
 		case <-expiry.C:
+			r.out.endCountdown(r.tty)
 			r.out.expired(req)
-			return "", nil, outcome{}
-		case line, ok := <-r.lines:
+			return "", "", nil, outcome{}
+		case in, ok := <-r.input:
 			if !ok {
-				return "", nil, outcome{ExitOK, true}
+				return "", "", nil, outcome{ExitOK, true}
 			}
-			if v := answer(line); v != "" {
-				return v, amrInteractive, outcome{}
+			if in == keyInterrupt {
+				return "", "", nil, outcome{ExitInterrupted, true}
 			}
-			r.out.reprompt()
+			if r.tty && strings.EqualFold(in, "s") {
+				r.out.endCountdown(true)
+				r.out.ignored(req)
+				return "", "", nil, outcome{}
+			}
+			v := answer(in)
+			if v == "" {
+				if !r.tty {
+					r.out.reprompt()
+				}
+				continue
+			}
+			r.out.endCountdown(r.tty)
+			if v == channel.VerdictDeny || !r.dev.HasPIN() {
+				return v, "", amrKeyOnly, outcome{}
+			}
+			ok, res := r.checkPIN(ctx)
+			if res.stop {
+				return "", "", nil, res
+			}
+			if ok {
+				return v, acrPIN, amrPIN, outcome{}
+			}
+			failures++
+			r.out.pinRefused(req, maxPINTries-failures)
+			if failures >= maxPINTries {
+				r.out.note("too many wrong PINs: nothing sent; the request stays pending")
+				return "", "", nil, outcome{}
+			}
+			if r.tty {
+				r.out.countdown(req.SecondsLeft(r.now()))
+			}
+		}
+	}
+}
+
+// checkPIN asks for the device PIN (--pin-file, $CIBA_AUTH_PIN, else typed
+// on the terminal or as the next line) and checks it.
+func (r *runner) checkPIN(ctx context.Context) (bool, outcome) {
+	pin, err := pinFromFileOrEnv(r.o, r.e.getenv)
+	if err != nil {
+		r.out.note(err.Error())
+		return false, outcome{}
+	}
+	if pin == "" {
+		r.out.askPIN(r.tty)
+		var res outcome
+		pin, res = r.readPIN(ctx)
+		if res.stop {
+			return false, res
+		}
+	}
+	return r.dev.CheckPIN(pin), outcome{}
+}
+
+// readPIN reads a PIN from the input: a line, or keys up to Enter on a
+// terminal (echoed as dots).
+func (r *runner) readPIN(ctx context.Context) (string, outcome) {
+	var b strings.Builder
+	for {
+		select {
+		case <-ctx.Done():
+			return "", outcome{ExitInterrupted, true}
+		case in, ok := <-r.input:
+			switch {
+			case !ok:
+				return "", outcome{ExitOK, true}
+			case in == keyInterrupt:
+				return "", outcome{ExitInterrupted, true}
+			case !r.tty:
+				return strings.TrimSpace(in), outcome{}
+			case in == "\r" || in == "\n":
+				r.out.endPIN()
+				return b.String(), outcome{}
+			case in == "\x7f" || in == "\b":
+				if s := b.String(); s != "" {
+					b.Reset()
+					b.WriteString(s[:len(s)-1])
+					r.out.erase()
+				}
+			case len(in) == 1 && in[0] >= 0x20:
+				b.WriteString(in)
+				r.out.dot()
+			}
 		}
 	}
 }

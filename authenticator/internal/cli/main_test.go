@@ -24,7 +24,7 @@ func TestAutoOnce(t *testing.T) {
 		t.Run(tt.verdict, func(t *testing.T) {
 			op := startOP(t)
 			before := time.Now().Truncate(time.Second)
-			p := start(t, strings.NewReader(""), env(op), "--auto", tt.verdict, "--once")
+			p := start(t, strings.NewReader(""), envFor(t, op), "--auto", tt.verdict, "--once")
 			p.ready(t, "user")
 			req := op.NewRequest("user", "Message")
 			op.Announce(t, req)
@@ -37,8 +37,8 @@ func TestAutoOnce(t *testing.T) {
 				t.Fatalf("%d decisions, want 1", len(ds))
 			}
 			c := ds[0].Claims
-			if c.Verdict != tt.verdict || c.AuthReqID != req.AuthReqID || c.SessionID != ds[0].SessionID || ds[0].User != "user" {
-				t.Errorf("claims %+v, session %s", c, ds[0].SessionID)
+			if c.Verdict != tt.verdict || c.AuthReqID != req.AuthReqID || c.DeviceID != ds[0].DeviceID || ds[0].User != "user" || c.ACR != "" {
+				t.Errorf("claims %+v, device %s", c, ds[0].DeviceID)
 			}
 			if jti, err := base64.RawURLEncoding.DecodeString(c.ID); err != nil || len(jti) != 16 {
 				t.Errorf("jti %q is not 128 bits of base64url", c.ID)
@@ -61,13 +61,13 @@ func TestAutoOnce(t *testing.T) {
 
 func TestWrongPassword(t *testing.T) {
 	op := startOP(t)
-	e := env(op)
+	e := envFor(t, op)
 	e[EnvPassword] = "guess"
 	p := start(t, strings.NewReader(""), e, "--auto", "approve")
-	if code := p.wait(t); code != ExitSignIn {
+	if code := p.wait(t); code != ExitNotAccepted {
 		t.Fatalf("exit %d, want 5", code)
 	}
-	if got, want := p.stderr.String(), "ciba-authenticator: sign-in refused: bad credentials\n"; got != want {
+	if got, want := p.stderr.String(), "ciba-authenticator: enrollment refused: bad credentials\n"; got != want {
 		t.Fatalf("stderr %q, want %q", got, want)
 	}
 	if p.stdout.String() != "" {
@@ -80,7 +80,7 @@ func TestPendingBeforeStartThenInterrupted(t *testing.T) {
 	first := op.NewRequest("user", "first")
 	second := op.NewRequest("user", "second")
 	op.NewRequest("alice", "not user's")
-	p := start(t, strings.NewReader(""), env(op), "--auto", "approve")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--auto", "approve")
 	for _, want := range []channel.AuthRequest{first, second} {
 		if got := op.WaitDecision(t); got.Claims.AuthReqID != want.AuthReqID {
 			t.Fatalf("decided %q, want %q", got.Claims.AuthReqID, want.BindingMessage)
@@ -101,7 +101,7 @@ func TestPendingBeforeStartThenInterrupted(t *testing.T) {
 
 func TestGarbageIgnored(t *testing.T) {
 	op := startOP(t)
-	p := start(t, strings.NewReader(""), env(op), "--auto", "approve", "--once")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--auto", "approve", "--once")
 	p.ready(t, "user")
 	foreign, _ := json.Marshal(op.NewRequest("alice", "alice's"))
 	v2 := op.NewRequest("user", "v2")
@@ -128,7 +128,7 @@ func TestRefusedOnce(t *testing.T) {
 	op := startOP(t)
 	op.RefuseDecisions(channel.ErrNotPending, "already decided")
 	op.NewRequest("user", "late")
-	p := start(t, strings.NewReader(""), env(op), "--auto", "approve", "--once")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--auto", "approve", "--once")
 	if code := p.wait(t); code != ExitRefused {
 		t.Fatalf("exit %d, want 6; stderr:\n%s", code, p.stderr)
 	}
@@ -152,7 +152,7 @@ func TestInteractive(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			op := startOP(t)
 			stdin, w := pipe(t)
-			p := start(t, stdin, env(op), "--once")
+			p := start(t, stdin, envFor(t, op), "--once")
 			p.ready(t, "user")
 			op.Announce(t, op.NewRequest("user", "Message"))
 			p.stdout.waitFor(t, "└ approve? [y]es / [n]o\n", 1)
@@ -166,8 +166,8 @@ func TestInteractive(t *testing.T) {
 				t.Fatalf("exit %d; stderr:\n%s", code, p.stderr)
 			}
 			ds := op.Decisions()
-			if len(ds) != 1 || ds[0].Claims.Verdict != tt.verdict || strings.Join(ds[0].Claims.AMR, " ") != "pwd" {
-				t.Fatalf("decisions %+v, want one %s with amr [pwd]", ds, tt.verdict)
+			if len(ds) != 1 || ds[0].Claims.Verdict != tt.verdict || strings.Join(ds[0].Claims.AMR, " ") != "swk" {
+				t.Fatalf("decisions %+v, want one %s with amr [swk] (no PIN)", ds, tt.verdict)
 			}
 		})
 	}
@@ -188,7 +188,7 @@ func TestEndOfInput(t *testing.T) {
 				op.NewRequest("user", "unanswered")
 			}
 			stdin, w := pipe(t)
-			p := start(t, stdin, env(op))
+			p := start(t, stdin, envFor(t, op))
 			p.ready(t, "user")
 			if tt.pending {
 				p.stdout.waitFor(t, `"unanswered"`, 1)
@@ -207,7 +207,7 @@ func TestEndOfInput(t *testing.T) {
 func TestJSONLines(t *testing.T) {
 	op := startOP(t)
 	req := op.NewRequest("user", "Message")
-	p := start(t, strings.NewReader(""), env(op), "--json", "--auto", "approve", "--once")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--json", "--auto", "approve", "--once")
 	if code := p.wait(t); code != ExitOK {
 		t.Fatalf("exit %d; stderr:\n%s", code, p.stderr)
 	}
@@ -251,7 +251,7 @@ func TestJSONRefused(t *testing.T) {
 	op := startOP(t)
 	op.RefuseDecisions(channel.ErrReplay, "")
 	op.NewRequest("user", "x")
-	p := start(t, strings.NewReader(""), env(op), "--json", "--auto", "deny", "--once")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--json", "--auto", "deny", "--once")
 	if code := p.wait(t); code != ExitRefused {
 		t.Fatalf("exit %d, want 6", code)
 	}
@@ -272,14 +272,17 @@ func TestUsageErrors(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		{"no password", []string{"--auto", "approve"}, nil, "no password"},
-		{"bad auto", []string{"--auto", "maybe"}, map[string]string{EnvPassword: "x"}, "--auto must be approve or deny"},
+		{"no password", []string{"--auto", "approve", "--device-dir", t.TempDir() + "/d"}, nil, "no device enrolled in"},
+		{"bad auto", []string{"--auto", "maybe"}, map[string]string{EnvPassword: "x"}, "--auto must be approve, deny or ignore"},
+		{"bad rules", []string{"--rules", "/nonexistent/rules.json"}, map[string]string{EnvPassword: "x"}, "rules: "},
+		{"hook beyond loopback", []string{"--approval-hook-listen", "0.0.0.0:0"}, map[string]string{EnvPassword: "x"}, "not a loopback address"},
+		{"approve without ID", []string{"approve"}, nil, "approve needs the request"},
 		{"argument", []string{"extra"}, map[string]string{EnvPassword: "x"}, `unexpected argument "extra"`},
 		{"unknown flag", []string{"--password", "x"}, nil, "flag provided but not defined"},
 		{"bad env delay", nil, map[string]string{EnvPassword: "x", "CIBA_AUTH_DELAY": "soon"}, "invalid $CIBA_AUTH_DELAY"},
 		{"bad log level", []string{"--log-level", "loud"}, map[string]string{EnvPassword: "x"}, "--log-level"},
 		{"bad realm", []string{"--realm", "a.b"}, map[string]string{EnvPassword: "x"}, "--realm"},
-		{"missing password file", []string{"--password-file", "/nonexistent/pw"}, nil, "password file"},
+		{"missing password file", []string{"--password-file", "/nonexistent/pw", "--device-dir", t.TempDir() + "/d"}, nil, "password file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -300,7 +303,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	out := p.stdout.String()
-	for _, want := range []string{"EXIT CODES", "130", "--nats-url URL", "[$CIBA_AUTH_NATS_URL]", "[$CIBA_AUTH_PASSWORD_FILE]", EnvPassword, "(default master)"} {
+	for _, want := range []string{"EXIT CODES", "130", "--nats-url URL", "[$CIBA_AUTH_NATS_URL]", "[$CIBA_AUTH_PASSWORD_FILE]", EnvPassword, EnvPIN, "--device-dir", "--rules", "--approval-hook-listen", "enroll", "Rules (--rules FILE)"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}

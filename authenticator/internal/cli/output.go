@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"strings"
+	"sync"
 	"time"
 
 	"cibalab/authenticator/device"
@@ -18,6 +20,10 @@ const (
 	EventDecisionSent     = "decision_sent"
 	EventDecisionAccepted = "decision_accepted"
 	EventDecisionRefused  = "decision_refused"
+	EventRequestIgnored   = "request_ignored"
+	EventPINRefused       = "pin_refused"
+	EventEnrolled         = "enrolled"
+	EventPending          = "pending"
 )
 
 // prompt is the question of an interactive card.
@@ -25,38 +31,111 @@ const prompt = "approve? [y]es / [n]o"
 
 // printer writes results on stdout, as text or JSON Lines. Requests are
 // named by their device.ReqRef, never by their full auth_req_id.
+// Its methods are safe for concurrent use (the approval hook prints too).
 type printer struct {
 	w      io.Writer
 	stderr io.Writer
 	json   bool
+
+	mu sync.Mutex
+	// counting is set while a countdown line is shown on a terminal.
+	counting bool
 }
 
 func (p *printer) event(typ string, fields map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.eventLocked(typ, fields)
+}
+
+func (p *printer) eventLocked(typ string, fields map[string]any) {
 	fields["type"] = typ
 	data, err := json.Marshal(fields)
 	if err != nil { // only plain values are passed
 		fmt.Fprintf(p.stderr, "%s: %v\n", Name, err)
 		return
 	}
+	if p.counting {
+		io.WriteString(p.w, "\r\x1b[K")
+		p.counting = false
+	}
 	fmt.Fprintf(p.w, "%s\n", data)
 }
 
-func (p *printer) signedIn(user, realm, natsURL, kid string, expires time.Time) {
+// text writes s on stdout (stderr with --json, so stdout stays JSON),
+// ending a countdown line first.
+func (p *printer) text(s string) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	w := p.w
+	if p.json {
+		w = p.stderr
+	}
+	if p.counting {
+		io.WriteString(w, "\n")
+		p.counting = false
+	}
+	io.WriteString(w, s)
+}
+
+func (p *printer) signedIn(user, realm, natsURL, deviceID, kid string) {
 	if !p.json {
 		return // the ready line on stderr says it
 	}
-	f := map[string]any{"user": user, "realm": realm, "nats_url": natsURL, "key_id": kid}
-	if !expires.IsZero() {
-		f["session_expires_at"] = expires.Unix()
-	}
-	p.event(EventSignedIn, f)
+	p.event(EventSignedIn, map[string]any{"user": user, "realm": realm, "nats_url": natsURL, "device_id": deviceID, "key_id": kid})
 }
 
-func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
-	if !p.json {
-		writeCard(p.w, r, now, footer)
+// note is a one-line remark for the person at the terminal.
+func (p *printer) note(s string) { p.text("  " + display(s) + "\n") }
+
+// countdown redraws the seconds left of the card being answered (a
+// terminal only).
+func (p *printer) countdown(left int) {
+	if p.json {
 		return
 	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	fmt.Fprintf(p.w, "\r\x1b[K  ⏳ %d s left", left)
+	p.counting = true
+}
+
+// endCountdown ends the countdown line.
+func (p *printer) endCountdown(tty bool) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.counting {
+		io.WriteString(p.w, "\r\x1b[K")
+		p.counting = false
+	}
+}
+
+func (p *printer) askPIN(tty bool) { p.text("  PIN: ") }
+
+// endPIN ends the line a PIN was typed on.
+func (p *printer) endPIN() { p.text("\n") }
+
+func (p *printer) dot()   { p.text("•") }
+func (p *printer) erase() { p.text("\b \b") }
+
+func (p *printer) pinRefused(r channel.AuthRequest, triesLeft int) {
+	if p.json {
+		p.event(EventPINRefused, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "tries_left": triesLeft})
+		return
+	}
+	p.text(fmt.Sprintf("  wrong PIN: not approved (%d tries left)\n", triesLeft))
+}
+
+func (p *printer) ignored(r channel.AuthRequest) {
+	if p.json {
+		p.event(EventRequestIgnored, map[string]any{"req_ref": device.ReqRef(r.AuthReqID)})
+		return
+	}
+	p.text("  ignored: no decision sent\n")
+}
+
+// requestFields describes r for JSON output, naming it by its ReqRef.
+func requestFields(r channel.AuthRequest, now time.Time) map[string]any {
 	scope := r.Scope
 	if scope == nil {
 		scope = []string{}
@@ -72,30 +151,35 @@ func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 	if len(r.ACRValues) > 0 {
 		f["acr_values"] = r.ACRValues
 	}
+	return f
+}
+
+func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
+	if !p.json {
+		var b strings.Builder
+		writeCard(&b, r, now, footer)
+		p.text(b.String())
+		return
+	}
+	f := requestFields(r, now)
 	p.event(EventRequest, f)
 }
 
 // reprompt asks again after an answer that is neither yes nor no; with
 // --json it goes to stderr so stdout stays JSON.
-func (p *printer) reprompt() {
-	w := p.w
-	if p.json {
-		w = p.stderr
-	}
-	fmt.Fprintf(w, "  answer y or n: %s\n", prompt)
-}
+func (p *printer) reprompt() { p.text("  answer y or n: " + prompt + "\n") }
 
 func (p *printer) expired(r channel.AuthRequest) {
 	if p.json {
 		p.event(EventRequestExpired, map[string]any{"req_ref": device.ReqRef(r.AuthReqID)})
 		return
 	}
-	fmt.Fprintln(p.w, "  expired before a decision")
+	p.text("  expired before a decision\n")
 }
 
-func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string) {
+func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string) {
 	if p.json {
-		p.event(EventDecisionSent, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr})
+		p.event(EventDecisionSent, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source})
 	}
 }
 
@@ -105,9 +189,9 @@ func (p *printer) accepted(r channel.AuthRequest, verdict string) {
 		return
 	}
 	if verdict == channel.VerdictApprove {
-		fmt.Fprintln(p.w, "  ✔ approved: the OP accepted the decision")
+		p.text("  ✔ approved: the OP accepted the decision\n")
 	} else {
-		fmt.Fprintln(p.w, "  ✘ denied: the OP accepted the decision")
+		p.text("  ✘ denied: the OP accepted the decision\n")
 	}
 }
 
@@ -120,7 +204,7 @@ func (p *printer) refused(r channel.AuthRequest, verdict string, e *device.Refus
 		p.event(EventDecisionRefused, f)
 		return
 	}
-	fmt.Fprintf(p.w, "  ! the OP refused the decision: %s\n", display(e.Code+describe(e.Description)))
+	p.text(fmt.Sprintf("  ! the OP refused the decision: %s\n", display(e.Code+describe(e.Description))))
 }
 
 func describe(d string) string {
@@ -128,4 +212,37 @@ func describe(d string) string {
 		return ""
 	}
 	return " (" + d + ")"
+}
+
+func (p *printer) hookListening(addr string) {
+	if p.json {
+		p.event("hook_listening", map[string]any{"addr": addr, "url": "http://" + addr + "/action"})
+		return
+	}
+	p.text(fmt.Sprintf("  approval hook: http://%s/action?token=AUTH_REQ_ID&type=allow|deny\n", addr))
+}
+
+// pending lists requests for the list command.
+func (p *printer) pending(reqs []channel.AuthRequest, now time.Time) {
+	if p.json {
+		list := make([]map[string]any, 0, len(reqs))
+		for _, r := range reqs {
+			list = append(list, requestFields(r, now))
+		}
+		p.event(EventPending, map[string]any{"requests": list})
+		return
+	}
+	if len(reqs) == 0 {
+		p.text("no pending request\n")
+		return
+	}
+	var b strings.Builder
+	for _, r := range reqs {
+		msg := "(none)"
+		if r.BindingMessage != "" {
+			msg = quoted(r.BindingMessage)
+		}
+		fmt.Fprintf(&b, "%s  %-20s %4d s  %s  [%s]\n", device.ReqRef(r.AuthReqID), display(r.ClientID), r.SecondsLeft(now), msg, display(strings.Join(r.Scope, " ")))
+	}
+	p.text(b.String())
 }

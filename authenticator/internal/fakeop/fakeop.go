@@ -5,6 +5,9 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"fmt"
+	"net"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -29,16 +32,17 @@ type Config struct {
 
 // Decision is a decision the fake OP accepted.
 type Decision struct {
-	Claims    channel.DecisionClaims
-	KeyID     string // kid of the JWT header
-	SessionID string // session of the Decision message
-	User      string // user of that session
+	Claims   channel.DecisionClaims
+	KeyID    string // kid of the JWT header
+	DeviceID string // device named by the subject
+	User     string // that device's user
 }
 
-type session struct {
-	user string
-	key  *ecdsa.PublicKey
-	kid  string
+// Device is an enrolled device as the fake OP keeps it.
+type Device struct {
+	ID, User, Name, NKey, KeyID string
+	Revoked                     bool
+	key                         *ecdsa.PublicKey
 }
 
 type request struct {
@@ -53,20 +57,22 @@ type OP struct {
 	// Realm is the realm served.
 	Realm string
 
-	ns  *server.Server
-	nc  *nats.Conn
-	now func() time.Time
+	now  func() time.Time
+	port int
+	tb   testing.TB
 
-	mu        sync.Mutex
-	users     map[string]string
-	sessions  map[string]*session
-	requests  map[string]*request
-	order     []string
-	jtis      map[string]bool
-	signIns   int
-	refusal   *channel.DecisionResult
-	decisions []Decision
-	decided   chan Decision
+	mu          sync.Mutex
+	ns          *server.Server
+	nc          *nats.Conn
+	users       map[string]string
+	devices     map[string]*Device
+	requests    map[string]*request
+	order       []string
+	jtis        map[string]bool
+	enrollments int
+	refusal     *channel.DecisionResult
+	decisions   []Decision
+	decided     chan Decision
 }
 
 // Start runs a NATS server on 127.0.0.1 with a random port and the fake
@@ -79,35 +85,32 @@ func Start(tb testing.TB, cfg Config) *OP {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, NoLog: true, NoSigs: true})
-	if err != nil {
-		tb.Fatalf("fakeop: nats server: %v", err)
-	}
-	ns.Start()
+	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
+		requests: map[string]*request{}, jtis: map[string]bool{}, decided: make(chan Decision, 100)}
+	op.ns = startNATS(tb, op.options(-1))
+	op.URL = op.ns.ClientURL()
+	op.port = op.ns.Addr().(*net.TCPAddr).Port
 	tb.Cleanup(func() {
+		op.mu.Lock()
+		ns := op.ns
+		op.mu.Unlock()
 		ns.Shutdown()
 		ns.WaitForShutdown()
 	})
-	if !ns.ReadyForConnections(10 * time.Second) {
-		tb.Fatal("fakeop: nats server not ready")
-	}
-	nc, err := nats.Connect(ns.ClientURL(), nats.Name("fakeop"))
+	nc, err := nats.Connect(op.URL, nats.UserInfo("fakeop", opPassword), nats.Name("fakeop"), nats.MaxReconnects(-1), nats.ReconnectWait(10*time.Millisecond))
 	if err != nil {
 		tb.Fatalf("fakeop: connect: %v", err)
 	}
 	tb.Cleanup(nc.Close)
-	op := &OP{
-		URL: ns.ClientURL(), Realm: cfg.Realm, ns: ns, nc: nc, now: cfg.Now,
-		users: cfg.Users, sessions: map[string]*session{}, requests: map[string]*request{},
-		jtis: map[string]bool{}, decided: make(chan Decision, 100),
-	}
-	for subject, handle := range map[string]func([]byte) any{
-		channel.SignInSubject(cfg.Realm):  op.signIn,
-		channel.PendingSubject(cfg.Realm): op.pending,
-		channel.DecideSubject(cfg.Realm):  op.decide,
+	op.nc = nc
+	prefix := channel.Prefix + "." + cfg.Realm + ".device.*."
+	for subject, handle := range map[string]func(*nats.Msg) any{
+		channel.EnrollSubject(cfg.Realm): func(m *nats.Msg) any { return op.enroll(m.Data) },
+		prefix + "pending":               op.pending,
+		prefix + "decide":                op.decide,
 	} {
 		if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
-			data, _ := json.Marshal(handle(m.Data))
+			data, _ := json.Marshal(handle(m))
 			_ = m.Respond(data)
 		}); err != nil {
 			tb.Fatalf("fakeop: subscribe: %v", err)
@@ -117,6 +120,91 @@ func Start(tb testing.TB, cfg Config) *OP {
 		tb.Fatalf("fakeop: flush: %v", err)
 	}
 	return op
+}
+
+// opPassword is the fake OP's own NATS password.
+const opPassword = "fakeop-password"
+
+// sentinelNKey is a valid public user nkey whose seed nobody has.
+const sentinelNKey = "UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP"
+
+// options are the NATS server options: the fake OP's user, one nkey user
+// per unrevoked device, and every connection without credentials admitted
+// (to enroll). Permissions are not enforced here. The caller holds op.mu
+// or is Start.
+func (op *OP) options(port int) *server.Options {
+	o := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, AlwaysEnableNonce: true,
+		Users:      []*server.User{{Username: "fakeop", Password: opPassword}, {Username: "anonymous", Password: opPassword + "-unused"}},
+		NoAuthUser: "anonymous",
+		// An nkey nobody holds: with one configured, unknown nkeys are
+		// refused rather than admitted as anonymous.
+		Nkeys: []*server.NkeyUser{{Nkey: sentinelNKey}}}
+	for _, d := range op.devices {
+		if !d.Revoked {
+			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: d.NKey})
+		}
+	}
+	return o
+}
+
+// reload applies the device set to the running server; the caller holds
+// op.mu.
+func (op *OP) reload() {
+	if err := op.ns.ReloadOptions(op.options(op.port)); err != nil {
+		op.tb.Errorf("fakeop: reload: %v", err)
+	}
+}
+
+func startNATS(tb testing.TB, opts *server.Options) *server.Server {
+	tb.Helper()
+	ns, err := server.NewServer(opts)
+	if err != nil {
+		tb.Fatalf("fakeop: nats server: %v", err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		tb.Fatal("fakeop: nats server not ready")
+	}
+	return ns
+}
+
+// RestartNATS stops the NATS server, runs down for a moment, and starts a
+// new one on the same port: every client, the fake OP's too, must
+// reconnect by itself. Requests made while it is down (NewRequest) are only
+// listed as pending, never announced.
+func (op *OP) RestartNATS(tb testing.TB, down func()) {
+	tb.Helper()
+	op.mu.Lock()
+	old := op.ns
+	op.mu.Unlock()
+	old.Shutdown()
+	old.WaitForShutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for op.nc.IsConnected() { // wait until the OP's client noticed
+		if time.Now().After(deadline) {
+			tb.Fatal("fakeop: the OP did not notice the shutdown")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	if down != nil {
+		down()
+	}
+	op.mu.Lock()
+	ns := startNATS(tb, op.options(op.port))
+	op.ns = ns
+	op.mu.Unlock()
+	for {
+		if op.nc.IsClosed() {
+			tb.Fatalf("fakeop: the OP's connection closed: %v", op.nc.LastError())
+		}
+		if op.nc.IsConnected() && op.nc.FlushTimeout(time.Second) == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			tb.Fatal("fakeop: the OP did not reconnect")
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
 
 func randomID() string {
@@ -135,11 +223,16 @@ func (op *OP) NewRequest(user, bindingMessage string) channel.AuthRequest {
 		User: user, Scope: []string{"openid", "profile"}, BindingMessage: bindingMessage,
 		CreatedAt: now.Unix(), ExpiresAt: now.Add(120 * time.Second).Unix(),
 	}
+	op.Add(r)
+	return r
+}
+
+// Add records r as a pending request, as it is; see [OP.NewRequest].
+func (op *OP) Add(r channel.AuthRequest) {
 	op.mu.Lock()
+	defer op.mu.Unlock()
 	op.requests[r.AuthReqID] = &request{req: r}
 	op.order = append(op.order, r.AuthReqID)
-	op.mu.Unlock()
-	return r
 }
 
 // Announce publishes r on its user's requests subject.
@@ -170,18 +263,33 @@ func (op *OP) RefuseDecisions(code, description string) {
 	op.refusal = &channel.DecisionResult{Version: channel.Version, Error: code, ErrorDescription: description}
 }
 
-// ForgetSessions drops every session, as an OP restart would.
-func (op *OP) ForgetSessions() {
+// Revoke marks the device id revoked: it is disconnected, and its later
+// connections and messages are refused.
+func (op *OP) Revoke(id string) {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	clear(op.sessions)
+	if d := op.devices[id]; d != nil {
+		d.Revoked = true
+		op.reload()
+	}
 }
 
-// SignIns is the number of successful sign-ins so far.
-func (op *OP) SignIns() int {
+// Devices returns the enrolled devices.
+func (op *OP) Devices() []Device {
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	return op.signIns
+	var out []Device
+	for _, d := range op.devices {
+		out = append(out, *d)
+	}
+	return out
+}
+
+// Enrollments is the number of successful enrollment requests so far.
+func (op *OP) Enrollments() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.enrollments
 }
 
 // Decisions returns the decisions accepted so far.
@@ -212,111 +320,149 @@ func (op *OP) KickClients(tb testing.TB) {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	conns, err := op.ns.Connz(nil)
+	op.mu.Lock()
+	ns := op.ns
+	op.mu.Unlock()
+	conns, err := ns.Connz(nil)
 	if err != nil {
 		tb.Fatal(err)
 	}
 	for _, c := range conns.Conns {
 		if c.Cid != own {
-			if err := op.ns.DisconnectClientByID(c.Cid); err != nil {
+			if err := ns.DisconnectClientByID(c.Cid); err != nil {
 				tb.Fatalf("fakeop: disconnect: %v", err)
 			}
 		}
 	}
 }
 
-func (op *OP) signIn(data []byte) any {
-	var in channel.SignInRequest
+func (op *OP) enroll(data []byte) any {
+	fail := func(code, desc string) channel.EnrollResponse {
+		return channel.EnrollResponse{Version: channel.Version, Error: code, ErrorDescription: desc}
+	}
+	var in channel.EnrollRequest
 	if err := json.Unmarshal(data, &in); err != nil {
-		return channel.SignInResponse{Version: channel.Version, Error: channel.ErrBadMessage}
+		return fail(channel.ErrBadMessage, "not JSON")
 	}
 	if in.Version != channel.Version {
-		return channel.SignInResponse{Version: channel.Version, Error: channel.ErrUnsupported}
+		return fail(channel.ErrUnsupported, "version")
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
 	want, ok := op.users[in.User]
 	if !ok || in.Password != want {
-		return channel.SignInResponse{Version: channel.Version, Error: channel.ErrBadCredentials, ErrorDescription: "wrong user or password"}
+		return fail(channel.ErrBadCredentials, "wrong user or password")
 	}
 	var jwk pki.JWK
 	if err := json.Unmarshal(in.DeviceKey, &jwk); err != nil || jwk.Kty != "EC" || jwk.Crv != "P-256" || jwk.Alg != "ES256" {
-		return channel.SignInResponse{Version: channel.Version, Error: channel.ErrBadMessage, ErrorDescription: "device_key"}
+		return fail(channel.ErrBadMessage, "device_key")
 	}
 	pub, err := jwk.PublicKey()
-	if err != nil {
-		return channel.SignInResponse{Version: channel.Version, Error: channel.ErrBadMessage, ErrorDescription: "device_key"}
+	if err != nil || !strings.HasPrefix(in.NKey, "U") {
+		return fail(channel.ErrBadMessage, "device_key or nkey")
 	}
-	id := randomID()
-	op.sessions[id] = &session{user: in.User, key: pub.(*ecdsa.PublicKey), kid: jwk.Kid}
-	op.signIns++
-	return channel.SignInResponse{
-		Version: channel.Version, SessionID: id, User: in.User,
-		RequestsSubject:  channel.UserRequestsSubject(op.Realm, in.User),
-		SessionExpiresAt: op.now().Add(time.Hour).Unix(),
+	var dev *Device
+	for _, d := range op.devices {
+		if d.NKey == in.NKey {
+			dev = d
+		}
+	}
+	switch {
+	case dev != nil && dev.Revoked:
+		return fail(channel.ErrDeviceRevoked, "revoked")
+	case dev == nil:
+		dev = &Device{ID: fmt.Sprintf("dev-%d", len(op.devices)+1), User: in.User, Name: in.DeviceName,
+			NKey: in.NKey, KeyID: jwk.Kid, key: pub.(*ecdsa.PublicKey)}
+		op.devices[dev.ID] = dev
+		op.reload()
+	}
+	op.enrollments++
+	return channel.EnrollResponse{
+		Version: channel.Version, DeviceID: dev.ID, User: dev.User,
+		RequestsSubject: channel.UserRequestsSubject(op.Realm, dev.User),
+		PendingSubject:  channel.DevicePendingSubject(op.Realm, dev.ID),
+		DecideSubject:   channel.DeviceDecideSubject(op.Realm, dev.ID),
+		InboxPrefix:     channel.DeviceInboxPrefix(op.Realm, dev.ID),
 	}
 }
 
-func (op *OP) pending(data []byte) any {
+// sender is the enrolled device a per-device subject names; the caller
+// holds op.mu.
+func (op *OP) sender(m *nats.Msg) (*Device, string) {
+	parts := strings.Split(m.Subject, ".")
+	if len(parts) != 6 {
+		return nil, channel.ErrUnknownDevice
+	}
+	d := op.devices[parts[4]]
+	switch {
+	case d == nil:
+		return nil, channel.ErrUnknownDevice
+	case d.Revoked:
+		return nil, channel.ErrDeviceRevoked
+	case !strings.HasPrefix(m.Reply, channel.DeviceInboxPrefix(op.Realm, d.ID)+"."):
+		return nil, channel.ErrBadMessage
+	}
+	return d, ""
+}
+
+func (op *OP) pending(m *nats.Msg) any {
 	var in channel.PendingRequest
-	if err := json.Unmarshal(data, &in); err != nil || in.Version != channel.Version {
+	if err := json.Unmarshal(m.Data, &in); err != nil || in.Version != channel.Version {
 		return channel.PendingResponse{Version: channel.Version, Error: channel.ErrBadMessage}
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	s, ok := op.sessions[in.SessionID]
-	if !ok {
-		return channel.PendingResponse{Version: channel.Version, Error: channel.ErrUnknownSession}
+	d, code := op.sender(m)
+	if d == nil {
+		return channel.PendingResponse{Version: channel.Version, Error: code}
 	}
 	out := channel.PendingResponse{Version: channel.Version, Requests: []channel.AuthRequest{}}
 	now := op.now().Unix()
 	for _, id := range op.order {
 		r := op.requests[id]
-		if r.req.User == s.user && !r.decided && r.req.ExpiresAt > now {
+		if r.req.User == d.User && !r.decided && r.req.ExpiresAt > now {
 			out.Requests = append(out.Requests, r.req)
 		}
 	}
 	return out
 }
 
-func (op *OP) decide(data []byte) any {
+func (op *OP) decide(m *nats.Msg) any {
 	refuse := func(code, desc string) channel.DecisionResult {
 		return channel.DecisionResult{Version: channel.Version, Error: code, ErrorDescription: desc}
 	}
 	var in channel.Decision
-	if err := json.Unmarshal(data, &in); err != nil || in.Version != channel.Version {
+	if err := json.Unmarshal(m.Data, &in); err != nil || in.Version != channel.Version {
 		return refuse(channel.ErrBadMessage, "not a version 1 decision")
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
-	s, ok := op.sessions[in.SessionID]
-	if !ok {
-		return refuse(channel.ErrUnknownSession, "sign in again")
+	d, code := op.sender(m)
+	if d == nil {
+		return refuse(code, "device")
 	}
 	if op.refusal != nil {
 		return *op.refusal
 	}
 	var claims channel.DecisionClaims
-	tok, err := jwt.ParseWithClaims(in.JWT, &claims, func(*jwt.Token) (any, error) { return s.key, nil },
+	tok, err := jwt.ParseWithClaims(in.JWT, &claims, func(*jwt.Token) (any, error) { return d.key, nil },
 		jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuedAt(), jwt.WithExpirationRequired(),
 		jwt.WithTimeFunc(op.now))
 	if err != nil {
 		return refuse(channel.ErrBadSignature, err.Error())
 	}
-	if kid, _ := tok.Header["kid"].(string); kid != s.kid {
-		return refuse(channel.ErrBadSignature, "kid is not the registered key's")
+	kid, _ := tok.Header["kid"].(string)
+	if kid != d.KeyID {
+		return refuse(channel.ErrBadSignature, "kid is not the enrolled key's")
 	}
-	if err := claims.Validate(); err != nil {
-		return refuse(channel.ErrBadMessage, err.Error())
-	}
-	if claims.SessionID != in.SessionID {
-		return refuse(channel.ErrBadMessage, "sid is not the session of the message")
+	if claims.DeviceID != d.ID {
+		return refuse(channel.ErrBadSignature, "device_id is not the device of the subject")
 	}
 	if op.jtis[claims.ID] {
 		return refuse(channel.ErrReplay, "jti already used")
 	}
 	r, ok := op.requests[claims.AuthReqID]
-	if !ok || r.req.User != s.user {
+	if !ok || r.req.User != d.User {
 		return refuse(channel.ErrNotYourRequest, "unknown request")
 	}
 	if r.decided || r.req.ExpiresAt <= op.now().Unix() {
@@ -324,10 +470,10 @@ func (op *OP) decide(data []byte) any {
 	}
 	op.jtis[claims.ID] = true
 	r.decided = true
-	d := Decision{Claims: claims, KeyID: s.kid, SessionID: in.SessionID, User: s.user}
-	op.decisions = append(op.decisions, d)
+	dec := Decision{Claims: claims, KeyID: kid, DeviceID: d.ID, User: d.User}
+	op.decisions = append(op.decisions, dec)
 	select {
-	case op.decided <- d:
+	case op.decided <- dec:
 	default:
 	}
 	return channel.DecisionResult{Version: channel.Version, Accepted: true}

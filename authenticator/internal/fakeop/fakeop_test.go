@@ -10,6 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // call sends in on subject and decodes the reply into out.
@@ -29,23 +30,34 @@ func call(tb testing.TB, nc *nats.Conn, subject string, in, out any) {
 // on it could not fail.
 func TestDecideRefusesBadDecisions(t *testing.T) {
 	op := Start(t, Config{Users: map[string]string{"alice": "pw"}})
-	nc, err := nats.Connect(op.URL)
+	anon, err := nats.Connect(op.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(anon.Close)
+	key, _ := devicekey.Generate()
+	other, _ := devicekey.Generate()
+	nk, _ := nkeys.CreateUser()
+	pub, _ := nk.PublicKey()
+	jwk, _ := json.Marshal(key.PublicJWK())
+	var e channel.EnrollResponse
+	call(t, anon, channel.EnrollSubject("master"), channel.EnrollRequest{Version: 1, User: "alice", Password: "wrong", DeviceKey: jwk, NKey: pub}, &e)
+	if e.Error != channel.ErrBadCredentials {
+		t.Fatalf("wrong password: %+v", e)
+	}
+	call(t, anon, channel.EnrollSubject("master"), channel.EnrollRequest{Version: 1, User: "alice", Password: "pw", DeviceKey: jwk, NKey: pub}, &e)
+	if e.DeviceID == "" {
+		t.Fatalf("enroll: %+v", e)
+	}
+	nc, err := nats.Connect(op.URL, nats.CustomInboxPrefix(e.InboxPrefix))
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	key, _ := devicekey.Generate()
-	other, _ := devicekey.Generate()
-	jwk, _ := json.Marshal(key.PublicJWK())
-	var s channel.SignInResponse
-	call(t, nc, channel.SignInSubject("master"), channel.SignInRequest{Version: 1, User: "alice", Password: "pw", DeviceKey: jwk}, &s)
-	if s.SessionID == "" {
-		t.Fatalf("sign-in: %+v", s)
-	}
 	req := op.NewRequest("alice", "m")
-	claims := func(jti string) *channel.DecisionClaims {
+	claims := func(jti, device string) *channel.DecisionClaims {
 		now := time.Now()
-		return &channel.DecisionClaims{AuthReqID: req.AuthReqID, Verdict: "approve", SessionID: s.SessionID,
+		return &channel.DecisionClaims{AuthReqID: req.AuthReqID, Verdict: "approve", DeviceID: device,
 			RegisteredClaims: jwt.RegisteredClaims{ID: jti, IssuedAt: jwt.NewNumericDate(now), ExpiresAt: jwt.NewNumericDate(now.Add(time.Minute))}}
 	}
 	sign := func(k *devicekey.Key, c *channel.DecisionClaims) string {
@@ -55,28 +67,35 @@ func TestDecideRefusesBadDecisions(t *testing.T) {
 		}
 		return tok
 	}
-	hs, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims("h")).SignedString([]byte("k"))
-	noExp := claims("e")
+	hs, _ := jwt.NewWithClaims(jwt.SigningMethodHS256, claims("h", e.DeviceID)).SignedString([]byte("k"))
+	noExp := claims("e", e.DeviceID)
 	noExp.ExpiresAt = nil
 	tests := []struct {
-		name, sid, jwt, want string
+		name, subject, jwt, want string
 	}{
-		{"other key", s.SessionID, sign(other, claims("a")), channel.ErrBadSignature},
-		{"HS256", s.SessionID, hs, channel.ErrBadSignature},
-		{"no exp", s.SessionID, sign(key, noExp), channel.ErrBadSignature},
-		{"unknown session", "nope", sign(key, claims("b")), channel.ErrUnknownSession},
-		{"accepted", s.SessionID, sign(key, claims("c")), ""},
-		{"replay", s.SessionID, sign(key, claims("c")), channel.ErrReplay},
-		{"decided", s.SessionID, sign(key, claims("d")), channel.ErrNotPending},
+		{"other key", e.DecideSubject, sign(other, claims("a", e.DeviceID)), channel.ErrBadSignature},
+		{"HS256", e.DecideSubject, hs, channel.ErrBadSignature},
+		{"no exp", e.DecideSubject, sign(key, noExp), channel.ErrBadSignature},
+		{"other device id", e.DecideSubject, sign(key, claims("f", "dev-9")), channel.ErrBadSignature},
+		{"unknown device", channel.DeviceDecideSubject("master", "dev-9"), sign(key, claims("b", e.DeviceID)), channel.ErrUnknownDevice},
+		{"accepted", e.DecideSubject, sign(key, claims("c", e.DeviceID)), ""},
+		{"replay", e.DecideSubject, sign(key, claims("c", e.DeviceID)), channel.ErrReplay},
+		{"decided", e.DecideSubject, sign(key, claims("d", e.DeviceID)), channel.ErrNotPending},
 	}
 	for _, tt := range tests {
 		var res channel.DecisionResult
-		call(t, nc, channel.DecideSubject("master"), channel.Decision{Version: 1, SessionID: tt.sid, JWT: tt.jwt}, &res)
+		call(t, nc, tt.subject, channel.Decision{Version: 1, JWT: tt.jwt}, &res)
 		if res.Error != tt.want || res.Accepted != (tt.want == "") {
 			t.Errorf("%s: %+v, want error %q", tt.name, res, tt.want)
 		}
 	}
 	if n := len(op.Decisions()); n != 1 {
 		t.Fatalf("%d decisions recorded, want 1", n)
+	}
+	op.Revoke(e.DeviceID)
+	var res channel.PendingResponse
+	call(t, nc, e.PendingSubject, channel.PendingRequest{Version: 1}, &res)
+	if res.Error != channel.ErrDeviceRevoked {
+		t.Fatalf("revoked device's pending: %+v", res)
 	}
 }

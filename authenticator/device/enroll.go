@@ -1,0 +1,147 @@
+package device
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
+
+	"cibalab/authenticator/devicekey"
+	"cibalab/shared/channel"
+)
+
+// EnrollConfig configures [Enroll]. User, Key and NKey are required.
+type EnrollConfig struct {
+	// NATSURL is the NATS server the OP answers on; empty means
+	// DefaultNATSURL.
+	NATSURL string
+	// Realm is the OP realm; empty means DefaultRealm.
+	Realm string
+	// User is the id of the user the device will belong to.
+	User string
+	// DeviceName is shown to the OP's operator; empty means
+	// DefaultDeviceName.
+	DeviceName string
+	// Key signs the device's decisions; NKey is its NATS identity. Only
+	// their public halves are sent.
+	Key  *devicekey.Key
+	NKey nkeys.KeyPair
+	// RequestTimeout bounds the request; zero means DefaultRequestTimeout.
+	RequestTimeout time.Duration
+	// NATSOptions are applied when connecting.
+	NATSOptions []nats.Option
+}
+
+// Enrollment is what the OP answered to an enrollment.
+type Enrollment struct {
+	DeviceID        string
+	User            string
+	RequestsSubject string
+	PendingSubject  string
+	DecideSubject   string
+	InboxPrefix     string
+}
+
+// Enroll registers a device with the OP (channel protocol step 0): over a
+// connection without credentials it sends the user's password and the
+// public halves of cfg.Key and cfg.NKey. Enrolling the same keys again
+// returns the same device. A wrong user id or password is
+// [ErrBadCredentials]; keys of a revoked device are a [*RefusedError] with
+// code channel.ErrDeviceRevoked.
+func Enroll(ctx context.Context, cfg EnrollConfig, password string) (Enrollment, error) {
+	if cfg.NATSURL == "" {
+		cfg.NATSURL = DefaultNATSURL
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = DefaultRealm
+	}
+	if cfg.DeviceName == "" {
+		cfg.DeviceName = DefaultDeviceName
+	}
+	if cfg.RequestTimeout <= 0 {
+		cfg.RequestTimeout = DefaultRequestTimeout
+	}
+	switch {
+	case channel.ValidRealm(cfg.Realm) != nil:
+		return Enrollment{}, fmt.Errorf("device: %w", channel.ValidRealm(cfg.Realm))
+	case cfg.User == "":
+		return Enrollment{}, errors.New("device: enroll: User is required")
+	case cfg.Key == nil || cfg.NKey == nil:
+		return Enrollment{}, errors.New("device: enroll: Key and NKey are required")
+	}
+	pub, err := cfg.NKey.PublicKey()
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
+	}
+	jwk, err := json.Marshal(cfg.Key.PublicJWK())
+	if err != nil {
+		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
+	}
+	opts := append(append([]nats.Option(nil), cfg.NATSOptions...), nats.Name(cfg.DeviceName+" (enrolling)"), nats.MaxReconnects(0))
+	nc, err := dial(ctx, cfg.NATSURL, opts)
+	if err != nil {
+		return Enrollment{}, err
+	}
+	defer nc.Close()
+	req := channel.EnrollRequest{Version: channel.Version, User: cfg.User, Password: password,
+		DeviceName: cfg.DeviceName, DeviceKey: jwk, NKey: pub}
+	var resp channel.EnrollResponse
+	if err := request(ctx, nc, cfg.RequestTimeout, channel.EnrollSubject(cfg.Realm), req, &resp); err != nil {
+		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
+	}
+	switch {
+	case resp.Error == channel.ErrBadCredentials:
+		return Enrollment{}, ErrBadCredentials
+	case resp.Error != "":
+		return Enrollment{}, &RefusedError{Code: resp.Error, Description: resp.ErrorDescription}
+	case resp.Version != channel.Version:
+		return Enrollment{}, fmt.Errorf("device: enroll: reply version %d, want %d", resp.Version, channel.Version)
+	case channel.ValidDeviceID(resp.DeviceID) != nil:
+		return Enrollment{}, errors.New("device: enroll: reply without a valid device_id")
+	}
+	e := Enrollment{DeviceID: resp.DeviceID, User: resp.User}
+	if e.User == "" {
+		e.User = cfg.User
+	}
+	// The subjects are derived, not taken from the reply: the device
+	// listens and asks only where the protocol says.
+	e.RequestsSubject = channel.UserRequestsSubject(cfg.Realm, e.User)
+	e.PendingSubject = channel.DevicePendingSubject(cfg.Realm, e.DeviceID)
+	e.DecideSubject = channel.DeviceDecideSubject(cfg.Realm, e.DeviceID)
+	e.InboxPrefix = channel.DeviceInboxPrefix(cfg.Realm, e.DeviceID)
+	if resp.RequestsSubject != "" && resp.RequestsSubject != e.RequestsSubject {
+		return Enrollment{}, fmt.Errorf("device: enroll: the OP names requests subject %q, want %q", resp.RequestsSubject, e.RequestsSubject)
+	}
+	return e, nil
+}
+
+// request sends in as JSON on subject over nc and decodes the reply into
+// out, within timeout.
+func request(ctx context.Context, nc *nats.Conn, timeout time.Duration, subject string, in, out any) error {
+	data, err := json.Marshal(in)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	msg, err := nc.RequestWithContext(ctx, subject, data)
+	switch {
+	case errors.Is(err, nats.ErrNoResponders):
+		return fmt.Errorf("no OP answers on %s", subject)
+	case errors.Is(err, context.DeadlineExceeded):
+		return fmt.Errorf("no answer on %s: %w", subject, err)
+	case err != nil:
+		return err
+	}
+	if len(msg.Data) > maxMessage {
+		return fmt.Errorf("reply on %s is too large", subject)
+	}
+	if err := json.Unmarshal(msg.Data, out); err != nil {
+		return fmt.Errorf("malformed reply on %s: %w", subject, err)
+	}
+	return nil
+}

@@ -1,0 +1,184 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"cibalab/authenticator/device"
+	"cibalab/authenticator/devicedir"
+	"cibalab/shared/channel"
+)
+
+// env is what a command reads and writes besides its options.
+type env struct {
+	stdin          io.Reader
+	stdout, stderr io.Writer
+	getenv         func(string) string
+	log            *slog.Logger
+	now            func() time.Time
+	// raw is set while the terminal is in raw mode (see termWriter).
+	raw *atomic.Bool
+}
+
+// failure is a message for stderr and the exit code that goes with it.
+type failure struct {
+	code int
+	msg  string
+}
+
+func (f *failure) Error() string { return f.msg }
+
+func fail(code int, format string, args ...any) *failure {
+	return &failure{code, fmt.Sprintf(format, args...)}
+}
+
+// deviceDir is the device directory of o.
+func deviceDir(o options) string {
+	if o.deviceDir != "" {
+		return o.deviceDir
+	}
+	return devicedir.DefaultPath(o.user)
+}
+
+// endpoint resolves the NATS URL and realm: flag or environment, else
+// the enrolled ones, else the defaults.
+func endpoint(o options, meta *devicedir.Meta) (string, string) {
+	url, realm := o.natsURL, o.realm
+	if meta != nil {
+		if url == "" {
+			url = meta.NATSURL
+		}
+		if realm == "" {
+			realm = meta.Realm
+		}
+	}
+	if url == "" {
+		url = device.DefaultNATSURL
+	}
+	if realm == "" {
+		realm = device.DefaultRealm
+	}
+	return url, realm
+}
+
+// enroll registers dev's keys for o.user with password and stores the
+// result in dev (Save writes it).
+func enroll(ctx context.Context, o options, e env, dev *devicedir.Device, password string) *failure {
+	url, realm := endpoint(o, nil)
+	if dev.NATSURL != "" && o.natsURL == "" {
+		url = dev.NATSURL
+	}
+	if dev.Realm != "" && o.realm == "" {
+		realm = dev.Realm
+	}
+	name := o.deviceName
+	if name == "" {
+		name = dev.DeviceName
+	}
+	res, err := device.Enroll(ctx, device.EnrollConfig{NATSURL: url, Realm: realm, User: o.user, DeviceName: name,
+		Key: dev.Key, NKey: dev.NKey}, password)
+	var refused *device.RefusedError
+	switch {
+	case ctx.Err() != nil:
+		return fail(ExitInterrupted, "interrupted")
+	case errors.Is(err, device.ErrBadCredentials):
+		return fail(ExitNotAccepted, "enrollment refused: bad credentials")
+	case errors.As(err, &refused) && refused.Code == channel.ErrDeviceRevoked:
+		return fail(ExitNotAccepted, "enrollment refused: this device was revoked; enroll a new one into another --device-dir")
+	case errors.As(err, &refused):
+		return fail(ExitNotAccepted, "enrollment refused: %s", display(refused.Code+describe(refused.Description)))
+	case err != nil:
+		return fail(ExitUnexpected, "%v", err)
+	}
+	dev.Meta = devicedir.Meta{
+		DeviceID: res.DeviceID, User: res.User, Realm: realm, NATSURL: url, DeviceName: name,
+		RequestsSubject: res.RequestsSubject, PendingSubject: res.PendingSubject,
+		DecideSubject: res.DecideSubject, InboxPrefix: res.InboxPrefix,
+		EnrolledAt: e.now().UTC(), PINHash: dev.PINHash,
+	}
+	return nil
+}
+
+// loadOrEnroll loads the device directory of o, enrolling a new device on
+// the fly when there is none and a password is available.
+func loadOrEnroll(ctx context.Context, o options, e env) (*devicedir.Device, *failure) {
+	path := deviceDir(o)
+	dev, err := devicedir.Load(path)
+	var corrupt *devicedir.CorruptError
+	switch {
+	case errors.As(err, &corrupt):
+		return nil, fail(ExitNotAccepted, "%v", err)
+	case errors.Is(err, devicedir.ErrNotEnrolled):
+		password, err := readPassword(o, e.stdin, e.stderr, e.getenv, true)
+		if errors.Is(err, errNoSecret) {
+			return nil, fail(ExitUsage, "no device enrolled in %s: run '%s enroll --user %s', or give the password (--password-file or $%s) to enroll now", path, Name, o.user, EnvPassword)
+		}
+		if err != nil {
+			return nil, fail(ExitUsage, "%v", err)
+		}
+		key, nk, err := devicedir.NewKeys()
+		if err != nil {
+			return nil, fail(ExitUnexpected, "%v", err)
+		}
+		dev = &devicedir.Device{Path: path, Key: key, NKey: nk}
+		if f := enroll(ctx, o, e, dev, password); f != nil {
+			return nil, f
+		}
+		if err := devicedir.Save(dev); err != nil {
+			return nil, fail(ExitUnexpected, "%v", err)
+		}
+		fmt.Fprintf(e.stderr, "%s: enrolled device %s for %s in %s\n", Name, dev.DeviceID, dev.User, path)
+	case err != nil:
+		return nil, fail(ExitUnexpected, "%v", err)
+	}
+	if o.userGiven && dev.User != o.user {
+		return nil, fail(ExitUsage, "the device in %s belongs to %s, not %s", path, dev.User, o.user)
+	}
+	return dev, nil
+}
+
+// connect connects dev. When NATS refuses the device (the OP forgot it,
+// e.g. its state directory was reset) and a password is available, it
+// enrolls the same keys again, once; a revoked device stays refused.
+func connect(ctx context.Context, o options, e env, dev *devicedir.Device) (*device.Device, *failure) {
+	for attempt := 0; ; attempt++ {
+		url, realm := endpoint(o, &dev.Meta)
+		d, err := device.Connect(ctx, device.Config{
+			NATSURL: url, Realm: realm, DeviceName: Name, Logger: e.log, Now: e.now,
+			Credentials: device.Credentials{DeviceID: dev.DeviceID, User: dev.User, Key: dev.Key, NKey: dev.NKey},
+		})
+		var refused *device.RefusedError
+		switch {
+		case err == nil:
+			return d, nil
+		case ctx.Err() != nil:
+			return nil, fail(ExitInterrupted, "interrupted")
+		case errors.Is(err, device.ErrDeviceRefused) && attempt == 0:
+			password, perr := readPassword(o, e.stdin, e.stderr, e.getenv, true)
+			if perr != nil {
+				return nil, fail(ExitNotAccepted, "the OP refused device %s (revoked, or enrolled with another OP); give the password to enroll it again, or enroll a new device", dev.DeviceID)
+			}
+			old := dev.DeviceID
+			if f := enroll(ctx, o, e, dev, password); f != nil {
+				return nil, f
+			}
+			if err := devicedir.Save(dev); err != nil {
+				return nil, fail(ExitUnexpected, "%v", err)
+			}
+			fmt.Fprintf(e.stderr, "%s: the OP did not know device %s: enrolled it again as %s\n", Name, old, dev.DeviceID)
+			continue
+		case errors.Is(err, device.ErrDeviceRefused):
+			return nil, fail(ExitNotAccepted, "the OP refused device %s", dev.DeviceID)
+		case errors.As(err, &refused) && (refused.Code == channel.ErrDeviceRevoked || refused.Code == channel.ErrUnknownDevice):
+			return nil, fail(ExitNotAccepted, "the OP refused device %s: %s", dev.DeviceID, display(refused.Code))
+		case errors.As(err, &refused):
+			return nil, fail(ExitRefused, "the OP refused: %s", display(refused.Code+describe(refused.Description)))
+		}
+		return nil, fail(ExitUnexpected, "%v", err)
+	}
+}
