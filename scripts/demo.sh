@@ -125,12 +125,12 @@ fi
 
 echo
 step "Scenario 1: the user approves"
-step "CIBA §8 (device side): ciba-authenticator signs in as \"user\" over NATS and waits for requests"
+step "CIBA §8 (device side): ciba-authenticator enrolls a device for \"user\" (first run: password, device key, NATS nkey) and listens"
 start_authenticator approve
 note "$(grep 'signed in' "$work/auth-approve.log" | head -1)"
 step "CIBA §7.1 client → OP: backchannel authentication request (mTLS, tls_client_auth per RFC 8705 §2)"
 note "CIBA §7.3 OP → client: acknowledgement (auth_req_id, expires_in, interval)"
-note "CIBA §8   OP → device over NATS: client, scope, binding message; the device answers with a signed decision"
+note "CIBA §8   OP → device over NATS: client, scope, binding message; the device answers with a decision signed by its enrolled key"
 note "CIBA §10.1 client → OP: token requests every interval (authorization_pending until the decision)"
 rc=0; run_client "Demo approve" "$work/token.json" || rc=$?
 [ $rc = 0 ] || die "ciba-client exited with $rc; expected a token"
