@@ -3,11 +3,13 @@ package interop
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
 	"encoding/pem"
 	"fmt"
 	"io"
+	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -19,8 +21,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"cibalab/server/ca"
-	"cibalab/server/op"
-	"cibalab/server/oprun"
+	"cibalab/server/optest"
 	"cibalab/server/state"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
@@ -56,48 +57,21 @@ func requireNode(t testing.TB) (node, dir string) {
 	return node, dir
 }
 
-// env is one OP started in process for the interop tests, with an
-// enrolled device of the user "user" and a CA for the notification
-// endpoints the script serves.
-type env struct {
-	srv       *oprun.Server
-	dev       *device
-	tmp       string
-	notifyCA  *ca.CA
-	notifyKey string // PEM files of the notification endpoint's certificate
-	notifyCrt string
+// notifyTLS is the TLS side of the client notification endpoints the
+// script serves in ping mode (CIBA Core 1.0 §10.2): a certificate for
+// 127.0.0.1 from a CA of its own, and a transport for the OP's
+// notifications that trusts that CA alone.
+type notifyTLS struct {
+	transport         *http.Transport
+	certFile, keyFile string
 }
 
-func startEnv(t *testing.T) *env {
+func newNotifyTLS(t testing.TB) *notifyTLS {
 	t.Helper()
-	tmp := t.TempDir()
 	notifyCA, err := ca.New(ca.Config{}, "interop-notify")
 	if err != nil {
 		t.Fatal(err)
 	}
-	roots := x509.NewCertPool()
-	roots.AddCert(notifyCA.Cert)
-	srv, err := oprun.Start(oprun.Config{
-		StateDir:           filepath.Join(tmp, "state"),
-		Addr:               "127.0.0.1:0",
-		NATSAddr:           "127.0.0.1:0",
-		PasswordIterations: 1000,
-		Provider: op.Config{
-			Interval:          time.Second,
-			NotificationRoots: roots,
-		},
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		srv.Provider.Close()
-		srv.Close()
-	})
-	e := &env{srv: srv, tmp: tmp, notifyCA: notifyCA}
-
-	// The script's notification endpoint listens on 127.0.0.1 with a
-	// certificate of the CA the OP trusts for notifications.
 	tc, err := notifyCA.IssueServer([]string{"127.0.0.1"}, time.Hour)
 	if err != nil {
 		t.Fatal(err)
@@ -106,11 +80,33 @@ func startEnv(t *testing.T) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e.notifyCrt = writeFile(t, tmp, "notify.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.Certificate[0]}), false)
-	e.notifyKey = writeFile(t, tmp, "notify-key.pem", keyPEM, true)
+	roots := x509.NewCertPool()
+	roots.AddCert(notifyCA.Cert)
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.TLSClientConfig = &tls.Config{RootCAs: roots, MinVersion: tls.VersionTLS12}
+	t.Cleanup(tr.CloseIdleConnections)
+	tmp := t.TempDir()
+	return &notifyTLS{
+		transport: tr,
+		certFile:  writeFile(t, tmp, "notify.pem", pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tc.Certificate[0]}), false),
+		keyFile:   writeFile(t, tmp, "notify-key.pem", keyPEM, true),
+	}
+}
 
-	e.dev = enrollDevice(t, srv.NATSURL, "master", state.DefaultUser, state.DefaultUserPassword)
-	return e
+// env is one OP started by optest for one run of the script, with the
+// enrolled device of the user "user", polling interval 1 s, and its pings
+// sent through the notify transport.
+type env struct {
+	srv *optest.Server
+	tmp string
+}
+
+func startEnv(t *testing.T, notify *notifyTLS) *env {
+	t.Helper()
+	return &env{
+		srv: optest.NewServer(t, optest.Interval(time.Second), optest.NotificationTransport(notify.transport)),
+		tmp: t.TempDir(),
+	}
 }
 
 func writeFile(t testing.TB, dir, name string, data []byte, secret bool) string {
@@ -134,30 +130,22 @@ type rpClient struct {
 	certFile, keyPEM string
 }
 
-// register registers a tls_client_auth CIBA client and issues its
-// certificate.
+// register registers a tls_client_auth CIBA client with the OP and writes
+// the certificate optest issues for it.
 func (e *env) register(t testing.TB, id string, mode oauth.DeliveryMode, endpoint, idTokenAlg string) *rpClient {
 	t.Helper()
-	err := e.srv.Dir.AddClient(state.Client{
-		ID: id, Name: "openid-client " + string(mode), TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=" + id,
-		DeliveryMode: mode, NotificationEndpoint: endpoint, GrantTypes: []string{oauth.GrantTypeCIBA},
-		IDTokenSignedResponseAlg: idTokenAlg,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	issued, err := e.srv.Dir.IssueClientCert(id, state.IssueOptions{Password: "interop"})
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyPEM, err := pki.EncodePrivateKeyPEM(issued.Key)
+	e.srv.AddClient(id, optest.ClientName("openid-client "+string(mode)), optest.DeliveryMode(mode),
+		optest.NotificationEndpoint(endpoint),
+		optest.ClientMetadata(func(c *state.Client) { c.IDTokenSignedResponseAlg = idTokenAlg }))
+	cert := e.srv.ClientCertificate(id)
+	keyPEM, err := pki.EncodePrivateKeyPEM(cert.PrivateKey)
 	if err != nil {
 		t.Fatal(err)
 	}
 	return &rpClient{
 		id:       id,
-		cert:     issued.Cert,
-		certFile: writeFile(t, e.tmp, id+".pem", pki.EncodeCertificatePEM(issued.Cert), false),
+		cert:     cert.Leaf,
+		certFile: writeFile(t, e.tmp, id+".pem", pki.EncodeCertificatePEM(cert.Leaf), false),
 		keyPEM:   writeFile(t, e.tmp, id+"-key.pem", keyPEM, true),
 	}
 }
@@ -259,14 +247,11 @@ func (s *script) next(t testing.TB, event string) map[string]any {
 // approval gives an access token bound to the script's certificate
 // (cnf.x5t#S256, RFC 8705 §3.1) and an ID token openid-client validated
 // with the client's registered algorithm; a denial gives access_denied
-// (CIBA Core 1.0 §11), after a ping in ping mode (§10.2).
+// (CIBA Core 1.0 §11), after a ping in ping mode (§10.2). Each run has an
+// OP of its own, so that the request its device sees is its own.
 func TestOpenIDClient(t *testing.T) {
 	requireNode(t)
-	e := startEnv(t)
-	rsPub, _, err := e.srv.Dir.SigningKeys()
-	if err != nil {
-		t.Fatal(err)
-	}
+	notify := newNotifyTLS(t)
 	tests := []struct {
 		name       string
 		mode       oauth.DeliveryMode
@@ -281,13 +266,14 @@ func TestOpenIDClient(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
+			e := startEnv(t, notify)
 			id := "rp-" + strings.ReplaceAll(tt.name, " ", "-")
+			binding := "interop " + tt.name
 			cfg := map[string]any{
-				"issuer": e.srv.Issuer, "clientId": id, "caFile": e.srv.Dir.CAFile(), "mode": string(tt.mode),
-				"loginHint": state.DefaultUser, "scope": "openid profile", "bindingMessage": "interop " + tt.name,
-				"notifyCertFile": e.notifyCrt, "notifyKeyFile": e.notifyKey, "timeoutMs": (runTimeout - 2*time.Second).Milliseconds(),
+				"issuer": e.srv.URL, "clientId": id, "caFile": e.srv.OP.Dir.CAFile(), "mode": string(tt.mode),
+				"loginHint": optest.DefaultUser, "scope": "openid profile", "bindingMessage": binding,
+				"notifyCertFile": notify.certFile, "notifyKeyFile": notify.keyFile, "timeoutMs": (runTimeout - 2*time.Second).Milliseconds(),
 			}
-			var rp *rpClient
 			if tt.idTokenAlg != "" {
 				cfg["idTokenAlg"] = tt.idTokenAlg
 			}
@@ -297,27 +283,41 @@ func TestOpenIDClient(t *testing.T) {
 				cfg["certFile"], cfg["keyFile"] = filepath.Join(e.tmp, id+".pem"), filepath.Join(e.tmp, id+"-key.pem")
 				s := e.runScript(t, cfg)
 				endpoint, _ := s.next(t, "listening")["endpoint"].(string)
-				rp = e.register(t, id, tt.mode, endpoint, tt.idTokenAlg)
+				rp := e.register(t, id, tt.mode, endpoint, tt.idTokenAlg)
 				fmt.Fprintln(s.stdin, "go")
-				e.finish(t, s, rp, tt.approve, true, rsPub.Public())
+				e.finish(t, s, rp, binding, tt.approve, true)
 				return
 			}
-			rp = e.register(t, id, tt.mode, "", tt.idTokenAlg)
+			rp := e.register(t, id, tt.mode, "", tt.idTokenAlg)
 			cfg["certFile"], cfg["keyFile"] = rp.certFile, rp.keyPEM
-			e.finish(t, e.runScript(t, cfg), rp, tt.approve, false, rsPub.Public())
+			e.finish(t, e.runScript(t, cfg), rp, binding, tt.approve, false)
 		})
 	}
 }
 
 // finish plays the user on the device and checks what the script saw.
-func (e *env) finish(t *testing.T, s *script, rp *rpClient, approve, ping bool, atKey any) {
+func (e *env) finish(t *testing.T, s *script, rp *rpClient, binding string, approve, ping bool) {
 	t.Helper()
 	started := s.next(t, "started")
 	if started["interval"] != float64(1) {
 		t.Errorf("acknowledgement %v: want interval 1 for %s", started, rp.id)
 	}
-	req := e.dev.waitRequest(t, rp.id, runTimeout)
-	e.dev.decide(t, req.AuthReqID, approve)
+	ctx, cancel := context.WithTimeout(context.Background(), runTimeout)
+	defer cancel()
+	req, err := e.srv.WaitPending(ctx)
+	if err != nil {
+		t.Fatalf("no authentication request for %s reached the device: %v", rp.id, err)
+	}
+	if req.ClientID != rp.id || req.User != optest.DefaultUser || req.BindingMessage != binding {
+		t.Errorf("device shows %+v, want client %s, user %s, binding message %q", req, rp.id, optest.DefaultUser, binding)
+	}
+	decide := e.srv.Deny
+	if approve {
+		decide = e.srv.Approve
+	}
+	if err := decide(ctx, req.AuthReqID); err != nil {
+		t.Fatalf("decision refused: %v", err)
+	}
 
 	if ping {
 		p := s.next(t, "pinged")
@@ -342,9 +342,13 @@ func (e *env) finish(t *testing.T, s *script, rp *rpClient, approve, ping bool, 
 	}
 	// The access token verifies with the OP's key and is bound to the
 	// script's certificate (RFC 8705 §3.1).
+	rsKey, _, err := e.srv.OP.Dir.SigningKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
 	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(fmt.Sprint(tok["access_token"]), claims, func(*jwt.Token) (any, error) { return atKey, nil },
-		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(e.srv.Issuer)); err != nil {
+	if _, err := jwt.ParseWithClaims(fmt.Sprint(tok["access_token"]), claims, func(*jwt.Token) (any, error) { return rsKey.Public(), nil },
+		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(e.srv.URL)); err != nil {
 		t.Fatalf("access token: %v", err)
 	}
 	cnf, _ := claims["cnf"].(map[string]any)
@@ -352,7 +356,7 @@ func (e *env) finish(t *testing.T, s *script, rp *rpClient, approve, ping bool, 
 		t.Errorf("access token cnf %v, want x5t#S256 %s of the script's certificate", claims["cnf"], want)
 	}
 	idt, _ := res["id_token_claims"].(map[string]any)
-	if aud, _ := idt["aud"].([]any); idt["sub"] != state.DefaultUser || len(aud) != 1 || aud[0] != rp.id || idt[oauth.ClaimAuthReqID] != req.AuthReqID {
+	if aud, _ := idt["aud"].([]any); idt["sub"] != optest.DefaultUser || len(aud) != 1 || aud[0] != rp.id || idt[oauth.ClaimAuthReqID] != req.AuthReqID {
 		t.Errorf("ID token claims %v", idt)
 	}
 }
