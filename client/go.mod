@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	cibalab/shared v0.0.0
+	github.com/golang-jwt/jwt/v5 v5.3.1
 	golang.org/x/term v0.47.0
 )
 

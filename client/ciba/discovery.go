@@ -21,8 +21,9 @@ const WellKnownPath = "/.well-known/openid-configuration"
 // §4), checks that its issuer is exactly Issuer (§4.3), and fills
 // BackchannelAuthURL and TokenURL, when they are empty, preferring the
 // mutual-TLS endpoint aliases as RFC 8705 §5 requires. Discovered endpoints
-// must be https URLs. A provider that lists its delivery modes without
-// poll (CIBA Core 1.0 §4) is refused.
+// must be https URLs. It also fills JWKSURL from jwks_uri. A provider that
+// lists its delivery modes without the Config's mode (CIBA Core 1.0 §4), or
+// its request signing algorithms without the one of RequestKey, is refused.
 func (c *Config) Discover(ctx context.Context) (*oauth.ProviderMetadata, error) {
 	if c.Issuer == "" {
 		return nil, errors.New("ciba: Discover needs an Issuer")
@@ -51,8 +52,19 @@ func (c *Config) Discover(ctx context.Context) (*oauth.ProviderMetadata, error) 
 		return nil, resp.problem("issuer %q does not match the expected %q (OpenID Connect Discovery 1.0 §4.3)", firstLine(md.Issuer), c.Issuer)
 	}
 	if len(md.BackchannelTokenDeliveryModesSupported) > 0 &&
-		!slices.Contains(md.BackchannelTokenDeliveryModesSupported, oauth.ModePoll) {
-		return nil, resp.problem("the provider does not support the poll delivery mode (CIBA Core 1.0 §4)")
+		!slices.Contains(md.BackchannelTokenDeliveryModesSupported, c.mode()) {
+		return nil, resp.problem("the provider does not support the %s delivery mode (CIBA Core 1.0 §4)", c.mode())
+	}
+	if c.RequestKey != nil {
+		algs := md.BackchannelAuthRequestSigningAlgValuesSupported
+		if alg, err := signingAlg(c.RequestKey); err == nil && len(algs) > 0 && !slices.Contains(algs, alg) {
+			return nil, resp.problem("the provider does not accept %s signed authentication requests (CIBA Core 1.0 §4)", alg)
+		}
+	}
+	if md.JWKSURI != "" {
+		if ju, err := url.Parse(md.JWKSURI); err != nil || ju.Scheme != "https" || ju.Host == "" {
+			return nil, resp.problem("jwks_uri is not an https URL")
+		}
 	}
 	bc := md.MTLSEndpoint("backchannel_authentication_endpoint")
 	tok := md.MTLSEndpoint("token_endpoint")
@@ -69,6 +81,9 @@ func (c *Config) Discover(ctx context.Context) (*oauth.ProviderMetadata, error) 
 	}
 	if c.TokenURL == "" {
 		c.TokenURL = tok
+	}
+	if c.JWKSURL == "" {
+		c.JWKSURL = md.JWKSURI
 	}
 	return &md, nil
 }

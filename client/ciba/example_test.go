@@ -2,11 +2,18 @@ package ciba_test
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"strings"
 	"time"
 
 	"cibalab/client/ciba"
@@ -33,6 +40,10 @@ func exampleOP(deny bool) *httptest.Server {
 	})
 	mux.HandleFunc("/master/mtls/token", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
+		if r.PostFormValue("grant_type") == "refresh_token" {
+			fmt.Fprint(w, `{"access_token":"8xLOxBtZp8","token_type":"Bearer","expires_in":300,"refresh_token":"tGzv3JOkF0XG5Qx2TlKWIA"}`)
+			return
+		}
 		polls++
 		switch {
 		case polls == 1:
@@ -164,4 +175,74 @@ func ExampleNewHTTPClient() {
 	fmt.Println(c.Issuer, hc.Timeout)
 	// Output:
 	// https://localhost:5001/master 1m0s
+}
+
+// A refresh keeps the client's mutual-TLS authentication; Token.RefreshToken
+// is always the one to keep, rotated or not.
+func ExampleConfig_Refresh() {
+	srv := exampleOP(false)
+	defer srv.Close()
+	c := exampleConfig(srv)
+	c.TokenURL = srv.URL + "/master/mtls/token"
+	tok, err := c.Refresh(context.Background(), "old-refresh-token")
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	fmt.Println(tok.AccessToken, tok.RefreshToken)
+	// Output:
+	// 8xLOxBtZp8 tGzv3JOkF0XG5Qx2TlKWIA
+}
+
+// Ping and push mode need the client's own HTTPS notification endpoint;
+// its URL is the registered backchannel_client_notification_endpoint.
+func ExampleNewNotificationServer() {
+	ca, caKey := exampleCA()
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{
+		Addr:   "127.0.0.1:0",
+		CACert: ca, CAKey: caKey, // or Certificate: a tls.Certificate from PEM files
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	defer ns.Close()
+	c := &ciba.Config{Issuer: "https://localhost:5001/master", ClientID: "cibaPing",
+		DeliveryMode: oauth.ModePing, Notifications: ns}
+	fmt.Println(c.DeliveryMode, strings.HasPrefix(ns.URL(), "https://127.0.0.1:"), strings.HasSuffix(ns.URL(), ciba.DefaultNotificationPath))
+	// Output:
+	// ping true true
+}
+
+// An ID token that fails a check is an *IDTokenError naming the problem.
+func ExampleIDTokenValidator_Validate() {
+	v, err := ciba.NewIDTokenValidator(ciba.IDTokenConfig{
+		Issuer:   "https://localhost:5001/master",
+		ClientID: "cibaConformance",
+		Keys:     ciba.NewKeySet(ciba.KeySetConfig{URL: "https://localhost:5001/master/jwks"}),
+	})
+	if err != nil {
+		fmt.Println(err)
+		return
+	}
+	unsigned := "eyJhbGciOiJub25lIn0.eyJzdWIiOiJ1c2VyIn0."
+	_, err = v.Validate(context.Background(), unsigned, ciba.Expect{})
+	var ie *ciba.IDTokenError
+	if errors.As(err, &ie) {
+		fmt.Println(ie.Problem)
+	}
+	// Output:
+	// alg "none" is not allowed: the ID token must be signed
+}
+
+func exampleCA() (*x509.Certificate, *ecdsa.PrivateKey) {
+	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "example CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+	}
+	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	cert, _ := x509.ParseCertificate(der)
+	return cert, key
 }

@@ -49,6 +49,8 @@ func setup(tb testing.TB, cfg fakeop.Config) (*fakeop.OP, *ciba.Config, *fakeClo
 	cfg.Now = clock.Now
 	op := fakeop.New(tb, cfg)
 	c := &ciba.Config{
+		Issuer:             op.Issuer,
+		JWKSURL:            op.Issuer + "/jwks",
 		BackchannelAuthURL: op.BackchannelURL,
 		TokenURL:           op.TokenURL,
 		ClientID:           fakeop.DefaultClientID,

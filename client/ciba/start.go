@@ -48,21 +48,63 @@ type Ack struct {
 	// ReceivedAt is when the acknowledgement arrived, by Config.Now; the
 	// request expires ExpiresIn seconds later.
 	ReceivedAt time.Time
+	// NotificationToken is the client_notification_token sent with the
+	// request in ping and push mode; a secret, never logged.
+	NotificationToken string
 }
 
 // Start sends the backchannel authentication request r
 // (CIBA Core 1.0 §7.1) as an application/x-www-form-urlencoded POST to
-// BackchannelAuthURL, with client_id in the body (RFC 8705 §2), and checks
-// the acknowledgement (§7.3): auth_req_id present, expires_in a positive
-// integer, interval absent or a non-negative integer. An error answer of
-// the provider (§13) is returned as an *oauth.Error with its HTTP status.
+// BackchannelAuthURL, with client_id in the body (RFC 8705 §2) and the
+// client authentication of Config.AuthMethod, and checks the
+// acknowledgement (§7.3): auth_req_id present, expires_in a positive
+// integer, interval absent or a non-negative integer. In ping and push
+// mode it sends a fresh client_notification_token, registered with
+// Config.Notifications before the request leaves. With Config.RequestKey
+// every parameter travels inside a signed request object (§7.1.1). An
+// error answer of the provider (§13) is returned as an *oauth.Error with
+// its HTTP status.
 func (c *Config) Start(ctx context.Context, r Request) (*Ack, error) {
-	form, err := c.authForm(r)
+	if err := c.checkClient(); err != nil {
+		return nil, err
+	}
+	params, err := c.authParams(r)
 	if err != nil {
 		return nil, err
 	}
+	var token string
+	if c.mode() != oauth.ModePoll {
+		token = NewNotificationToken()
+		params.Set(oauth.ParamClientNotificationToken, token)
+		c.Notifications.expect(token, c.mode())
+	}
+	ack, err := c.start(ctx, r, params)
+	if err != nil {
+		if token != "" {
+			c.Notifications.forget(token)
+		}
+		return nil, err
+	}
+	ack.NotificationToken = token
+	return ack, nil
+}
+
+func (c *Config) start(ctx context.Context, r Request, params url.Values) (*Ack, error) {
+	form := params
+	if c.RequestKey != nil {
+		delete(params, oauth.ParamRequestedExpiry) // a JSON number inside
+		obj, err := requestObject(c.RequestKey, c.RequestKeyID, c.ClientID, c.Issuer, params, r.RequestedExpiry, c.now(), c.RequestLifetime)
+		if err != nil {
+			return nil, err
+		}
+		form = url.Values{oauth.ParamRequest: {obj}}
+	}
+	if err := c.authenticate(form); err != nil {
+		return nil, err
+	}
 	log := c.logger()
-	log.DebugContext(ctx, "ciba.backchannel_request", "endpoint", c.BackchannelAuthURL, "client_id", c.ClientID)
+	log.DebugContext(ctx, "ciba.backchannel_request", "endpoint", c.BackchannelAuthURL, "client_id", c.ClientID,
+		"mode", string(c.mode()), "signed", c.RequestKey != nil)
 	resp, err := c.postForm(ctx, c.BackchannelAuthURL, form)
 	if err != nil {
 		return nil, err
@@ -86,13 +128,11 @@ func (c *Config) Start(ctx context.Context, r Request) (*Ack, error) {
 	return ack, nil
 }
 
-// authForm builds and checks the form of CIBA Core 1.0 §7.1.
-func (c *Config) authForm(r Request) (url.Values, error) {
+// authParams builds and checks the parameters of CIBA Core 1.0 §7.1,
+// client authentication aside.
+func (c *Config) authParams(r Request) (url.Values, error) {
 	if c.BackchannelAuthURL == "" {
 		return nil, errors.New("ciba: no backchannel authentication endpoint (set BackchannelAuthURL or call Discover)")
-	}
-	if c.ClientID == "" {
-		return nil, errors.New("ciba: no client_id (RFC 8705 §2 requires it in the body)")
 	}
 	if !slices.Contains(r.Scope, oauth.ScopeOpenID) {
 		return nil, errors.New(`ciba: scope must contain "openid" (CIBA Core 1.0 §7.1)`)
@@ -110,7 +150,6 @@ func (c *Config) authForm(r Request) (url.Values, error) {
 		return nil, errors.New("ciba: requested_expiry must be a positive integer (CIBA Core 1.0 §7.1)")
 	}
 	form := url.Values{}
-	form.Set(oauth.ParamClientID, c.ClientID)
 	form.Set(oauth.ParamScope, strings.Join(r.Scope, " "))
 	set := func(name, v string) {
 		if v != "" {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"strings"
@@ -22,6 +23,9 @@ type Token struct {
 	Raw map[string]any
 	// ReceivedAt is when the response arrived, by Config.Now.
 	ReceivedAt time.Time
+	// IDTokenClaims are the checked claims of IDToken; nil when there is
+	// no ID token or Config.InsecureSkipIDTokenValidation is set.
+	IDTokenClaims *IDToken
 }
 
 // Progress describes the poll loop before each wait, for a caller that
@@ -36,12 +40,18 @@ type Progress struct {
 	// LastError is the error code of the last poll: authorization_pending,
 	// slow_down or temporarily_unavailable; "" before the first poll.
 	LastError string
-	// Wait is how long the loop waits before the next poll.
+	// Wait is how long the loop waits before the next poll (push mode:
+	// before the request expires).
 	Wait time.Duration
+	// Notifications counts the pings (ping mode) received so far.
+	Notifications int
 }
 
-// Wait polls the token endpoint with the CIBA grant (CIBA Core 1.0 §10.1)
-// until the user answers, following CIBA Core 1.0 §7.3 and §11:
+// Wait waits for the user's answer to the request of ack, in the
+// delivery mode of the Config (CIBA Core 1.0 §5).
+//
+// Poll mode polls the token endpoint with the CIBA grant (§10.1),
+// following §7.3 and §11:
 //
 //   - it waits ack.Interval before the first poll and never sends two polls
 //     closer than the interval, measured between send times; there is never
@@ -55,18 +65,43 @@ type Progress struct {
 //   - once ack.ExpiresIn seconds have passed since ack.ReceivedAt it stops
 //     with ErrExpired, and it stops with ctx.Err() when ctx is done.
 //
-// progress, when not nil, is called before each wait. A successful token
-// response must carry an access_token and token_type Bearer
-// (case-insensitive).
+// Ping mode (§10.2) runs the same loop, but a ping on the notification
+// endpoint ends the current wait: the token endpoint is asked at once, the
+// interval does not apply, and the ping itself is only a hint (the token
+// response is the result).
+//
+// Push mode (§10.3) never polls: it waits for the pushed token response,
+// whose ID token must carry at_hash, the auth_req_id claim and, with a
+// refresh token, rt_hash (§10.3.1), or for a pushed error (§12: an
+// *oauth.Error with Status 0), until the request expires.
+//
+// progress, when not nil, is called before each wait, and in ping mode
+// once more when a ping ends a wait. A token response
+// must carry an access_token and token_type Bearer (case-insensitive), and
+// its ID token must pass the checks of [IDTokenValidator.Validate] (an
+// *IDTokenError otherwise).
 func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*Token, error) {
 	if ack == nil || ack.AuthReqID == "" || ack.ExpiresIn <= 0 {
 		return nil, errors.New("ciba: Wait needs the acknowledgement returned by Start")
 	}
+	if err := c.checkClient(); err != nil {
+		return nil, err
+	}
+	var sub *subscription
+	if c.mode() != oauth.ModePoll {
+		if ack.NotificationToken != "" {
+			sub = c.Notifications.lookup(ack.NotificationToken)
+		}
+		if sub == nil {
+			return nil, fmt.Errorf("ciba: Wait in %s mode needs the acknowledgement of a %s-mode Start", c.mode(), c.mode())
+		}
+		defer c.Notifications.forget(ack.NotificationToken)
+	}
+	if c.mode() == oauth.ModePush {
+		return c.waitPush(ctx, ack, sub, progress)
+	}
 	if c.TokenURL == "" {
 		return nil, errors.New("ciba: no token endpoint (set TokenURL or call Discover)")
-	}
-	if c.ClientID == "" {
-		return nil, errors.New("ciba: no client_id (RFC 8705 §2 requires it in the body)")
 	}
 	log := c.logger().With("auth_req_id_hash", IDHash(ack.AuthReqID))
 	p := newPoller(ack)
@@ -75,22 +110,30 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 		next := p.lastSent.Add(p.wait)
 		if progress != nil {
 			progress(Progress{Polls: p.polls, Interval: p.interval, SecondsLeft: secondsUntil(p.deadline, now),
-				LastError: p.lastError, Wait: max(0, next.Sub(now))})
+				LastError: p.lastError, Wait: max(0, next.Sub(now)), Notifications: p.pings})
 		}
-		if !next.Before(p.deadline) {
-			// The next poll would come too late: wait out the lifetime and stop.
-			if d := p.deadline.Sub(now); d > 0 {
-				if err := c.sleep(ctx, d); err != nil {
-					return nil, err
-				}
+		d := next.Sub(now)
+		late := !next.Before(p.deadline)
+		if late {
+			// The next poll would come too late: wait out the lifetime
+			// (a ping may still end it) and stop.
+			d = p.deadline.Sub(now)
+		}
+		n, err := c.waitNotified(ctx, d, sub)
+		if err != nil {
+			return nil, err
+		}
+		if n != nil {
+			p.pings++
+			log.DebugContext(ctx, "ciba.ping", "matches", n.AuthReqID == ack.AuthReqID)
+			if progress != nil {
+				now := c.now()
+				progress(Progress{Polls: p.polls, Interval: p.interval, SecondsLeft: secondsUntil(p.deadline, now),
+					LastError: p.lastError, Notifications: p.pings})
 			}
+		} else if late {
 			log.DebugContext(ctx, "ciba.expired", "polls", p.polls)
 			return nil, ErrExpired
-		}
-		if d := next.Sub(now); d > 0 {
-			if err := c.sleep(ctx, d); err != nil {
-				return nil, err
-			}
 		}
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -102,6 +145,10 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 		p.polls++
 		tok, err := c.redeem(ctx, ack.AuthReqID)
 		if err == nil {
+			if err := c.checkIDToken(ctx, tok, Expect{AuthReqID: ack.AuthReqID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}); err != nil {
+				log.WarnContext(ctx, "ciba.id_token_rejected", "error", err)
+				return nil, err
+			}
 			log.InfoContext(ctx, "ciba.token", "polls", p.polls, "token_type", tok.TokenType)
 			return tok, nil
 		}
@@ -113,6 +160,45 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 	}
 }
 
+// waitPush waits for the push of CIBA Core 1.0 §10.3 or §12.
+func (c *Config) waitPush(ctx context.Context, ack *Ack, sub *subscription, progress func(Progress)) (*Token, error) {
+	log := c.logger().With("auth_req_id_hash", IDHash(ack.AuthReqID))
+	deadline := ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn) * time.Second)
+	for {
+		now := c.now()
+		if !now.Before(deadline) {
+			log.DebugContext(ctx, "ciba.expired")
+			return nil, ErrExpired
+		}
+		if progress != nil {
+			progress(Progress{SecondsLeft: secondsUntil(deadline, now), Wait: deadline.Sub(now)})
+		}
+		n, err := c.waitNotified(ctx, deadline.Sub(now), sub)
+		if err != nil {
+			return nil, err
+		}
+		if n == nil {
+			continue
+		}
+		if n.AuthReqID != ack.AuthReqID {
+			log.WarnContext(ctx, "ciba.push_for_another_request", "pushed_hash", IDHash(n.AuthReqID))
+			continue
+		}
+		if n.Err != nil {
+			log.DebugContext(ctx, "ciba.push_error", "error", n.Err.Code)
+			return nil, n.Err
+		}
+		tok := n.Token
+		tok.ReceivedAt = n.ReceivedAt
+		if err := c.checkIDToken(ctx, tok, Expect{AuthReqID: ack.AuthReqID, AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, Push: true}); err != nil {
+			log.WarnContext(ctx, "ciba.id_token_rejected", "error", err)
+			return nil, err
+		}
+		log.InfoContext(ctx, "ciba.token", "mode", "push", "token_type", tok.TokenType)
+		return tok, nil
+	}
+}
+
 // poller is the state of one poll loop.
 type poller struct {
 	deadline  time.Time
@@ -120,6 +206,7 @@ type poller struct {
 	interval  time.Duration // minimum spacing of polls
 	wait      time.Duration // spacing before the next poll: interval, or more after a 503
 	polls     int
+	pings     int
 	lastError string
 }
 
@@ -171,24 +258,7 @@ func (c *Config) redeem(ctx context.Context, authReqID string) (*Token, error) {
 	form := url.Values{}
 	form.Set(oauth.ParamGrantType, oauth.GrantTypeCIBA)
 	form.Set(oauth.ParamAuthReqID, authReqID)
-	form.Set(oauth.ParamClientID, c.ClientID)
-	resp, err := c.postForm(ctx, c.TokenURL, form)
-	if err != nil {
-		return nil, err
-	}
-	received := c.now()
-	if resp.status != http.StatusOK {
-		return nil, resp.oauthError(received)
-	}
-	if err := resp.requireJSON(); err != nil {
-		return nil, err
-	}
-	tok, problem := decodeToken(resp.body)
-	if problem != "" {
-		return nil, resp.problem("%s", problem)
-	}
-	tok.ReceivedAt = received
-	return tok, nil
+	return c.tokenRequest(ctx, form)
 }
 
 // decodeToken parses and checks a token response body (RFC 6749 §5.1):

@@ -1,8 +1,10 @@
 package cli
 
 import (
+	"crypto"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/pem"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -10,6 +12,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"cibalab/client/ciba"
 	"cibalab/shared/pki"
 )
 
@@ -155,4 +158,55 @@ func describeCert(cert tls.Certificate) string {
 		return "?"
 	}
 	return fmt.Sprintf("%s, x5t#S256 %s", leaf.Subject.String(), pki.ThumbprintS256(leaf))
+}
+
+// loadSigner reads a private key for signing JWTs: PEM (PKCS#8, SEC 1 or
+// PKCS#1), or else PKCS#12 opened with the certificate password.
+func loadSigner(flagName, path string, o *options, getenv func(string) string) (crypto.Signer, error) {
+	if err := readable(flagName, path); err != nil {
+		return nil, err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, usagef("%s: %v", flagName, err)
+	}
+	var key crypto.Signer
+	if block, _ := pem.Decode(data); block != nil {
+		key, err = pki.ParsePrivateKeyPEM(data)
+	} else {
+		pass, perr := password(o.passFile, "", getenv)
+		if perr != nil {
+			return nil, perr
+		}
+		var cert tls.Certificate
+		if cert, err = pki.LoadPKCS12(data, pass); err == nil {
+			key, _ = cert.PrivateKey.(crypto.Signer)
+		}
+	}
+	if err == nil && key == nil {
+		err = errors.New("the key cannot sign")
+	}
+	if err == nil {
+		_, err = ciba.SigningAlgorithm(key)
+	}
+	if err != nil {
+		return nil, &credentialError{fmt.Errorf("%s %s: %w", flagName, path, err)}
+	}
+	return key, nil
+}
+
+// readSecret returns the trimmed content of the file named by a flag, or
+// "" when no file is named.
+func readSecret(flagName, path string) (string, error) {
+	if path == "" {
+		return "", nil
+	}
+	if err := readable(flagName, path); err != nil {
+		return "", err
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", usagef("%s: %v", flagName, err)
+	}
+	return strings.TrimSpace(string(data)), nil
 }

@@ -19,6 +19,11 @@ const (
 	codeInterrupted = "interrupted"
 	codeUsage       = "usage"
 	codeClientError = "client_error"
+	// codeInvalidResponse is an answer of the OP that breaks the
+	// specification (a *ciba.ResponseError).
+	codeInvalidResponse = "invalid_response"
+	// codeInvalidIDToken is an ID token that failed a check.
+	codeInvalidIDToken = "invalid_id_token"
 )
 
 // outcome is how a failed run ends: its exit code and the error of the
@@ -34,6 +39,8 @@ func classify(err error, interrupted, timedOut bool) outcome {
 	var oe *oauth.Error
 	var ue *usageError
 	var ce *credentialError
+	var re *ciba.ResponseError
+	var ie *ciba.IDTokenError
 	switch {
 	case interrupted && errors.Is(err, context.Canceled):
 		return outcome{ExitInterrupted, oauth.Error{Code: codeInterrupted, Description: "interrupted"}}
@@ -45,6 +52,10 @@ func classify(err error, interrupted, timedOut bool) outcome {
 		return outcome{ExitUsage, oauth.Error{Code: codeUsage, Description: ue.msg}}
 	case errors.As(err, &oe):
 		return outcome{exitForOAuth(oe.Code), oauth.Error{Code: oe.Code, Description: oe.Description, Status: oe.Status}}
+	case errors.As(err, &re):
+		return outcome{ExitError, oauth.Error{Code: codeInvalidResponse, Description: err.Error()}}
+	case errors.As(err, &ie):
+		return outcome{ExitError, oauth.Error{Code: codeInvalidIDToken, Description: err.Error()}}
 	case errors.As(err, &ce), isTLSFailure(err):
 		return outcome{ExitClient, oauth.Error{Code: codeClientError, Description: err.Error()}}
 	}

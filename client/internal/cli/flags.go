@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"cibalab/client/ciba"
+	"cibalab/shared/oauth"
 )
 
 // Defaults of ciba-client.
@@ -29,6 +32,9 @@ const EnvPrefix = "CIBA_CLIENT_"
 // EnvCertPassword holds the PKCS#12 password when no password file is named.
 const EnvCertPassword = EnvPrefix + "CERT_PASSWORD"
 
+// EnvUserCode holds the user_code when no --user-code-file is named.
+const EnvUserCode = EnvPrefix + "USER_CODE"
+
 // flagDef describes one flag and its environment variable.
 type flagDef struct {
 	name, arg, def, usage string
@@ -46,7 +52,10 @@ func flagDefs() []flagDef {
 		{name: "token-url", arg: "URL", usage: "token endpoint; with --bc-authorize-url, skips discovery"},
 		{name: "client-id", arg: "ID", def: DefaultClientID, usage: "client_id sent in every request body (RFC 8705 §2)"},
 		{name: "scope", arg: "SCOPES", def: DefaultScope, usage: `space-separated scopes; must contain "openid"`},
-		{name: "login-hint", arg: "HINT", def: DefaultHint, usage: "login_hint identifying the user (CIBA Core 1.0 §7.1)"},
+		{name: "login-hint", arg: "HINT", def: DefaultHint, usage: "login_hint identifying the user (CIBA Core 1.0 §7.1); the default is dropped when another hint is given"},
+		{name: "login-hint-token", arg: "FILE", usage: "file holding a login_hint_token to send instead of login_hint"},
+		{name: "id-token-hint", arg: "FILE", usage: "file holding an id_token_hint (an ID token of this OP) to send instead of login_hint"},
+		{name: "user-code-file", arg: "FILE", usage: "file holding the user_code (CIBA Core 1.0 §7.1.2), else $" + EnvUserCode},
 		{name: "binding-message", arg: "TEXT", usage: "binding_message shown on both devices"},
 		{name: "requested-expiry", arg: "SECONDS", usage: "requested_expiry: a positive integer number of seconds"},
 		{name: "acr-values", arg: "ACRS", usage: "space-separated acr_values, in order of preference"},
@@ -57,6 +66,25 @@ func flagDefs() []flagDef {
 		{name: "state-dir", arg: "DIR", def: DefaultStateDir, usage: "the OP's state directory, for the default --ca-file and certificate"},
 		{name: "ca-file", arg: "FILE", usage: "PEM CA certificates trusted for the OP's TLS certificate (default <state-dir>/ca.pem)"},
 		{name: "insecure-skip-verify", isBool: true, usage: "do not verify the OP's TLS certificate (experiments only; prints a warning)"},
+		{name: "auth-method", arg: "METHOD", def: ciba.AuthTLSClient, usage: "client authentication: tls_client_auth, self_signed_tls_client_auth (both: the client certificate) or private_key_jwt (--assertion-key)"},
+		{name: "assertion-key", arg: "FILE", usage: "private key (PEM, or PKCS#12 with the certificate password) signing the private_key_jwt client_assertion (ES256 for P-256, PS256 for RSA)"},
+		{name: "assertion-key-id", arg: "KID", usage: "kid of the assertion key, as registered in the client's jwks"},
+		{name: "sign-requests", isBool: true, usage: "send every parameter inside a signed request object (CIBA Core 1.0 §7.1.1); needs --request-key"},
+		{name: "request-key", arg: "FILE", usage: "private key (PEM, or PKCS#12 with the certificate password) signing the request object (ES256 or PS256)"},
+		{name: "request-key-id", arg: "KID", usage: "kid of the request key, as registered in the client's jwks"},
+		{name: "delivery-mode", arg: "MODE", def: string(oauth.ModePoll), usage: "token delivery mode the client is registered with: poll, ping or push (CIBA Core 1.0 §5)"},
+		{name: "notify-listen", arg: "ADDR", def: "127.0.0.1:0", usage: "ping/push: listen address of the HTTPS notification endpoint"},
+		{name: "notify-url", arg: "URL", usage: "ping/push: https URL the OP calls, as registered in backchannel_client_notification_endpoint (default https://<listen address>" + ciba.DefaultNotificationPath + ")"},
+		{name: "notify-cert", arg: "FILE", usage: "ping/push: TLS certificate chain (PEM) of the notification endpoint, with --notify-key"},
+		{name: "notify-key", arg: "FILE", usage: "ping/push: TLS private key (PEM) of the notification endpoint"},
+		{name: "notify-ca-cert", arg: "FILE", usage: "ping/push: CA certificate (PEM) that issues a notification endpoint certificate at start, with --notify-ca-key"},
+		{name: "notify-ca-key", arg: "FILE", usage: "ping/push: private key (PEM) of --notify-ca-cert"},
+		{name: "jwks-url", arg: "URL", usage: "the OP's jwks_uri, which checks ID token signatures (default: from discovery)"},
+		{name: "id-token-max-age", arg: "DURATION", def: "24h", usage: "reject an ID token whose iat is older than this"},
+		{name: "insecure-skip-id-token-validation", isBool: true, usage: "accept ID tokens without checking them (experiments only; prints a warning)"},
+		{name: "refresh", arg: "FILE", usage: "instead of a CIBA request, exchange the refresh token held in FILE (grant_type=refresh_token) and print the new token response"},
+		{name: "trace", isBool: true, usage: "print every HTTP exchange on stderr; tokens, assertions, codes and keys are redacted"},
+		{name: "show-secrets", isBool: true, usage: "with --trace, show tokens and assertions unredacted"},
 		{name: "json", isBool: true, usage: "print exactly one JSON document on stdout: the token response, or {\"error\",\"error_description\"}"},
 		{name: "timeout", arg: "DURATION", usage: "give up after this long (e.g. 90s, 2m; a bare number is seconds); default: until expires_in"},
 		{name: "log-level", arg: "LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error; logs go to stderr"},
@@ -75,6 +103,20 @@ type options struct {
 	insecure, json                    bool
 	timeout                           time.Duration
 	logLevel                          slog.Level
+
+	loginHintToken, idTokenHint, userCodeFile string
+	authMethod, assertionKey, assertionKID    string
+	signRequests                              bool
+	requestKey, requestKID                    string
+	mode                                      oauth.DeliveryMode
+	notifyListen, notifyURL                   string
+	notifyCert, notifyKey                     string
+	notifyCACert, notifyCAKey                 string
+	jwksURL                                   string
+	idTokenMaxAge                             time.Duration
+	skipIDToken                               bool
+	refreshFile                               string
+	trace, showSecrets                        bool
 }
 
 // usageError is a problem with flags or environment; it exits with ExitUsage.
@@ -162,6 +204,68 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.json, err = boolean("json"); err != nil {
 		return nil, err
 	}
+	for name, dst := range map[string]*bool{
+		"sign-requests": &o.signRequests, "insecure-skip-id-token-validation": &o.skipIDToken,
+		"trace": &o.trace, "show-secrets": &o.showSecrets,
+	} {
+		if *dst, err = boolean(name); err != nil {
+			return nil, err
+		}
+	}
+	o.loginHintToken = get("login-hint-token")
+	o.idTokenHint = get("id-token-hint")
+	o.userCodeFile = get("user-code-file")
+	o.authMethod = get("auth-method")
+	o.assertionKey = get("assertion-key")
+	o.assertionKID = get("assertion-key-id")
+	o.requestKey = get("request-key")
+	o.requestKID = get("request-key-id")
+	o.mode = oauth.DeliveryMode(get("delivery-mode"))
+	o.notifyListen = get("notify-listen")
+	o.notifyURL = get("notify-url")
+	o.notifyCert = get("notify-cert")
+	o.notifyKey = get("notify-key")
+	o.notifyCACert = get("notify-ca-cert")
+	o.notifyCAKey = get("notify-ca-key")
+	o.jwksURL = get("jwks-url")
+	o.refreshFile = get("refresh")
+	if !o.mode.Valid() {
+		return nil, usagef("%s: %q is not poll, ping or push", where("delivery-mode"), get("delivery-mode"))
+	}
+	switch o.authMethod {
+	case ciba.AuthTLSClient, ciba.AuthSelfSignedTLSClient:
+		if o.assertionKey != "" {
+			return nil, usagef("--assertion-key needs --auth-method private_key_jwt")
+		}
+	case ciba.AuthPrivateKeyJWT:
+		if o.assertionKey == "" {
+			return nil, usagef("--auth-method private_key_jwt needs --assertion-key")
+		}
+	default:
+		return nil, usagef("%s: %q is not tls_client_auth, self_signed_tls_client_auth or private_key_jwt", where("auth-method"), o.authMethod)
+	}
+	if o.signRequests != (o.requestKey != "") {
+		return nil, usagef("--sign-requests and --request-key go together")
+	}
+	if (o.notifyCert == "") != (o.notifyKey == "") {
+		return nil, usagef("--notify-cert and --notify-key go together")
+	}
+	if (o.notifyCACert == "") != (o.notifyCAKey == "") {
+		return nil, usagef("--notify-ca-cert and --notify-ca-key go together")
+	}
+	if o.notifyCert != "" && o.notifyCACert != "" {
+		return nil, usagef("--notify-cert and --notify-ca-cert exclude each other")
+	}
+	if d, err := parseDuration(get("id-token-max-age")); err != nil || d <= 0 {
+		return nil, usagef("%s: %q is not a positive duration (e.g. 24h)", where("id-token-max-age"), get("id-token-max-age"))
+	} else {
+		o.idTokenMaxAge = d
+	}
+	if o.loginHintToken != "" || o.idTokenHint != "" {
+		if !set["login-hint"] && getenv(flagDef{name: "login-hint"}.env()) == "" {
+			o.loginHint = ""
+		}
+	}
 	if s := get("requested-expiry"); s != "" {
 		n, err := strconv.Atoi(s)
 		if err != nil || n <= 0 {
@@ -190,8 +294,14 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if !slices.Contains(o.scope, "openid") {
 		return nil, usagef("%s: %q must contain openid (CIBA Core 1.0 §7.1)", where("scope"), get("scope"))
 	}
-	if o.loginHint == "" {
-		return nil, usagef("--login-hint must not be empty")
+	hints := 0
+	for _, h := range []string{o.loginHint, o.loginHintToken, o.idTokenHint} {
+		if h != "" {
+			hints++
+		}
+	}
+	if hints != 1 && o.refreshFile == "" {
+		return nil, usagef("give exactly one of --login-hint, --login-hint-token and --id-token-hint (CIBA Core 1.0 §7.1)")
 	}
 	if o.cert != "" && (o.certPEM != "" || o.keyPEM != "") {
 		return nil, usagef("--cert and --cert-pem/--key-pem exclude each other")
@@ -228,8 +338,11 @@ func writeUsage(w io.Writer) {
 
 Starts an OpenID Connect CIBA request (CIBA Core 1.0 §7.1) over mutual TLS
 (RFC 8705), waits while the user approves or denies it on the authentication
-device (ciba-authenticator), polling the token endpoint (§10.1), and prints
-the access token on stdout. Progress goes to stderr.
+device (ciba-authenticator): polling the token endpoint (§10.1), or waiting
+for a ping (§10.2) or a push (§10.3) on its own HTTPS notification endpoint.
+It checks the ID token (signature against the OP's JWKS, iss, aud, exp, iat,
+at_hash, auth_req_id) and prints the access token on stdout. Progress goes
+to stderr.
 
 Flags (a flag beats its environment variable, which beats the default):
 `)
@@ -247,10 +360,12 @@ Flags (a flag beats its environment variable, which beats the default):
 	fmt.Fprintf(&b, `
 Environment only:
   $%s   password of the PKCS#12 file (secrets never go in flags)
+  $%s       user_code, when no --user-code-file is given
 
 EXIT CODES
   %-4d an access token was received and printed
-  %-4d unexpected error
+  %-4d unexpected error, including a malformed answer of the OP or an
+       invalid ID token (the message names what was wrong)
   %-4d usage: bad flag, environment value or file named by a flag
   %-4d denied: access_denied
   %-4d expired: expired_token, expires_in elapsed locally, or --timeout
@@ -259,6 +374,6 @@ EXIT CODES
   %-4d request rejected by the OP: invalid_request, unknown_user_id,
        invalid_scope, invalid_grant, ...
   %-4d interrupted (SIGINT)
-`, EnvCertPassword, ExitOK, ExitError, ExitUsage, ExitDenied, ExitExpired, ExitClient, ExitRejected, ExitInterrupted)
+`, EnvCertPassword, EnvUserCode, ExitOK, ExitError, ExitUsage, ExitDenied, ExitExpired, ExitClient, ExitRejected, ExitInterrupted)
 	io.WriteString(w, b.String())
 }

@@ -162,7 +162,7 @@ func TestStepLines(t *testing.T) {
 		`binding message "W4SCT"`,
 		"… authorization_pending (poll 1, 115 s left)",
 		"… slow_down (poll 2): interval now 10s",
-		"← access token (Bearer, expires in 300 s, scope openid profile, with id_token)",
+		"← access token (Bearer, expires in 300 s, scope openid profile, with id_token checked: sub user, ES256)",
 	} {
 		if !strings.Contains(res.stderr, want+"") {
 			t.Errorf("stderr lacks %q:\n%s", want, res.stderr)
@@ -200,6 +200,16 @@ func TestUsageErrors(t *testing.T) {
 		{"pem without key", []string{"--cert-pem", "a.pem"}, nil, "together"},
 		{"missing cert file", []string{"--cert", "/nonexistent/client.p12"}, nil, "--cert /nonexistent/client.p12: no such file"},
 		{"missing ca file", []string{"--ca-file", "/nonexistent/ca.pem"}, nil, "--ca-file /nonexistent/ca.pem: no such file"},
+		{"bad delivery mode", []string{"--delivery-mode", "fax"}, nil, "--delivery-mode"},
+		{"bad auth method", []string{"--auth-method", "client_secret_basic"}, nil, "--auth-method"},
+		{"private_key_jwt without key", []string{"--auth-method", "private_key_jwt"}, nil, "--assertion-key"},
+		{"sign-requests without key", []string{"--sign-requests"}, nil, "--request-key"},
+		{"request key without sign-requests", []string{"--request-key", "k.pem"}, nil, "--sign-requests"},
+		{"two hints", []string{"--login-hint", "user", "--id-token-hint", "hint.jwt"}, nil, "exactly one"},
+		{"notify cert without key", []string{"--notify-cert", "a.pem"}, nil, "--notify-key"},
+		{"ping without TLS material", []string{"--delivery-mode", "ping", "--ca-file", "/nonexistent/ca.pem"}, nil, "no such file"},
+		{"bad id token max age", []string{"--id-token-max-age", "soon"}, nil, "--id-token-max-age"},
+		{"missing login_hint_token file", []string{"--login-hint-token", "/nonexistent/lht"}, nil, "no such file"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -327,12 +337,22 @@ func TestFlagBeatsEnvironment(t *testing.T) {
 
 func TestExplicitEndpointsSkipDiscovery(t *testing.T) {
 	h := newHarness(t, fakeop.Config{})
-	res := h.run(t, context.Background(), h.args("--issuer", "", "--bc-authorize-url", h.op.BackchannelURL, "--token-url", h.op.TokenURL)...)
+	res := h.run(t, context.Background(), h.args("--bc-authorize-url", h.op.BackchannelURL, "--token-url", h.op.TokenURL, "--jwks-url", h.op.Issuer+"/jwks")...)
 	if res.code != cli.ExitOK {
 		t.Fatalf("exit %d\n%s", res.code, res.stderr)
 	}
 	if n := len(h.op.Requests("/openid-configuration")); n != 0 {
 		t.Errorf("%d discovery requests, want none", n)
+	}
+	// Without an issuer the ID token cannot be checked: only the explicit
+	// opt-out makes such a run work.
+	res = h.run(t, context.Background(), h.args("--issuer", "", "--bc-authorize-url", h.op.BackchannelURL, "--token-url", h.op.TokenURL)...)
+	if res.code != cli.ExitUsage || !strings.Contains(res.stderr, "--issuer is needed") {
+		t.Errorf("no issuer: exit %d, want %d\n%s", res.code, cli.ExitUsage, res.stderr)
+	}
+	res = h.run(t, context.Background(), h.args("--issuer", "", "--bc-authorize-url", h.op.BackchannelURL, "--token-url", h.op.TokenURL, "--insecure-skip-id-token-validation")...)
+	if res.code != cli.ExitOK || !strings.Contains(res.stderr, "ID tokens are NOT checked") {
+		t.Errorf("no issuer, validation skipped: exit %d\n%s", res.code, res.stderr)
 	}
 }
 
@@ -429,7 +449,7 @@ func TestCountdownOnTerminal(t *testing.T) {
 	if !strings.Contains(out, "\r⏳ 1:55 left · 1 poll(s) · every 5s · authorization_pending\x1b[K") {
 		t.Errorf("no countdown on a terminal:\n%q", out)
 	}
-	if !strings.HasSuffix(out, "← access token (Bearer, expires in 300 s, scope openid profile, with id_token)\n") {
+	if !strings.HasSuffix(out, "← access token (Bearer, expires in 300 s, scope openid profile, with id_token checked: sub user, ES256)\n") {
 		t.Errorf("the countdown was not cleared before the last line:\n%q", out)
 	}
 }

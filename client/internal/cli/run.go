@@ -8,11 +8,13 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"time"
 
 	"cibalab/client/ciba"
 	"cibalab/shared/oauth"
+	"cibalab/shared/pki"
 )
 
 // Run is Main with an explicit Env.
@@ -96,7 +98,8 @@ func (r *run) printJSON(v any) {
 	fmt.Fprintf(r.env.Stdout, "%s\n", data)
 }
 
-// flow runs discovery, the backchannel request and the poll loop.
+// flow runs discovery, the backchannel request and the wait for the
+// token (or, with --refresh, the refresh grant).
 func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	o := r.o
 	cert, certSource, found, err := loadCertificate(o, r.env.getenv)
@@ -107,12 +110,36 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	req := ciba.Request{
+		Scope:           o.scope,
+		LoginHint:       o.loginHint,
+		BindingMessage:  o.bindingMessage,
+		ACRValues:       o.acr,
+		RequestedExpiry: o.requestedExpiry,
+	}
+	if req.LoginHintToken, err = readSecret("--login-hint-token", o.loginHintToken); err != nil {
+		return nil, err
+	}
+	if req.IDTokenHint, err = readSecret("--id-token-hint", o.idTokenHint); err != nil {
+		return nil, err
+	}
+	if req.UserCode, err = readSecret("--user-code-file", o.userCodeFile); err != nil {
+		return nil, err
+	}
+	if req.UserCode == "" {
+		req.UserCode = r.env.getenv(EnvUserCode)
+	}
 	if o.insecure {
 		r.con.step("⚠ --insecure-skip-verify: the OP's TLS certificate is NOT verified; anyone on the path can impersonate it")
 	}
-	if found {
+	if o.skipIDToken {
+		r.con.step("⚠ --insecure-skip-id-token-validation: ID tokens are NOT checked; anyone who can answer for the OP can forge one")
+	}
+	switch {
+	case found:
 		r.con.step("• client certificate %s (%s)", certSource, sanitize(describeCert(cert)))
-	} else {
+	case o.authMethod == ciba.AuthPrivateKeyJWT:
+	default:
 		r.con.step("⚠ no client certificate (--cert or --cert-pem): the OP will answer invalid_client (RFC 8705 §2)")
 	}
 	switch {
@@ -122,17 +149,53 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		r.con.step("⚠ no CA file at %s: trusting the system roots (start ciba-op first, or pass --ca-file)", o.caFile)
 	}
 
-	c := &ciba.Config{
-		Issuer:             o.issuer,
-		BackchannelAuthURL: o.bcURL,
-		TokenURL:           o.tokenURL,
-		ClientID:           o.clientID,
-		HTTPClient:         ciba.NewHTTPClient(cert, roots, o.insecure),
-		Now:                r.env.Now,
-		Sleep:              r.env.Sleep,
-		Logger:             slog.New(slog.NewTextHandler(r.con, &slog.HandlerOptions{Level: o.logLevel})),
+	logger := slog.New(slog.NewTextHandler(r.con, &slog.HandlerOptions{Level: o.logLevel}))
+	hc := ciba.NewHTTPClient(cert, roots, o.insecure)
+	var tr *tracer
+	if o.trace {
+		tr = &tracer{next: hc.Transport, w: r.con, show: o.showSecrets}
+		hc.Transport = tr
 	}
-	if c.BackchannelAuthURL == "" || c.TokenURL == "" {
+	c := &ciba.Config{
+		Issuer:                        o.issuer,
+		BackchannelAuthURL:            o.bcURL,
+		TokenURL:                      o.tokenURL,
+		ClientID:                      o.clientID,
+		HTTPClient:                    hc,
+		Now:                           r.env.Now,
+		Sleep:                         r.env.Sleep,
+		Logger:                        logger,
+		DeliveryMode:                  o.mode,
+		AuthMethod:                    o.authMethod,
+		AssertionKeyID:                o.assertionKID,
+		RequestKeyID:                  o.requestKID,
+		JWKSURL:                       o.jwksURL,
+		IDTokenMaxAge:                 o.idTokenMaxAge,
+		InsecureSkipIDTokenValidation: o.skipIDToken,
+	}
+	if o.assertionKey != "" {
+		if c.AssertionKey, err = loadSigner("--assertion-key", o.assertionKey, o, r.env.getenv); err != nil {
+			return nil, err
+		}
+	}
+	if o.requestKey != "" {
+		if c.RequestKey, err = loadSigner("--request-key", o.requestKey, o, r.env.getenv); err != nil {
+			return nil, err
+		}
+	}
+	if o.mode != oauth.ModePoll && o.refreshFile == "" {
+		ns, err := r.notificationServer(logger, tr)
+		if err != nil {
+			return nil, err
+		}
+		defer ns.Close()
+		c.Notifications = ns
+		r.con.step("• notification endpoint %s (%s mode; registered as backchannel_client_notification_endpoint)", sanitize(ns.URL()), o.mode)
+	}
+	if c.BackchannelAuthURL == "" || c.TokenURL == "" || (c.JWKSURL == "" && !o.skipIDToken) {
+		if o.issuer == "" {
+			return nil, usagef("--issuer is needed to discover the endpoints and the jwks_uri")
+		}
 		r.con.step("→ GET %s%s (OpenID Connect Discovery 1.0 §4)", strings.TrimSuffix(o.issuer, "/"), ciba.WellKnownPath)
 		md, err := c.Discover(ctx)
 		if err != nil {
@@ -144,15 +207,23 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		}
 		r.con.step("← bc-authorize %s, token %s%s", sanitize(c.BackchannelAuthURL), sanitize(c.TokenURL), alias)
 	}
-
-	req := ciba.Request{
-		Scope:           o.scope,
-		LoginHint:       o.loginHint,
-		BindingMessage:  o.bindingMessage,
-		ACRValues:       o.acr,
-		RequestedExpiry: o.requestedExpiry,
+	if o.refreshFile != "" {
+		return r.refresh(ctx, c)
 	}
-	r.con.step("→ POST %s (CIBA §7.1) client_id=%s login_hint=%s scope=%q", sanitize(c.BackchannelAuthURL), o.clientID, o.loginHint, strings.Join(o.scope, " "))
+
+	hint := "login_hint=" + o.loginHint
+	switch {
+	case req.LoginHintToken != "":
+		hint = "login_hint_token=…"
+	case req.IDTokenHint != "":
+		hint = "id_token_hint=…"
+	}
+	how := o.authMethod
+	if c.RequestKey != nil {
+		alg, _ := ciba.SigningAlgorithm(c.RequestKey)
+		how += ", signed request object " + alg
+	}
+	r.con.step("→ POST %s (CIBA §7.1) client_id=%s %s scope=%q (%s)", sanitize(c.BackchannelAuthURL), o.clientID, sanitize(hint), strings.Join(o.scope, " "), how)
 	ack, err := c.Start(ctx, req)
 	if err != nil {
 		return nil, err
@@ -161,13 +232,25 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	if o.bindingMessage != "" {
 		r.con.step("• binding message %q: check that the authentication device shows the same", o.bindingMessage)
 	}
-	r.con.step("→ polling POST %s (CIBA §10.1) until the user answers", sanitize(c.TokenURL))
+	switch o.mode {
+	case oauth.ModePing:
+		r.con.step("→ waiting for a ping (CIBA §10.2); meanwhile polling POST %s every interval", sanitize(c.TokenURL))
+	case oauth.ModePush:
+		r.con.step("→ waiting for the OP to push the token (CIBA §10.3)")
+	default:
+		r.con.step("→ polling POST %s (CIBA §10.1) until the user answers", sanitize(c.TokenURL))
+	}
 
 	cd := &countdown{deadline: ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn) * time.Second), interval: time.Duration(ack.Interval) * time.Second}
 	stop := r.startCountdown(cd)
+	pings := 0
 	tok, err := c.Wait(ctx, ack, func(p ciba.Progress) {
 		cd.update(p.Polls, p.Interval, p.LastError)
 		r.con.setStatus(cd.line(r.env.now()))
+		if p.Notifications > pings {
+			pings = p.Notifications
+			r.con.step("← ping received: asked the token endpoint at once (CIBA §10.2)")
+		}
 		if p.Polls == 0 {
 			return
 		}
@@ -184,6 +267,88 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	if err != nil {
 		return nil, err
 	}
+	r.con.step("← access token (%s)", describeToken(tok))
+	return tok, nil
+}
+
+// refresh exchanges the refresh token of --refresh (RFC 6749 §6).
+func (r *run) refresh(ctx context.Context, c *ciba.Config) (*ciba.Token, error) {
+	rt, err := readSecret("--refresh", r.o.refreshFile)
+	if err != nil {
+		return nil, err
+	}
+	if rt == "" {
+		return nil, usagef("--refresh %s: the file is empty", r.o.refreshFile)
+	}
+	r.con.step("→ POST %s grant_type=refresh_token (RFC 6749 §6)", sanitize(c.TokenURL))
+	tok, err := c.Refresh(ctx, rt)
+	if err != nil {
+		return nil, err
+	}
+	rotated := ""
+	if tok.RefreshToken != rt {
+		rotated = "; the refresh token was rotated: keep the new one"
+	}
+	r.con.step("← access token (%s)%s", describeToken(tok), rotated)
+	return tok, nil
+}
+
+// notificationServer starts the HTTPS notification endpoint for ping and
+// push mode.
+func (r *run) notificationServer(logger *slog.Logger, tr *tracer) (*ciba.NotificationServer, error) {
+	o := r.o
+	// The certificate's validity follows the wall clock the OP checks it
+	// against, so the server keeps time.Now.
+	cfg := ciba.NotificationServerConfig{Addr: o.notifyListen, URL: o.notifyURL, Logger: logger}
+	if tr != nil {
+		cfg.Trace = tr.notification
+	}
+	switch {
+	case o.notifyCert != "":
+		for _, f := range []struct{ flag, path string }{{"--notify-cert", o.notifyCert}, {"--notify-key", o.notifyKey}} {
+			if err := readable(f.flag, f.path); err != nil {
+				return nil, err
+			}
+		}
+		cert, err := pki.LoadPEMKeyPair(o.notifyCert, o.notifyKey)
+		if err != nil {
+			return nil, usagef("--notify-cert/--notify-key: %v", err)
+		}
+		cfg.Certificate = cert
+	case o.notifyCACert != "":
+		for _, f := range []struct{ flag, path string }{{"--notify-ca-cert", o.notifyCACert}, {"--notify-ca-key", o.notifyCAKey}} {
+			if err := readable(f.flag, f.path); err != nil {
+				return nil, err
+			}
+		}
+		data, err := os.ReadFile(o.notifyCACert)
+		if err != nil {
+			return nil, usagef("--notify-ca-cert: %v", err)
+		}
+		certs, err := pki.ParseCertificatesPEM(data)
+		if err != nil {
+			return nil, usagef("--notify-ca-cert: %v", err)
+		}
+		keyData, err := os.ReadFile(o.notifyCAKey)
+		if err != nil {
+			return nil, usagef("--notify-ca-key: %v", err)
+		}
+		key, err := pki.ParsePrivateKeyPEM(keyData)
+		if err != nil {
+			return nil, usagef("--notify-ca-key: %v", err)
+		}
+		cfg.CACert, cfg.CAKey = certs[0], key
+	default:
+		return nil, usagef("%s mode needs a TLS certificate for the notification endpoint: --notify-cert and --notify-key, or --notify-ca-cert and --notify-ca-key", o.mode)
+	}
+	ns, err := ciba.NewNotificationServer(cfg)
+	if err != nil {
+		return nil, usagef("%v", err)
+	}
+	return ns, nil
+}
+
+func describeToken(tok *ciba.Token) string {
 	desc := []string{tok.TokenType}
 	if tok.ExpiresIn > 0 {
 		desc = append(desc, fmt.Sprintf("expires in %d s", tok.ExpiresIn))
@@ -191,11 +356,16 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	if tok.Scope != "" {
 		desc = append(desc, "scope "+sanitize(tok.Scope))
 	}
-	if tok.IDToken != "" {
+	if tok.RefreshToken != "" {
+		desc = append(desc, "with refresh_token")
+	}
+	switch {
+	case tok.IDTokenClaims != nil:
+		desc = append(desc, fmt.Sprintf("with id_token checked: sub %s, %s", sanitize(tok.IDTokenClaims.Subject), tok.IDTokenClaims.Algorithm))
+	case tok.IDToken != "":
 		desc = append(desc, "with id_token")
 	}
-	r.con.step("← access token (%s)", strings.Join(desc, ", "))
-	return tok, nil
+	return strings.Join(desc, ", ")
 }
 
 // startCountdown redraws the status line every second on a terminal, until

@@ -3,6 +3,7 @@ package fakeop
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/json"
 	"io"
 	"log"
 	"mime"
@@ -12,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"sync"
 	"testing"
 	"time"
@@ -34,9 +36,13 @@ type Config struct {
 	// Ack answers an authenticated backchannel request; nil answers
 	// AckReply(DefaultAuthReqID, 120, 5).
 	Ack func(r Request) Reply
-	// Token answers the n-th (1-based) authenticated token request; nil
-	// answers TokenReply("fake-access-token") at once.
+	// Token answers the n-th (1-based) authenticated token request with
+	// the CIBA grant; nil answers TokenReply("fake-access-token") at once.
 	Token func(n int, r Request) Reply
+	// Refresh answers the n-th (1-based) authenticated token request with
+	// the refresh_token grant; nil answers a token response with the
+	// access token "refreshed-<n>" and the refresh token "rt-<n>".
+	Refresh func(n int, r Request) Reply
 	// Metadata, when set, edits the discovery document before it is sent.
 	Metadata func(md *oauth.ProviderMetadata)
 	// Now stamps the recorded requests; nil means time.Now. Tests with a
@@ -71,8 +77,10 @@ type OP struct {
 	srv *httptest.Server
 
 	mu       sync.Mutex
+	keys     []signKey
 	requests []Request
 	polls    int
+	refresh  int
 	inFlight int
 	maxIn    int
 }
@@ -89,8 +97,10 @@ func New(tb testing.TB, cfg Config) *OP {
 	}
 	ca := NewCA(tb, "fakeop CA")
 	op := &OP{CA: ca, ClientCert: ca.ClientCert(tb, cfg.ClientID), cfg: cfg}
+	op.RotateKey(tb)
 	mux := http.NewServeMux()
 	mux.HandleFunc("GET /master/.well-known/openid-configuration", op.discovery)
+	mux.HandleFunc("GET /master/jwks", func(w http.ResponseWriter, _ *http.Request) { write(w, JSON(http.StatusOK, op.JWKS())) })
 	mux.HandleFunc("/master/mtls/bc-authorize", op.authenticated(op.backchannel, oauth.BackchannelStatus))
 	mux.HandleFunc("/master/mtls/token", op.authenticated(op.token, oauth.TokenStatus))
 	mux.HandleFunc("/master/bc-authorize", op.notAlias)
@@ -229,14 +239,15 @@ func (op *OP) authenticated(h func(http.ResponseWriter, Request), status func(st
 			fail(oauth.ErrInvalidRequest, "form body required")
 			return
 		}
+		assertion := rec.Form.Get("client_assertion_type") != ""
 		switch {
-		case rec.Cert == nil:
+		case rec.Cert == nil && !assertion:
 			fail(oauth.ErrInvalidClient, "no client certificate")
 		case rec.Form.Get(oauth.ParamClientID) == "":
 			fail(oauth.ErrInvalidClient, "client_id missing")
 		case rec.Form.Get(oauth.ParamClientID) != op.cfg.ClientID:
 			fail(oauth.ErrInvalidClient, "unknown client")
-		case rec.Cert.Subject.CommonName != op.cfg.ClientID:
+		case !assertion && rec.Cert.Subject.CommonName != op.cfg.ClientID:
 			fail(oauth.ErrInvalidClient, "certificate does not match the client")
 		default:
 			h(w, rec)
@@ -253,19 +264,53 @@ func (op *OP) backchannel(w http.ResponseWriter, r Request) {
 }
 
 func (op *OP) token(w http.ResponseWriter, r Request) {
-	if r.Form.Get(oauth.ParamGrantType) != oauth.GrantTypeCIBA {
-		write(w, TokenError(oauth.ErrUnsupportedGrantType, "CIBA grant only"))
-		return
+	switch r.Form.Get(oauth.ParamGrantType) {
+	case oauth.GrantTypeCIBA:
+		op.mu.Lock()
+		op.polls++
+		n := op.polls
+		op.mu.Unlock()
+		if op.cfg.Token == nil {
+			op.writeToken(w, r, TokenReply("fake-access-token"))
+			return
+		}
+		op.writeToken(w, r, op.cfg.Token(n, r))
+	case oauth.GrantTypeRefreshToken:
+		op.mu.Lock()
+		op.refresh++
+		n := op.refresh
+		op.mu.Unlock()
+		if op.cfg.Refresh == nil {
+			op.writeToken(w, r, TokenReplyWith("refreshed-"+strconv.Itoa(n), "rt-"+strconv.Itoa(n), &IDToken{}))
+			return
+		}
+		op.writeToken(w, r, op.cfg.Refresh(n, r))
+	default:
+		write(w, TokenError(oauth.ErrUnsupportedGrantType, "CIBA and refresh grants only"))
 	}
-	op.mu.Lock()
-	op.polls++
-	n := op.polls
-	op.mu.Unlock()
-	if op.cfg.Token == nil {
-		write(w, TokenReply("fake-access-token"))
-		return
+}
+
+// writeToken writes reply, adding the ID token it asks for.
+func (op *OP) writeToken(w http.ResponseWriter, r Request, reply Reply) {
+	if reply.IDToken != nil {
+		var body map[string]any
+		if err := json.Unmarshal(reply.Body, &body); err != nil {
+			write(w, Raw(http.StatusInternalServerError, "text/plain", "fakeop: token reply is not a JSON object"))
+			return
+		}
+		at, _ := body["access_token"].(string)
+		rt, _ := body["refresh_token"].(string)
+		idt, err := op.mintIDToken(reply.IDToken, r.Form, at, rt)
+		if err != nil {
+			write(w, Raw(http.StatusInternalServerError, "text/plain", "fakeop: "+err.Error()))
+			return
+		}
+		body["id_token"] = idt
+		status := reply.Status
+		reply = JSON(status, body)
+		reply.Status = status
 	}
-	write(w, op.cfg.Token(n, r))
+	write(w, reply)
 }
 
 func (op *OP) notAlias(w http.ResponseWriter, _ *http.Request) {
@@ -274,17 +319,18 @@ func (op *OP) notAlias(w http.ResponseWriter, _ *http.Request) {
 
 func (op *OP) discovery(w http.ResponseWriter, _ *http.Request) {
 	md := oauth.ProviderMetadata{
-		Issuer:                                 op.Issuer,
-		JWKSURI:                                op.Issuer + "/jwks",
-		TokenEndpoint:                          op.Issuer + "/token",
-		BackchannelAuthenticationEndpoint:      op.Issuer + "/bc-authorize",
-		ResponseTypesSupported:                 []string{},
-		SubjectTypesSupported:                  []string{"public"},
-		IDTokenSigningAlgValuesSupported:       []string{"ES256"},
-		GrantTypesSupported:                    []string{oauth.GrantTypeCIBA},
-		TokenEndpointAuthMethodsSupported:      []string{oauth.AuthTLSClient},
-		BackchannelTokenDeliveryModesSupported: []oauth.DeliveryMode{oauth.ModePoll},
-		TLSClientCertificateBoundAccessTokens:  true,
+		Issuer:                                          op.Issuer,
+		JWKSURI:                                         op.Issuer + "/jwks",
+		TokenEndpoint:                                   op.Issuer + "/token",
+		BackchannelAuthenticationEndpoint:               op.Issuer + "/bc-authorize",
+		ResponseTypesSupported:                          []string{},
+		SubjectTypesSupported:                           []string{"public"},
+		IDTokenSigningAlgValuesSupported:                []string{"ES256"},
+		GrantTypesSupported:                             []string{oauth.GrantTypeCIBA},
+		TokenEndpointAuthMethodsSupported:               []string{oauth.AuthTLSClient},
+		BackchannelTokenDeliveryModesSupported:          []oauth.DeliveryMode{oauth.ModePoll, oauth.ModePing, oauth.ModePush},
+		BackchannelAuthRequestSigningAlgValuesSupported: []string{"PS256", "ES256"},
+		TLSClientCertificateBoundAccessTokens:           true,
 		MTLSEndpointAliases: map[string]string{
 			"token_endpoint":                      op.TokenURL,
 			"backchannel_authentication_endpoint": op.BackchannelURL,

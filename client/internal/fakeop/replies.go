@@ -14,6 +14,9 @@ type Reply struct {
 	ContentType string // "" means application/json when Body is set
 	Header      http.Header
 	Body        []byte
+	// IDToken, when set on a successful token reply, makes the OP add an
+	// id_token built from it to the JSON body.
+	IDToken *IDToken
 }
 
 // JSON answers status with v encoded as JSON.
@@ -67,13 +70,25 @@ func Unavailable(retryAfter int) Reply {
 	return r
 }
 
-// TokenReply is a successful token response (CIBA Core 1.0 §10.1.1).
+// TokenReply is a successful token response (CIBA Core 1.0 §10.1.1) with
+// a valid ID token.
 func TokenReply(accessToken string) Reply {
-	return JSON(http.StatusOK, map[string]any{
+	return TokenReplyWith(accessToken, "", &IDToken{})
+}
+
+// TokenReplyWith is a successful token response with a refresh token
+// (when not empty) and an ID token made from idt (none when nil).
+func TokenReplyWith(accessToken, refreshToken string, idt *IDToken) Reply {
+	v := map[string]any{
 		"access_token": accessToken,
 		"token_type":   "Bearer",
 		"expires_in":   300,
 		"scope":        "openid profile",
-		"id_token":     "eyJhbGciOiJFUzI1NiJ9.e30.c2ln",
-	})
+	}
+	if refreshToken != "" {
+		v["refresh_token"] = refreshToken
+	}
+	r := JSON(http.StatusOK, v)
+	r.IDToken = idt
+	return r
 }
