@@ -26,6 +26,22 @@ const opUser = "cibalab-op"
 // credentials.
 const enrollUser = "enroll"
 
+// Resource limits of the embedded server. Connections without credentials
+// are anonymous, so every resource they can hold is bounded: the number of
+// connections, the subscriptions of each connection and the bytes the
+// server buffers for a connection that reads slowly.
+const (
+	// MaxConnections is the most client connections the server accepts.
+	MaxConnections = 1024
+	// MaxSubscriptions is the most subscriptions one connection may hold;
+	// the server refuses more with "maximum subscriptions exceeded". The
+	// OP's connection needs a handful, a device two.
+	MaxSubscriptions = 100
+	// MaxPendingBytes is the most bytes the server buffers for one
+	// connection before it closes it as a slow consumer.
+	MaxPendingBytes = 4 << 20
+)
+
 // DeviceGrant is what one enrolled device may do on NATS: it
 // authenticates with the public user nkey NKey (the server checks a
 // signature of its nonce, the seed never leaves the device) and may
@@ -53,7 +69,9 @@ type Gate interface {
 // "enroll" user: it may only send requests to the enrollment subject of
 // any realm and read replies on _INBOX.>; it can read no authentication
 // request, no event and no device's replies, and publish nothing else.
-// Wrong credentials are refused at connect time.
+// Wrong credentials are refused at connect time. Connections,
+// subscriptions per connection and buffered bytes are bounded
+// (MaxConnections, MaxSubscriptions, MaxPendingBytes).
 type Embedded struct {
 	*server.Server
 	opPassword string
@@ -126,6 +144,9 @@ func (e *Embedded) options(devices []DeviceGrant) *server.Options {
 		NoLog:      true,
 		NoSigs:     true,
 		MaxPayload: 64 << 10,
+		MaxConn:    MaxConnections,
+		MaxSubs:    MaxSubscriptions,
+		MaxPending: MaxPendingBytes,
 		// Present a nonce even when no device is enrolled, so that a
 		// revoked device's nkey is refused as an authorization violation
 		// rather than as "nkeys not supported".

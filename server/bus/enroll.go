@@ -15,7 +15,8 @@ import (
 
 // enroll checks the user's password and stores the device's two public
 // keys (channel protocol step 0), then lets the device's nkey in before it
-// answers, so the device can connect with it at once.
+// answers, so the device can connect with it at once. Attempts beyond
+// Config.Enroll's limits are refused before the password is checked.
 func (r *Responder) enroll(ctx context.Context, data []byte) any {
 	user := ""
 	fail := func(code, desc string) any {
@@ -43,14 +44,23 @@ func (r *Responder) enroll(ctx context.Context, data []byte) any {
 	if !nkeys.IsValidPublicUserKey(in.NKey) {
 		return fail(channel.ErrBadMessage, "nkey must be a public NATS user nkey")
 	}
+	if ok, why := r.limit.allow(in.User, r.cfg.Now()); !ok {
+		// Debug: a flood must not flood the log too.
+		r.log.Debug("enrollment attempt limited", "user", user, "reason", why)
+		return channel.EnrollResponse{Version: channel.Version, Error: channel.ErrBadCredentials, ErrorDescription: "too many attempts; try again later"}
+	}
 	u, err := r.cfg.Users.Authenticate(in.User, in.Password)
 	if err != nil {
 		if !errors.Is(err, state.ErrBadCredentials) {
 			r.log.Error("enrollment failed", "err", err)
 			return fail(channel.ErrInternal, "internal error")
 		}
+		if d := r.limit.result(in.User, false, r.cfg.Now()); d > 0 {
+			r.log.Warn("enrollment locked after repeated wrong passwords", "user", user, "for", d)
+		}
 		return fail(channel.ErrBadCredentials, "bad credentials")
 	}
+	r.limit.result(in.User, true, r.cfg.Now())
 	user = u.ID
 	dev, err := r.cfg.Devices.EnrollDevice(state.Device{User: u.ID, Name: in.DeviceName, Key: jwk, NKey: in.NKey})
 	switch {

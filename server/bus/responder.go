@@ -60,15 +60,19 @@ type Config struct {
 	MaxDecisionAge time.Duration
 	// RequestTimeout bounds the handling of one message; 0 means 10 s.
 	RequestTimeout time.Duration
-	Now            func() time.Time
-	Logger         *slog.Logger
+	// Enroll bounds password guessing on the enrollment subject; its
+	// zero value is its documented defaults.
+	Enroll EnrollLimits
+	Now    func() time.Time
+	Logger *slog.Logger
 }
 
 // Responder serves the OP's side of the approval channel: enrollment,
 // pending lists, signed decisions, announcements and events.
 type Responder struct {
-	cfg Config
-	log *slog.Logger
+	cfg   Config
+	log   *slog.Logger
+	limit *enrollLimiter
 
 	mu   sync.Mutex
 	jtis map[string]time.Time // jti → when it may be forgotten
@@ -104,30 +108,47 @@ func NewResponder(cfg Config) (*Responder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Responder{cfg: cfg, log: cfg.Logger, jtis: map[string]time.Time{}}, nil
+	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: map[string]time.Time{}}, nil
 }
 
 // Serve lets the enrolled devices in (Config.Gate), subscribes to the
 // enrollment subject and to every device's pending and decide subjects, in
 // the queue group "cibalab-op" so that several OP replicas share the work,
 // and watches the registry for revocations until Close.
+//
+// A message is answered only at a reply subject its sender alone reads
+// (enrollReplyOK, deviceReplyOK); any other is dropped with a warning, so
+// that nobody can make the OP publish where they may not. Each
+// subscription buffers a bounded number of messages; beyond it, messages
+// are dropped.
 func (r *Responder) Serve(d Decider) error {
 	if err := r.SyncDevices(context.Background()); err != nil {
 		return err
 	}
 	prefix := channel.Prefix + "." + r.cfg.Realm + ".device.*."
+	deviceReplyOK := func(m *nats.Msg) bool { return r.deviceReplyOK(m.Subject, m.Reply) }
 	handlers := []struct {
 		subject string
+		replyOK func(*nats.Msg) bool
 		handle  func(context.Context, *nats.Msg) any
+		// pending bounds the messages waiting for this handler.
+		pendingMsgs, pendingBytes int
 	}{
-		{channel.EnrollSubject(r.cfg.Realm), func(ctx context.Context, m *nats.Msg) any { return r.enroll(ctx, m.Data) }},
-		{prefix + "pending", func(ctx context.Context, m *nats.Msg) any { return r.pending(ctx, d, m.Subject, m.Reply, m.Data) }},
-		{prefix + "decide", func(ctx context.Context, m *nats.Msg) any { return r.decide(ctx, d, m.Subject, m.Reply, m.Data) }},
+		{channel.EnrollSubject(r.cfg.Realm), func(m *nats.Msg) bool { return enrollReplyOK(m.Reply) },
+			func(ctx context.Context, m *nats.Msg) any { return r.enroll(ctx, m.Data) }, 64, 1 << 20},
+		{prefix + "pending", deviceReplyOK,
+			func(ctx context.Context, m *nats.Msg) any { return r.pending(ctx, d, m.Subject, m.Reply, m.Data) }, 1024, 8 << 20},
+		{prefix + "decide", deviceReplyOK,
+			func(ctx context.Context, m *nats.Msg) any { return r.decide(ctx, d, m.Subject, m.Reply, m.Data) }, 1024, 8 << 20},
 	}
 	for _, h := range handlers {
 		sub, err := r.cfg.Conn.QueueSubscribe(h.subject, "cibalab-op", func(m *nats.Msg) {
 			if m.Reply == "" {
-				r.log.Warn("channel message without reply subject dropped", "subject", m.Subject)
+				r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
+				return
+			}
+			if !h.replyOK(m) {
+				r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
 				return
 			}
 			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
@@ -141,6 +162,9 @@ func (r *Responder) Serve(d Decider) error {
 				r.log.Warn("channel reply failed", "subject", m.Subject, "err", err)
 			}
 		})
+		if err == nil {
+			err = sub.SetPendingLimits(h.pendingMsgs, h.pendingBytes)
+		}
 		if err != nil {
 			r.Close()
 			return fmt.Errorf("bus: subscribe %s: %w", h.subject, err)

@@ -94,6 +94,13 @@ type harness struct {
 // registry watcher is slow, so tests sync explicitly.
 func newHarness(t testing.TB) *harness {
 	t.Helper()
+	return newHarnessWith(t, nil)
+}
+
+// newHarnessWith is newHarness with the Responder's Config adjusted by
+// configure (when not nil).
+func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
+	t.Helper()
 	ns, err := StartServer("127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -114,8 +121,12 @@ func newHarness(t testing.TB) *harness {
 		}
 	}
 	logs := &syncBuffer{}
-	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns,
-		DeviceSyncInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(logs, nil))})
+	cfg := Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns,
+		DeviceSyncInterval: time.Hour, Logger: slog.New(slog.NewTextHandler(logs, nil))}
+	if configure != nil {
+		configure(&cfg)
+	}
+	r, err := NewResponder(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,7 +698,10 @@ func FuzzEnrollMessage(f *testing.F) {
 	dir, _ := state.Open(filepath.Join(f.TempDir(), "s"), state.Config{PasswordIterations: 1})
 	// A password no fuzzer finds: every enrollment must be refused.
 	dir.AddUser(state.User{ID: "user"}, rand.Text())
-	r := &Responder{cfg: Config{Realm: "master", Users: dir, Devices: dir, Now: time.Now, Conn: &nats.Conn{}}, log: slog.New(slog.DiscardHandler)}
+	r, err := NewResponder(Config{Realm: "master", Users: dir, Devices: dir, Conn: &nats.Conn{}})
+	if err != nil {
+		f.Fatal(err)
+	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		res, ok := r.enroll(context.Background(), data).(channel.EnrollResponse)
 		if !ok || res.DeviceID != "" || res.Error == "" {

@@ -58,5 +58,5 @@ func (p *Provider) verifyClientAssertion(c *state.Client, form url.Values) error
 	if err != nil || !ok || jti == "" || len(jti) > maxJTILen {
 		return errors.New("jti is required")
 	}
-	return p.jtis.use("assertion\x00"+c.ID+"\x00"+jti, exp.Add(skew), now)
+	return p.jtis.use(c.ID, "assertion\x00"+c.ID+"\x00"+jti, exp.Add(skew), now)
 }

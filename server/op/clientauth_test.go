@@ -174,8 +174,31 @@ func TestClientAuthMethods(t *testing.T) {
 			if n := f.count(t); n != 0 || len(f.ann.reqs) != 0 {
 				t.Fatal("a rejected request was stored or announced")
 			}
+			// RFC 6749 §5.2: a 401 after the Basic scheme carries its
+			// challenge; other failures carry none.
+			wantChallenge := ""
+			if tt.status == 401 && tt.basic[0] != "" {
+				wantChallenge = `Basic realm="` + issuer + `"`
+			}
+			if got := r.header.Get("WWW-Authenticate"); got != wantChallenge {
+				t.Errorf("WWW-Authenticate %q, want %q", got, wantChallenge)
+			}
 		})
 	}
+	t.Run("private_key_jwt over the client's share of the jti cache", func(t *testing.T) {
+		f := newFixture(t)
+		f.p.jtis = newJTICache(0, 1)
+		f.addClient(state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
+		f.addClient(state.Client{ID: "pkjwt2", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
+		if r := f.authPost(t, pathBCAuthorize, authCase{form: pk(nil)}); r.status != 200 {
+			t.Fatalf("first assertion: %d %s", r.status, r.raw)
+		}
+		wantError(t, f.authPost(t, pathBCAuthorize, authCase{form: pk(nil)}), 401, oauth.ErrInvalidClient)
+		other := pk(func(c map[string]any) { c["iss"], c["sub"] = "pkjwt2", "pkjwt2" })
+		if r := f.authPost(t, pathBCAuthorize, authCase{form: other}); r.status != 200 {
+			t.Fatalf("another client was locked out: %d %s", r.status, r.raw)
+		}
+	})
 	t.Run("private_key_jwt replay", func(t *testing.T) {
 		f := newFixture(t)
 		f.addClient(state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})

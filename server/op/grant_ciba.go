@@ -18,7 +18,9 @@ import (
 // interval, which then grows by 5 s (§11); denied → access_denied; approved →
 // tokens bound to this connection's certificate (RFC 8705 §3), and the id is
 // spent (§10.1.1). The state change is one compare-and-swap, so two
-// concurrent polls can never both redeem. Ping clients poll here too
+// concurrent polls can never both redeem; if the tokens then cannot be
+// issued, a second compare-and-swap puts the request back to approved so
+// the client can retry. Ping clients poll here too
 // (after a ping, or on their own at the interval); push clients may not.
 func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *authenticatedClient, form url.Values) error {
 	if client.DeliveryMode == oauth.ModePush {
@@ -72,12 +74,15 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		return outcome
 	}
 
-	resp, _, err := p.mintTokens(r.Context(), grant{
+	resp, m, err := p.mintTokens(r.Context(), grant{
 		Client: client.Client, X5t: certThumbprint(client.Cert),
 		User: req.User, Scope: req.Scope, ACR: req.ACR, AMR: req.AMR, AuthTime: req.AuthTime,
 		AuthReqID: req.ID,
 	}, now)
 	if err != nil {
+		// Nothing was issued: give the request back so the client can
+		// poll again.
+		p.unredeem(r, req, m)
 		return err
 	}
 	p.log.Info("tokens issued", "req", ref(req.ID), "client_id", client.ID, "user", req.User)
@@ -92,3 +97,26 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 }
 
 var errForeign = errors.New("op: auth_req_id belongs to another client")
+
+// unredeem puts a request redeemed by req back to approved after a failed
+// mint, unless it changed since (compare-and-swap on its revision), and
+// revokes the access token signed for nobody.
+func (p *Provider) unredeem(r *http.Request, req *store.Request, m minted) {
+	ctx := r.Context()
+	if m.AccessTokenID != "" {
+		if err := p.cfg.Tokens.RevokeAccessToken(ctx, m.AccessTokenID, m.AccessTokenExp); err != nil {
+			p.log.Error("token: revoking an undelivered access token failed", "req", ref(req.ID), "err", err)
+		}
+	}
+	_, err := p.cfg.Store.Update(ctx, req.ID, func(cur *store.Request) error {
+		if cur.Revision != req.Revision || cur.Status != store.StatusRedeemed {
+			return errChanged
+		}
+		cur.Status = store.StatusApproved
+		cur.RedeemedAt = time.Time{}
+		return nil
+	})
+	if err != nil {
+		p.log.Error("token: giving the request back after a failure failed", "req", ref(req.ID), "err", err)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"slices"
 	"strings"
+	"time"
 
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
@@ -26,7 +27,10 @@ import (
 // family's scope and absolute expiry. Presenting a spent token again is a
 // replay: invalid_grant, and the whole family and its access tokens are
 // revoked (OAuth 2.0 Security BCP §4.14.2). The new access token is bound
-// to this connection's certificate (RFC 8705 §3).
+// to this connection's certificate (RFC 8705 §3). If the new tokens cannot
+// be issued, the presented token is given back (a second compare-and-swap)
+// so that the client can retry; if a replay revoked the family meanwhile,
+// the new access token is revoked too and the answer is invalid_grant.
 func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *authenticatedClient, form url.Values) error {
 	raw := form.Get(oauth.ParamRefreshToken)
 	if raw == "" {
@@ -38,6 +42,11 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 		if len(narrowed) == 0 {
 			return oauth.TokenError(oauth.ErrInvalidScope, "scope must not be empty")
 		}
+	}
+	// A registration the OP cannot sign for fails before the token is
+	// spent.
+	if _, err := p.idTokenAlg(client.Client); err != nil {
+		return err
 	}
 	x5t := certThumbprint(client.Cert)
 	now := p.cfg.Now()
@@ -82,15 +91,52 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 	if narrowed != nil {
 		scope = narrowed
 	}
-	resp, _, err := p.mintTokens(r.Context(), grant{
+	resp, m, err := p.mintTokens(r.Context(), grant{
 		Client: client.Client, X5t: x5t,
 		User: tok.User, Scope: scope, ACR: tok.ACR, AMR: tok.AMR, AuthTime: tok.AuthTime,
 		Family: tok.Family, RefreshScope: tok.Scope, RefreshExpiresAt: tok.ExpiresAt,
 	}, now)
-	if err != nil {
+	switch {
+	case errors.Is(err, store.ErrFamilyRevoked):
+		// A replay revoked the family while this exchange was minting:
+		// the new tokens must not outlive the revocation.
+		if rerr := p.cfg.Tokens.RevokeAccessToken(r.Context(), m.AccessTokenID, m.AccessTokenExp); rerr != nil {
+			return rerr
+		}
+		p.log.Warn("refresh raced with a replay; the new tokens are revoked", "client_id", client.ID, "token", ref(raw))
+		return oauth.TokenError(oauth.ErrInvalidGrant, "the refresh token was revoked")
+	case err != nil:
+		// Nothing was issued: give the token back so the client can retry.
+		p.unspendToken(r, tok, m)
 		return err
 	}
 	p.log.Info("tokens refreshed", "client_id", client.ID, "user", tok.User, "token", ref(raw))
 	writeJSONStatus(w, http.StatusOK, resp)
 	return nil
 }
+
+// unspendToken undoes the spending of tok after a failed mint, unless the
+// token changed since (compare-and-swap on its revision), and revokes the
+// access token signed for nobody.
+func (p *Provider) unspendToken(r *http.Request, tok *store.Token, m minted) {
+	ctx := r.Context()
+	if m.AccessTokenID != "" {
+		if err := p.cfg.Tokens.RevokeAccessToken(ctx, m.AccessTokenID, m.AccessTokenExp); err != nil {
+			p.log.Error("refresh: revoking an undelivered access token failed", "err", err)
+		}
+	}
+	_, err := p.cfg.Tokens.UpdateToken(ctx, tok.Hash, func(t *store.Token) error {
+		if t.Revision != tok.Revision {
+			return errChanged
+		}
+		t.UsedAt = time.Time{}
+		return nil
+	})
+	if err != nil {
+		p.log.Error("refresh: giving the token back after a failure failed", "err", err)
+	}
+}
+
+// errChanged aborts a compare-and-swap that undoes a change when the
+// record changed again since.
+var errChanged = errors.New("op: changed meanwhile")

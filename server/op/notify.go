@@ -230,7 +230,9 @@ func (p *Provider) ping(ctx context.Context, client *state.Client, req *store.Re
 			AuthReqID string `json:"auth_req_id"`
 		}{req.ID})
 	ok := err == nil && delivered(status)
-	p.recordAttempt(ctx, req.ID, ok)
+	cctx, cancel := cleanupContext(ctx)
+	p.recordAttempt(cctx, req.ID, ok)
+	cancel()
 	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status}
 	switch {
 	case err != nil:
@@ -285,17 +287,22 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 		status, m, err := p.pushOnce(ctx, client, req, now)
 		ok := err == nil && delivered(status)
 		attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status, "attempt", attempt}
+		// Recording the outcome and revoking undelivered tokens must
+		// happen even when Close cancelled ctx meanwhile.
+		cctx, cancel := cleanupContext(ctx)
 		if ok {
-			p.recordPushed(ctx, req, client)
+			p.recordPushed(cctx, req, client)
+			cancel()
 			p.log.Info("push delivered", attrs...)
 			return
 		}
-		p.recordAttempt(ctx, req.ID, false)
+		p.recordAttempt(cctx, req.ID, false)
 		if m != nil {
-			if rerr := p.revokeMinted(ctx, *m, now); rerr != nil {
+			if rerr := p.revokeMinted(cctx, *m, now); rerr != nil {
 				p.log.Error("push: revoking undelivered tokens failed", "req", ref(req.ID), "err", rerr)
 			}
 		}
+		cancel()
 		retry := err != nil || status >= 500 || status == http.StatusTooManyRequests
 		if err != nil {
 			attrs = append(attrs, "err", err.Error())
@@ -339,6 +346,16 @@ func (p *Provider) pushOnce(ctx context.Context, client *state.Client, req *stor
 	}
 	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken, pushTokens{AuthReqID: req.ID, TokenResponse: resp})
 	return status, &m, err
+}
+
+// cleanupTimeout bounds the bookkeeping after a delivery attempt.
+const cleanupTimeout = 2 * time.Second
+
+// cleanupContext is ctx without its cancellation, bounded by
+// cleanupTimeout: the bookkeeping after a delivery (recording it, revoking
+// tokens nobody received) must run even when Close cancelled the delivery.
+func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
 // recordAttempt counts a call to the notification endpoint on the request.

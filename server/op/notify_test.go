@@ -567,3 +567,40 @@ func TestPush(t *testing.T) {
 		}
 	})
 }
+
+// blockingTransport hands each request's body to seen and holds the
+// request until its context ends, like an endpoint that never answers.
+type blockingTransport struct{ seen chan []byte }
+
+func (bt *blockingTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	body, _ := io.ReadAll(r.Body)
+	bt.seen <- body
+	<-r.Context().Done()
+	return nil, r.Context().Err()
+}
+
+// TestPushCleanupAfterClose: a push cut short by Close still records the
+// attempt and revokes the tokens it minted, which nobody received.
+func TestPushCleanupAfterClose(t *testing.T) {
+	f := newFixture(t)
+	bt := &blockingTransport{seen: make(chan []byte, 1)}
+	f.withNotifications(t, newNotifyEndpoint(t, nil), &http.Client{Transport: bt})
+	id := f.startAs(t, "pushrt", nil)
+	f.decide(t, id, true)
+	var b map[string]any
+	if err := json.Unmarshal(<-bt.seen, &b); err != nil {
+		t.Fatal(err)
+	}
+	f.p.Close()
+	ctx := context.Background()
+	for _, name := range []string{"access_token", "refresh_token"} {
+		tok, _ := b[name].(string)
+		info, err := f.p.lookupToken(ctx, "pushrt", tok)
+		if err != nil || tok == "" || info.Active {
+			t.Errorf("%s of the interrupted push: active %v, %v", name, info.Active, err)
+		}
+	}
+	if req := f.request(t, id); req.Status != store.StatusApproved || req.NotifyAttempts != 1 {
+		t.Errorf("request %s after %d recorded attempts, want approved after 1", req.Status, req.NotifyAttempts)
+	}
+}

@@ -117,6 +117,9 @@ type Provider struct {
 	notifier *notifier
 	// jtis remembers the jti of client JWTs to refuse replays (jticache.go).
 	jtis *jtiCache
+	// userCodes counts wrong user_codes per client and user
+	// (usercodelimit.go).
+	userCodes *failureLimiter
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -166,7 +169,8 @@ func New(cfg Config) (*Provider, error) {
 		log:      cfg.Logger,
 	}
 	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots)
-	p.jtis = newJTICache(0)
+	p.jtis = newJTICache(0, 0)
+	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	return p, nil
 }
 

@@ -138,7 +138,7 @@ func (p *Provider) parseRequestObject(c *state.Client, token string) (url.Values
 			return nil, fmt.Errorf("%s must be a string", name)
 		}
 	}
-	if err := p.jtis.use("request\x00"+c.ID+"\x00"+jti, exp.Add(skew), now); err != nil {
+	if err := p.jtis.use(c.ID, "request\x00"+c.ID+"\x00"+jti, exp.Add(skew), now); err != nil {
 		return nil, err
 	}
 	return params, nil

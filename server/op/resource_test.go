@@ -86,6 +86,16 @@ func TestUserinfo(t *testing.T) {
 			req.Header.Set("Authorization", "Bearer "+at)
 			return req, "client1"
 		}, 400, oauth.ErrInvalidRequest},
+		{"token without the openid scope", func(t *testing.T, f *fixture, at string) (*http.Request, string) {
+			// Narrowed on refresh to profile alone (OpenID Connect Core 1.0 §5.3).
+			f.allowRefresh("client1")
+			rt := f.tokensFor(t, "client1", nil).str("refresh_token")
+			r := f.refresh(t, "client1", "client1", rt, url.Values{"scope": {"profile"}})
+			if r.status != 200 || r.str("scope") != "profile" {
+				t.Fatalf("refresh: %d %s", r.status, r.raw)
+			}
+			return userinfoReq(http.MethodGet, r.str("access_token")), "client1"
+		}, 403, errInsufficientScope},
 		{"PUT", func(t *testing.T, f *fixture, at string) (*http.Request, string) {
 			req := userinfoReq(http.MethodGet, at)
 			req.Method = http.MethodPut
@@ -114,9 +124,9 @@ func TestUserinfo(t *testing.T) {
 				if r.status != tt.status || !strings.HasPrefix(challenge, `Bearer realm="`) || strings.Contains(challenge, "error=") {
 					t.Fatalf("%d, challenge %q; want %d and a challenge without error (RFC 6750 §3.1)", r.status, challenge, tt.status)
 				}
-			case tt.status == 401:
+			case tt.status == 401 || tt.status == 403:
 				wantError(t, r, tt.status, tt.code)
-				if !strings.HasPrefix(challenge, "Bearer ") || !strings.Contains(challenge, `error="invalid_token"`) {
+				if !strings.HasPrefix(challenge, "Bearer ") || !strings.Contains(challenge, `error="`+tt.code+`"`) {
 					t.Fatalf("challenge %q", challenge)
 				}
 			default:

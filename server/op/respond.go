@@ -3,9 +3,11 @@ package op
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"strconv"
+	"strings"
 
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
@@ -47,6 +49,11 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 			attrs = append(attrs, "description", oe.Description)
 		}
 		p.log.Log(r.Context(), level, "request refused", attrs...)
+		if oe.Code == oauth.ErrInvalidClient && oe.Status == http.StatusUnauthorized && usedBasicAuth(r) {
+			// RFC 6749 §5.2: the client tried the Basic scheme
+			// (client_secret_basic), so the 401 carries its challenge.
+			w.Header().Set("WWW-Authenticate", fmt.Sprintf(`Basic realm="%s"`, p.cfg.Issuer))
+		}
 		writeError(w, oe)
 	})
 }
@@ -64,8 +71,16 @@ func toOAuthError(err error, kind endpointKind) *oauth.Error {
 	return oauth.TokenError(oauth.ErrServerError, "internal error")
 }
 
+// usedBasicAuth reports whether the request carries an Authorization
+// header of the Basic scheme (RFC 7617), well-formed or not.
+func usedBasicAuth(r *http.Request) bool {
+	scheme, _, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	return strings.EqualFold(scheme, "Basic")
+}
+
 // writeError writes an RFC 6749 §5.2 error body; 503 carries Retry-After
-// (CIBA Core 1.0 §11). invalid_client carries no WWW-Authenticate: RFC 6749
+// (CIBA Core 1.0 §11). invalid_client carries a WWW-Authenticate challenge
+// only when the client used the Basic scheme (endpoint does that): RFC 6749
 // §5.2 asks for one only when the client used an HTTP authentication
 // scheme, and mutual TLS is none.
 func writeError(w http.ResponseWriter, e *oauth.Error) {

@@ -92,7 +92,9 @@ type minted struct {
 // random bits), stored only as a hash and bound to the same certificate; and
 // an ID token when openid was granted, signed with the client's
 // id_token_signed_response_alg, carrying at_hash, the auth_req_id claim and,
-// with a refresh token, rt_hash (CIBA Core 1.0 §10.3.1).
+// with a refresh token, rt_hash (CIBA Core 1.0 §10.3.1). On error nothing
+// was stored; the returned minted names the access token signed so far, if
+// any, for the caller to revoke.
 func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oauth.TokenResponse, minted, error) {
 	var out minted
 	idAlg, err := p.idTokenAlg(g.Client)
@@ -130,9 +132,12 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 		Scope:       scope,
 	}
 
+	// The refresh token is stored last, so that a failure leaves nothing
+	// behind but an access token nobody received.
+	var tok *store.Token
 	if slices.Contains(g.Client.GrantTypes, oauth.GrantTypeRefreshToken) {
 		raw := p.newID(32)
-		tok := &store.Token{
+		tok = &store.Token{
 			Hash:           tokenHash(raw),
 			Family:         g.Family,
 			ClientID:       g.Client.ID,
@@ -151,11 +156,7 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 			tok.Scope = g.Scope
 			tok.ExpiresAt = now.Add(p.cfg.RefreshTokenTTL)
 		}
-		if err := p.cfg.Tokens.CreateToken(ctx, tok); err != nil {
-			return nil, out, fmt.Errorf("op: store refresh token: %w", err)
-		}
 		resp.RefreshToken = raw
-		out.Family = tok.Family
 	}
 
 	if slices.Contains(g.Scope, oauth.ScopeOpenID) {
@@ -179,6 +180,13 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 		if resp.IDToken, err = p.keys.sign(idAlg, "JWT", idt); err != nil {
 			return nil, out, err
 		}
+	}
+
+	if tok != nil {
+		if err := p.cfg.Tokens.CreateToken(ctx, tok); err != nil {
+			return nil, out, fmt.Errorf("op: store refresh token: %w", err)
+		}
+		out.Family = tok.Family
 	}
 	return resp, out, nil
 }

@@ -34,13 +34,31 @@ func (p *Provider) checkUserCodePresence(client *authenticatedClient, params url
 // user without one, is invalid_user_code (CIBA Core 1.0 §7.1.2, §13). It
 // does nothing when user_code is not enabled for the client. The code is
 // never logged.
+//
+// Guessing is bounded: after userCodeMaxFailures wrong codes within
+// userCodeWindow for one client and user, every request of that client for
+// that user is refused with access_denied (403, CIBA Core 1.0 §13: refused
+// by policy before any user interaction) for userCodeCooldown, even with
+// the right code.
 func (p *Provider) verifyUserCode(client *authenticatedClient, user *state.User, params url.Values) error {
 	if !p.userCodeEnabled(client) {
 		return nil
 	}
+	now := p.cfg.Now()
+	key := client.ID + "\x00" + user.ID
+	if p.userCodes.locked(key, now) {
+		p.log.Warn("user_code locked out: request refused", "client_id", client.ID, "user", user.ID)
+		return oauth.BackchannelError(oauth.ErrAccessDenied, "too many wrong user_codes; try again later")
+	}
 	if !user.CheckUserCode(params.Get(oauth.ParamUserCode)) {
-		p.log.Warn("user_code refused", "client_id", client.ID, "user", user.ID)
+		if p.userCodes.fail(key, now) {
+			p.log.Warn("user_code locked out after repeated failures", "client_id", client.ID, "user", user.ID,
+				"failures", userCodeMaxFailures, "cooldown", userCodeCooldown.String())
+		} else {
+			p.log.Warn("user_code refused", "client_id", client.ID, "user", user.ID)
+		}
 		return oauth.BackchannelError(oauth.ErrInvalidUserCode, "the user_code is not the user's")
 	}
+	p.userCodes.succeed(key, now)
 	return nil
 }

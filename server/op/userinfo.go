@@ -25,6 +25,10 @@ type bearerError struct {
 
 func (e *bearerError) Error() string { return e.code + ": " + e.description }
 
+// errInsufficientScope is the RFC 6750 §3.1 error for a token without the
+// scope the resource needs.
+const errInsufficientScope = "insufficient_scope"
+
 func invalidToken(format string, args ...any) error {
 	return &bearerError{status: http.StatusUnauthorized, code: oauth.ErrInvalidToken, description: fmt.Sprintf(format, args...)}
 }
@@ -38,10 +42,17 @@ func invalidToken(format string, args ...any) error {
 // certificate of this request must be that one: its x5t#S256 must equal
 // the token's cnf (RFC 8705 §3). Any failure is 401
 // invalid_token with a WWW-Authenticate: Bearer challenge (RFC 6750 §3.1).
+// The token must carry the openid scope (OpenID Connect Core 1.0 §5.3):
+// without it the answer is 403 insufficient_scope, with the challenge
+// (RFC 6750 §3.1).
 // The answer has sub, plus name with the profile scope and email with the
 // email scope (OpenID Connect Core 1.0 §5.4), when the user has them.
 func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	claims, err := p.authorizeBearer(w, r)
+	if err == nil && !slices.Contains(strings.Fields(claims.Scope), oauth.ScopeOpenID) {
+		err = &bearerError{status: http.StatusForbidden, code: errInsufficientScope,
+			description: "the access token was not granted the openid scope"}
+	}
 	if err == nil {
 		var user *state.User
 		user, err = p.cfg.Users.User(claims.Subject)

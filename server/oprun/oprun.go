@@ -33,7 +33,13 @@ type Config struct {
 	Realm string
 	// NATSAddr is the embedded NATS server's listen address; "" means
 	// 127.0.0.1:4222, port 0 picks a free port. Ignored with NATSURL.
+	// The embedded server has no TLS, so Start refuses an address that is
+	// not loopback unless InsecureNATSNonLoopback is set.
 	NATSAddr string
+	// InsecureNATSNonLoopback lets the embedded NATS server listen on an
+	// address that is not loopback, where enrollment passwords cross the
+	// network in clear. For a lab network only.
+	InsecureNATSNonLoopback bool
 	// NATSURL, when set, is an external NATS server used instead of the
 	// embedded one.
 	NATSURL string
@@ -92,6 +98,9 @@ func Start(cfg Config) (s *Server, err error) {
 	}
 	if err := channel.ValidRealm(cfg.Realm); err != nil {
 		return nil, err
+	}
+	if cfg.NATSURL == "" && !cfg.InsecureNATSNonLoopback && !loopback(cfg.NATSAddr) {
+		return nil, fmt.Errorf("oprun: NATS address %q is not a loopback address: the embedded NATS server has no TLS, so enrollment passwords would cross the network in clear; listen on 127.0.0.1, use an external NATS server with TLS, or allow it explicitly (ciba-op serve --insecure-nats-non-loopback)", cfg.NATSAddr)
 	}
 	s = &Server{log: cfg.Logger, errc: make(chan error, 1), done: make(chan struct{})}
 	defer func() {
@@ -261,6 +270,21 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// loopback reports whether the listen address addr binds only loopback
+// interfaces: a loopback IP or "localhost". An empty host (every
+// interface) or any other name is not.
+func loopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 func def(s *string, v string) {

@@ -87,8 +87,14 @@ type Client struct {
 	// ClientSecretHash is the hash of the secret of client_secret_basic
 	// and client_secret_post (RFC 6749 §2.3.1), kept for teaching the
 	// contrast with mutual TLS; HashClientSecret makes it.
-	ClientSecretHash string    `json:"client_secret_hash,omitempty"`
-	CreatedAt        time.Time `json:"created_at"`
+	ClientSecretHash string `json:"client_secret_hash,omitempty"`
+	// TLSClientCertificateBoundAccessTokens requires certificate-bound
+	// tokens (RFC 8705 §3.4): the token endpoint refuses to issue tokens
+	// without a client certificate on the connection. It matters for the
+	// methods that do not need a certificate; with mutual TLS client
+	// authentication tokens are always bound.
+	TLSClientCertificateBoundAccessTokens bool      `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	CreatedAt                             time.Time `json:"created_at"`
 }
 
 type clientList struct {

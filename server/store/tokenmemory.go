@@ -13,12 +13,15 @@ type TokenMemory struct {
 	mu      sync.Mutex
 	tokens  map[string]*Token
 	revoked map[string]time.Time // access token jti → its expiry
-	rev     uint64
+	// families are the revoked families → the latest expiry of their
+	// tokens.
+	families map[string]time.Time
+	rev      uint64
 }
 
 // NewTokenMemory returns an empty in-memory token store.
 func NewTokenMemory() *TokenMemory {
-	return &TokenMemory{tokens: make(map[string]*Token), revoked: make(map[string]time.Time)}
+	return &TokenMemory{tokens: make(map[string]*Token), revoked: make(map[string]time.Time), families: make(map[string]time.Time)}
 }
 
 var _ TokenStore = (*TokenMemory)(nil)
@@ -35,6 +38,9 @@ func (m *TokenMemory) CreateToken(ctx context.Context, t *Token) error {
 	defer m.mu.Unlock()
 	if _, ok := m.tokens[t.Hash]; ok {
 		return ErrExists
+	}
+	if _, ok := m.families[t.Family]; ok {
+		return ErrFamilyRevoked
 	}
 	m.rev++
 	c := t.Clone()
@@ -88,14 +94,24 @@ func (m *TokenMemory) RevokeFamily(ctx context.Context, family string, at time.T
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	var out []*Token
+	until := at
 	for _, t := range m.tokens {
-		if t.Family != family || !t.RevokedAt.IsZero() {
+		if t.Family != family {
+			continue
+		}
+		if t.ExpiresAt.After(until) {
+			until = t.ExpiresAt
+		}
+		if !t.RevokedAt.IsZero() {
 			continue
 		}
 		m.rev++
 		t.RevokedAt = at
 		t.Revision = m.rev
 		out = append(out, t.Clone())
+	}
+	if old, ok := m.families[family]; !ok || until.After(old) {
+		m.families[family] = until
 	}
 	return out, nil
 }
@@ -144,6 +160,12 @@ func (m *TokenMemory) DeleteExpiredTokens(ctx context.Context, cutoff time.Time)
 	for jti, exp := range m.revoked {
 		if exp.Before(cutoff) {
 			delete(m.revoked, jti)
+			n++
+		}
+	}
+	for f, exp := range m.families {
+		if exp.Before(cutoff) {
+			delete(m.families, f)
 			n++
 		}
 	}

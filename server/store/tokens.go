@@ -2,9 +2,16 @@ package store
 
 import (
 	"context"
+	"errors"
 	"slices"
 	"time"
 )
+
+// ErrFamilyRevoked is returned by [TokenStore.CreateToken] for a token of a
+// family that [TokenStore.RevokeFamily] revoked: a rotation that raced with
+// a replay must not outlive the revocation (OAuth 2.0 Security BCP
+// §4.14.2).
+var ErrFamilyRevoked = errors.New("store: token family revoked")
 
 // Token is the record of one refresh token (RFC 6749 §1.5, §6). The token
 // itself is never stored: Hash is the unpadded base64url SHA-256 of it, so
@@ -63,7 +70,7 @@ func (t *Token) Clone() *Token {
 // tokens (RFC 7009). Implementations are safe for concurrent use.
 type TokenStore interface {
 	// CreateToken stores a new refresh token; ErrExists if its Hash is
-	// taken.
+	// taken, ErrFamilyRevoked if its Family was revoked.
 	CreateToken(ctx context.Context, t *Token) error
 	// GetToken returns a copy of the token; ErrNotFound if there is none.
 	GetToken(ctx context.Context, hash string) (*Token, error)
@@ -73,14 +80,18 @@ type TokenStore interface {
 	// unchanged, as is ErrNotFound. It returns the stored result.
 	UpdateToken(ctx context.Context, hash string, fn func(*Token) error) (*Token, error)
 	// RevokeFamily sets RevokedAt to at on every token of family not
-	// revoked yet, and returns copies of the tokens it revoked.
+	// revoked yet, and returns copies of the tokens it revoked. The store
+	// remembers the family as revoked, so that CreateToken refuses new
+	// tokens of it, at least until the family's tokens expired (the
+	// latest ExpiresAt of its tokens, or at when it has none).
 	RevokeFamily(ctx context.Context, family string, at time.Time) ([]*Token, error)
 	// RevokeAccessToken records that the access token jti is revoked; the
 	// record may be dropped once the token expired at expiresAt.
 	RevokeAccessToken(ctx context.Context, jti string, expiresAt time.Time) error
 	// AccessTokenRevoked reports whether the access token jti was revoked.
 	AccessTokenRevoked(ctx context.Context, jti string) (bool, error)
-	// DeleteExpiredTokens removes refresh tokens and revoked access token
-	// records that expired before cutoff and returns how many it removed.
+	// DeleteExpiredTokens removes refresh tokens, revoked access token
+	// records and revoked family records that expired before cutoff and
+	// returns how many it removed.
 	DeleteExpiredTokens(ctx context.Context, cutoff time.Time) (int, error)
 }

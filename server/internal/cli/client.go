@@ -51,6 +51,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&c.BackchannelAuthRequestSigningAlg, "request-signing-alg", "", "", "backchannel_authentication_request_signing_alg `ALG` (PS256, ES256); implies signed requests")
 	cmd.boolVar(&c.BackchannelUserCodeParameter, "user-code", "backchannel_user_code_parameter: the client sends the user's user_code (CIBA Core 1.0 §7.1.2)")
 	cmd.stringVar(&c.IDTokenSignedResponseAlg, "id-token-alg", "", "", "id_token_signed_response_alg `ALG`: RS256 (default), PS256 or ES256")
+	cmd.boolVar(&c.TLSClientCertificateBoundAccessTokens, "bound-tokens", "tls_client_certificate_bound_access_tokens: issue tokens only to a connection with a client certificate, bound to it (RFC 8705 §3.4); mutual TLS methods always bind")
 	var refresh bool
 	cmd.boolVar(&refresh, "refresh-tokens", "also register the refresh_token grant: token responses then carry a rotating refresh token (RFC 6749 §6)")
 	if code, ok := cmd.parse(e, args); !ok {

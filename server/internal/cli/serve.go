@@ -25,6 +25,7 @@ type serveOptions struct {
 	realm         string
 	natsAddr      string
 	natsURL       string
+	insecureNATS  bool
 	interval      time.Duration
 	defaultExpiry time.Duration
 	minExpiry     time.Duration
@@ -52,6 +53,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "`REALM`, the issuer's path: https://HOST:PORT/REALM")
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.natsURL, "nats-url", "CIBA_OP_NATS_URL", "", "use the external NATS server at `URL` instead of the embedded one")
+	c.boolVar(&o.insecureNATS, "insecure-nats-non-loopback", "let --nats-addr be a non-loopback address although the embedded NATS server has no TLS: enrollment passwords then cross the network in clear")
 	c.durationVar(&o.interval, "interval", "CIBA_OP_INTERVAL", 5*time.Second, "minimum `TIME` between polls, sent as interval (CIBA §7.3)")
 	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
 	c.durationVar(&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", time.Second, "lower bound (`TIME`) of a requested_expiry")
@@ -98,12 +100,13 @@ func runServe(ctx context.Context, e Env, args []string) int {
 // serve runs the OP until ctx is done.
 func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
 	s, err := oprun.Start(oprun.Config{
-		StateDir:           o.stateDir,
-		Addr:               o.addr,
-		Realm:              o.realm,
-		NATSAddr:           o.natsAddr,
-		NATSURL:            o.natsURL,
-		PasswordIterations: servePasswordIterations(e),
+		StateDir:                o.stateDir,
+		Addr:                    o.addr,
+		Realm:                   o.realm,
+		NATSAddr:                o.natsAddr,
+		NATSURL:                 o.natsURL,
+		InsecureNATSNonLoopback: o.insecureNATS,
+		PasswordIterations:      servePasswordIterations(e),
 		Provider: op.Config{
 			Interval:          o.interval,
 			DefaultExpiry:     o.defaultExpiry,

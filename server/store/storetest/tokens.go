@@ -130,6 +130,30 @@ func RunTokens(t *testing.T, newStore func(t *testing.T) store.TokenStore) {
 				t.Fatal("second revocation moved RevokedAt")
 			}
 		}},
+		{"a revoked family takes no new tokens", func(t *testing.T, s store.TokenStore) {
+			// A rotation that lost the race against a replay: the replay
+			// revoked the family before the rotated token was stored.
+			s.CreateToken(ctx, newToken("a", "f1", t0))
+			if _, err := s.RevokeFamily(ctx, "f1", t0.Add(time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateToken(ctx, newToken("b", "f1", t0.Add(2*time.Minute))); !errors.Is(err, store.ErrFamilyRevoked) {
+				t.Fatalf("CreateToken in a revoked family: %v, want ErrFamilyRevoked", err)
+			}
+			if _, err := s.GetToken(ctx, "b"); !errors.Is(err, store.ErrNotFound) {
+				t.Fatalf("the refused token was stored: %v", err)
+			}
+			if err := s.CreateToken(ctx, newToken("c", "f2", t0)); err != nil {
+				t.Fatalf("another family: %v", err)
+			}
+			// The record lasts while the family's tokens could be live.
+			if _, err := s.DeleteExpiredTokens(ctx, t0.Add(30*time.Minute)); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.CreateToken(ctx, newToken("d", "f1", t0)); !errors.Is(err, store.ErrFamilyRevoked) {
+				t.Fatalf("the revocation was forgotten before the family expired: %v", err)
+			}
+		}},
 		{"revoked access tokens", func(t *testing.T, s store.TokenStore) {
 			if ok, err := s.AccessTokenRevoked(ctx, "j1"); ok || err != nil {
 				t.Fatalf("unknown jti revoked: %v %v", ok, err)
