@@ -94,6 +94,10 @@ func Enroll(ctx context.Context, cfg EnrollConfig, password string) (Enrollment,
 		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
 	}
 	switch {
+	case resp.Error == channel.ErrBadCredentials && resp.ErrorDescription != "" && resp.ErrorDescription != "bad credentials":
+		// The OP says why, e.g. that too many attempts locked the user
+		// out for a while.
+		return Enrollment{}, fmt.Errorf("%w (%s)", ErrBadCredentials, sanitizeDescription(resp.ErrorDescription))
 	case resp.Error == channel.ErrBadCredentials:
 		return Enrollment{}, ErrBadCredentials
 	case resp.Error != "":
@@ -144,4 +148,20 @@ func request(ctx context.Context, nc *nats.Conn, timeout time.Duration, subject 
 		return fmt.Errorf("malformed reply on %s: %w", subject, err)
 	}
 	return nil
+}
+
+// sanitizeDescription keeps an OP-supplied description printable and short
+// before it reaches a terminal.
+func sanitizeDescription(s string) string {
+	out := make([]rune, 0, len(s))
+	for _, r := range s {
+		if len(out) == 120 {
+			break
+		}
+		if r < 0x20 || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			r = '?'
+		}
+		out = append(out, r)
+	}
+	return string(out)
 }

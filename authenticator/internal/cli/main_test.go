@@ -75,6 +75,21 @@ func TestWrongPassword(t *testing.T) {
 	}
 }
 
+// TestLockedOut: when the OP refuses enrollment because of too many wrong
+// passwords, the one-line message says so.
+func TestLockedOut(t *testing.T) {
+	op := startOP(t)
+	op.LockOut()
+	e := envFor(t, op)
+	p := start(t, strings.NewReader(""), e, "--auto", "approve")
+	if code := p.wait(t); code != ExitNotAccepted {
+		t.Fatalf("exit %d, want 5", code)
+	}
+	if got, want := p.stderr.String(), "ciba-authenticator: enrollment refused: bad credentials (too many attempts; try again later)\n"; got != want {
+		t.Fatalf("stderr %q, want %q", got, want)
+	}
+}
+
 func TestPendingBeforeStartThenInterrupted(t *testing.T) {
 	op := startOP(t)
 	first := op.NewRequest("user", "first")

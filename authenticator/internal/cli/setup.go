@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"strings"
 	"sync/atomic"
 	"time"
 
@@ -87,7 +88,11 @@ func enroll(ctx context.Context, o options, e env, dev *devicedir.Device, passwo
 	case ctx.Err() != nil:
 		return fail(ExitInterrupted, "interrupted")
 	case errors.Is(err, device.ErrBadCredentials):
-		return fail(ExitNotAccepted, "enrollment refused: bad credentials")
+		reason := ""
+		if _, detail, ok := strings.Cut(err.Error(), "bad credentials ("); ok {
+			reason = " (" + detail
+		}
+		return fail(ExitNotAccepted, "enrollment refused: bad credentials%s", reason)
 	case errors.As(err, &refused) && refused.Code == channel.ErrDeviceRevoked:
 		return fail(ExitNotAccepted, "enrollment refused: this device was revoked; enroll a new one into another --device-dir")
 	case errors.As(err, &refused):

@@ -71,6 +71,7 @@ type OP struct {
 	jtis        map[string]bool
 	enrollments int
 	refusal     *channel.DecisionResult
+	lockedOut   bool
 	decisions   []Decision
 	decided     chan Decision
 }
@@ -336,6 +337,14 @@ func (op *OP) KickClients(tb testing.TB) {
 	}
 }
 
+// LockOut makes every enrollment fail as the OP does after too many wrong
+// passwords.
+func (op *OP) LockOut() {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.lockedOut = true
+}
+
 func (op *OP) enroll(data []byte) any {
 	fail := func(code, desc string) channel.EnrollResponse {
 		return channel.EnrollResponse{Version: channel.Version, Error: code, ErrorDescription: desc}
@@ -349,9 +358,12 @@ func (op *OP) enroll(data []byte) any {
 	}
 	op.mu.Lock()
 	defer op.mu.Unlock()
+	if op.lockedOut {
+		return fail(channel.ErrBadCredentials, "too many attempts; try again later")
+	}
 	want, ok := op.users[in.User]
 	if !ok || in.Password != want {
-		return fail(channel.ErrBadCredentials, "wrong user or password")
+		return fail(channel.ErrBadCredentials, "bad credentials")
 	}
 	var jwk pki.JWK
 	if err := json.Unmarshal(in.DeviceKey, &jwk); err != nil || jwk.Kty != "EC" || jwk.Crv != "P-256" || jwk.Alg != "ES256" {
