@@ -40,7 +40,7 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v Verdict
 		switch {
 		case req.User != user:
 			return ErrNotYourRequest
-		case req.Status != store.StatusPending || req.Expired(now):
+		case req.Status != store.StatusPending || req.Expired(now) || !req.ExpiryPushedAt.IsZero():
 			return ErrNotPending
 		}
 		req.Status = store.StatusDenied

@@ -275,8 +275,9 @@ type pushError struct {
 // while the request is unexpired, at most maxPushAttempts times; tokens of
 // a failed attempt are revoked before the next one mints fresh ones. Any
 // other answer (4xx, a redirect) is final. Until expiry an undelivered
-// grant stays approved but unredeemable (push clients may not poll). No
-// expired_token error is pushed: requests nobody decided just expire.
+// grant stays approved but unredeemable (push clients may not poll).
+// Requests nobody decided before expiry get expired_token, pushed once by
+// NotifyExpired (notifyexpired.go).
 func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Request) {
 	for attempt := 1; ; attempt++ {
 		now := p.cfg.Now()

@@ -82,7 +82,7 @@ type Server struct {
 
 // Start builds and starts the OP: it opens and initialises the state
 // directory, starts or connects to NATS, serves HTTPS, and sweeps expired
-// requests until Close.
+// requests (pushing expired_token to push clients) until Close.
 func Start(cfg Config) (s *Server, err error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("oprun: StateDir is required")
@@ -253,15 +253,25 @@ func (s *Server) closeAll() {
 	s.closers = nil
 }
 
-// sweep removes long-expired requests every 30 s.
+// sweep removes long-expired requests every 30 s, and every second pushes
+// expired_token for push clients' requests that expired undecided
+// (op.Provider.NotifyExpired, CIBA Core 1.0 §12).
 func (s *Server) sweep(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(30 * time.Second)
 	defer t.Stop()
+	expiry := time.NewTicker(expiryNotifyInterval)
+	defer expiry.Stop()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-expiry.C:
+			if n, err := s.Provider.NotifyExpired(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("expired_token pushes failed", "err", err)
+			} else if n > 0 {
+				s.log.Debug("expired_token pushes started", "count", n)
+			}
 		case <-t.C:
 			if n, err := s.Provider.Sweep(ctx); err != nil {
 				s.log.Error("sweep failed", "err", err)
@@ -271,6 +281,10 @@ func (s *Server) sweep(ctx context.Context) {
 		}
 	}
 }
+
+// expiryNotifyInterval is how often expired requests of push clients are
+// looked for: an expired_token push is at most this late.
+const expiryNotifyInterval = time.Second
 
 // loopback reports whether the listen address addr binds only loopback
 // interfaces: a loopback IP or "localhost". An empty host (every

@@ -23,8 +23,10 @@
 // it issues; the validity check of client certificates at the OP (RFC 8705
 // §2.1; they are valid for one year, so do not advance past that) and the
 // validity of certificates issued after the advance; the freshness of
-// device decisions, which the optest devices sign with the same clock. It
-// does not govern: the TLS handshake, where clients check the OP's server
+// device decisions, which the optest devices sign with the same clock;
+// the expired_token pushed to a push client whose request expired
+// undecided (CIBA Core 1.0 §12), which Advance has the OP send at once.
+// It does not govern: the TLS handshake, where clients check the OP's server
 // certificate against the real clock; NATS and HTTP timeouts; the
 // context deadlines of the test; the Delay of a [Decision]; and the
 // OP's sweep of long-expired requests, which runs every 30 s of real time

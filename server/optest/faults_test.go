@@ -178,3 +178,43 @@ func TestPingFaults(t *testing.T) {
 		t.Fatal("the ping without a fault did not arrive")
 	}
 }
+
+// TestPushExpiredOnAdvance: when Advance takes a push client's request past
+// its expiry undecided, the OP pushes expired_token to the client's
+// notification endpoint once (CIBA Core 1.0 §12).
+func TestPushExpiredOnAdvance(t *testing.T) {
+	ep := newEndpoint(t)
+	s := NewServer(t, NotificationTransport(ep.Client().Transport))
+	s.AddClient("pusher", DeliveryMode(oauth.ModePush), NotificationEndpoint(ep.URL+"/cb"))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	resp, err := s.Client("pusher").PostForm(s.URL+"/mtls/bc-authorize", url.Values{"client_id": {"pusher"}, "scope": {"openid"},
+		"login_hint": {DefaultUser}, "client_notification_token": {"tok-0123456789"}, "requested_expiry": {"30"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ack oauth.BackchannelAuthResponse
+	err = json.NewDecoder(resp.Body).Decode(&ack)
+	resp.Body.Close()
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("bc-authorize: %d %v", resp.StatusCode, err)
+	}
+	s.Advance(31 * time.Second)
+	s.Advance(time.Second) // a second sweep pushes nothing more
+	select {
+	case body := <-ep.got:
+		var got map[string]string
+		if err := json.Unmarshal([]byte(body), &got); err != nil || len(got) != 2 ||
+			got["error"] != oauth.ErrExpiredToken || got["auth_req_id"] != ack.AuthReqID {
+			t.Fatalf("push %q, want expired_token for %s", body, ack.AuthReqID)
+		}
+	case <-ctx.Done():
+		t.Fatal("no expired_token push after the request expired")
+	}
+	if _, err := s.OP.Provider.NotifyExpired(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got := ep.received(); len(got) != 1 {
+		t.Fatalf("endpoint received %q, want one push", got)
+	}
+}

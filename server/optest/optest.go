@@ -361,7 +361,9 @@ func realmOf(issuer string) string {
 func (s *Server) Now() time.Time { return s.clock.Now() }
 
 // Advance moves the OP's clock d forward; the package documentation lists
-// what the clock governs. A negative d fails the test.
+// what the clock governs. It then has the OP push expired_token for push
+// clients' requests that expired undecided (CIBA Core 1.0 §12), in the
+// background. A negative d fails the test.
 func (s *Server) Advance(d time.Duration) {
 	if d < 0 {
 		if s.tb != nil {
@@ -371,6 +373,11 @@ func (s *Server) Advance(d time.Duration) {
 		return
 	}
 	s.clock.offset.Add(int64(d))
+	// Push the expired_token of push clients' requests that just expired
+	// now, rather than at the OP's next one-second tick.
+	if _, err := s.OP.Provider.NotifyExpired(s.ctx); err != nil && s.ctx.Err() == nil {
+		s.logf("optest: expired_token pushes after Advance: %v", err)
+	}
 }
 
 // clock is the real clock plus an offset.

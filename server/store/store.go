@@ -48,6 +48,11 @@ type Request struct {
 	// acknowledged one (200 or 204), zero until then.
 	NotifyAttempts int
 	NotifiedAt     time.Time
+	// ExpiryPushedAt is when the OP claimed the expired_token push of a
+	// push client's request that expired undecided (CIBA Core 1.0 §12),
+	// zero until then. It is set once, by compare-and-swap, so the error
+	// is pushed at most once whoever sweeps.
+	ExpiryPushedAt time.Time
 
 	CreatedAt time.Time
 	ExpiresAt time.Time
