@@ -1,6 +1,3 @@
-// Package storetest is the conformance suite every store.Store backend must
-// pass: create, get, compare-and-swap updates under contention, listing and
-// expiry.
 package storetest
 
 import (
