@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"path/filepath"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"cibalab/server/ca"
@@ -53,36 +52,21 @@ type caInfo struct {
 func runCAList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("ca list", "ca list [--json] [flags]",
 		"Lists the certificate authorities trusted for client certificates.")
-	var dir string
-	var asJSON bool
-	cmd.stateDirVar(&dir)
-	cmd.boolVar(&asJSON, "json", "print one JSON document")
-	if code, ok := cmd.parse(e, args); !ok {
-		return code
+	load := func(d *state.Dir) ([]caInfo, error) {
+		cas, err := d.CAs()
+		if err != nil {
+			return nil, err
+		}
+		infos := make([]caInfo, 0, len(cas))
+		for _, c := range cas {
+			infos = append(infos, caInfo{Name: c.Name, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter.UTC(),
+				Fingerprint: fingerprint(c.Cert), File: filepath.Join(d.Path(), "cas", c.Name, ca.CertFile)})
+		}
+		return infos, nil
 	}
-	d, code, ok := openState(e, cmd, dir)
-	if !ok {
-		return jsonFailure(e, asJSON, code)
-	}
-	cas, err := d.CAs()
-	if err != nil {
-		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)
-	}
-	infos := make([]caInfo, 0, len(cas))
-	for _, c := range cas {
-		infos = append(infos, caInfo{Name: c.Name, Subject: c.Cert.Subject.String(), NotAfter: c.Cert.NotAfter.UTC(),
-			Fingerprint: fingerprint(c.Cert), File: filepath.Join(dir, "cas", c.Name, ca.CertFile)})
-	}
-	if asJSON {
-		return printJSON(e, infos)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tSUBJECT\tNOT AFTER\tSHA-256 FINGERPRINT")
-	for _, i := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", i.Name, i.Subject, i.NotAfter.Format(time.DateOnly), i.Fingerprint)
-	}
-	tw.Flush()
-	return exitOK
+	return runList(e, args, cmd, load, "NAME\tSUBJECT\tNOT AFTER\tSHA-256 FINGERPRINT", func(i caInfo) []string {
+		return []string{i.Name, i.Subject, i.NotAfter.Format(time.DateOnly), i.Fingerprint}
+	})
 }
 
 // fingerprint is the SHA-256 of the certificate's DER, as colon-separated

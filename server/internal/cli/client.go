@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"os"
 	"strings"
-	"text/tabwriter"
 
 	"cibalab/server/state"
 	"cibalab/shared/oauth"
@@ -191,32 +190,7 @@ func clientSubject(c state.Client) string {
 func runClientList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("client list", "client list [--json] [flags]",
 		"Lists the registered clients; --json prints their metadata (RFC 7591 names).")
-	var dir string
-	var asJSON bool
-	cmd.stateDirVar(&dir)
-	cmd.boolVar(&asJSON, "json", "print one JSON document")
-	if code, ok := cmd.parse(e, args); !ok {
-		return code
-	}
-	d, code, ok := openState(e, cmd, dir)
-	if !ok {
-		return jsonFailure(e, asJSON, code)
-	}
-	clients, err := d.Clients()
-	if err != nil {
-		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)
-	}
-	if asJSON {
-		if clients == nil {
-			clients = []state.Client{}
-		}
-		return printJSON(e, clients)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tSUBJECT\tDELIVERY MODE")
-	for _, c := range clients {
-		fmt.Fprintf(tw, "%s\t%s\t%s\n", c.ID, clientSubject(c), c.DeliveryMode)
-	}
-	tw.Flush()
-	return exitOK
+	return runList(e, args, cmd, (*state.Dir).Clients, "ID\tSUBJECT\tDELIVERY MODE", func(c state.Client) []string {
+		return []string{c.ID, clientSubject(c), string(c.DeliveryMode)}
+	})
 }

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"strings"
-	"text/tabwriter"
 	"time"
 
 	"cibalab/server/state"
@@ -38,38 +37,24 @@ func runDeviceList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("device list", "device list [--user USER] [--json] [flags]",
 		"Lists the enrolled authentication devices (ciba-authenticator enroll), revoked ones\n"+
 			"included. Only public keys are kept: the device's ES256 decision key and its NATS nkey.")
-	var dir, user string
-	var asJSON bool
-	cmd.stateDirVar(&dir)
+	var user string
 	cmd.stringVar(&user, "user", "", "", "only the devices of user `ID`")
-	cmd.boolVar(&asJSON, "json", "print one JSON document")
-	if code, ok := cmd.parse(e, args); !ok {
-		return jsonFailure(e, asJSON, code)
-	}
-	d, code, ok := openState(e, cmd, dir)
-	if !ok {
-		return jsonFailure(e, asJSON, code)
-	}
-	devs, err := d.Devices()
-	if err != nil {
-		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)
-	}
-	infos := []deviceInfo{}
-	for _, dev := range devs {
-		if user == "" || dev.User == user {
-			infos = append(infos, newDeviceInfo(dev))
+	load := func(d *state.Dir) ([]deviceInfo, error) {
+		devs, err := d.Devices()
+		if err != nil {
+			return nil, err
 		}
+		infos := []deviceInfo{}
+		for _, dev := range devs {
+			if user == "" || dev.User == user {
+				infos = append(infos, newDeviceInfo(dev))
+			}
+		}
+		return infos, nil
 	}
-	if asJSON {
-		return printJSON(e, infos)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tUSER\tNAME\tSTATUS\tENROLLED")
-	for _, dev := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\n", dev.ID, dev.User, printable(dev.Name), dev.Status, dev.CreatedAt.Format(time.RFC3339))
-	}
-	tw.Flush()
-	return exitOK
+	return runList(e, args, cmd, load, "ID\tUSER\tNAME\tSTATUS\tENROLLED", func(dev deviceInfo) []string {
+		return []string{dev.ID, dev.User, printable(dev.Name), dev.Status, dev.CreatedAt.Format(time.RFC3339)}
+	})
 }
 
 // runDeviceRevoke implements "ciba-op device revoke".

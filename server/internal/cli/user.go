@@ -3,7 +3,6 @@ package cli
 import (
 	"context"
 	"fmt"
-	"text/tabwriter"
 	"time"
 
 	"cibalab/server/state"
@@ -104,33 +103,18 @@ type userInfo struct {
 // runUserList implements "ciba-op user list".
 func runUserList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("user list", "user list [--json] [flags]", "Lists the users (never their password hashes).")
-	var dir string
-	var asJSON bool
-	cmd.stateDirVar(&dir)
-	cmd.boolVar(&asJSON, "json", "print one JSON document")
-	if code, ok := cmd.parse(e, args); !ok {
-		return code
+	load := func(d *state.Dir) ([]userInfo, error) {
+		users, err := d.Users()
+		if err != nil {
+			return nil, err
+		}
+		infos := make([]userInfo, 0, len(users))
+		for _, u := range users {
+			infos = append(infos, userInfo{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: u.CreatedAt})
+		}
+		return infos, nil
 	}
-	d, code, ok := openState(e, cmd, dir)
-	if !ok {
-		return jsonFailure(e, asJSON, code)
-	}
-	users, err := d.Users()
-	if err != nil {
-		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)
-	}
-	infos := make([]userInfo, 0, len(users))
-	for _, u := range users {
-		infos = append(infos, userInfo{ID: u.ID, Name: u.Name, Email: u.Email, CreatedAt: u.CreatedAt})
-	}
-	if asJSON {
-		return printJSON(e, infos)
-	}
-	tw := tabwriter.NewWriter(e.Stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "ID\tNAME\tEMAIL\tCREATED")
-	for _, u := range infos {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\n", u.ID, u.Name, u.Email, u.CreatedAt.Format(time.RFC3339))
-	}
-	tw.Flush()
-	return exitOK
+	return runList(e, args, cmd, load, "ID\tNAME\tEMAIL\tCREATED", func(u userInfo) []string {
+		return []string{u.ID, u.Name, u.Email, u.CreatedAt.Format(time.RFC3339)}
+	})
 }
