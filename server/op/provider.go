@@ -102,6 +102,20 @@ type Config struct {
 	// Connect Core 1.0 §2, acr_values_supported in discovery); nil means
 	// urn:cibalab:acr:pwd and urn:cibalab:acr:pin. See selectACR.
 	ACRValuesSupported []string
+	// MaxConcurrentTokenRequests bounds the token requests handled at
+	// once; beyond it the token endpoint answers 503
+	// temporarily_unavailable with Retry-After: 1 before reading the body
+	// (CIBA Core 1.0 §11 allows 503 under heavy load). 0 means 64; a
+	// negative value means no bound.
+	MaxConcurrentTokenRequests int
+	// Throttle, when not nil, is asked about every token request once its
+	// client is authenticated. When it answers throttled, the request gets
+	// 503 temporarily_unavailable with a Retry-After of retryAfter rounded
+	// up to whole seconds, at least 1 (CIBA Core 1.0 §11), and changes no
+	// state: the poll is not recorded and counts for no slow_down. It lets
+	// tests exercise a client's handling of Retry-After; it must be safe
+	// for concurrent use.
+	Throttle func(clientID string) (retryAfter time.Duration, throttled bool)
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -120,6 +134,8 @@ type Provider struct {
 	// userCodes counts wrong user_codes per client and user
 	// (usercodelimit.go).
 	userCodes *failureLimiter
+	// tokenGate bounds the token requests in flight (throttle.go).
+	tokenGate *gate
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -171,6 +187,7 @@ func New(cfg Config) (*Provider, error) {
 	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots)
 	p.jtis = newJTICache(0, 0)
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
+	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)
 	return p, nil
 }
 

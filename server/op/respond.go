@@ -37,6 +37,8 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 		oe := toOAuthError(err, kind)
 		level := slog.LevelWarn
 		switch {
+		case oe.Code == oauth.ErrTemporarilyUnavailable:
+			level = slog.LevelWarn // load shedding or a deliberate test throttle, not a fault
 		case oe.Status >= 500:
 			level = slog.LevelError
 		case oe.Code == oauth.ErrAuthorizationPending || oe.Code == oauth.ErrSlowDown:

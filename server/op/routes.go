@@ -25,7 +25,7 @@ func (p *Provider) Handler() http.Handler {
 	mux.HandleFunc(p.basePath+pathDiscovery, p.serveDiscovery)
 	mux.HandleFunc(p.basePath+pathJWKS, p.serveJWKS)
 	mux.Handle(p.basePath+pathBCAuthorize, p.endpoint("bc-authorize", p.backchannelAuthorize, oauthBackchannel))
-	mux.Handle(p.basePath+pathToken, p.endpoint("token", p.token, oauthToken))
+	mux.Handle(p.basePath+pathToken, p.limitTokenConcurrency(p.endpoint("token", p.token, oauthToken)))
 	mux.HandleFunc(p.basePath+pathUserinfo, p.userinfo)
 	mux.Handle(p.basePath+pathIntrospect, p.endpoint("introspect", p.introspect, oauthToken))
 	mux.Handle(p.basePath+pathRevoke, p.endpoint("revoke", p.revoke, oauthToken))

@@ -8,8 +8,8 @@ import (
 )
 
 // token is the token endpoint (RFC 6749 §3.2): it authenticates the client
-// (RFC 8705 §2) and dispatches on grant_type. Each grant lives in its own
-// file.
+// (RFC 8705 §2), lets Config.Throttle refuse it with 503 (CIBA Core 1.0
+// §11) and dispatches on grant_type. Each grant lives in its own file.
 func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 	newErr := oauth.TokenError
 	form, err := p.parseForm(w, r, newErr)
@@ -18,6 +18,9 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
 	}
 	client, err := p.authenticateClient(r, form, newErr)
 	if err != nil {
+		return err
+	}
+	if err := p.throttle(client.ID); err != nil {
 		return err
 	}
 	grant := form.Get(oauth.ParamGrantType)

@@ -42,6 +42,8 @@
 // until [Server.ReconnectDevices] (requests announced meanwhile are found
 // again through the pending list), and [Server.DropOPConnection] breaks
 // the OP's own NATS connection, which it re-establishes.
+// [Server.ThrottleNextPolls] makes the next token requests get 503
+// temporarily_unavailable with Retry-After (CIBA Core 1.0 §11).
 //
 // Every server of one test binary shares one pair of token signing keys,
 // generated on first use, because RSA key generation would otherwise

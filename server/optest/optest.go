@@ -69,6 +69,10 @@ type Server struct {
 	wg      sync.WaitGroup
 	closing sync.Once
 
+	// throttle refuses the token requests of ThrottleNextPolls; it has
+	// its own lock.
+	throttle pollThrottle
+
 	mu      sync.Mutex
 	devices map[string]*device      // by user
 	clients map[string]*clientCreds // by client id
@@ -158,6 +162,7 @@ func start(tb testing.TB, dir string, ownDir bool, opts []Option) (_ *Server, er
 	for _, f := range o.provider {
 		f(&cfg.Provider)
 	}
+	cfg.Provider.Throttle = s.throttle.hook(cfg.Provider.Throttle)
 	if s.OP, err = oprun.Start(cfg); err != nil {
 		return nil, fmt.Errorf("optest: %w", err)
 	}

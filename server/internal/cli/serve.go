@@ -33,6 +33,8 @@ type serveOptions struct {
 	logLevel      string
 	userCode      bool
 	notifyCAFile  string
+	// maxTokenConcurrency is op.Config.MaxConcurrentTokenRequests.
+	maxTokenConcurrency int
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -60,6 +62,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.durationVar(&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", 600*time.Second, "upper bound (`TIME`) of a requested_expiry")
 	c.boolVar(&o.userCode, "user-code", "accept user_code from clients registered with --user-code (CIBA §7.1.2)")
 	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3)")
+	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
 		return code
@@ -71,6 +74,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	}
 	if o.minExpiry > o.defaultExpiry || o.defaultExpiry > o.maxExpiry {
 		return c.usageError(e, "expiry bounds must satisfy --min-expiry <= --default-expiry <= --max-expiry")
+	}
+	if o.maxTokenConcurrency == 0 {
+		return c.usageError(e, "--max-token-concurrency 0: want a positive number, or a negative one for no limit")
 	}
 	if err := channel.ValidRealm(o.realm); err != nil {
 		return c.usageError(e, "--realm: "+err.Error())
@@ -114,6 +120,8 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 			MaxExpiry:         o.maxExpiry,
 			UserCodeSupported: o.userCode,
 			NotificationRoots: notifyRoots,
+
+			MaxConcurrentTokenRequests: o.maxTokenConcurrency,
 		},
 		Now:    e.Now,
 		Logger: logger,
@@ -136,6 +144,15 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 	case <-ctx.Done():
 		logger.Info("shutting down")
 		return nil
+	}
+}
+
+// intVar defines an int flag; env, when not empty, is the variable
+// consulted when the flag is not given.
+func (c *command) intVar(p *int, name, env string, def int, usage string) {
+	c.fs.IntVar(p, name, def, usage)
+	if env != "" {
+		c.env[name] = env
 	}
 }
 

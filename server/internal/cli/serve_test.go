@@ -22,6 +22,7 @@ func TestServeUsageErrors(t *testing.T) {
 		{"--min-expiry", "10s", "--default-expiry", "5s"},
 		{"--realm", "a.b"},
 		{"--log-level", "loud"},
+		{"--max-token-concurrency", "0"},
 		{"extra"},
 	} {
 		var stderr bytes.Buffer
