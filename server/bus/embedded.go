@@ -81,16 +81,29 @@ type Embedded struct {
 	sentinel string
 	host     string
 	port     int
+	// jsDir is the JetStream store directory; "" leaves JetStream off.
+	jsDir string
 
 	mu      sync.Mutex // serialises reloads
 	devices []DeviceGrant
+}
+
+// ServerOption is an option of StartServer.
+type ServerOption func(*Embedded)
+
+// WithJetStream enables JetStream on the embedded server, its data kept
+// under dir, so that key-value buckets survive a restart. Only the OP's
+// own connection may use it: devices and connections without credentials
+// are granted no $JS subject.
+func WithJetStream(dir string) ServerOption {
+	return func(e *Embedded) { e.jsDir = dir }
 }
 
 // StartServer starts an embedded nats-server listening on addr
 // ("127.0.0.1:4222"; port 0 picks a free port) and waits until it accepts
 // connections. No device is enrolled until SetDevices. Stop it with
 // Shutdown and WaitForShutdown.
-func StartServer(addr string) (*Embedded, error) {
+func StartServer(addr string, opts ...ServerOption) (*Embedded, error) {
 	host, portStr, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("bus: NATS address %q: %w", addr, err)
@@ -111,6 +124,9 @@ func StartServer(addr string) (*Embedded, error) {
 	sentinel, _ := kp.PublicKey()
 	kp.Wipe()
 	e := &Embedded{opPassword: base64.RawURLEncoding.EncodeToString(pw), sentinel: sentinel, host: host, port: port}
+	for _, o := range opts {
+		o(e)
+	}
 	ns, err := server.NewServer(e.options(nil))
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
@@ -138,6 +154,8 @@ func (e *Embedded) options(devices []DeviceGrant) *server.Options {
 		}})
 	}
 	return &server.Options{
+		JetStream:  e.jsDir != "",
+		StoreDir:   e.jsDir,
 		ServerName: "cibalab-op",
 		Host:       e.host,
 		Port:       e.port,
@@ -185,9 +203,14 @@ func (e *Embedded) SetDevices(grants []DeviceGrant) error {
 	return nil
 }
 
+// opInboxPrefix is the inbox prefix of the OP's connection. Connections
+// without credentials may subscribe to _INBOX.>, so the replies to the
+// OP's own requests (JetStream key-value reads among them) go elsewhere.
+const opInboxPrefix = "_CIBALAB_OP_INBOX"
+
 // ConnectOP opens the OP's own, fully privileged connection.
 func (e *Embedded) ConnectOP(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.UserInfo(opUser, e.opPassword), nats.Name("ciba-op")}, opts...)
+	opts = append([]nats.Option{nats.UserInfo(opUser, e.opPassword), nats.Name("ciba-op"), nats.CustomInboxPrefix(opInboxPrefix)}, opts...)
 	nc, err := nats.Connect(e.ClientURL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect to the embedded NATS server: %w", err)

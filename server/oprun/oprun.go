@@ -9,10 +9,12 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"path/filepath"
 	"strings"
 	"time"
 
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
 
 	"cibalab/server/bus"
 	"cibalab/server/op"
@@ -45,8 +47,16 @@ type Config struct {
 	NATSURL string
 	// PasswordIterations is passed to state.Config.
 	PasswordIterations int
-	// Store holds requests; nil means a new store.Memory.
+	// Store holds requests; nil means a new store.Memory, or a
+	// store.JetStream with Persist.
 	Store store.Store
+	// Persist keeps pending requests in a NATS JetStream key-value bucket
+	// (store.JetStream) instead of memory, so they survive a restart and
+	// OPs sharing one NATS server share them. The embedded NATS server
+	// then runs JetStream with its data in <StateDir>/jetstream; with
+	// NATSURL the external server must have JetStream enabled. Ignored
+	// when Store is set.
+	Persist bool
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
 	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
 	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start.
@@ -149,7 +159,11 @@ func Start(cfg Config) (s *Server, err error) {
 	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
 	if cfg.NATSURL == "" {
-		ns, err := bus.StartServer(cfg.NATSAddr)
+		var nsOpts []bus.ServerOption
+		if cfg.Persist && cfg.Store == nil {
+			nsOpts = append(nsOpts, bus.WithJetStream(filepath.Join(dir.Path(), "jetstream")))
+		}
+		ns, err := bus.StartServer(cfg.NATSAddr, nsOpts...)
 		if err != nil {
 			return nil, err
 		}
@@ -175,6 +189,11 @@ func Start(cfg Config) (s *Server, err error) {
 	pc.Issuer = s.Issuer
 	pc.Clients, pc.Users = dir, dir
 	pc.Store = cfg.Store
+	if pc.Store == nil && cfg.Persist {
+		if pc.Store, err = openJetStream(s.NATS, cfg.Realm, cfg.Logger); err != nil {
+			return nil, err
+		}
+	}
 	if pc.Store == nil {
 		pc.Store = store.NewMemory()
 	}
@@ -280,6 +299,21 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// openJetStream opens the requests bucket of realm on nc's JetStream.
+func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*store.JetStream, error) {
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return nil, fmt.Errorf("oprun: JetStream: %w", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	st, err := store.NewJetStream(ctx, js, store.JetStreamConfig{Realm: realm, Logger: logger.With("component", "store")})
+	if err != nil {
+		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
+	}
+	return st, nil
 }
 
 // expiryNotifyInterval is how often expired requests of push clients are

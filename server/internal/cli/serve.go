@@ -26,6 +26,7 @@ type serveOptions struct {
 	natsAddr      string
 	natsURL       string
 	insecureNATS  bool
+	persist       bool
 	interval      time.Duration
 	defaultExpiry time.Duration
 	minExpiry     time.Duration
@@ -56,6 +57,8 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.natsURL, "nats-url", "CIBA_OP_NATS_URL", "", "use the external NATS server at `URL` instead of the embedded one")
 	c.boolVar(&o.insecureNATS, "insecure-nats-non-loopback", "let --nats-addr be a non-loopback address although the embedded NATS server has no TLS: enrollment passwords then cross the network in clear")
+	c.boolVar(&o.persist, "persist", "keep pending requests in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server share them")
+	c.env["persist"] = "CIBA_OP_PERSIST"
 	c.durationVar(&o.interval, "interval", "CIBA_OP_INTERVAL", 5*time.Second, "minimum `TIME` between polls, sent as interval (CIBA §7.3)")
 	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
 	c.durationVar(&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", time.Second, "lower bound (`TIME`) of a requested_expiry")
@@ -112,6 +115,7 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		NATSAddr:                o.natsAddr,
 		NATSURL:                 o.natsURL,
 		InsecureNATSNonLoopback: o.insecureNATS,
+		Persist:                 o.persist,
 		PasswordIterations:      servePasswordIterations(e),
 		Provider: op.Config{
 			Interval:          o.interval,

@@ -1,0 +1,295 @@
+package store
+
+import (
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// JetStreamConfig configures a JetStream store. Zero values are the
+// documented defaults.
+type JetStreamConfig struct {
+	// Bucket is the key-value bucket; "" means "cibalab_requests_<Realm>".
+	// A bucket name is made of letters, digits, '_' and '-'.
+	Bucket string
+	// Realm names the default bucket; "" means "master".
+	Realm string
+	// Replicas is the bucket's replica count on a clustered server; 0
+	// means 1. Ignored when the bucket exists already.
+	Replicas int
+	// Storage is where the bucket keeps its data; the zero value is
+	// jetstream.FileStorage, which survives a restart.
+	Storage jetstream.StorageType
+	// MaxRetries bounds the attempts of one Update under contention; 0
+	// means 100.
+	MaxRetries int
+	Logger     *slog.Logger
+}
+
+// JetStream is a Store on a NATS JetStream key-value bucket: requests
+// survive a restart of the OP, and several OP replicas connected to one
+// NATS server (or cluster) share them. Each request is one key, its value
+// the JSON of the Request, and Request.Revision is the key's revision:
+// Update writes with the revision it read (compare-and-swap) and retries
+// on a conflict.
+//
+// List and DeleteExpired read every key of the bucket: their cost grows
+// with the number of requests stored, which is fine for a mock OP whose
+// requests expire within minutes.
+type JetStream struct {
+	kv         jetstream.KeyValue
+	maxRetries int
+	log        *slog.Logger
+}
+
+var _ Store = (*JetStream)(nil)
+
+// NewJetStream creates the bucket of cfg, or binds to it when it exists.
+func NewJetStream(ctx context.Context, js jetstream.JetStream, cfg JetStreamConfig) (*JetStream, error) {
+	if js == nil {
+		return nil, errors.New("store: NewJetStream without a JetStream context")
+	}
+	if cfg.Realm == "" {
+		cfg.Realm = "master"
+	}
+	if cfg.Bucket == "" {
+		cfg.Bucket = "cibalab_requests_" + cfg.Realm
+	}
+	kv, err := openBucket(ctx, js, cfg.Bucket, cfg.Replicas, cfg.Storage, "pending CIBA authentication requests")
+	if err != nil {
+		return nil, err
+	}
+	if cfg.MaxRetries <= 0 {
+		cfg.MaxRetries = 100
+	}
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	return &JetStream{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
+}
+
+// openBucket binds to bucket, creating it when it does not exist. History
+// is 1: only the latest value of a key is needed.
+func openBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, storage jetstream.StorageType, desc string) (jetstream.KeyValue, error) {
+	if replicas <= 0 {
+		replicas = 1
+	}
+	kv, err := js.KeyValue(ctx, bucket)
+	if errors.Is(err, jetstream.ErrBucketNotFound) {
+		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: bucket, Description: desc, History: 1, Replicas: replicas, Storage: storage,
+		})
+		if errors.Is(err, jetstream.ErrBucketExists) { // another replica won the race
+			kv, err = js.KeyValue(ctx, bucket)
+		}
+	}
+	if err != nil {
+		return nil, fmt.Errorf("store: key-value bucket %q: %w", bucket, err)
+	}
+	return kv, nil
+}
+
+// kvKey maps an ID to a key-value key. A key is made of letters, digits
+// and "-/_=."; an ID made only of letters, digits, '-' and '_' (an
+// auth_req_id is base64url) is its own key, any other ID is "=" followed
+// by its unpadded base64url encoding. No plain key starts with '=', so the
+// mapping is one to one.
+func kvKey(id string) string {
+	plain := id != ""
+	for i := 0; i < len(id) && plain; i++ {
+		c := id[i]
+		plain = c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z' || c >= '0' && c <= '9' || c == '-' || c == '_'
+	}
+	if plain {
+		return id
+	}
+	return "=" + base64.RawURLEncoding.EncodeToString([]byte(id))
+}
+
+// Create implements Store.
+func (s *JetStream) Create(ctx context.Context, r *Request) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.ID == "" {
+		return errors.New("store: request without ID")
+	}
+	b, err := json.Marshal(r)
+	if err != nil {
+		return fmt.Errorf("store: encode request: %w", err)
+	}
+	if _, err := s.kv.Create(ctx, kvKey(r.ID), b); err != nil {
+		if errors.Is(err, jetstream.ErrKeyExists) {
+			return ErrExists
+		}
+		return fmt.Errorf("store: create request: %w", err)
+	}
+	return nil
+}
+
+// Get implements Store.
+func (s *JetStream) Get(ctx context.Context, id string) (*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return s.get(ctx, kvKey(id))
+}
+
+func (s *JetStream) get(ctx context.Context, key string) (*Request, error) {
+	e, err := s.kv.Get(ctx, key)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrKeyNotFound) {
+			return nil, ErrNotFound
+		}
+		return nil, fmt.Errorf("store: get request: %w", err)
+	}
+	var r Request
+	if err := json.Unmarshal(e.Value(), &r); err != nil {
+		return nil, fmt.Errorf("store: decode request: %w", err)
+	}
+	r.Revision = e.Revision()
+	return &r, nil
+}
+
+// Update implements Store. It reads the request, applies fn and writes
+// the result only if the key's revision did not change; on a conflict it
+// starts over, at most MaxRetries times, and gives up early when ctx is
+// done.
+func (s *JetStream) Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error) {
+	key := kvKey(id)
+	for range s.maxRetries {
+		if err := ctx.Err(); err != nil {
+			return nil, err
+		}
+		cur, err := s.get(ctx, key)
+		if err != nil {
+			return nil, err
+		}
+		next := cur.Clone()
+		if err := fn(next); err != nil {
+			return nil, err
+		}
+		next.ID = cur.ID // the key cannot change
+		b, err := json.Marshal(next)
+		if err != nil {
+			return nil, fmt.Errorf("store: encode request: %w", err)
+		}
+		rev, err := s.kv.Update(ctx, key, b, cur.Revision)
+		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSequence(err) {
+			continue // changed meanwhile: read again
+		}
+		if err != nil {
+			return nil, fmt.Errorf("store: update request: %w", err)
+		}
+		next.Revision = rev
+		return next, nil
+	}
+	s.log.Warn("update gave up under contention", "attempts", s.maxRetries)
+	return nil, fmt.Errorf("store: update request: still conflicting after %d attempts", s.maxRetries)
+}
+
+// List implements Store. It reads every request of the bucket.
+func (s *JetStream) List(ctx context.Context, user string, status Status) ([]*Request, error) {
+	all, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*Request
+	for _, r := range all {
+		if (user == "" || r.User == user) && r.Status == status {
+			out = append(out, r)
+		}
+	}
+	slices.SortFunc(out, func(a, b *Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return compareStrings(a.ID, b.ID)
+	})
+	return out, nil
+}
+
+// DeleteExpired implements Store. It reads every request of the bucket and
+// deletes an expired one only at the revision it read, so a request
+// updated meanwhile is left for the next sweep.
+func (s *JetStream) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
+	all, err := s.all(ctx)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, r := range all {
+		if !r.ExpiresAt.Before(cutoff) {
+			continue
+		}
+		err := s.kv.Delete(ctx, kvKey(r.ID), jetstream.LastRevision(r.Revision))
+		switch {
+		case err == nil:
+			n++
+		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), isWrongLastSequence(err):
+			// changed since read: the next sweep decides
+		default:
+			return n, fmt.Errorf("store: delete request: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// all returns every request of the bucket, in no particular order. A key
+// deleted between listing and reading is skipped.
+func (s *JetStream) all(ctx context.Context) ([]*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	keys, err := listKeys(ctx, s.kv)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]*Request, 0, len(keys))
+	for _, k := range keys {
+		r, err := s.get(ctx, k)
+		if errors.Is(err, ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+// listKeys returns the keys of kv that are not deleted.
+func listKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
+	lister, err := kv.ListKeys(ctx)
+	if err != nil {
+		if errors.Is(err, jetstream.ErrNoKeysFound) {
+			return nil, nil
+		}
+		return nil, fmt.Errorf("store: list keys: %w", err)
+	}
+	defer lister.Stop()
+	var keys []string
+	for k := range lister.Keys() {
+		keys = append(keys, k)
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return keys, nil
+}
+
+// isWrongLastSequence reports whether err is JetStream's compare-and-swap
+// conflict, whichever way it is reported.
+func isWrongLastSequence(err error) bool {
+	var apiErr *jetstream.APIError
+	return errors.As(err, &apiErr) && (apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequence ||
+		apiErr.ErrorCode == jetstream.JSErrCodeStreamWrongLastSequenceConstant)
+}
