@@ -230,3 +230,43 @@ func TestRefresh(t *testing.T) {
 		})
 	}
 }
+
+func TestRefreshChecksTheNewIDToken(t *testing.T) {
+	withClaims := func(rt string, claims map[string]any) fakeop.Reply {
+		return fakeop.TokenReplyWith("at-2", rt, &fakeop.IDToken{Claims: claims})
+	}
+	tests := []struct {
+		name     string
+		reply    fakeop.Reply
+		original *ciba.IDToken
+		problem  string // "" for success
+	}{
+		{"rt_hash of the new refresh token", withClaims("rt-2", nil), nil, ""},
+		{"rt_hash of another refresh token", withClaims("rt-2", map[string]any{oauth.ClaimRTHash: fakeop.HalfHash("rt-1")}), nil, "rt_hash"},
+		{"no new refresh token: rt_hash not compared", withClaims("", map[string]any{oauth.ClaimRTHash: fakeop.HalfHash("rt-1")}), nil, ""},
+		{"same iss and sub as the original", withClaims("rt-2", nil), &ciba.IDToken{Subject: "user"}, ""},
+		{"other sub than the original", withClaims("rt-2", nil), &ciba.IDToken{Subject: "someone-else"}, "sub"},
+		{"other iss than the original", withClaims("rt-2", nil), &ciba.IDToken{Issuer: "https://other.example", Subject: "user"}, "iss"},
+		{"no original: sub not compared", withClaims("rt-2", map[string]any{"sub": "someone-else"}), nil, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op, c, _ := setup(t, fakeop.Config{Refresh: func(int, fakeop.Request) fakeop.Reply { return tt.reply }})
+			original := tt.original
+			if original != nil && original.Issuer == "" {
+				original.Issuer = op.Issuer
+			}
+			tok, err := c.RefreshFor(context.Background(), "rt-1", original)
+			if tt.problem == "" {
+				if err != nil || tok.IDTokenClaims == nil {
+					t.Fatalf("err = %v, want a checked ID token", err)
+				}
+				return
+			}
+			var ie *ciba.IDTokenError
+			if !errors.As(err, &ie) || !strings.Contains(ie.Problem, tt.problem) {
+				t.Fatalf("err = %v, want an ID token problem about %q", err, tt.problem)
+			}
+		})
+	}
+}

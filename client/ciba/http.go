@@ -86,19 +86,25 @@ func (r *response) requireJSON() error {
 }
 
 // oauthError turns a non-200 response into the *oauth.Error of its body
-// (RFC 6749 §5.2, CIBA Core 1.0 §11 and §13). A 503 without a JSON body
-// still becomes a temporarily_unavailable error so the poll loop can honour
-// its Retry-After (CIBA Core 1.0 §11).
+// (RFC 6749 §5.2, CIBA Core 1.0 §11 and §13). A 503 without an OAuth JSON
+// error body (no JSON, or JSON that is not an error object) still becomes
+// a temporarily_unavailable error so the poll loop can honour its
+// Retry-After (CIBA Core 1.0 §11); a 503 with an error code keeps that
+// code.
 func (r *response) oauthError(now time.Time) error {
 	retry := retryAfter(r.header.Get("Retry-After"), now)
-	if r.status == http.StatusServiceUnavailable && r.requireJSON() != nil {
-		return &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Status: r.status, RetryAfter: retry}
-	}
+	unavailable := &oauth.Error{Code: oauth.ErrTemporarilyUnavailable, Status: r.status, RetryAfter: retry}
 	if err := r.requireJSON(); err != nil {
+		if r.status == http.StatusServiceUnavailable {
+			return unavailable
+		}
 		return err
 	}
 	oe, problem := decodeError(r.body)
 	if problem != "" {
+		if r.status == http.StatusServiceUnavailable {
+			return unavailable
+		}
 		return r.problem("%s", problem)
 	}
 	oe.Status = r.status

@@ -101,6 +101,10 @@ type Expect struct {
 	// §10.3.1): auth_req_id and at_hash always, rt_hash with a refresh
 	// token.
 	Push bool
+	// Issuer and Subject, when set, must equal the iss and sub claims: an
+	// ID token returned by a refresh must name the same issuer and user as
+	// the original one (OpenID Connect Core 1.0 §12.2).
+	Issuer, Subject string
 }
 
 // IDToken holds the checked claims of an ID token.
@@ -245,9 +249,16 @@ func (v *IDTokenValidator) checkClaims(claims map[string]any, alg string, e Expe
 	return t, nil
 }
 
-// checkBindings checks the auth_req_id claim, at_hash and rt_hash
-// (CIBA Core 1.0 §10.3.1, OpenID Connect Core 1.0 §3.1.3.8).
+// checkBindings checks iss and sub against the original ID token
+// (OpenID Connect Core 1.0 §12.2), the auth_req_id claim, at_hash and
+// rt_hash (CIBA Core 1.0 §10.3.1, OpenID Connect Core 1.0 §3.1.3.8).
 func checkBindings(t *IDToken, claims map[string]any, alg string, e Expect) error {
+	if e.Issuer != "" && t.Issuer != e.Issuer {
+		return idTokenErrorf("iss is not the iss of the original ID token (OpenID Connect Core 1.0 §12.2)")
+	}
+	if e.Subject != "" && t.Subject != e.Subject {
+		return idTokenErrorf("sub is not the sub of the original ID token (OpenID Connect Core 1.0 §12.2)")
+	}
 	if v, present := claims[oauth.ClaimAuthReqID]; present {
 		id, ok := v.(string)
 		if !ok || id == "" {

@@ -94,6 +94,14 @@ type NotificationServer struct {
 type subscription struct {
 	mode oauth.DeliveryMode
 	ch   chan *Notification
+	// expires is when the request expires, by the server's clock; zero
+	// until the acknowledgement gives its lifetime.
+	expires time.Time
+}
+
+// expired reports whether the request of sub has expired at now.
+func (sub *subscription) expired(now time.Time) bool {
+	return !sub.expires.IsZero() && !now.Before(sub.expires)
 }
 
 // Notification is what the provider delivered for one request.
@@ -218,19 +226,48 @@ func NewNotificationToken() string {
 func tokenKey(token string) [32]byte { return sha256.Sum256([]byte(token)) }
 
 // expect registers token for one request in mode; notifications carrying
-// it are queued until forget.
+// it are queued until forget, or until the request expires (see
+// expireAfter). Registrations of expired requests are dropped here, so a
+// caller that never calls Wait or Cancel does not leak them.
 func (s *NotificationServer) expect(token string, mode oauth.DeliveryMode) *subscription {
 	sub := &subscription{mode: mode, ch: make(chan *Notification, 8)}
+	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
+	for k, old := range s.subs {
+		if old.expired(now) {
+			delete(s.subs, k)
+		}
+	}
 	s.subs[tokenKey(token)] = sub
 	return sub
 }
 
-func (s *NotificationServer) lookup(token string) *subscription {
+// expireAfter sets the lifetime of token's registration: the expires_in
+// of the acknowledgement (CIBA Core 1.0 §7.3), from now by the server's
+// clock. After it, notifications carrying token are refused.
+func (s *NotificationServer) expireAfter(token string, lifetime time.Duration) {
+	expires := s.cfg.Now().Add(lifetime)
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	return s.subs[tokenKey(token)]
+	if sub := s.subs[tokenKey(token)]; sub != nil {
+		sub.expires = expires
+	}
+}
+
+// lookup returns the registration of token, or nil when there is none or
+// its request has expired (an expired one is dropped).
+func (s *NotificationServer) lookup(token string) *subscription {
+	now := s.cfg.Now()
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	k := tokenKey(token)
+	sub := s.subs[k]
+	if sub != nil && sub.expired(now) {
+		delete(s.subs, k)
+		return nil
+	}
+	return sub
 }
 
 // forget stops accepting token.

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -268,6 +269,108 @@ func TestModesNeedANotificationServer(t *testing.T) {
 		c.DeliveryMode = m
 		if _, err := c.Start(context.Background(), request()); err == nil {
 			t.Errorf("%s mode started without a notification server", m)
+		}
+	}
+}
+
+// pingSetup starts a ping-mode request whose token endpoint answers
+// replies, and returns the Config, the ack and a function that sends a
+// ping for an auth_req_id.
+func pingSetup(t *testing.T, replies ...fakeop.Reply) (*fakeop.OP, *ciba.Config, *ciba.Ack, func(id string)) {
+	t.Helper()
+	op, c, _ := setup(t, fakeop.Config{Token: script(replies...)})
+	ns, pool := notifier(t, op)
+	c.DeliveryMode, c.Notifications = oauth.ModePing, ns
+	ack := start(t, c)
+	ping := func(id string) {
+		t.Helper()
+		body, _ := json.Marshal(map[string]string{"auth_req_id": id})
+		if status, err := fakeop.Notify(ns.URL(), pool, ack.NotificationToken, "application/json", body); err != nil || status != http.StatusNoContent {
+			t.Fatalf("ping for %q answered %d (%v), want 204", id, status, err)
+		}
+	}
+	return op, c, ack, ping
+}
+
+func TestPingsNeverSpeedUpPolling(t *testing.T) {
+	s := time.Second
+	mine := fakeop.DefaultAuthReqID
+	tests := []struct {
+		name    string
+		pings   []string // queued before Wait
+		replies []fakeop.Reply
+		want    []time.Duration // poll send times after the ack
+		seen    int             // Progress.Notifications at the end
+	}{
+		{"pings for another request are ignored",
+			[]string{"SOMEONE-ELSE", "SOMEONE-ELSE", "SOMEONE-ELSE", "SOMEONE-ELSE", "SOMEONE-ELSE", "SOMEONE-ELSE"},
+			[]fakeop.Reply{fakeop.Pending(), fakeop.TokenReply("at")}, []time.Duration{5 * s, 10 * s}, 0},
+		{"only the first ping skips the interval", []string{mine, mine, mine, mine},
+			[]fakeop.Reply{fakeop.Pending(), fakeop.Pending(), fakeop.TokenReply("at")}, []time.Duration{0, 5 * s, 10 * s}, 4},
+		{"our ping after others", []string{"SOMEONE-ELSE", "SOMEONE-ELSE", mine},
+			[]fakeop.Reply{fakeop.TokenReply("at")}, []time.Duration{0}, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			op, c, ack, ping := pingSetup(t, tt.replies...)
+			for _, id := range tt.pings {
+				ping(id)
+			}
+			var last ciba.Progress
+			tok, err := c.Wait(context.Background(), ack, func(p ciba.Progress) { last = p })
+			if err != nil || tok.AccessToken != "at" {
+				t.Fatalf("Wait: %v", err)
+			}
+			if got := pollOffsets(op, ack.ReceivedAt); !slices.Equal(got, tt.want) {
+				t.Errorf("polls at %v, want %v", got, tt.want)
+			}
+			if last.Notifications != tt.seen {
+				t.Errorf("Progress.Notifications = %d, want %d", last.Notifications, tt.seen)
+			}
+		})
+	}
+}
+
+func TestCancelDropsTheNotificationToken(t *testing.T) {
+	op, c, _ := setup(t, fakeop.Config{})
+	ns, pool := notifier(t, op)
+	c.DeliveryMode, c.Notifications = oauth.ModePing, ns
+	ack := start(t, c)
+	c.Cancel(ack)
+	c.Cancel(ack) // twice is harmless
+	c.Cancel(nil)
+	body := []byte(`{"auth_req_id":"` + fakeop.DefaultAuthReqID + `"}`)
+	if status, err := fakeop.Notify(ns.URL(), pool, ack.NotificationToken, "application/json", body); err != nil || status != http.StatusUnauthorized {
+		t.Errorf("a ping after Cancel answered %d (%v), want 401", status, err)
+	}
+	if _, err := c.Wait(context.Background(), ack, nil); err == nil {
+		t.Error("Wait after Cancel succeeded")
+	}
+}
+
+func TestNotificationTokenExpiresWithTheRequest(t *testing.T) {
+	op, c, _ := setup(t, fakeop.Config{}) // the ack says expires_in 120
+	srvClock := &fakeClock{t: time.Now()} // it also dates the server certificate
+	begin := srvClock.Now()
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{CACert: op.CA.Cert, CAKey: op.CA.Key, Now: srvClock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
+	c.DeliveryMode, c.Notifications = oauth.ModePing, ns
+	ack := start(t, c) // never waited for
+	body := []byte(`{"auth_req_id":"` + fakeop.DefaultAuthReqID + `"}`)
+	tests := []struct {
+		advance time.Duration
+		want    int
+	}{
+		{119 * time.Second, http.StatusNoContent},
+		{time.Second, http.StatusUnauthorized},
+	}
+	for _, tt := range tests {
+		srvClock.Sleep(context.Background(), tt.advance)
+		if status, err := fakeop.Notify(ns.URL(), op.CA.Pool, ack.NotificationToken, "application/json", body); err != nil || status != tt.want {
+			t.Errorf("ping %v after the ack answered %d (%v), want %d", srvClock.Now().Sub(begin), status, err, tt.want)
 		}
 	}
 }

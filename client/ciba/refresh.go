@@ -16,8 +16,19 @@ import (
 // rotates refresh tokens the response carries a new one; otherwise the
 // returned Token's RefreshToken is refreshToken again, so callers always
 // keep Token.RefreshToken for the next call. An ID token in the response
-// is checked like any other (OpenID Connect Core 1.0 §12.2).
+// is checked like any other, its at_hash against the new access token and
+// its rt_hash, when present, against the new refresh token. Refresh is
+// RefreshFor without an original ID token.
 func (c *Config) Refresh(ctx context.Context, refreshToken string) (*Token, error) {
+	return c.RefreshFor(ctx, refreshToken, nil)
+}
+
+// RefreshFor is Refresh for a caller that kept the claims of the original
+// ID token (Token.IDTokenClaims of the first token response): when
+// original is not nil, an ID token in the refresh response must carry the
+// same iss and sub (OpenID Connect Core 1.0 §12.2), else an
+// *IDTokenError.
+func (c *Config) RefreshFor(ctx context.Context, refreshToken string, original *IDToken) (*Token, error) {
 	if refreshToken == "" {
 		return nil, errors.New("ciba: Refresh needs a refresh token")
 	}
@@ -35,12 +46,17 @@ func (c *Config) Refresh(ctx context.Context, refreshToken string) (*Token, erro
 		c.logger().DebugContext(ctx, "ciba.refresh_failed", "error", errorCode(err))
 		return nil, err
 	}
+	// rt_hash binds the refresh token of this response, when it has one.
+	e := Expect{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken}
+	if original != nil {
+		e.Issuer, e.Subject = original.Issuer, original.Subject
+	}
+	if err := c.checkIDToken(ctx, tok, e); err != nil {
+		return nil, err
+	}
 	rotated := tok.RefreshToken != "" && tok.RefreshToken != refreshToken
 	if tok.RefreshToken == "" {
 		tok.RefreshToken = refreshToken
-	}
-	if err := c.checkIDToken(ctx, tok, Expect{AccessToken: tok.AccessToken}); err != nil {
-		return nil, err
 	}
 	c.logger().InfoContext(ctx, "ciba.refreshed", "rotated", rotated)
 	return tok, nil

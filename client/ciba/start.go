@@ -60,7 +60,8 @@ type Ack struct {
 // acknowledgement (§7.3): auth_req_id present, expires_in a positive
 // integer, interval absent or a non-negative integer. In ping and push
 // mode it sends a fresh client_notification_token, registered with
-// Config.Notifications before the request leaves. With Config.RequestKey
+// Config.Notifications before the request leaves and until Wait returns,
+// Cancel is called or the request expires. With Config.RequestKey
 // every parameter travels inside a signed request object (§7.1.1). An
 // error answer of the provider (§13) is returned as an *oauth.Error with
 // its HTTP status.
@@ -85,8 +86,25 @@ func (c *Config) Start(ctx context.Context, r Request) (*Ack, error) {
 		}
 		return nil, err
 	}
+	if token != "" {
+		c.Notifications.expireAfter(token, time.Duration(ack.ExpiresIn)*time.Second)
+	}
 	ack.NotificationToken = token
 	return ack, nil
+}
+
+// Cancel stops accepting notifications for the request of ack (ping and
+// push mode): its client_notification_token is no longer registered with
+// Config.Notifications, and a notification carrying it is answered 401.
+// Wait does this itself when it returns; Cancel is for a caller that
+// abandons a request without waiting for it. A registration is also
+// dropped once the request has expired (ack.ExpiresIn). Cancel with a
+// poll-mode ack, or twice, does nothing.
+func (c *Config) Cancel(ack *Ack) {
+	if ack == nil || ack.NotificationToken == "" || c.Notifications == nil {
+		return
+	}
+	c.Notifications.forget(ack.NotificationToken)
 }
 
 func (c *Config) start(ctx context.Context, r Request, params url.Values) (*Ack, error) {

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/url"
 	"strings"
@@ -43,7 +44,8 @@ type Progress struct {
 	// Wait is how long the loop waits before the next poll (push mode:
 	// before the request expires).
 	Wait time.Duration
-	// Notifications counts the pings (ping mode) received so far.
+	// Notifications counts the pings (ping mode) for this request received
+	// so far; only the first one skips the interval.
 	Notifications int
 }
 
@@ -57,7 +59,9 @@ type Progress struct {
 //     closer than the interval, measured between send times; there is never
 //     more than one request in flight;
 //   - authorization_pending continues; slow_down raises the interval by 5 s
-//     for good; a 503 waits for its Retry-After, and at least the interval;
+//     for good; a 503 with temporarily_unavailable or without an OAuth JSON
+//     error body waits for its Retry-After, and at least the interval (a
+//     503 carrying any other error code ends the loop with that error);
 //   - every other error ends the loop: an *oauth.Error from the provider
 //     (access_denied, expired_token, invalid_grant, invalid_request,
 //     unauthorized_client, invalid_client, ...), a *ResponseError for a
@@ -65,10 +69,13 @@ type Progress struct {
 //   - once ack.ExpiresIn seconds have passed since ack.ReceivedAt it stops
 //     with ErrExpired, and it stops with ctx.Err() when ctx is done.
 //
-// Ping mode (§10.2) runs the same loop, but a ping on the notification
-// endpoint ends the current wait: the token endpoint is asked at once, the
-// interval does not apply, and the ping itself is only a hint (the token
-// response is the result).
+// Ping mode (§10.2) runs the same loop, but the first ping for ack's
+// request ends the current wait: the token endpoint is asked at once, the
+// interval does not apply to that one request, and the ping itself is only
+// a hint (the token response is the result). A ping naming another
+// auth_req_id is logged and ignored, and later pings for the request do not
+// shorten the interval again, so a flood of pings never makes the client
+// poll faster than the interval.
 //
 // Push mode (§10.3) never polls: it waits for the pushed token response,
 // whose ID token must carry at_hash, the auth_req_id claim and, with a
@@ -76,7 +83,7 @@ type Progress struct {
 // *oauth.Error with Status 0), until the request expires.
 //
 // progress, when not nil, is called before each wait, and in ping mode
-// once more when a ping ends a wait. A token response
+// once more when the first ping ends a wait. A token response
 // must carry an access_token and token_type Bearer (case-insensitive), and
 // its ID token must pass the checks of [IDTokenValidator.Validate] (an
 // *IDTokenError otherwise).
@@ -93,7 +100,10 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 			sub = c.Notifications.lookup(ack.NotificationToken)
 		}
 		if sub == nil {
-			return nil, fmt.Errorf("ciba: Wait in %s mode needs the acknowledgement of a %s-mode Start", c.mode(), c.mode())
+			if ack.NotificationToken != "" && !c.now().Before(ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn)*time.Second)) {
+				return nil, ErrExpired
+			}
+			return nil, fmt.Errorf("ciba: Wait in %s mode needs the acknowledgement of a %s-mode Start, neither cancelled nor expired", c.mode(), c.mode())
 		}
 		defer c.Notifications.forget(ack.NotificationToken)
 	}
@@ -119,13 +129,11 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 			// (a ping may still end it) and stop.
 			d = p.deadline.Sub(now)
 		}
-		n, err := c.waitNotified(ctx, d, sub)
+		pinged, err := c.waitPoll(ctx, log, ack, sub, p, now.Add(d))
 		if err != nil {
 			return nil, err
 		}
-		if n != nil {
-			p.pings++
-			log.DebugContext(ctx, "ciba.ping", "matches", n.AuthReqID == ack.AuthReqID)
+		if pinged {
 			if progress != nil {
 				now := c.now()
 				progress(Progress{Polls: p.polls, Interval: p.interval, SecondsLeft: secondsUntil(p.deadline, now),
@@ -157,6 +165,32 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 			return nil, err
 		}
 		log.DebugContext(ctx, "ciba.poll", "polls", p.polls, "error", p.lastError, "interval", p.interval)
+	}
+}
+
+// waitPoll waits until until, or in ping mode until the first ping for
+// ack's request (CIBA Core 1.0 §10.2), and reports whether that ping ended
+// the wait. A ping naming another auth_req_id is ignored, and so is every
+// later ping for this request: only the first one may skip the interval,
+// so that pings never make the client poll faster than the interval
+// (CIBA Core 1.0 §7.3).
+func (c *Config) waitPoll(ctx context.Context, log *slog.Logger, ack *Ack, sub *subscription, p *poller, until time.Time) (bool, error) {
+	for {
+		n, err := c.waitNotified(ctx, until.Sub(c.now()), sub)
+		if err != nil || n == nil {
+			return false, err
+		}
+		switch {
+		case n.AuthReqID != ack.AuthReqID:
+			log.WarnContext(ctx, "ciba.ping_for_another_request", "pinged_hash", IDHash(n.AuthReqID))
+		case p.pings > 0:
+			p.pings++
+			log.DebugContext(ctx, "ciba.ping_repeated", "pings", p.pings)
+		default:
+			p.pings++
+			log.DebugContext(ctx, "ciba.ping")
+			return true, nil
+		}
 	}
 }
 
@@ -236,7 +270,7 @@ func (p *poller) again(err error) bool {
 	case oe.Code == oauth.ErrSlowDown:
 		p.interval += oauth.SlowDownIncrement * time.Second
 		p.wait = p.interval
-	case oe.Status == http.StatusServiceUnavailable:
+	case oe.Code == oauth.ErrTemporarilyUnavailable && oe.Status == http.StatusServiceUnavailable:
 		p.wait = max(p.interval, time.Duration(oe.RetryAfter)*time.Second)
 	default:
 		return false

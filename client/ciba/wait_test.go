@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"slices"
 	"strings"
@@ -43,6 +44,9 @@ func TestWaitTiming(t *testing.T) {
 			[]time.Duration{5 * s, 10 * s}},
 		{"503 with a JSON body", 120, 5, []fakeop.Reply{
 			fakeop.JSON(503, map[string]string{"error": "temporarily_unavailable"}), fakeop.TokenReply("at")},
+			[]time.Duration{5 * s, 10 * s}},
+		{"503 with JSON that is not an OAuth error", 120, 5, []fakeop.Reply{
+			fakeop.Raw(503, "application/json", `{"busy":true}`), fakeop.TokenReply("at")},
 			[]time.Duration{5 * s, 10 * s}},
 	}
 	for _, tt := range tests {
@@ -111,9 +115,15 @@ func TestWaitStops(t *testing.T) {
 		{oauth.ErrUnsupportedGrantType, 400},
 		{oauth.ErrServerError, 500},
 		{"something_new", 400},
+		// A 503 is retried only with temporarily_unavailable (CIBA Core
+		// 1.0 §11); any other code it carries is final.
+		{oauth.ErrInvalidRequest, 503},
+		{oauth.ErrAccessDenied, 503},
+		{oauth.ErrExpiredToken, 503},
+		{oauth.ErrInvalidGrant, 503},
 	}
 	for _, tt := range tests {
-		t.Run(tt.code, func(t *testing.T) {
+		t.Run(fmt.Sprintf("%s %d", tt.code, tt.status), func(t *testing.T) {
 			reply := fakeop.JSON(tt.status, oauth.Error{Code: tt.code, Description: "stop"})
 			op, c, _ := setup(t, fakeop.Config{Token: script(fakeop.Pending(), fakeop.Pending(), reply, fakeop.TokenReply("never"))})
 			_, err := c.Wait(context.Background(), start(t, c), nil)

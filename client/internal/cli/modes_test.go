@@ -213,3 +213,20 @@ func TestRefreshFromFile(t *testing.T) {
 		t.Error("--refresh sent a backchannel request")
 	}
 }
+
+func TestTraceRedactsLargeBodies(t *testing.T) {
+	body := `{"access_token":"SECRET-ACCESS-TOKEN","padding":"` + strings.Repeat("x", 5000) + `","refresh_token":"SECRET-REFRESH","token_type":"Bearer"}`
+	h := newHarness(t, fakeop.Config{Token: tokens(fakeop.Raw(200, "application/json", body))})
+	res := h.run(t, context.Background(), h.args("--trace", "--json")...)
+	if res.code != cli.ExitOK {
+		t.Fatalf("exit %d\n%s", res.code, res.stderr)
+	}
+	if !strings.Contains(res.stderr, `"access_token": "<redacted, 19 characters>"`) {
+		t.Errorf("the trace does not show the redacted token response:\n%.2000s", res.stderr)
+	}
+	for _, secret := range []string{"SECRET-ACCESS-TOKEN", "SECRET-REFRESH"} {
+		if strings.Contains(res.stderr, secret) {
+			t.Errorf("--trace shows %s in clear", secret)
+		}
+	}
+}

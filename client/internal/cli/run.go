@@ -248,8 +248,12 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		cd.update(p.Polls, p.Interval, p.LastError)
 		r.con.setStatus(cd.line(r.env.now()))
 		if p.Notifications > pings {
+			if pings == 0 {
+				r.con.step("← ping received: asked the token endpoint at once (CIBA §10.2)")
+			} else {
+				r.con.step("← ping received again: polls keep the interval")
+			}
 			pings = p.Notifications
-			r.con.step("← ping received: asked the token endpoint at once (CIBA §10.2)")
 		}
 		if p.Polls == 0 {
 			return

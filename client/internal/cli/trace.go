@@ -12,6 +12,9 @@ import (
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
+
+	"cibalab/client/ciba"
 )
 
 // secretParams are form parameters and JSON members --trace redacts: the
@@ -22,8 +25,12 @@ var secretParams = []string{
 	"client_notification_token", "user_code", "login_hint_token", "id_token_hint", "password",
 }
 
-// traceBodyLimit is how much of a body --trace prints.
+// traceBodyLimit is how much of a body --trace prints, after redaction.
 const traceBodyLimit = 4096
+
+// traceReadLimit is how much of a body --trace reads to parse and redact
+// it: as much as the client itself accepts.
+const traceReadLimit = ciba.DefaultMaxResponseBytes
 
 // tracer prints each HTTP exchange on w (--trace), redacting secrets
 // unless show is set.
@@ -39,7 +46,7 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 	var reqBody []byte
 	if req.Body != nil && req.GetBody != nil {
 		if b, err := req.GetBody(); err == nil {
-			reqBody, _ = io.ReadAll(io.LimitReader(b, traceBodyLimit+1))
+			reqBody, _ = io.ReadAll(io.LimitReader(b, traceReadLimit+1))
 			b.Close()
 		}
 	}
@@ -53,8 +60,8 @@ func (t *tracer) RoundTrip(req *http.Request) (*http.Response, error) {
 		t.print(out.String())
 		return nil, err
 	}
-	// Read a prefix to show and hand the whole body on unchanged.
-	prefix, _ := io.ReadAll(io.LimitReader(resp.Body, traceBodyLimit+1))
+	// Read the body (bounded) to show and hand it on unchanged.
+	prefix, _ := io.ReadAll(io.LimitReader(resp.Body, traceReadLimit+1))
 	resp.Body = struct {
 		io.Reader
 		io.Closer
@@ -99,23 +106,40 @@ func (t *tracer) headers(out *strings.Builder, h http.Header) {
 	}
 }
 
+// body prints a body: the whole of it is parsed and redacted first, and
+// only the printed text is shortened, so that a long body never shows a
+// secret. Unless --show-secrets, a body that cannot be parsed and redacted
+// (malformed JSON, another content type, larger than traceReadLimit) is
+// described by its size, never printed.
 func (t *tracer) body(out *strings.Builder, contentType string, body []byte) {
 	if len(body) == 0 {
 		return
 	}
-	cut := len(body) > traceBodyLimit
-	if cut {
-		body = body[:traceBodyLimit]
-	}
 	mt, _, _ := mime.ParseMediaType(contentType)
+	kind := mt
+	if kind == "" {
+		kind = "unknown type"
+	}
 	var text string
 	switch {
+	case len(body) > traceReadLimit && !t.show:
+		text = fmt.Sprintf("(more than %d bytes of %s)", traceReadLimit, kind)
 	case mt == "application/x-www-form-urlencoded":
 		text = t.form(string(body))
 	case mt == "application/json" || strings.HasSuffix(mt, "+json"):
 		text = t.json(body)
-	default:
+	case t.show:
 		text = string(body)
+	default:
+		text = fmt.Sprintf("(%d bytes of %s)", len(body), kind)
+	}
+	cut := len(text) > traceBodyLimit
+	if cut {
+		n := traceBodyLimit
+		for n > 0 && !utf8.RuneStart(text[n]) {
+			n--
+		}
+		text = text[:n]
 	}
 	for _, line := range strings.Split(strings.TrimRight(text, "\n"), "\n") {
 		fmt.Fprintf(out, "    %s\n", sanitize(line))
@@ -149,7 +173,10 @@ func (t *tracer) json(body []byte) string {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	if err := dec.Decode(&v); err != nil {
-		return "(malformed JSON: " + strings.ReplaceAll(string(body), "\n", " ") + ")"
+		if t.show {
+			return "(malformed JSON: " + strings.ReplaceAll(string(body), "\n", " ") + ")"
+		}
+		return fmt.Sprintf("(malformed JSON, %d bytes)", len(body))
 	}
 	v = t.redactJSON("", v)
 	var out bytes.Buffer
