@@ -13,6 +13,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 	"time"
@@ -80,6 +81,10 @@ type Device struct {
 	Meta
 	Key  *devicekey.Key
 	NKey nkeys.KeyPair
+
+	// loaded is set for a device read by Load or already saved: Save
+	// rewrites its files instead of creating them.
+	loaded bool
 }
 
 // DefaultPath is the default device directory of user:
@@ -109,18 +114,23 @@ func Exists(path string) bool {
 	return err == nil
 }
 
-// Save writes d into d.Path, creating the directory (0700); every file is
-// written 0600, atomically. The keys are written before device.json, so a
-// directory with a device.json always has its keys.
+// Save writes d into d.Path; every file is written 0600, atomically, the
+// keys before device.json, so a directory with a device.json always has
+// its keys.
+//
+// A device that did not come from Load is saved for the first time: a
+// missing directory is created 0700 (its missing parents too); an existing
+// one must be a real directory (not a symbolic link), accessible by its
+// owner only, and hold nothing but device files. Its files are created
+// exclusively, so two enrollments into one directory cannot both succeed.
+// A loaded device (enrolled again) is rewritten in place. Save never
+// changes the mode of a directory it did not create.
 func Save(d *Device) error {
 	if d.Path == "" || d.Key == nil || d.NKey == nil {
 		return errors.New("devicedir: Save needs a path and both keys")
 	}
-	if err := os.MkdirAll(d.Path, 0o700); err != nil {
-		return fmt.Errorf("devicedir: %w", err)
-	}
-	if err := os.Chmod(d.Path, 0o700); err != nil {
-		return fmt.Errorf("devicedir: %w", err)
+	if err := prepareDir(d.Path); err != nil {
+		return err
 	}
 	keyPEM, err := d.Key.MarshalPEM()
 	if err != nil {
@@ -136,19 +146,138 @@ func Save(d *Device) error {
 	if err != nil {
 		return fmt.Errorf("devicedir: %w", err)
 	}
+	write := writeNewFile
+	if d.loaded {
+		write = pki.WriteSecretFile
+	}
 	for _, f := range []struct {
 		name string
 		data []byte
 	}{{KeyFile, keyPEM}, {NKeyFile, append(seed, '\n')}, {MetaFile, append(meta, '\n')}} {
-		if err := pki.WriteSecretFile(filepath.Join(d.Path, f.name), f.data); err != nil {
+		if err := write(filepath.Join(d.Path, f.name), f.data); err != nil {
 			return fmt.Errorf("devicedir: %w", err)
+		}
+	}
+	d.loaded = true
+	return nil
+}
+
+// CheckNew reports whether Save could create a new device in path: nil
+// when path is missing, or is an empty (or device-files-only) directory
+// without a device.json that only its owner can access.
+func CheckNew(path string) error {
+	if Exists(path) {
+		return fmt.Errorf("devicedir: %s already holds an enrolled device: %w", path, fs.ErrExist)
+	}
+	if _, err := os.Lstat(path); errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return checkDir(path)
+}
+
+// prepareDir creates the device directory (0700) when it is missing, else
+// checks it with checkDir.
+func prepareDir(path string) error {
+	if parent := filepath.Dir(path); parent != "." {
+		if err := os.MkdirAll(parent, 0o700); err != nil {
+			return fmt.Errorf("devicedir: %w", err)
+		}
+	}
+	err := os.Mkdir(path, 0o700)
+	if err == nil {
+		return nil
+	}
+	if !errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("devicedir: %w", err)
+	}
+	return checkDir(path)
+}
+
+// checkDir accepts an existing device directory: a directory, not a
+// symbolic link, that neither group nor others can access, holding
+// nothing but device files (and temporary files of an atomic write).
+func checkDir(path string) error {
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return fmt.Errorf("devicedir: %w", err)
+	}
+	if reason := unsafeDir(fi); reason != "" {
+		return fmt.Errorf("devicedir: %s %s", path, reason)
+	}
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return fmt.Errorf("devicedir: %w", err)
+	}
+	for _, e := range entries {
+		if !deviceFile(e.Name()) {
+			return fmt.Errorf("devicedir: %s is not empty and not a device directory (it holds %q)", path, e.Name())
 		}
 	}
 	return nil
 }
 
+// unsafeDir is why fi cannot be a device directory, or "".
+func unsafeDir(fi fs.FileInfo) string {
+	switch {
+	case fi.Mode()&fs.ModeSymlink != 0:
+		return "is a symbolic link"
+	case !fi.IsDir():
+		return "is not a directory"
+	case runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0:
+		return fmt.Sprintf("is accessible by group or others (mode %04o, want 0700)", fi.Mode().Perm())
+	}
+	return ""
+}
+
+// deviceFile reports whether name belongs in a device directory.
+func deviceFile(name string) bool {
+	switch name {
+	case MetaFile, KeyFile, NKeyFile:
+		return true
+	}
+	for _, f := range []string{MetaFile, KeyFile, NKeyFile} {
+		if strings.HasPrefix(name, "."+f+".tmp") {
+			return true
+		}
+	}
+	return false
+}
+
+// writeNewFile writes data to path (0600) when path does not exist yet:
+// through a temporary file hard-linked to path, so that path appears
+// complete or not at all, and an existing path is never replaced.
+func writeNewFile(path string, data []byte) error {
+	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".tmp*")
+	if err != nil {
+		return err
+	}
+	name := tmp.Name()
+	defer os.Remove(name)
+	err = tmp.Chmod(0o600)
+	if err == nil {
+		_, err = tmp.Write(data)
+	}
+	if err == nil {
+		err = tmp.Sync()
+	}
+	if cerr := tmp.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Link(name, path); err != nil {
+		if errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("%s already exists (another enrollment into this directory?): %w", path, fs.ErrExist)
+		}
+		return err
+	}
+	return nil
+}
+
 // Load reads the device directory at path and checks it: a missing one is
-// ErrNotEnrolled, an unusable one a *CorruptError.
+// ErrNotEnrolled, an unusable or unsafe one (a symbolic link, a directory
+// group or others can access, a file not 0600) a *CorruptError.
 func Load(path string) (*Device, error) {
 	metaPath := filepath.Join(path, MetaFile)
 	data, err := os.ReadFile(metaPath)
@@ -158,7 +287,29 @@ func Load(path string) (*Device, error) {
 	if err != nil {
 		return nil, &CorruptError{metaPath, err.Error()}
 	}
-	d := &Device{Path: path}
+	fi, err := os.Lstat(path)
+	if err != nil {
+		return nil, &CorruptError{path, err.Error()}
+	}
+	if reason := unsafeDir(fi); reason != "" {
+		return nil, &CorruptError{path, reason}
+	}
+	for _, name := range []string{MetaFile, KeyFile, NKeyFile} {
+		p := filepath.Join(path, name)
+		fi, err := os.Lstat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // reported below
+		}
+		switch {
+		case err != nil:
+			return nil, &CorruptError{p, err.Error()}
+		case !fi.Mode().IsRegular():
+			return nil, &CorruptError{p, "not a regular file"}
+		case runtime.GOOS != "windows" && fi.Mode().Perm()&0o077 != 0:
+			return nil, &CorruptError{p, fmt.Sprintf("accessible by group or others (mode %04o, want 0600)", fi.Mode().Perm())}
+		}
+	}
+	d := &Device{Path: path, loaded: true}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&d.Meta); err != nil {

@@ -14,7 +14,13 @@
 // working directory (DefaultPath), beside the OP's default ./.cibalab, with
 // the user id encoded as a NATS subject token so that no id can escape it.
 //
+// Save creates a missing directory 0700 and never changes the mode of an
+// existing one; it refuses a symbolic link, a directory group or others
+// can access, and one holding other files. A new device's files are
+// created exclusively.
+//
 // Load checks everything it reads: a missing directory is [ErrNotEnrolled],
-// anything unreadable, malformed or inconsistent is a [*CorruptError]
+// anything unreadable, malformed, inconsistent or unsafe (a symbolic link,
+// a directory or file group or others can access) is a [*CorruptError]
 // naming the file, never a panic.
 package devicedir

@@ -61,7 +61,7 @@ func TestNotificationModesWithRealPrograms(t *testing.T) {
 			o.admin(t, nil, "client", "add", "--id", id, "--delivery-mode", tt.mode, "--notification-endpoint", endpoint)
 			p12 := filepath.Join(dir, id+".p12")
 			o.admin(t, nil, "cert", "issue", "--client", id, "--out", p12, "--password-file", pw)
-			auth := o.authenticator(t, "user", "password", "--auto", verdict, "--once", "--device-dir", t.TempDir())
+			auth := o.authenticator(t, "user", "password", "--auto", verdict, "--once")
 			res := o.client(t, "--client-id", id, "--cert", p12, "--cert-password-file", pw,
 				"--delivery-mode", tt.mode, "--notify-listen", "127.0.0.1:"+port, "--notify-url", endpoint,
 				"--notify-ca-cert", caCert, "--notify-ca-key", caKey, "--binding-message", "E2E "+id)

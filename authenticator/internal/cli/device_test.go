@@ -208,49 +208,124 @@ func TestOneShots(t *testing.T) {
 	}
 }
 
+// hookURL waits for the approval hook's URL on p's stderr and returns it
+// without its query.
+func hookURL(t *testing.T, p *proc) string {
+	t.Helper()
+	p.stderr.waitFor(t, "approval hook: POST http://", 1)
+	m := regexp.MustCompile(`POST (http://\S+/action/[A-Za-z0-9_-]+)\?`).FindStringSubmatch(p.stderr.String())
+	if m == nil {
+		t.Fatalf("no hook URL with a secret on stderr:\n%s", p.stderr)
+	}
+	return m[1]
+}
+
+// callHook calls the hook at url and decodes its answer.
+func callHook(t *testing.T, method, url string) (int, hookReply) {
+	t.Helper()
+	hr, err := http.NewRequest(method, url, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.DefaultClient.Do(hr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	var r hookReply
+	json.NewDecoder(resp.Body).Decode(&r)
+	return resp.StatusCode, r
+}
+
 func TestApprovalHook(t *testing.T) {
 	op := startOP(t)
-	p := start(t, strings.NewReader(""), envFor(t, op), "--auto", "ignore", "--approval-hook-listen", "127.0.0.1:0")
+	p := start(t, strings.NewReader(""), envFor(t, op), "--auto", "ignore", "--approval-hook-listen", "127.0.0.1:0", "--json")
 	p.ready(t, "user")
-	p.stdout.waitFor(t, "approval hook: http://", 1)
-	base := regexp.MustCompile(`http://(\S+)/action`).FindStringSubmatch(p.stdout.String())[0]
-	req := op.NewRequest("user", "hooked")
-	call := func(method, query string) (int, hookReply) {
-		t.Helper()
-		hr, err := http.NewRequest(method, base+"?"+query, nil)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.DefaultClient.Do(hr)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		var r hookReply
-		json.NewDecoder(resp.Body).Decode(&r)
-		return resp.StatusCode, r
+	base := hookURL(t, p)
+	if strings.Contains(p.stdout.String(), strings.TrimPrefix(base, "http://")) {
+		t.Fatalf("the hook secret reached stdout:\n%s", p.stdout)
 	}
+	root := base[:strings.LastIndex(base, "/")]
+	req := op.NewRequest("user", "hooked")
 	tests := []struct {
-		method, query string
-		status        int
-		accepted      bool
-		code          string
+		method, url string
+		status      int
+		accepted    bool
+		code        string
 	}{
-		{"GET", "token=" + req.AuthReqID + "&type=maybe", 400, false, "invalid_request"},
-		{"GET", "type=allow", 400, false, "invalid_request"},
-		{"PUT", "token=x&type=allow", 405, false, "invalid_request"},
-		{"POST", "token=" + req.AuthReqID + "&type=allow", 200, true, ""},
-		{"GET", "token=" + req.AuthReqID + "&type=deny", 409, false, channel.ErrNotPending},
-		{"GET", "token=unknown&type=allow", 409, false, channel.ErrNotYourRequest},
+		{"POST", root + "?token=" + req.AuthReqID + "&type=allow", 404, false, "not_found"},
+		{"POST", root + "/guess?token=" + req.AuthReqID + "&type=allow", 404, false, "not_found"},
+		{"POST", base + "x?token=" + req.AuthReqID + "&type=allow", 404, false, "not_found"},
+		{"GET", base + "?token=" + req.AuthReqID + "&type=allow", 405, false, "invalid_request"},
+		{"PUT", base + "?token=x&type=allow", 405, false, "invalid_request"},
+		{"POST", base + "?token=" + req.AuthReqID + "&type=maybe", 400, false, "invalid_request"},
+		{"POST", base + "?type=allow", 400, false, "invalid_request"},
+		{"POST", base + "?token=" + req.AuthReqID + "&type=allow", 200, true, ""},
+		{"POST", base + "?token=" + req.AuthReqID + "&type=deny", 409, false, channel.ErrNotPending},
+		{"POST", base + "?token=unknown&type=allow", 409, false, channel.ErrNotYourRequest},
 	}
 	for _, tt := range tests {
-		status, r := call(tt.method, tt.query)
+		status, r := callHook(t, tt.method, tt.url)
 		if status != tt.status || r.Accepted != tt.accepted || r.Error != tt.code {
-			t.Errorf("%s ?%s: %d %+v, want %d accepted=%v error=%q", tt.method, tt.query, status, r, tt.status, tt.accepted, tt.code)
+			t.Errorf("%s %s: %d %+v, want %d accepted=%v error=%q", tt.method, tt.url, status, r, tt.status, tt.accepted, tt.code)
 		}
 	}
-	if ds := op.Decisions(); len(ds) != 1 || ds[0].Claims.Verdict != "approve" || ds[0].Claims.AuthReqID != req.AuthReqID {
+	ds := op.Decisions()
+	if len(ds) != 1 || ds[0].Claims.Verdict != "approve" || ds[0].Claims.AuthReqID != req.AuthReqID || strings.Join(ds[0].Claims.AMR, " ") != "swk" {
 		t.Fatalf("decisions %+v", ds)
+	}
+}
+
+// TestApprovalHookPIN: on a device with a PIN the hook starts only with
+// the right PIN at hand, and then approves as the person would, with the
+// PIN's acr and amr.
+func TestApprovalHookPIN(t *testing.T) {
+	op := startOP(t)
+	dir := enrolled(t, op, "2468")
+	pinFile := filepath.Join(t.TempDir(), "pin")
+	if err := os.WriteFile(pinFile, []byte("2468\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	hook := []string{"--auto", "ignore", "--approval-hook-listen", "127.0.0.1:0"}
+	for _, tt := range []struct {
+		name string
+		env  map[string]string
+		code int
+	}{
+		{"no PIN at hand", nil, ExitUsage},
+		{"wrong PIN", map[string]string{EnvPIN: "1111"}, ExitWrongPIN},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			e := only(op, dir)
+			for k, v := range tt.env {
+				e[k] = v
+			}
+			p := start(t, strings.NewReader(""), e, hook...)
+			if code := p.wait(t); code != tt.code || strings.Contains(p.stderr.String(), "approval hook: POST") {
+				t.Fatalf("exit %d, want %d\n%s", code, tt.code, p.stderr)
+			}
+		})
+	}
+	p := start(t, strings.NewReader(""), only(op, dir), append(hook, "--pin-file", pinFile)...)
+	p.ready(t, "user")
+	base := hookURL(t, p)
+	a, b := op.NewRequest("user", "with PIN"), op.NewRequest("user", "PIN changed")
+	if status, r := callHook(t, "POST", base+"?token="+a.AuthReqID+"&type=allow"); status != 200 || !r.Accepted {
+		t.Fatalf("approve: %d %+v", status, r)
+	}
+	c := op.Decisions()[0].Claims
+	if c.ACR != acrPIN || strings.Join(c.AMR, " ") != "pin swk" {
+		t.Fatalf("claims %+v, want acr %s amr [pin swk]", c, acrPIN)
+	}
+	// The PIN file is read at each approval: a wrong one sends nothing.
+	if err := os.WriteFile(pinFile, []byte("0000\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if status, r := callHook(t, "POST", base+"?token="+b.AuthReqID+"&type=allow"); status != 403 || r.Error != "wrong_pin" {
+		t.Fatalf("approve with a wrong PIN: %d %+v", status, r)
+	}
+	if n := len(op.Decisions()); n != 1 {
+		t.Fatalf("%d decisions, want 1", n)
 	}
 }
 
@@ -309,5 +384,40 @@ func TestCorruptDeviceDir(t *testing.T) {
 	lines := strings.Split(strings.TrimSpace(p.stderr.String()), "\n")
 	if code != ExitNotAccepted || len(lines) != 1 || !strings.Contains(lines[0], "device.json") {
 		t.Fatalf("exit %d, want 5 and one line naming device.json:\n%s", code, p.stderr)
+	}
+}
+
+// TestUnsafeDeviceDir: enrolling into a directory that is not a device's
+// (here a shared one with other files, like $HOME) is refused before the
+// OP is asked, and its mode is left alone; a device directory whose key
+// others can read is refused with exit 5.
+func TestUnsafeDeviceDir(t *testing.T) {
+	op := startOP(t)
+	home := t.TempDir()
+	if err := os.Chmod(home, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(home, ".profile"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, args := range [][]string{{"enroll", "--device-dir", home}, {"--device-dir", home, "--auto", "deny"}} {
+		p := start(t, strings.NewReader(""), map[string]string{"CIBA_AUTH_NATS_URL": op.URL, EnvPassword: "secret"}, args...)
+		if code := p.wait(t); code != ExitUsage {
+			t.Fatalf("%v: exit %d, want 2\n%s", args, code, p.stderr)
+		}
+		if fi, _ := os.Stat(home); fi.Mode().Perm() != 0o755 {
+			t.Fatalf("%v: the directory became %v", args, fi.Mode())
+		}
+	}
+	if n := op.Enrollments(); n != 0 {
+		t.Fatalf("%d enrollments into a refused directory", n)
+	}
+	dir := enrolled(t, op, "")
+	if err := os.Chmod(filepath.Join(dir, devicedir.KeyFile), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	p := start(t, strings.NewReader(""), only(op, dir), "--auto", "deny")
+	if code := p.wait(t); code != ExitNotAccepted || !strings.Contains(p.stderr.String(), devicedir.KeyFile) {
+		t.Fatalf("key readable by others: exit %d, want 5\n%s", code, p.stderr)
 	}
 }

@@ -104,7 +104,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 		fs.DurationVar(&o.delay, "delay", 0, "wait this `duration` before an automatic decision, e.g. 2s")
 		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message or acr (see Rules below)")
 		fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
-		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook /action?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099")
+		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099 (see Approval hook below)")
 	}
 	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
 	fs.StringVar(level, "log-level", "warn", "log `level` on stderr: debug, info, warn or error")
@@ -237,7 +237,9 @@ else amr ["swk"].
 
 Enrolls this device with the OP: proves the user with their password,
 creates the device's ES256 decision key and NATS nkey in the device
-directory (mode 0700, files 0600) and registers their public halves. A
+directory (mode 0700, files 0600) and registers their public halves. The
+directory must be missing, or empty and accessible by its owner only; an
+existing directory's mode is never changed. A
 user may enroll several devices. The OP's operator lists and revokes them
 with 'ciba-op device list|revoke'. The PIN, if any, is stored hashed.
 `, Name)
@@ -277,26 +279,34 @@ match leaves the request to --auto, else to the person at the terminal.
   regular expression; acr among the requested acr_values; action approve,
   deny, ignore (let it expire) or ask; delay waits before acting.
 
-Approval hook (--approval-hook-listen): GET or POST
-  /action?token=AUTH_REQ_ID&type=allow|deny decides through this device
-  (the automated_ciba_approval_url convention of the OpenID conformance
-  suite) and answers JSON: 200 {"accepted":true,...}; 409 with the OP's
-  error code when it refused; 400 for a bad query; 502 when the OP is
-  unreachable.
+Approval hook (--approval-hook-listen, loopback only): POST
+  /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this
+  device (the automated_ciba_approval_url convention of the OpenID
+  conformance suite). SECRET is random, new at every start, and printed
+  once on stderr with the full URL:
+    %s: approval hook: POST http://ADDR/action/SECRET?token=...
+  A device with a PIN needs it (--pin-file or $%s): the hook refuses to
+  start without it, and approves with amr ["pin","swk"] and acr
+  urn:cibalab:acr:pin; else approvals carry amr ["swk"]. Answers are JSON:
+  200 {"accepted":true,...}; 409 with the OP's error code when it refused;
+  400 for a bad query; 403 when the PIN no longer matches; 404 for a wrong
+  SECRET; 405 for a method other than POST; 502 when the OP is unreachable.
 
 Once connected and listening, one line goes to stderr:
   %s: signed in as USER on URL (realm REALM, device ID)
-`, Name)
+`, Name, EnvPIN, Name)
 	}
 	fmt.Fprint(w, `
 EXIT CODES
   0    success; with --once, the OP accepted a decision; end of stdin
   1    unexpected error (NATS unreachable, no OP answering, ...)
-  2    usage error (bad flag, bad rules file, no password or PIN available)
-  3    wrong PIN: nothing was sent
+  2    usage error (bad flag, bad rules file, no password or PIN available,
+       a --device-dir that is shared, a symbolic link or not a device's)
+  3    wrong PIN: nothing was sent (or the approval hook was not started)
   4    approve/deny: no such pending request (expired, decided, unknown)
   5    device not accepted: wrong password at enrollment, device revoked or
-       unknown to the OP, corrupt device directory
+       unknown to the OP, corrupt or unsafe device directory (a symbolic
+       link, group or others can access it, a file of it is not 0600)
   6    the OP refused the decision (with --once, approve, deny)
   130  interrupted
 `)

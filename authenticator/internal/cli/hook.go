@@ -2,10 +2,14 @@ package cli
 
 import (
 	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"net"
 	"net/http"
+	"strings"
 	"time"
 
 	"cibalab/authenticator/device"
@@ -21,22 +25,32 @@ type hookReply struct {
 	ErrorDescription string `json:"error_description,omitempty"`
 }
 
+// hookSecretBytes is the size of the approval hook's per-run secret.
+const hookSecretBytes = 32
+
 // serveHook serves the approval hook on addr until the returned function
-// is called. GET or POST /action?token=AUTH_REQ_ID&type=allow|deny decides
+// is called: POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides
 // the request through this device (the automated_ciba_approval_url
-// convention of the OpenID Foundation conformance suite for CIBA).
+// convention of the OpenID Foundation conformance suite for CIBA). SECRET
+// is random, made for this run and printed on stderr, so that only who
+// started the device can decide through it. On a device with a PIN, an
+// approval checks the PIN of --pin-file or $CIBA_AUTH_PIN, as an
+// interactive one does.
 func (r *runner) serveHook(addr string) (func(), error) {
+	b := make([]byte, hookSecretBytes)
+	if _, err := rand.Read(b); err != nil {
+		return nil, err
+	}
+	r.hookSecret = base64.RawURLEncoding.EncodeToString(b)
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
 	r.hookAccepted = make(chan struct{}, 1)
-	mux := http.NewServeMux()
-	mux.HandleFunc("/action", r.hookAction)
-	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+	srv := &http.Server{Handler: http.HandlerFunc(r.hookAction), ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
 		WriteTimeout: 30 * time.Second, MaxHeaderBytes: 16 << 10}
 	go srv.Serve(ln)
-	r.out.hookListening(ln.Addr().String())
+	r.out.hookListening(ln.Addr().String(), r.hookSecret)
 	return func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -44,7 +58,7 @@ func (r *runner) serveHook(addr string) (func(), error) {
 	}, nil
 }
 
-// hookAction implements /action.
+// hookAction implements /action/SECRET.
 func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 	reply := func(status int, v hookReply) {
 		w.Header().Set("Content-Type", "application/json")
@@ -52,9 +66,14 @@ func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 		w.WriteHeader(status)
 		json.NewEncoder(w).Encode(v)
 	}
-	if req.Method != http.MethodGet && req.Method != http.MethodPost {
-		w.Header().Set("Allow", "GET, POST")
-		reply(http.StatusMethodNotAllowed, hookReply{Error: "invalid_request", ErrorDescription: "use GET or POST"})
+	secret, found := strings.CutPrefix(req.URL.Path, "/action/")
+	if !found || subtle.ConstantTimeCompare([]byte(secret), []byte(r.hookSecret)) != 1 {
+		reply(http.StatusNotFound, hookReply{Error: "not_found", ErrorDescription: "use the approval hook URL printed at start"})
+		return
+	}
+	if req.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(http.StatusMethodNotAllowed, hookReply{Error: "invalid_request", ErrorDescription: "use POST"})
 		return
 	}
 	req.Body = http.MaxBytesReader(w, req.Body, 16<<10)
@@ -79,8 +98,18 @@ func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 	}
 	ar := channel.AuthRequest{AuthReqID: token}
 	ref := device.ReqRef(token)
-	r.out.decisionSent(ar, verdict, amrKeyOnly, "hook")
-	err := r.d.Decide(req.Context(), token, verdict, "", amrKeyOnly)
+	acr, amr := "", amrKeyOnly
+	if verdict == channel.VerdictApprove && r.dev.HasPIN() {
+		pin, err := pinFromFileOrEnv(r.o, r.e.getenv)
+		if err != nil || !r.dev.CheckPIN(pin) {
+			r.out.note("approval hook: wrong PIN: " + ref + " not approved, nothing sent")
+			reply(http.StatusForbidden, hookReply{Verdict: verdict, ReqRef: ref, Error: "wrong_pin", ErrorDescription: "the device PIN did not match: nothing sent"})
+			return
+		}
+		acr, amr = acrPIN, amrPIN
+	}
+	r.out.decisionSent(ar, verdict, amr, "hook")
+	err := r.d.Decide(req.Context(), token, verdict, acr, amr)
 	var refused *device.RefusedError
 	switch {
 	case err == nil:

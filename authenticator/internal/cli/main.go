@@ -92,6 +92,9 @@ func runEnroll(ctx context.Context, o options, e env) (int, *failure) {
 	if devicedir.Exists(path) {
 		return 0, fail(ExitUsage, "%s already holds an enrolled device; choose another --device-dir", path)
 	}
+	if err := devicedir.CheckNew(path); err != nil {
+		return 0, fail(ExitUsage, "%v; choose another --device-dir", err)
+	}
 	password, err := readPassword(o, e.stdin, e.stderr, e.getenv, true)
 	if errors.Is(err, errNoSecret) {
 		return 0, fail(ExitUsage, "no password: use --password-file or $%s (stdin is not a terminal)", EnvPassword)
@@ -186,6 +189,9 @@ func runDevice(ctx context.Context, o options, e env, tty bool) (int, *failure) 
 	}
 	r.out.signedIn(d.User(), realm, shown, d.ID(), d.KeyID())
 	if o.hookListen != "" {
+		if f := hookPIN(o, e, dev); f != nil {
+			return 0, f
+		}
 		stop, err := r.serveHook(o.hookListen)
 		if err != nil {
 			return 0, fail(ExitUsage, "--approval-hook-listen: %v", err)
@@ -197,11 +203,30 @@ func runDevice(ctx context.Context, o options, e env, tty bool) (int, *failure) 
 	if tty {
 		restore := r.enterRaw()
 		defer restore()
-		r.input = readKeys(e.stdin, done)
+		r.input = readKeys(e.stdin, e.now, done)
 	} else {
-		r.input = readLines(e.stdin, done)
+		r.input = readLines(e.stdin, e.now, done)
 	}
 	return r.loop(ctx), nil
+}
+
+// hookPIN refuses the approval hook on a device with a PIN unless the PIN
+// is at hand (--pin-file or $CIBA_AUTH_PIN) and right: the hook approves
+// with the PIN, as the person would.
+func hookPIN(o options, e env, dev *devicedir.Device) *failure {
+	if !dev.HasPIN() {
+		return nil
+	}
+	pin, err := pinFromFileOrEnv(o, e.getenv)
+	switch {
+	case err != nil:
+		return fail(ExitUsage, "%v", err)
+	case pin == "":
+		return fail(ExitUsage, "--approval-hook-listen: the device has a PIN: give it with --pin-file or $%s", EnvPIN)
+	case !dev.CheckPIN(pin):
+		return fail(ExitWrongPIN, "--approval-hook-listen: wrong PIN: the hook was not started")
+	}
+	return nil
 }
 
 // redactURL hides a password in a NATS URL.
@@ -213,16 +238,18 @@ func redactURL(s string) string {
 	return u.Redacted()
 }
 
-// readLines delivers stdin line by line and closes the channel at the end
-// of input. It stops sending once done is closed.
-func readLines(stdin io.Reader, done <-chan struct{}) <-chan string {
-	ch := make(chan string)
+// readLines delivers stdin line by line, each with the time it was read,
+// and closes the channel at the end of input. It stops sending once done
+// is closed.
+func readLines(stdin io.Reader, now func() time.Time, done <-chan struct{}) <-chan key {
+	ch := make(chan key)
 	go func() {
 		defer close(ch)
 		sc := bufio.NewScanner(stdin)
 		for sc.Scan() {
+			k := key{sc.Text(), now()}
 			select {
-			case ch <- sc.Text():
+			case ch <- k:
 			case <-done:
 				return
 			}
@@ -263,9 +290,11 @@ type runner struct {
 	now   func() time.Time
 	out   *printer
 	tty   bool
-	input <-chan string // lines, or keys on a terminal
+	input <-chan key // lines, or keys on a terminal
 	// hookAccepted receives a decision the approval hook got accepted.
 	hookAccepted chan struct{}
+	// hookSecret is the approval hook's per-run path secret.
+	hookSecret string
 }
 
 // outcome ends the loop with code when stop is set.
@@ -290,7 +319,8 @@ func (r *runner) loop(ctx context.Context) int {
 			if res := r.handle(ctx, req); res.stop {
 				return res.code
 			}
-		case in, ok := <-r.input:
+		case k, ok := <-r.input:
+			in := k.s
 			if !ok {
 				if r.o.auto != "" || r.rules != nil || r.o.hookListen != "" {
 					r.input = nil // scripted: stdin does not matter
@@ -346,7 +376,14 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 			footer += " in " + delay.String()
 		}
 	}
+	if action == actionAsk && r.tty {
+		// Keys typed before this card was shown answer something else.
+		if r.drainKeys() {
+			return outcome{ExitInterrupted, true}
+		}
+	}
 	r.out.request(req, r.now(), footer)
+	shown := r.now()
 	if action == actionIgnore {
 		r.out.ignored(req)
 		return outcome{}
@@ -358,7 +395,7 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 			fmt.Fprintln(r.e.stderr, prompt)
 		}
 		var res outcome
-		verdict, acr, amr, res = r.ask(ctx, req)
+		verdict, acr, amr, res = r.ask(ctx, req, shown)
 		if verdict == "" {
 			return res
 		}
@@ -396,10 +433,31 @@ func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr
 	return outcome{ExitUnexpected, r.o.once}
 }
 
-// ask waits for the person's answer on req until it expires; approving
-// asks for the PIN when the device has one. An empty verdict comes with
-// the outcome to return.
-func (r *runner) ask(ctx context.Context, req channel.AuthRequest) (string, string, []string, outcome) {
+// drainKeys discards the keys already typed, reporting whether one was
+// Ctrl-C.
+func (r *runner) drainKeys() bool {
+	for {
+		select {
+		case k, ok := <-r.input:
+			if !ok {
+				return false
+			}
+			if k.s == keyInterrupt {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// ask waits for the person's answer on req, whose card was shown at
+// shown, until it expires; approving asks for the PIN when the device has
+// one. On a terminal a key read before shown is ignored: the person
+// cannot have meant this card (CIBA Core 1.0 §8: the user authorizes
+// after seeing the request). An empty verdict comes with the outcome to
+// return.
+func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Time) (string, string, []string, outcome) {
 	expiry := time.NewTimer(time.Unix(req.ExpiresAt, 0).Sub(r.now()))
 	defer expiry.Stop()
 	var tick <-chan time.Time
@@ -420,12 +478,16 @@ func (r *runner) ask(ctx context.Context, req channel.AuthRequest) (string, stri
 			r.out.endCountdown(r.tty)
 			r.out.expired(req)
 			return "", "", nil, outcome{}
-		case in, ok := <-r.input:
+		case k, ok := <-r.input:
+			in := k.s
 			if !ok {
 				return "", "", nil, outcome{ExitOK, true}
 			}
 			if in == keyInterrupt {
 				return "", "", nil, outcome{ExitInterrupted, true}
+			}
+			if r.tty && k.at.Before(shown) {
+				continue // typed ahead, before this card was shown
 			}
 			if r.tty && strings.EqualFold(in, "s") {
 				r.out.endCountdown(true)
@@ -490,7 +552,8 @@ func (r *runner) readPIN(ctx context.Context) (string, outcome) {
 		select {
 		case <-ctx.Done():
 			return "", outcome{ExitInterrupted, true}
-		case in, ok := <-r.input:
+		case k, ok := <-r.input:
+			in := k.s
 			switch {
 			case !ok:
 				return "", outcome{ExitOK, true}

@@ -214,12 +214,13 @@ func describe(d string) string {
 	return " (" + d + ")"
 }
 
-func (p *printer) hookListening(addr string) {
+// hookListening announces the approval hook. Its URL, which holds the
+// per-run secret, goes to stderr only.
+func (p *printer) hookListening(addr, secret string) {
+	fmt.Fprintf(p.stderr, "%s: approval hook: POST http://%s/action/%s?token=AUTH_REQ_ID&type=allow|deny\n", Name, addr, secret)
 	if p.json {
-		p.event("hook_listening", map[string]any{"addr": addr, "url": "http://" + addr + "/action"})
-		return
+		p.event("hook_listening", map[string]any{"addr": addr})
 	}
-	p.text(fmt.Sprintf("  approval hook: http://%s/action?token=AUTH_REQ_ID&type=allow|deny\n", addr))
 }
 
 // pending lists requests for the list command.

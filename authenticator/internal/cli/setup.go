@@ -119,6 +119,9 @@ func loadOrEnroll(ctx context.Context, o options, e env) (*devicedir.Device, *fa
 	case errors.As(err, &corrupt):
 		return nil, fail(ExitNotAccepted, "%v", err)
 	case errors.Is(err, devicedir.ErrNotEnrolled):
+		if err := devicedir.CheckNew(path); err != nil {
+			return nil, fail(ExitUsage, "%v; choose another --device-dir", err)
+		}
 		password, err := readPassword(o, e.stdin, e.stderr, e.getenv, true)
 		if errors.Is(err, errNoSecret) {
 			return nil, fail(ExitUsage, "no device enrolled in %s: run '%s enroll --user %s', or give the password (--password-file or $%s) to enroll now", path, Name, o.user, EnvPassword)

@@ -5,6 +5,7 @@ import (
 	"io"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"golang.org/x/term"
 )
@@ -64,18 +65,28 @@ func (r *runner) enterRaw() func() {
 	}
 }
 
-// readKeys delivers stdin one key (byte) at a time and closes the channel
-// at the end of input. It stops sending once done is closed.
-func readKeys(stdin io.Reader, done <-chan struct{}) <-chan string {
-	ch := make(chan string)
+// key is one input of the runner: a key on a terminal, else a line, with
+// the time it was read.
+type key struct {
+	s  string
+	at time.Time
+}
+
+// readKeys delivers stdin one key (byte) at a time, each with the time it
+// was read, and closes the channel at the end of input. It stops sending
+// once done is closed. It holds at most one key read ahead: the runner
+// ignores a key read before the card it would answer was shown.
+func readKeys(stdin io.Reader, now func() time.Time, done <-chan struct{}) <-chan key {
+	ch := make(chan key)
 	go func() {
 		defer close(ch)
 		buf := make([]byte, 1)
 		for {
 			n, err := stdin.Read(buf)
 			if n == 1 {
+				k := key{string(buf), now()}
 				select {
-				case ch <- string(buf):
+				case ch <- k:
 				case <-done:
 					return
 				}

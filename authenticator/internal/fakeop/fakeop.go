@@ -74,6 +74,7 @@ type OP struct {
 	lockedOut   bool
 	decisions   []Decision
 	decided     chan Decision
+	hold        chan struct{} // while set, decisions wait for it to close
 }
 
 // Start runs a NATS server on 127.0.0.1 with a random port and the fake
@@ -264,6 +265,29 @@ func (op *OP) RefuseDecisions(code, description string) {
 	op.refusal = &channel.DecisionResult{Version: channel.Version, Error: code, ErrorDescription: description}
 }
 
+// HoldDecisions makes later decisions wait, unanswered, until release is
+// called (at the latest at the end of the test).
+func (op *OP) HoldDecisions(tb testing.TB) (release func()) {
+	tb.Helper()
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	h := make(chan struct{})
+	op.hold = h
+	var once sync.Once
+	release = func() {
+		once.Do(func() {
+			op.mu.Lock()
+			if op.hold == h {
+				op.hold = nil
+			}
+			op.mu.Unlock()
+			close(h)
+		})
+	}
+	tb.Cleanup(release)
+	return release
+}
+
 // Revoke marks the device id revoked: it is disconnected, and its later
 // connections and messages are refused.
 func (op *OP) Revoke(id string) {
@@ -442,6 +466,12 @@ func (op *OP) pending(m *nats.Msg) any {
 func (op *OP) decide(m *nats.Msg) any {
 	refuse := func(code, desc string) channel.DecisionResult {
 		return channel.DecisionResult{Version: channel.Version, Error: code, ErrorDescription: desc}
+	}
+	op.mu.Lock()
+	h := op.hold
+	op.mu.Unlock()
+	if h != nil {
+		<-h
 	}
 	var in channel.Decision
 	if err := json.Unmarshal(m.Data, &in); err != nil || in.Version != channel.Version {
