@@ -29,7 +29,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&clientID, "client", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&out, "out", "", "", "PKCS#12 `FILE` to write (required)")
 	cmd.stringVar(&caName, "ca", "", state.DefaultCAName, "`NAME` of the issuing certificate authority")
-	cmd.durationVar(&validity, "validity", "", 8760*time.Hour, "validity of the certificate")
+	cmd.durationVar(&validity, "validity", "", 8760*time.Hour, "validity (`TIME`) of the certificate")
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the PKCS#12 password (trailing newline ignored)")
 	cmd.boolVar(&insecureEmpty, "insecure-empty-password", "allow a PKCS#12 file without a password")
 	cmd.boolVar(&withPEM, "pem", "also write the certificate and key as PEM files")

@@ -32,7 +32,7 @@ COMMANDS
                 default client with its certificate, default user
   ca create     create a certificate authority trusted for client certificates
   ca list       list the certificate authorities
-  client add    register a client (tls_client_auth)
+  client add    register a client (tls_client_auth, self-signed mTLS, private_key_jwt or a secret)
   client list   list the registered clients
   cert issue    issue a client certificate as a PKCS#12 file
   user add      add a user
