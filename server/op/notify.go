@@ -225,10 +225,18 @@ func (p *Provider) notifyDecision(req *store.Request) {
 // redirect, an error), it is not retried, and the request stays redeemable
 // at the token endpoint until it expires.
 func (p *Provider) ping(ctx context.Context, client *state.Client, req *store.Request) {
-	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken,
-		struct {
-			AuthReqID string `json:"auth_req_id"`
-		}{req.ID})
+	p.notifyOnce(ctx, client, req, struct {
+		AuthReqID string `json:"auth_req_id"`
+	}{req.ID}, "ping", "the client can still poll")
+}
+
+// notifyOnce makes one delivery of body to the client's notification
+// endpoint, records the attempt and logs its outcome as "<what> delivered",
+// "<what> refused by the client; <afterFailure>" or "<what> failed;
+// <afterFailure>". It never retries: the ping (CIBA Core 1.0 §10.2) and the
+// expired_token push (§12) are sent once.
+func (p *Provider) notifyOnce(ctx context.Context, client *state.Client, req *store.Request, body any, what, afterFailure string) {
+	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken, body)
 	ok := err == nil && delivered(status)
 	cctx, cancel := cleanupContext(ctx)
 	p.recordAttempt(cctx, req.ID, ok)
@@ -236,11 +244,11 @@ func (p *Provider) ping(ctx context.Context, client *state.Client, req *store.Re
 	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status}
 	switch {
 	case err != nil:
-		p.log.Warn("ping failed; the client can still poll", append(attrs, "err", err.Error())...)
+		p.log.Warn(what+" failed; "+afterFailure, append(attrs, "err", err.Error())...)
 	case !ok:
-		p.log.Warn("ping refused by the client; the client can still poll", attrs...)
+		p.log.Warn(what+" refused by the client; "+afterFailure, attrs...)
 	default:
-		p.log.Info("ping delivered", attrs...)
+		p.log.Info(what+" delivered", attrs...)
 	}
 }
 

@@ -111,19 +111,5 @@ func (p *Provider) releaseExpiryPush(id string, at time.Time) {
 // pushExpired makes the one expired_token delivery of req (CIBA Core 1.0
 // §12) and records it.
 func (p *Provider) pushExpired(ctx context.Context, client *state.Client, req *store.Request) {
-	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken,
-		pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID})
-	ok := err == nil && delivered(status)
-	cctx, cancel := cleanupContext(ctx)
-	p.recordAttempt(cctx, req.ID, ok)
-	cancel()
-	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status}
-	switch {
-	case err != nil:
-		p.log.Warn("expired_token push failed; not retried", append(attrs, "err", err.Error())...)
-	case !ok:
-		p.log.Warn("expired_token push refused by the client; not retried", attrs...)
-	default:
-		p.log.Info("expired_token pushed", attrs...)
-	}
+	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, "expired_token push", "not retried")
 }
