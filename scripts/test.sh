@@ -17,6 +17,8 @@ fi
 
 modules=(shared server client authenticator)
 status=0
+echo "== dependencies: one version across modules"
+./scripts/check-deps.sh || status=1
 for m in "${modules[@]}"; do
   echo "== $m: go vet"
   (cd "$m" && go vet ./...) || status=1
