@@ -8,9 +8,11 @@ import (
 	"encoding/json"
 	"errors"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"sync"
+	"syscall"
 	"time"
 
 	"cibalab/server/state"
@@ -177,6 +179,56 @@ func (n *notifier) post(ctx context.Context, endpoint, bearer string, body any) 
 	return resp.StatusCode, nil
 }
 
+// deliveryProblem says in a sentence, for the operator's log, why a call
+// to a notification endpoint failed with status (0 when there was no
+// answer) or err.
+func deliveryProblem(status int, err error) string {
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	switch {
+	case errors.Is(err, errNotHTTPS):
+		return "the registered notification endpoint is not an https URL (CIBA Core 1.0 §4)"
+	case errors.Is(err, errTransactionFailed):
+		return "the tokens could not be issued; transaction_failed was pushed instead (CIBA Core 1.0 §12)"
+	case errors.As(err, &uae):
+		return "the OP does not trust the notification endpoint's certificate: serve it with the certificate ciba-op cert issue wrote for the client (issued by the OP's CA), or trust its CA with ciba-op serve --notification-ca-file"
+	case errors.As(err, &he):
+		return "the notification endpoint's certificate does not name the host of the registered URL"
+	case errors.As(err, &cie):
+		return "the notification endpoint's certificate is expired or not valid for a TLS server"
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return "nothing listens at the notification endpoint (is the client running, on the registered port?)"
+	case errors.Is(err, context.DeadlineExceeded), isTimeout(err):
+		return "the notification endpoint did not answer in time"
+	case err != nil:
+		return "the notification endpoint could not be reached"
+	case status == http.StatusUnauthorized:
+		return "the client refused the client_notification_token: it no longer waits for this request"
+	case status >= 300 && status < 400:
+		return "the client answered with a redirect, which is never followed (CIBA Core 1.0 §10.2)"
+	case status >= 400 && status < 500:
+		return "the client refused the notification; it is not sent again"
+	default:
+		return "the client answered with an error status"
+	}
+}
+
+// badCertificate reports a notification endpoint certificate the OP
+// refused: trying again would meet the same certificate.
+func badCertificate(err error) bool {
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	return errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie)
+}
+
+// isTimeout reports a network timeout.
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
 // delivered reports whether a notification endpoint's status acknowledges
 // the call: 204 as CIBA Core 1.0 §10.2 asks, or 200 (checklist §4.2).
 func delivered(status int) bool { return status == http.StatusNoContent || status == http.StatusOK }
@@ -241,12 +293,12 @@ func (p *Provider) notifyOnce(ctx context.Context, client *state.Client, req *st
 	cctx, cancel := cleanupContext(ctx)
 	p.recordAttempt(cctx, req.ID, ok)
 	cancel()
-	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status}
+	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status}
 	switch {
 	case err != nil:
-		p.log.Warn(what+" failed; "+afterFailure, append(attrs, "err", err.Error())...)
+		p.log.Warn(what+" failed; "+afterFailure, append(attrs, "err", err.Error(), "reason", deliveryProblem(status, err))...)
 	case !ok:
-		p.log.Warn(what+" refused by the client; "+afterFailure, attrs...)
+		p.log.Warn(what+" refused by the client; "+afterFailure, append(attrs, "reason", deliveryProblem(status, nil))...)
 	default:
 		p.log.Info(what+" delivered", attrs...)
 	}
@@ -282,7 +334,9 @@ type pushError struct {
 // or 429 answer is retried with exponential backoff (1 s, 2 s, 4 s, ...)
 // while the request is unexpired, at most maxPushAttempts times; tokens of
 // a failed attempt are revoked before the next one mints fresh ones. Any
-// other answer (4xx, a redirect) is final. Until expiry an undelivered
+// other answer (4xx: the client does not know the request or its
+// client_notification_token; a redirect) and a certificate the OP does
+// not trust are final. Every failure is logged at WARN with its reason. Until expiry an undelivered
 // grant stays approved but unredeemable (push clients may not poll).
 // Requests nobody decided before expiry get expired_token, pushed once by
 // NotifyExpired (notifyexpired.go).
@@ -295,7 +349,7 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 		}
 		status, m, err := p.pushOnce(ctx, client, req, now)
 		ok := err == nil && delivered(status)
-		attrs := []any{"req", ref(req.ID), "client_id", client.ID, "status", status, "attempt", attempt}
+		attrs := []any{"req", ref(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
 		// Recording the outcome and revoking undelivered tokens must
 		// happen even when Close cancelled ctx meanwhile.
 		cctx, cancel := cleanupContext(ctx)
@@ -312,10 +366,11 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 			}
 		}
 		cancel()
-		retry := err != nil || status >= 500 || status == http.StatusTooManyRequests
+		retry := (err != nil && !badCertificate(err)) || status >= 500 || status == http.StatusTooManyRequests
 		if err != nil {
 			attrs = append(attrs, "err", err.Error())
 		}
+		attrs = append(attrs, "reason", deliveryProblem(status, err))
 		if !retry || attempt >= maxPushAttempts || ctx.Err() != nil || errors.Is(err, errNotHTTPS) || errors.Is(err, errTransactionFailed) {
 			p.log.Warn("push failed; not retried", attrs...)
 			return

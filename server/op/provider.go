@@ -80,7 +80,9 @@ type Config struct {
 	// client is used. Tests inject faults through its Transport.
 	NotificationClient *http.Client
 	// NotificationRoots are trusted for notification endpoints in addition
-	// to the system roots, when NotificationClient is nil.
+	// to the system roots, when NotificationClient is nil. oprun.Start
+	// adds the state directory's default CA, which issues notification
+	// endpoint certificates (ciba-op cert issue), to the roots it is given.
 	NotificationRoots *x509.CertPool
 	// Tokens keeps refresh tokens and revoked access tokens; nil means a
 	// new store.TokenMemory.

@@ -198,6 +198,9 @@ func Start(cfg Config) (s *Server, err error) {
 		pc.Store = store.NewMemory()
 	}
 	pc.ClientCAs = dir.ClientCAPool
+	if pc.NotificationRoots, err = notificationRoots(dir, pc.NotificationRoots); err != nil {
+		return nil, err
+	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
 	pc.Now = cfg.Now
