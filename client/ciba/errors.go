@@ -10,6 +10,22 @@ import (
 // start a new request.
 var ErrExpired = errors.New("ciba: request expired before the user answered")
 
+// ErrNoPush reports that in push mode (CIBA Core 1.0 §10.3) nothing was
+// pushed for the request within its lifetime (expires_in) and
+// PushGrace: the client cannot tell whether the user answered and the
+// provider failed to deliver the outcome, or nobody answered and the
+// expired_token push (§12) was lost. errors.Is(ErrNoPush, ErrExpired)
+// holds, since the request can no longer succeed.
+var ErrNoPush error = noPushError{}
+
+type noPushError struct{}
+
+func (noPushError) Error() string {
+	return "ciba: nothing was pushed for the request within its lifetime (expires_in)"
+}
+
+func (noPushError) Is(target error) bool { return target == ErrExpired }
+
 // ResponseError reports a response that does not follow the specification:
 // a wrong content type, malformed JSON, a missing or invalid member, or a
 // body larger than Config.MaxResponseBytes.

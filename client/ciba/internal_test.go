@@ -40,17 +40,22 @@ func TestExpiredRegistrationsArePruned(t *testing.T) {
 	s := &NotificationServer{cfg: NotificationServerConfig{Now: func() time.Time { return now }}, subs: map[[32]byte]*subscription{}}
 	for _, tok := range []string{"a", "b", "c"} {
 		s.expect(tok, "ping")
-		s.expireAfter(tok, 10*time.Second)
+		s.acknowledged(tok, "id-"+tok, 10*time.Second)
 	}
 	s.expect("pending-ack", "ping") // no lifetime yet: kept
 	now = now.Add(10 * time.Second)
 	s.expect("d", "ping")
-	if len(s.subs) != 2 || s.lookup("a") != nil || s.lookup("pending-ack") == nil || s.lookup("d") == nil {
+	if len(s.subs) != 2 || lookup(s, "a") != nil || lookup(s, "pending-ack") == nil || lookup(s, "d") == nil {
 		t.Errorf("%d registrations after expiry, want the 2 live ones", len(s.subs))
 	}
-	s.expireAfter("d", time.Second)
+	s.acknowledged("d", "id-d", time.Second)
 	now = now.Add(time.Second)
-	if s.lookup("d") != nil || len(s.subs) != 1 {
+	if lookup(s, "d") != nil || len(s.subs) != 1 {
 		t.Errorf("an expired registration was found or kept (%d left)", len(s.subs))
 	}
+}
+
+func lookup(s *NotificationServer, token string) *subscription {
+	sub, _ := s.lookup(token)
+	return sub
 }

@@ -75,8 +75,13 @@ type NotificationServerConfig struct {
 // §9 and §10.2–§10.3, served over HTTPS. Each backchannel request in ping
 // or push mode registers a fresh client_notification_token; a notification
 // is accepted only with Authorization: Bearer <that token> (else 401), as
-// application/json of bounded size, and answered 204 No Content, never a
-// redirect. It is safe for concurrent use.
+// application/json of bounded size, naming the auth_req_id of that token's
+// request (else 400), and answered 204 No Content, never a redirect. The
+// 204 is written before the notification is handed to Wait, and Close
+// lets answers in progress finish, so a program that exits when Wait
+// returns has acknowledged every notification it acted on; a provider
+// that gets a 4xx knows the client does not wait for that request. It is
+// safe for concurrent use.
 type NotificationServer struct {
 	cfg  NotificationServerConfig
 	url  string
@@ -94,6 +99,9 @@ type NotificationServer struct {
 type subscription struct {
 	mode oauth.DeliveryMode
 	ch   chan *Notification
+	// authReqID is the request's auth_req_id; "" until the
+	// acknowledgement gives it.
+	authReqID string
 	// expires is when the request expires, by the server's clock; zero
 	// until the acknowledgement gives its lifetime.
 	expires time.Time
@@ -207,9 +215,19 @@ func (s *NotificationServer) URL() string { return s.url }
 // that must trust it.
 func (s *NotificationServer) Certificate() *x509.Certificate { return s.leaf }
 
-// Close stops the server and waits until it has stopped.
+// closeGrace bounds how long Close waits for answers in progress.
+const closeGrace = 5 * time.Second
+
+// Close stops the server and waits until it has stopped: it accepts no
+// new connection, lets the answers in progress be written (for up to
+// 5 s), then closes every connection.
 func (s *NotificationServer) Close() error {
-	err := s.srv.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
+	defer cancel()
+	err := s.srv.Shutdown(ctx)
+	if err != nil {
+		err = s.srv.Close()
+	}
 	<-s.done
 	return err
 }
@@ -243,31 +261,36 @@ func (s *NotificationServer) expect(token string, mode oauth.DeliveryMode) *subs
 	return sub
 }
 
-// expireAfter sets the lifetime of token's registration: the expires_in
-// of the acknowledgement (CIBA Core 1.0 §7.3), from now by the server's
-// clock. After it, notifications carrying token are refused.
-func (s *NotificationServer) expireAfter(token string, lifetime time.Duration) {
+// acknowledged completes token's registration with the acknowledgement
+// (CIBA Core 1.0 §7.3): the request's auth_req_id, and its lifetime,
+// expires_in from now by the server's clock. After it, notifications
+// carrying token are refused, and so are those naming another auth_req_id.
+func (s *NotificationServer) acknowledged(token, authReqID string, lifetime time.Duration) {
 	expires := s.cfg.Now().Add(lifetime)
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if sub := s.subs[tokenKey(token)]; sub != nil {
-		sub.expires = expires
+		sub.authReqID, sub.expires = authReqID, expires
 	}
 }
 
-// lookup returns the registration of token, or nil when there is none or
-// its request has expired (an expired one is dropped).
-func (s *NotificationServer) lookup(token string) *subscription {
+// lookup returns the registration of token and its auth_req_id ("" while
+// unacknowledged), or nil when there is none or its request has expired
+// (an expired one is dropped).
+func (s *NotificationServer) lookup(token string) (*subscription, string) {
 	now := s.cfg.Now()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	k := tokenKey(token)
 	sub := s.subs[k]
-	if sub != nil && sub.expired(now) {
-		delete(s.subs, k)
-		return nil
+	if sub == nil {
+		return nil, ""
 	}
-	return sub
+	if sub.expired(now) {
+		delete(s.subs, k)
+		return nil, ""
+	}
+	return sub, sub.authReqID
 }
 
 // forget stops accepting token.
@@ -280,7 +303,9 @@ func (s *NotificationServer) forget(token string) {
 // ServeHTTP implements the client notification endpoint (CIBA Core 1.0
 // §10.2, §10.3, §12): POST, Bearer token of a pending request (401
 // otherwise, checked before the body is read), application/json of at
-// most MaxBodyBytes, a well-formed body for the request's mode; then 204.
+// most MaxBodyBytes, a well-formed body for the request's mode naming its
+// auth_req_id (400 otherwise); then 204, written and flushed before the
+// notification is queued for Wait.
 func (s *NotificationServer) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	status, body := s.serve(w, r)
 	if s.cfg.Trace != nil {
@@ -305,8 +330,9 @@ func (s *NotificationServer) serve(w http.ResponseWriter, r *http.Request) (int,
 	}
 	token, ok := bearer(r.Header.Get("Authorization"))
 	var sub *subscription
+	var authReqID string
 	if ok {
-		sub = s.lookup(token)
+		sub, authReqID = s.lookup(token)
 	}
 	if sub == nil {
 		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
@@ -328,14 +354,23 @@ func (s *NotificationServer) serve(w http.ResponseWriter, r *http.Request) (int,
 		status, _ := reject(http.StatusBadRequest, problem)
 		return status, body
 	}
+	if authReqID != "" && n.AuthReqID != authReqID {
+		status, _ := reject(http.StatusBadRequest, "unknown auth_req_id: this client_notification_token belongs to another request")
+		return status, body
+	}
 	n.ReceivedAt = s.cfg.Now()
+	// Acknowledge first: once queued, the notification may end Wait and
+	// the program with it.
+	w.WriteHeader(http.StatusNoContent)
+	if f, ok := w.(http.Flusher); ok {
+		f.Flush()
+	}
+	log.InfoContext(r.Context(), "ciba.notification", "mode", string(sub.mode), "auth_req_id_hash", IDHash(n.AuthReqID))
 	select {
 	case sub.ch <- n:
 	default:
 		log.WarnContext(r.Context(), "ciba.notification_dropped", "auth_req_id_hash", IDHash(n.AuthReqID))
 	}
-	log.InfoContext(r.Context(), "ciba.notification", "mode", string(sub.mode), "auth_req_id_hash", IDHash(n.AuthReqID))
-	w.WriteHeader(http.StatusNoContent)
 	return http.StatusNoContent, body
 }
 

@@ -87,7 +87,7 @@ func (c *Config) Start(ctx context.Context, r Request) (*Ack, error) {
 		return nil, err
 	}
 	if token != "" {
-		c.Notifications.expireAfter(token, time.Duration(ack.ExpiresIn)*time.Second)
+		c.Notifications.acknowledged(token, ack.AuthReqID, time.Duration(ack.ExpiresIn)*time.Second)
 	}
 	ack.NotificationToken = token
 	return ack, nil

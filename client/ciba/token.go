@@ -80,7 +80,9 @@ type Progress struct {
 // Push mode (§10.3) never polls: it waits for the pushed token response,
 // whose ID token must carry at_hash, the auth_req_id claim and, with a
 // refresh token, rt_hash (§10.3.1), or for a pushed error (§12: an
-// *oauth.Error with Status 0), until the request expires.
+// *oauth.Error with Status 0), until the request expires and PushGrace
+// more for a pushed expired_token; then it stops with ErrNoPush, which
+// does not claim that nobody answered.
 //
 // progress, when not nil, is called before each wait, and in ping mode
 // once more when the first ping ends a wait. A token response
@@ -97,7 +99,7 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 	var sub *subscription
 	if c.mode() != oauth.ModePoll {
 		if ack.NotificationToken != "" {
-			sub = c.Notifications.lookup(ack.NotificationToken)
+			sub, _ = c.Notifications.lookup(ack.NotificationToken)
 		}
 		if sub == nil {
 			if ack.NotificationToken != "" && !c.now().Before(ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn)*time.Second)) {
@@ -194,20 +196,27 @@ func (c *Config) waitPoll(ctx context.Context, log *slog.Logger, ack *Ack, sub *
 	}
 }
 
-// waitPush waits for the push of CIBA Core 1.0 §10.3 or §12.
+// PushGrace is how long push mode keeps waiting after the request's
+// lifetime (expires_in) for the expired_token push of CIBA Core 1.0 §12,
+// which a provider sends when it notices the expiry (cibalab's within a
+// second).
+const PushGrace = 3 * time.Second
+
+// waitPush waits for the push of CIBA Core 1.0 §10.3 or §12, until the
+// request's lifetime and PushGrace have passed (ErrNoPush then).
 func (c *Config) waitPush(ctx context.Context, ack *Ack, sub *subscription, progress func(Progress)) (*Token, error) {
 	log := c.logger().With("auth_req_id_hash", IDHash(ack.AuthReqID))
 	deadline := ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn) * time.Second)
 	for {
 		now := c.now()
-		if !now.Before(deadline) {
-			log.DebugContext(ctx, "ciba.expired")
-			return nil, ErrExpired
+		if !now.Before(deadline.Add(PushGrace)) {
+			log.WarnContext(ctx, "ciba.nothing_pushed", "expires_in", ack.ExpiresIn)
+			return nil, ErrNoPush
 		}
 		if progress != nil {
-			progress(Progress{SecondsLeft: secondsUntil(deadline, now), Wait: deadline.Sub(now)})
+			progress(Progress{SecondsLeft: secondsUntil(deadline, now), Wait: max(0, deadline.Sub(now))})
 		}
-		n, err := c.waitNotified(ctx, deadline.Sub(now), sub)
+		n, err := c.waitNotified(ctx, deadline.Add(PushGrace).Sub(now), sub)
 		if err != nil {
 			return nil, err
 		}
