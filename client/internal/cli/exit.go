@@ -14,7 +14,10 @@ import (
 // Error codes of the --json document for failures that are not OAuth
 // errors from the OP.
 const (
-	codeExpired     = "expired"
+	codeExpired = "expired"
+	// codeNoPush is a push-mode request for which nothing was pushed
+	// within its lifetime (ciba.ErrNoPush).
+	codeNoPush      = "no_push"
 	codeTimeout     = "timeout"
 	codeInterrupted = "interrupted"
 	codeUsage       = "usage"
@@ -46,6 +49,9 @@ func classify(err error, interrupted, timedOut bool) outcome {
 		return outcome{ExitInterrupted, oauth.Error{Code: codeInterrupted, Description: "interrupted"}}
 	case timedOut && errors.Is(err, context.DeadlineExceeded):
 		return outcome{ExitExpired, oauth.Error{Code: codeTimeout, Description: "gave up: --timeout elapsed"}}
+	case errors.Is(err, ciba.ErrNoPush):
+		return outcome{ExitExpired, oauth.Error{Code: codeNoPush, Description: "nothing was pushed within expires_in: either the user answered and the OP could not deliver the outcome " +
+			"(its log says why, on a WARN line \"push failed\"), or nobody answered and the OP's end-of-lifetime notice did not arrive either"}}
 	case errors.Is(err, ciba.ErrExpired):
 		return outcome{ExitExpired, oauth.Error{Code: codeExpired, Description: "the request expired before the user answered (expires_in elapsed)"}}
 	case errors.As(err, &ue):

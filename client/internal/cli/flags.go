@@ -73,10 +73,10 @@ func flagDefs() []flagDef {
 		{name: "request-key", arg: "FILE", usage: "private key (PEM, or PKCS#12 with the certificate password) signing the request object (ES256 or PS256)"},
 		{name: "request-key-id", arg: "KID", usage: "kid of the request key, as registered in the client's jwks"},
 		{name: "delivery-mode", arg: "MODE", def: string(oauth.ModePoll), usage: "token delivery mode the client is registered with: poll, ping or push (CIBA Core 1.0 §5)"},
-		{name: "notify-listen", arg: "ADDR", def: "127.0.0.1:0", usage: "ping/push: listen address of the HTTPS notification endpoint"},
-		{name: "notify-url", arg: "URL", usage: "ping/push: https URL the OP calls, as registered in backchannel_client_notification_endpoint (default https://<listen address>" + ciba.DefaultNotificationPath + ")"},
-		{name: "notify-cert", arg: "FILE", usage: "ping/push: TLS certificate chain (PEM) of the notification endpoint, with --notify-key"},
-		{name: "notify-key", arg: "FILE", usage: "ping/push: TLS private key (PEM) of the notification endpoint"},
+		{name: "notify-url", arg: "URL", usage: "ping/push: https URL of the notification endpoint, exactly as registered in backchannel_client_notification_endpoint (ciba-op client add --notification-endpoint); the OP calls it (default https://<listen address>" + ciba.DefaultNotificationPath + ")"},
+		{name: "notify-listen", arg: "ADDR", usage: "ping/push: listen address of the HTTPS notification endpoint (default: the host and port of --notify-url, else 127.0.0.1:0)"},
+		{name: "notify-cert", arg: "FILE", usage: "ping/push: TLS certificate chain (PEM) of the notification endpoint, with --notify-key (default <cert>-notify.pem next to the client certificate, which ciba-op cert issue writes for ping and push clients, when it exists)"},
+		{name: "notify-key", arg: "FILE", usage: "ping/push: TLS private key (PEM) of the notification endpoint (default <cert>-notify-key.pem)"},
 		{name: "notify-ca-cert", arg: "FILE", usage: "ping/push: CA certificate (PEM) that issues a notification endpoint certificate at start, with --notify-ca-key"},
 		{name: "notify-ca-key", arg: "FILE", usage: "ping/push: private key (PEM) of --notify-ca-cert"},
 		{name: "jwks-url", arg: "URL", usage: "the OP's jwks_uri, which checks ID token signatures (default: from discovery)"},
@@ -368,7 +368,8 @@ EXIT CODES
        invalid ID token (the message names what was wrong)
   %-4d usage: bad flag, environment value or file named by a flag
   %-4d denied: access_denied
-  %-4d expired: expired_token, expires_in elapsed locally, or --timeout
+  %-4d expired: expired_token, expires_in elapsed locally, nothing pushed
+       within expires_in (push mode: see the OP's log), or --timeout
   %-4d client not accepted: invalid_client, unauthorized_client, TLS handshake
        or certificate failure, unusable PKCS#12 (e.g. wrong password)
   %-4d request rejected by the OP: invalid_request, unknown_user_id,

@@ -2,12 +2,14 @@ package cli
 
 import (
 	"context"
+	"encoding/pem"
 	"fmt"
 	"path/filepath"
 	"strings"
 	"time"
 
 	"cibalab/server/state"
+	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
 
@@ -18,7 +20,13 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 			"tls_client_auth (RFC 8705 §2.1): the subject is the client's registered subject DN, or\n"+
 			"CN=<ID> and its registered subject alternative name. Writes the key, the certificate\n"+
 			"and the issuing CA as a PKCS#12 file (0600); with --pem also FILE.pem and FILE-key.pem\n"+
-			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1).")
+			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1).\n\n"+
+			"For a ping or push client it also writes FILE-notify.pem and FILE-notify-key.pem\n"+
+			"(0600), without FILE's extension: the TLS server certificate of the client's notification\n"+
+			"endpoint (CIBA Core 1.0 §9), for the host of its registered\n"+
+			"backchannel_client_notification_endpoint, issued by the default CA, which 'ciba-op serve'\n"+
+			"trusts for notification endpoints. ciba-client serves its endpoint with them\n"+
+			"(--notify-cert/--notify-key; by default the files next to its --cert).")
 	cmd.extra = `ENVIRONMENT
   CIBA_OP_CERT_PASSWORD  the PKCS#12 password when --password-file is not given
 `
@@ -83,6 +91,11 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 		}
 		written = append(written, certFile, keyFile)
 	}
+	notify, err := writeNotificationCert(d, clientID, out, validity)
+	if err != nil {
+		return cmd.fail(e, exitError, err)
+	}
+	written = append(written, notify...)
 	if err := pki.WriteSecretFile(out, issued.P12); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -95,4 +108,40 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 		fmt.Fprintf(e.Stdout, "wrote:      %s\n", f)
 	}
 	return exitOK
+}
+
+// writeNotificationCert writes, for a ping or push client, the TLS server
+// certificate chain and key of its notification endpoint (CIBA Core 1.0
+// §9) next to out, as <out without extension>-notify.pem and
+// -notify-key.pem (0600), and returns their names; for a poll client it
+// writes nothing.
+func writeNotificationCert(d *state.Dir, clientID, out string, validity time.Duration) ([]string, error) {
+	c, err := d.Client(clientID)
+	if err != nil {
+		return nil, err
+	}
+	if c.DeliveryMode != oauth.ModePing && c.DeliveryMode != oauth.ModePush {
+		return nil, nil
+	}
+	cert, err := d.IssueNotificationCert(clientID, validity)
+	if err != nil {
+		return nil, err
+	}
+	keyPEM, err := pki.EncodePrivateKeyPEM(cert.PrivateKey)
+	if err != nil {
+		return nil, err
+	}
+	var chain []byte
+	for _, der := range cert.Certificate {
+		chain = append(chain, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+	}
+	base := strings.TrimSuffix(out, filepath.Ext(out)) + "-notify"
+	certFile, keyFile := base+".pem", base+"-key.pem"
+	if err := pki.WriteSecretFile(keyFile, keyPEM); err != nil {
+		return nil, err
+	}
+	if err := pki.WritePublicFile(certFile, chain); err != nil {
+		return nil, err
+	}
+	return []string{certFile + " (notification endpoint certificate for " + cert.Leaf.Subject.CommonName + ")", keyFile}, nil
 }
