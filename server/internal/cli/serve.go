@@ -65,7 +65,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.durationVar(&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", 600*time.Second, "upper bound (`TIME`) of a requested_expiry")
 	c.boolVar(&o.userCode, "user-code", "accept user_code from clients registered with --user-code (CIBA §7.1.2)")
 	c.env["user-code"] = "CIBA_OP_ACCEPT_USER_CODE"
-	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3)")
+	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3), besides the system roots and the OP's default CA, which issues them with 'cert issue'")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
