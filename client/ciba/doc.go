@@ -26,5 +26,8 @@
 // branch on the Code with errors.As, never on message text. A response that
 // does not follow the specification is a *ResponseError, an ID token that
 // fails a check an *IDTokenError. When the request expires locally, Wait
-// returns [ErrExpired].
+// returns [ErrExpired]; in push mode, where the client cannot tell a lost
+// push from an expiry, [ErrNoPush], which matches ErrExpired with errors.Is.
+// The [NotificationServer] answers 204 before Wait sees a notification, so
+// a program that exits when Wait returns has acknowledged it.
 package ciba
