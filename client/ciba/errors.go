@@ -6,9 +6,10 @@ import (
 )
 
 // ErrExpired reports that the expires_in of the acknowledgement
-// (CIBA Core 1.0 §7.3) elapsed before the user answered; the client must
-// start a new request.
-var ErrExpired = errors.New("ciba: request expired before the user answered")
+// (CIBA Core 1.0 §7.3) elapsed before an answer reached the client (the
+// user may have answered after the last poll); the client must start a
+// new request.
+var ErrExpired = errors.New("ciba: the request expired before an answer reached the client")
 
 // ErrNoPush reports that in push mode (CIBA Core 1.0 §10.3) nothing was
 // pushed for the request within its lifetime (expires_in) and

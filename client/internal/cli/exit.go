@@ -53,7 +53,7 @@ func classify(err error, interrupted, timedOut bool) outcome {
 		return outcome{ExitExpired, oauth.Error{Code: codeNoPush, Description: "nothing was pushed within expires_in: either the user answered and the OP could not deliver the outcome " +
 			"(its log says why, on a WARN line \"push failed\"), or nobody answered and the OP's end-of-lifetime notice did not arrive either"}}
 	case errors.Is(err, ciba.ErrExpired):
-		return outcome{ExitExpired, oauth.Error{Code: codeExpired, Description: "the request expired before the user answered (expires_in elapsed)"}}
+		return outcome{ExitExpired, oauth.Error{Code: codeExpired, Description: "the request expired (expires_in elapsed) before an answer reached the client"}}
 	case errors.As(err, &ue):
 		return outcome{ExitUsage, oauth.Error{Code: codeUsage, Description: ue.msg}}
 	case errors.As(err, &oe):

@@ -46,7 +46,7 @@ func TestExitCodesAndJSON(t *testing.T) {
 			name:     "local expiry",
 			cfg:      fakeop.Config{Ack: ackOf(12, 5), Token: tokens(fakeop.Pending())},
 			wantCode: cli.ExitExpired,
-			wantJSON: `{"error":"expired","error_description":"the request expired before the user answered (expires_in elapsed)"}`,
+			wantJSON: `{"error":"expired","error_description":"the request expired (expires_in elapsed) before an answer reached the client"}`,
 		},
 		{
 			name:     "invalid_client",
