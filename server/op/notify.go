@@ -183,9 +183,11 @@ func (n *notifier) post(ctx context.Context, endpoint, bearer string, body any) 
 // to a notification endpoint failed with status (0 when there was no
 // answer) or err.
 func deliveryProblem(status int, err error) string {
-	var uae x509.UnknownAuthorityError
-	var he x509.HostnameError
-	var cie x509.CertificateInvalidError
+	var (
+		uae x509.UnknownAuthorityError
+		he  x509.HostnameError
+		cie x509.CertificateInvalidError
+	)
 	switch {
 	case errors.Is(err, errNotHTTPS):
 		return "the registered notification endpoint is not an https URL (CIBA Core 1.0 §4)"
@@ -336,8 +338,9 @@ type pushError struct {
 // a failed attempt are revoked before the next one mints fresh ones. Any
 // other answer (4xx: the client does not know the request or its
 // client_notification_token; a redirect) and a certificate the OP does
-// not trust are final. Every failure is logged at WARN with its reason. Until expiry an undelivered
-// grant stays approved but unredeemable (push clients may not poll).
+// not trust are final. Every failure is logged at WARN with its reason.
+// Until expiry an undelivered grant stays approved but unredeemable (push
+// clients may not poll).
 // Requests nobody decided before expiry get expired_token, pushed once by
 // NotifyExpired (notifyexpired.go).
 func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Request) {
