@@ -43,7 +43,6 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	now := p.cfg.Now()
 	req.ID = p.newID(32) // 256 bits, over the 128 bits CIBA Core 1.0 §7.3 requires
 	req.CreatedAt = now
-	req.LastPoll = now
 	req.Status = store.StatusPending
 	req.Interval = p.cfg.Interval
 	req.ExpiresAt = now.Add(lifetime)

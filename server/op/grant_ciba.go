@@ -15,7 +15,8 @@ import (
 // the order of checklist §3.3: unknown or foreign id → invalid_grant;
 // redeemed → invalid_grant; expired → expired_token; pending →
 // authorization_pending, or slow_down when the client polls sooner than the
-// interval, which then grows by 5 s (§11); denied → access_denied; approved →
+// interval after its previous poll, which then grows by 5 s (§11; the first
+// poll may follow the acknowledgement at once, §7.3); denied → access_denied; approved →
 // tokens bound to this connection's certificate (RFC 8705 §3), and the id is
 // spent (§10.1.1). The state change is one compare-and-swap, so two
 // concurrent polls can never both redeem; if the tokens then cannot be
@@ -53,8 +54,11 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 			req.RedeemedAt = now
 			return nil
 		}
-		// Pending: record the poll, enforcing the interval.
-		early := now.Sub(req.LastPoll) < req.Interval-p.cfg.PollTolerance
+		// Pending: record the poll, enforcing the interval between two
+		// polls (§7.3: "the minimum amount of time in seconds that the
+		// Client MUST wait between polling requests"). The acknowledgement
+		// is not a poll, so the first poll may come at once.
+		early := !req.LastPoll.IsZero() && now.Sub(req.LastPoll) < req.Interval-p.cfg.PollTolerance
 		req.LastPoll = now
 		req.Polls++
 		if early {

@@ -59,7 +59,8 @@ type Request struct {
 	// Interval is the minimum time between two polls; slow_down raises it
 	// (CIBA Core 1.0 §11).
 	Interval time.Duration
-	// LastPoll is when the client last polled (CreatedAt before the first poll).
+	// LastPoll is when the client last polled; zero before the first poll,
+	// which the interval does not delay (CIBA Core 1.0 §7.3).
 	LastPoll time.Time
 	Polls    int
 
