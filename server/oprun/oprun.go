@@ -20,6 +20,7 @@ import (
 	"cibalab/server/op"
 	"cibalab/server/state"
 	"cibalab/server/store"
+	"cibalab/server/store/natskv"
 	"cibalab/shared/channel"
 )
 
@@ -48,10 +49,10 @@ type Config struct {
 	// PasswordIterations is passed to state.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
-	// store.JetStream with Persist.
+	// natskv.Store with Persist.
 	Store store.Store
 	// Persist keeps pending requests in a NATS JetStream key-value bucket
-	// (store.JetStream) instead of memory, so they survive a restart and
+	// (natskv.Store) instead of memory, so they survive a restart and
 	// OPs sharing one NATS server share them. The embedded NATS server
 	// then runs JetStream with its data in <StateDir>/jetstream; with
 	// NATSURL the external server must have JetStream enabled. Ignored
@@ -318,14 +319,14 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 // openJetStream opens the requests bucket of realm on nc's JetStream.
-func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*store.JetStream, error) {
+func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*natskv.Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.NewJetStream(ctx, js, store.JetStreamConfig{Realm: realm, Logger: logger.With("component", "store")})
+	st, err := natskv.New(ctx, js, natskv.Config{Realm: realm, Logger: logger.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -93,12 +94,7 @@ func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Reque
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b *Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return compareStrings(a.ID, b.ID)
-	})
+	SortOldestFirst(out)
 	return out, nil
 }
 
@@ -119,12 +115,13 @@ func (m *Memory) DeleteExpired(ctx context.Context, cutoff time.Time) (int, erro
 	return n, nil
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// SortOldestFirst sorts requests by creation time, then by ID, the order
+// of Store.List.
+func SortOldestFirst(reqs []*Request) {
+	slices.SortFunc(reqs, func(a, b *Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }
