@@ -42,14 +42,12 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) 
 	}
 	now := p.cfg.Now()
 	req.ID = p.newID(32) // 256 bits, over the 128 bits CIBA Core 1.0 §7.3 requires
-	req.CreatedAt = now
-	req.Status = store.StatusPending
 	req.Interval = p.cfg.Interval
 	req.ExpiresAt = now.Add(lifetime)
 	if client.Cert != nil {
 		req.CertThumbprint = pki.ThumbprintS256(client.Cert)
 	}
-	if err := p.cfg.Store.Create(r.Context(), req); err != nil {
+	if err := p.life.Create(r.Context(), req); err != nil {
 		return err
 	}
 	p.log.Info("authentication request accepted", "req", ref(req.ID), "client_id", req.ClientID, "user", req.User,
