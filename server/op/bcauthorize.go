@@ -22,20 +22,11 @@ import (
 const MaxBindingMessage = 64
 
 // backchannelAuthorize is the backchannel authentication endpoint
-// (CIBA Core 1.0 §7): it authenticates the client (§7.2 step 1), validates
-// the request (§7.2), stores it, answers with the acknowledgement (§7.3) and
+// (CIBA Core 1.0 §7): for a client clientEndpoint authenticated (§7.2 step
+// 1), it validates the request (§7.2), stores it, answers with the acknowledgement (§7.3) and
 // then tells the user's authentication devices (§8). Rejections store
 // nothing.
-func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) error {
-	newErr := oauth.BackchannelError
-	form, err := p.parseForm(w, r, newErr)
-	if err != nil {
-		return err
-	}
-	client, err := p.authenticateClient(r, form, newErr)
-	if err != nil {
-		return err
-	}
+func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	req, lifetime, err := p.validateAuthRequest(client, form)
 	if err != nil {
 		return err
