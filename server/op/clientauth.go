@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -85,7 +86,7 @@ func (c presented) methods() int {
 // every other failure is invalid_client with 401, including credentials of
 // a method other than the registered one.
 func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr func(code, format string, args ...any) *oauth.Error) (*authenticatedClient, error) {
-	fail := func(format string, args ...any) error {
+	fail := func(format string, args ...any) *oauth.Error {
 		e := newErr(oauth.ErrInvalidClient, format, args...)
 		e.Status = http.StatusUnauthorized
 		return e
@@ -127,11 +128,11 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 	}
 	method := client.TokenEndpointAuthMethod
 	if err := creds.match(method); err != nil {
-		p.log.Warn("client authentication failed", "client_id", client.ID, "method", method, "reason", err.Error())
+		cause := fmt.Errorf("client %s (%s): %w", client.ID, method, err)
 		if errors.Is(err, errNoCertificate) {
-			return nil, fail("a client certificate is required (mutual TLS)")
+			return nil, fail("a client certificate is required (mutual TLS)").WithCause(cause)
 		}
-		return nil, fail("client authentication failed")
+		return nil, fail("client authentication failed").WithCause(cause)
 	}
 	switch method {
 	case oauth.AuthTLSClient:
@@ -148,8 +149,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 		err = errors.New("unsupported authentication method")
 	}
 	if err != nil {
-		p.log.Warn("client authentication failed", "client_id", client.ID, "method", method, "reason", err.Error())
-		return nil, fail("client authentication failed")
+		return nil, fail("client authentication failed").WithCause(fmt.Errorf("client %s (%s): %w", client.ID, method, err))
 	}
 	return &authenticatedClient{Client: client, Cert: creds.certificate}, nil
 }

@@ -78,10 +78,13 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 			level = slog.LevelDebug
 		}
 		attrs := []any{"endpoint", name, "error", oe.Code, "status", oe.Status}
-		if oe.Status >= 500 {
+		if oe.Status >= 500 && oe.Cause == nil {
 			attrs = append(attrs, "cause", err.Error())
 		} else if oe.Description != "" {
 			attrs = append(attrs, "description", oe.Description)
+		}
+		if oe.Cause != nil {
+			attrs = append(attrs, "cause", oe.Cause.Error())
 		}
 		p.log.Log(r.Context(), level, "request refused", attrs...)
 		if oe.Code == oauth.ErrInvalidClient && oe.Status == http.StatusUnauthorized && usedBasicAuth(r) {
