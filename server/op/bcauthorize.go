@@ -22,35 +22,23 @@ import (
 const MaxBindingMessage = 64
 
 // backchannelAuthorize is the backchannel authentication endpoint
-// (CIBA Core 1.0 §7): it authenticates the client (§7.2 step 1), validates
-// the request (§7.2), stores it, answers with the acknowledgement (§7.3) and
+// (CIBA Core 1.0 §7): for a client clientEndpoint authenticated (§7.2 step
+// 1), it validates the request (§7.2), stores it, answers with the acknowledgement (§7.3) and
 // then tells the user's authentication devices (§8). Rejections store
 // nothing.
-func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request) error {
-	newErr := oauth.BackchannelError
-	form, err := p.parseForm(w, r, newErr)
-	if err != nil {
-		return err
-	}
-	client, err := p.authenticateClient(r, form, newErr)
-	if err != nil {
-		return err
-	}
+func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	req, lifetime, err := p.validateAuthRequest(client, form)
 	if err != nil {
 		return err
 	}
 	now := p.cfg.Now()
 	req.ID = p.newID(32) // 256 bits, over the 128 bits CIBA Core 1.0 §7.3 requires
-	req.CreatedAt = now
-	req.LastPoll = now
-	req.Status = store.StatusPending
 	req.Interval = p.cfg.Interval
 	req.ExpiresAt = now.Add(lifetime)
 	if client.Cert != nil {
 		req.CertThumbprint = pki.ThumbprintS256(client.Cert)
 	}
-	if err := p.cfg.Store.Create(r.Context(), req); err != nil {
+	if err := p.life.Create(r.Context(), req); err != nil {
 		return err
 	}
 	p.log.Info("authentication request accepted", "req", ref(req.ID), "client_id", req.ClientID, "user", req.User,

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net"
 	"net/http"
 	"net/url"
@@ -85,7 +86,7 @@ func (c presented) methods() int {
 // every other failure is invalid_client with 401, including credentials of
 // a method other than the registered one.
 func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr func(code, format string, args ...any) *oauth.Error) (*authenticatedClient, error) {
-	fail := func(format string, args ...any) error {
+	fail := func(format string, args ...any) *oauth.Error {
 		e := newErr(oauth.ErrInvalidClient, format, args...)
 		e.Status = http.StatusUnauthorized
 		return e
@@ -100,6 +101,9 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 	id := form.Get(oauth.ParamClientID)
 	switch {
 	case creds.basic:
+		// The Basic user name is the client_id (RFC 6749 §2.3.1), also
+		// for a mutual-TLS client that sends it with an empty password
+		// (see match).
 		if id != "" && id != creds.basicID {
 			return nil, fail("client_id differs from the Basic credentials")
 		}
@@ -124,11 +128,11 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 	}
 	method := client.TokenEndpointAuthMethod
 	if err := creds.match(method); err != nil {
-		p.log.Warn("client authentication failed", "client_id", client.ID, "method", method, "reason", err.Error())
+		cause := fmt.Errorf("client %s (%s): %w", client.ID, method, err)
 		if errors.Is(err, errNoCertificate) {
-			return nil, fail("a client certificate is required (mutual TLS)")
+			return nil, fail("a client certificate is required (mutual TLS)").WithCause(cause)
 		}
-		return nil, fail("client authentication failed")
+		return nil, fail("client authentication failed").WithCause(cause)
 	}
 	switch method {
 	case oauth.AuthTLSClient:
@@ -145,8 +149,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 		err = errors.New("unsupported authentication method")
 	}
 	if err != nil {
-		p.log.Warn("client authentication failed", "client_id", client.ID, "method", method, "reason", err.Error())
-		return nil, fail("client authentication failed")
+		return nil, fail("client authentication failed").WithCause(fmt.Errorf("client %s (%s): %w", client.ID, method, err))
 	}
 	return &authenticatedClient{Client: client, Cert: creds.certificate}, nil
 }
@@ -155,19 +158,35 @@ var errNoCertificate = errors.New("no client certificate")
 
 // match checks that the credentials presented are those of method and no
 // other.
+//
+// A mutual-TLS client (RFC 8705 §2) may name itself in an HTTP Basic
+// header whose password is empty instead of a client_id parameter: common
+// client libraries send every client that way by default (IdentityModel's
+// ClientCredentialStyle.AuthorizationHeader), and other OPs accept it. The
+// header then only identifies the client; the certificate authenticates
+// it. A non-empty password is a secret the client does not have, and
+// fails.
 func (c presented) match(method string) error {
+	mtls := method == oauth.AuthTLSClient || method == oauth.AuthSelfSignedTLSClient
 	want := presented{
-		basic:     method == state.AuthClientSecretBasic,
+		basic:     method == state.AuthClientSecretBasic || (mtls && c.basicIdentifiesOnly()),
 		post:      method == state.AuthClientSecretPost,
 		assertion: method == state.AuthPrivateKeyJWT,
 	}
 	if c.basic != want.basic || c.post != want.post || c.assertion != want.assertion {
 		return errors.New("credentials of another method than the registered one")
 	}
-	if (method == oauth.AuthTLSClient || method == oauth.AuthSelfSignedTLSClient) && c.certificate == nil {
+	if mtls && c.certificate == nil {
 		return errNoCertificate
 	}
 	return nil
+}
+
+// basicIdentifiesOnly reports whether the request carries a Basic header
+// with a client_id and an empty password: an identification, not a
+// credential.
+func (c presented) basicIdentifiesOnly() bool {
+	return c.basic && c.basicID != "" && c.basicSecret == ""
 }
 
 // verifySelfSignedClient implements self_signed_tls_client_auth

@@ -70,6 +70,7 @@ type authCase struct {
 	form   url.Values        // added to the request parameters
 	basic  [2]string         // Basic credentials when basic[0] != ""
 	cert   *x509.Certificate // TLS client certificate, nil for none
+	certOf string            // else the certificate the fixture issued to this client
 	status int               // 200 for success at bc-authorize
 	code   string
 }
@@ -152,6 +153,20 @@ func TestClientAuthMethods(t *testing.T) {
 		{name: "client_secret_post without client_id", form: url.Values{"client_secret": {secret}}, status: 401, code: oauth.ErrInvalidClient},
 		{name: "a secret from an mTLS client", form: url.Values{"client_id": {"client1"}, "client_secret": {secret}}, cert: f0.certs["client1"], status: 401, code: oauth.ErrInvalidClient},
 
+		// A mutual-TLS client named by an HTTP Basic header with an empty
+		// password (IdentityModel's default), authenticated by its
+		// certificate.
+		{name: "tls_client_auth: client_id in a Basic header with an empty password", form: url.Values{}, basic: [2]string{"client1", ""}, certOf: "client1", status: 200},
+		{name: "tls_client_auth: the same client_id in the body too", form: url.Values{"client_id": {"client1"}}, basic: [2]string{"client1", ""}, certOf: "client1", status: 200},
+		{name: "tls_client_auth: Basic client_id differs from the body's", form: url.Values{"client_id": {"client2"}}, basic: [2]string{"client1", ""}, certOf: "client1", status: 401, code: oauth.ErrInvalidClient},
+		{name: "tls_client_auth: Basic with a non-empty secret", form: url.Values{}, basic: [2]string{"client1", "secret"}, certOf: "client1", status: 401, code: oauth.ErrInvalidClient},
+		{name: "tls_client_auth: Basic without a certificate", form: url.Values{}, basic: [2]string{"client1", ""}, status: 401, code: oauth.ErrInvalidClient},
+		{name: "tls_client_auth: Basic naming another client than the certificate", form: url.Values{}, basic: [2]string{"client2", ""}, certOf: "client1", status: 401, code: oauth.ErrInvalidClient},
+		{name: "self-signed: client_id in a Basic header with an empty password", form: url.Values{}, basic: [2]string{"selfie", ""}, cert: selfCert, status: 200},
+		{name: "private_key_jwt client named by an empty-password Basic header", form: url.Values{}, basic: [2]string{"pkjwt", ""}, status: 401, code: oauth.ErrInvalidClient},
+		{name: "client_secret_basic with an empty password", form: url.Values{}, basic: [2]string{"basic", ""}, status: 401, code: oauth.ErrInvalidClient},
+		{name: "empty-password Basic and client_secret together", form: url.Values{"client_secret": {secret}}, basic: [2]string{"client1", ""}, certOf: "client1", status: 400, code: oauth.ErrInvalidRequest},
+
 		{name: "Basic and client_secret together", form: url.Values{"client_secret": {secret}}, basic: [2]string{"post", secret}, status: 400, code: oauth.ErrInvalidRequest},
 		{name: "assertion and client_secret together", form: merge(pk(nil), url.Values{"client_id": {"post"}, "client_secret": {secret}}), status: 400, code: oauth.ErrInvalidRequest},
 	}
@@ -230,11 +245,18 @@ func TestClientAuthAtTokenEndpoint(t *testing.T) {
 		{state.Client{ID: "post", TokenEndpointAuthMethod: state.AuthClientSecretPost, ClientSecretHash: secretHash}, func(t *testing.T, f *fixture) authCase {
 			return authCase{form: url.Values{"client_id": {"post"}, "client_secret": {secret}}}
 		}},
+		// tls_client_auth named by an empty-password Basic header; the
+		// bad variant sends a non-empty password.
+		{state.Client{ID: "client1", TokenEndpointAuthMethod: oauth.AuthTLSClient}, func(t *testing.T, f *fixture) authCase {
+			return authCase{form: url.Values{}, basic: [2]string{"client1", ""}, cert: f.certs["client1"]}
+		}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.client.TokenEndpointAuthMethod, func(t *testing.T) {
 			f := newFixture(t)
-			f.addClient(tt.client)
+			if tt.client.ID != "client1" {
+				f.addClient(tt.client)
+			}
 			r := f.authPost(t, pathBCAuthorize, tt.auth(t, f))
 			if r.status != 200 {
 				t.Fatalf("bc-authorize: %d %s", r.status, r.raw)
@@ -271,6 +293,9 @@ func (f *fixture) authPost(t testing.TB, path string, c authCase) response {
 	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	if c.basic[0] != "" {
 		req.SetBasicAuth(url.QueryEscape(c.basic[0]), url.QueryEscape(c.basic[1]))
+	}
+	if c.cert == nil && c.certOf != "" {
+		c.cert = f.certs[c.certOf]
 	}
 	return f.do(t, req, c.cert)
 }

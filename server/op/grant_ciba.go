@@ -6,21 +6,22 @@ import (
 	"net/url"
 	"time"
 
+	"cibalab/server/authreq"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
 
-// grantCIBA redeems an auth_req_id (CIBA Core 1.0 §10.1). The checks follow
-// the order of checklist §3.3: unknown or foreign id → invalid_grant;
-// redeemed → invalid_grant; expired → expired_token; pending →
-// authorization_pending, or slow_down when the client polls sooner than the
-// interval, which then grows by 5 s (§11); denied → access_denied; approved →
-// tokens bound to this connection's certificate (RFC 8705 §3), and the id is
-// spent (§10.1.1). The state change is one compare-and-swap, so two
-// concurrent polls can never both redeem; if the tokens then cannot be
-// issued, a second compare-and-swap puts the request back to approved so
-// the client can retry. Ping clients poll here too
+// grantCIBA redeems an auth_req_id (CIBA Core 1.0 §10.1). The request's
+// lifecycle (authreq.Lifecycle.Poll) decides, in the order of checklist
+// §3.3, and this maps its outcome to §11: unknown or foreign id →
+// invalid_grant; redeemed → invalid_grant; expired → expired_token; denied
+// → access_denied; pending → authorization_pending, or slow_down when the
+// client polls sooner than the interval after its previous poll (the first
+// poll may follow the acknowledgement at once, §7.3); approved → tokens
+// bound to this connection's certificate (RFC 8705 §3), and the id is
+// spent (§10.1.1). If the tokens then cannot be issued, the request is
+// given back (approved) so the client can retry. Ping clients poll here too
 // (after a ping, or on their own at the interval); push clients may not.
 func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *authenticatedClient, form url.Values) error {
 	if client.DeliveryMode == oauth.ModePush {
@@ -35,43 +36,23 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		return err
 	}
 	now := p.cfg.Now()
-	var outcome *oauth.Error
-	req, err := p.cfg.Store.Update(r.Context(), id, func(req *store.Request) error {
-		outcome = nil
-		if req.ClientID != client.ID {
-			return errForeign
-		}
-		switch {
-		case req.Status == store.StatusRedeemed:
-			return oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id has already been used")
-		case req.Expired(now):
-			return oauth.TokenError(oauth.ErrExpiredToken, "auth_req_id has expired")
-		case req.Status == store.StatusDenied:
-			return oauth.TokenError(oauth.ErrAccessDenied, "the user denied the request")
-		case req.Status == store.StatusApproved:
-			req.Status = store.StatusRedeemed
-			req.RedeemedAt = now
-			return nil
-		}
-		// Pending: record the poll, enforcing the interval.
-		early := now.Sub(req.LastPoll) < req.Interval-p.cfg.PollTolerance
-		req.LastPoll = now
-		req.Polls++
-		if early {
-			req.Interval += oauth.SlowDownIncrement * time.Second
-			outcome = oauth.TokenError(oauth.ErrSlowDown, "polling too often; wait at least %d s between polls", int(req.Interval/time.Second))
-		} else {
-			outcome = oauth.TokenError(oauth.ErrAuthorizationPending, "the user has not decided yet")
-		}
-		return nil
-	})
+	req, err := p.life.Poll(r.Context(), client.ID, id)
+	var slow *authreq.SlowDownError
 	switch {
-	case errors.Is(err, store.ErrNotFound), errors.Is(err, errForeign):
+	case errors.Is(err, authreq.ErrUnknown):
 		return oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id is unknown or was not issued to this client")
+	case errors.Is(err, authreq.ErrRedeemed):
+		return oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id has already been used")
+	case errors.Is(err, authreq.ErrExpired):
+		return oauth.TokenError(oauth.ErrExpiredToken, "auth_req_id has expired")
+	case errors.Is(err, authreq.ErrDenied):
+		return oauth.TokenError(oauth.ErrAccessDenied, "the user denied the request")
+	case errors.Is(err, authreq.ErrPending):
+		return oauth.TokenError(oauth.ErrAuthorizationPending, "the user has not decided yet")
+	case errors.As(err, &slow):
+		return oauth.TokenError(oauth.ErrSlowDown, "polling too often; wait at least %d s between polls", int(slow.Interval/time.Second))
 	case err != nil:
 		return err
-	case outcome != nil:
-		return outcome
 	}
 
 	resp, m, err := p.mintTokens(r.Context(), grant{
@@ -96,11 +77,9 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 	return nil
 }
 
-var errForeign = errors.New("op: auth_req_id belongs to another client")
-
-// unredeem puts a request redeemed by req back to approved after a failed
-// mint, unless it changed since (compare-and-swap on its revision), and
-// revokes the access token signed for nobody.
+// unredeem gives a request redeemed by req back to approved after a failed
+// mint, unless it changed since (authreq.Lifecycle.Unredeem), and revokes
+// the access token signed for nobody.
 func (p *Provider) unredeem(r *http.Request, req *store.Request, m minted) {
 	ctx := r.Context()
 	if m.AccessTokenID != "" {
@@ -108,15 +87,7 @@ func (p *Provider) unredeem(r *http.Request, req *store.Request, m minted) {
 			p.log.Error("token: revoking an undelivered access token failed", "req", ref(req.ID), "err", err)
 		}
 	}
-	_, err := p.cfg.Store.Update(ctx, req.ID, func(cur *store.Request) error {
-		if cur.Revision != req.Revision || cur.Status != store.StatusRedeemed {
-			return errChanged
-		}
-		cur.Status = store.StatusApproved
-		cur.RedeemedAt = time.Time{}
-		return nil
-	})
-	if err != nil {
+	if err := p.life.Unredeem(ctx, req); err != nil {
 		p.log.Error("token: giving the request back after a failure failed", "req", ref(req.ID), "err", err)
 	}
 }

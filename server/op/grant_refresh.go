@@ -137,6 +137,9 @@ func (p *Provider) unspendToken(r *http.Request, tok *store.Token, m minted) {
 	}
 }
 
+// errForeign aborts the use of a refresh token issued to another client.
+var errForeign = errors.New("op: refresh token belongs to another client")
+
 // errChanged aborts a compare-and-swap that undoes a change when the
 // record changed again since.
 var errChanged = errors.New("op: changed meanwhile")

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"cibalab/server/store"
@@ -35,15 +36,7 @@ type introspection struct {
 // exp, iat, iss, jti, token_type Bearer and, when bound, cnf.x5t#S256
 // (RFC 8705 §3.2); an active refresh token reports scope, client_id, sub,
 // exp, iat and the cnf it is bound to.
-func (p *Provider) introspect(w http.ResponseWriter, r *http.Request) error {
-	form, err := p.parseForm(w, r, oauth.TokenError)
-	if err != nil {
-		return err
-	}
-	client, err := p.authenticateClient(r, form, oauth.TokenError)
-	if err != nil {
-		return err
-	}
+func (p *Provider) introspect(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	raw := form.Get("token")
 	if raw == "" {
 		return oauth.TokenError(oauth.ErrInvalidRequest, "token is required")

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
@@ -138,6 +139,9 @@ type Provider struct {
 	userCodes *failureLimiter
 	// tokenGate bounds the token requests in flight (throttle.go).
 	tokenGate *gate
+	// life makes every change of an authentication request (package
+	// authreq); the endpoints only map its outcomes to OAuth.
+	life *authreq.Lifecycle
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -186,6 +190,11 @@ func New(cfg Config) (*Provider, error) {
 		keys:     keys,
 		log:      cfg.Logger,
 	}
+	if p.life, err = authreq.New(authreq.Config{
+		Store: cfg.Store, PollTolerance: cfg.PollTolerance, SelectACR: p.selectACR, Now: cfg.Now,
+	}); err != nil {
+		return nil, err
+	}
 	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots)
 	p.jtis = newJTICache(0, 0)
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
@@ -206,7 +215,7 @@ func (p *Provider) Issuer() string { return p.cfg.Issuer }
 // tokens and access token revocations past their expiry. Serve calls it
 // periodically.
 func (p *Provider) Sweep(ctx context.Context) (int, error) {
-	n, err := p.cfg.Store.DeleteExpired(ctx, p.cfg.Now().Add(-p.cfg.Retention))
+	n, err := p.life.Sweep(ctx, p.cfg.Retention)
 	if err != nil {
 		return n, err
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"net/url"
 	"strconv"
 	"strings"
 
@@ -21,9 +22,41 @@ const (
 	oauthToken                           // CIBA Core 1.0 §11, RFC 6749 §5.2
 )
 
+// newError returns the error constructor of the kind's table.
+func (k endpointKind) newError() func(code, format string, args ...any) *oauth.Error {
+	if k == oauthBackchannel {
+		return oauth.BackchannelError
+	}
+	return oauth.TokenError
+}
+
 // handlerFunc is an endpoint: it writes a success itself, or returns an
 // error that endpoint() turns into the response.
 type handlerFunc func(w http.ResponseWriter, r *http.Request) error
+
+// clientHandlerFunc is an endpoint that a client calls with a form and its
+// credentials; it gets the parsed form and the authenticated client.
+type clientHandlerFunc func(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error
+
+// clientEndpoint is endpoint() for the endpoints a client authenticates
+// at (CIBA Core 1.0 §7.2 step 1, RFC 6749 §3.2.1, RFC 7009 §2.1,
+// RFC 7662 §2.1): it reads the form strictly (parseForm) and authenticates
+// the client (authenticateClient), answering with the kind's errors, and
+// only then calls h.
+func (p *Provider) clientEndpoint(name string, h clientHandlerFunc, kind endpointKind) http.Handler {
+	newErr := kind.newError()
+	return p.endpoint(name, func(w http.ResponseWriter, r *http.Request) error {
+		form, err := p.parseForm(w, r, newErr)
+		if err != nil {
+			return err
+		}
+		client, err := p.authenticateClient(r, form, newErr)
+		if err != nil {
+			return err
+		}
+		return h(w, r, form, client)
+	}, kind)
+}
 
 // endpoint adapts a handlerFunc: every error becomes an OAuth error
 // response, logged at a level implied by its status, with internal causes
@@ -45,10 +78,13 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 			level = slog.LevelDebug
 		}
 		attrs := []any{"endpoint", name, "error", oe.Code, "status", oe.Status}
-		if oe.Status >= 500 {
+		if oe.Status >= 500 && oe.Cause == nil {
 			attrs = append(attrs, "cause", err.Error())
 		} else if oe.Description != "" {
 			attrs = append(attrs, "description", oe.Description)
+		}
+		if oe.Cause != nil {
+			attrs = append(attrs, "cause", oe.Cause.Error())
 		}
 		p.log.Log(r.Context(), level, "request refused", attrs...)
 		if oe.Code == oauth.ErrInvalidClient && oe.Status == http.StatusUnauthorized && usedBasicAuth(r) {
@@ -67,10 +103,7 @@ func toOAuthError(err error, kind endpointKind) *oauth.Error {
 	if errors.As(err, &oe) {
 		return oe
 	}
-	if kind == oauthBackchannel {
-		return oauth.BackchannelError(oauth.ErrServerError, "internal error")
-	}
-	return oauth.TokenError(oauth.ErrServerError, "internal error")
+	return kind.newError()(oauth.ErrServerError, "internal error")
 }
 
 // usedBasicAuth reports whether the request carries an Authorization

@@ -3,6 +3,7 @@ package op
 import (
 	"errors"
 	"net/http"
+	"net/url"
 
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
@@ -17,15 +18,7 @@ import (
 // with an empty body whether or not the token was known (§2.2). A client
 // may revoke only its own tokens: another client's token is left as it
 // is, with the same 200 answer, so the endpoint tells nothing about it.
-func (p *Provider) revoke(w http.ResponseWriter, r *http.Request) error {
-	form, err := p.parseForm(w, r, oauth.TokenError)
-	if err != nil {
-		return err
-	}
-	client, err := p.authenticateClient(r, form, oauth.TokenError)
-	if err != nil {
-		return err
-	}
+func (p *Provider) revoke(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	raw := form.Get("token")
 	if raw == "" {
 		return oauth.TokenError(oauth.ErrInvalidRequest, "token is required")

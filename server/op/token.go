@@ -2,24 +2,16 @@ package op
 
 import (
 	"net/http"
+	"net/url"
 	"slices"
 
 	"cibalab/shared/oauth"
 )
 
-// token is the token endpoint (RFC 6749 §3.2): it authenticates the client
-// (RFC 8705 §2), lets Config.Throttle refuse it with 503 (CIBA Core 1.0
+// token is the token endpoint (RFC 6749 §3.2): for a client clientEndpoint
+// authenticated (RFC 8705 §2), it lets Config.Throttle refuse it with 503 (CIBA Core 1.0
 // §11) and dispatches on grant_type. Each grant lives in its own file.
-func (p *Provider) token(w http.ResponseWriter, r *http.Request) error {
-	newErr := oauth.TokenError
-	form, err := p.parseForm(w, r, newErr)
-	if err != nil {
-		return err
-	}
-	client, err := p.authenticateClient(r, form, newErr)
-	if err != nil {
-		return err
-	}
+func (p *Provider) token(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	if err := p.throttle(client.ID); err != nil {
 		return err
 	}

@@ -26,6 +26,9 @@ func TestPollStates(t *testing.T) {
 	f := newFixture(t)
 	id := f.start(t, nil)
 
+	// The acknowledgement is not a poll: the first poll may come at once
+	// (§7.3: the interval is the time between polling requests).
+	wantError(t, f.poll(t, "client1", id), 400, oauth.ErrAuthorizationPending)
 	f.clock.Advance(5 * time.Second)
 	wantError(t, f.poll(t, "client1", id), 400, oauth.ErrAuthorizationPending)
 

@@ -20,6 +20,7 @@ import (
 	"cibalab/server/op"
 	"cibalab/server/state"
 	"cibalab/server/store"
+	"cibalab/server/store/natskv"
 	"cibalab/shared/channel"
 )
 
@@ -48,10 +49,10 @@ type Config struct {
 	// PasswordIterations is passed to state.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
-	// store.JetStream with Persist.
+	// natskv.Store with Persist.
 	Store store.Store
 	// Persist keeps pending requests in a NATS JetStream key-value bucket
-	// (store.JetStream) instead of memory, so they survive a restart and
+	// (natskv.Store) instead of memory, so they survive a restart and
 	// OPs sharing one NATS server share them. The embedded NATS server
 	// then runs JetStream with its data in <StateDir>/jetstream; with
 	// NATSURL the external server must have JetStream enabled. Ignored
@@ -90,10 +91,16 @@ type Server struct {
 	done    chan struct{}
 }
 
-// Start builds and starts the OP: it opens and initialises the state
-// directory, starts or connects to NATS, serves HTTPS, and sweeps expired
-// requests (pushing expired_token to push clients) until Close.
-func Start(cfg Config) (s *Server, err error) {
+// Start builds and starts the OP: it binds the HTTPS address, checks the
+// NATS address (or connects to the external NATS server), then opens and
+// initialises the state directory, starts NATS, serves HTTPS, and sweeps
+// expired requests (pushing expired_token to push clients) until Close.
+//
+// The listeners and the external NATS connection come first, so that the
+// common start-up failures (an address in use, an unreachable NATS server)
+// leave the state directory as it was. A failure is a *StartError naming
+// what failed; everything Start had opened is closed again.
+func Start(cfg Config) (*Server, error) {
 	if cfg.StateDir == "" {
 		return nil, errors.New("oprun: StateDir is required")
 	}
@@ -112,24 +119,22 @@ func Start(cfg Config) (s *Server, err error) {
 	if cfg.NATSURL == "" && !cfg.InsecureNATSNonLoopback && !loopback(cfg.NATSAddr) {
 		return nil, fmt.Errorf("oprun: NATS address %q is not a loopback address: the embedded NATS server has no TLS, so enrollment passwords would cross the network in clear; listen on 127.0.0.1, use an external NATS server with TLS, or allow it explicitly (ciba-op serve --insecure-nats-non-loopback)", cfg.NATSAddr)
 	}
-	s = &Server{log: cfg.Logger, errc: make(chan error, 1), done: make(chan struct{})}
-	defer func() {
-		if err != nil {
-			s.closeAll()
-		}
-	}()
-
-	dir, err := state.Open(cfg.StateDir, state.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
-	if err != nil {
+	s := &Server{log: cfg.Logger, errc: make(chan error, 1), done: make(chan struct{})}
+	if err := s.start(cfg); err != nil {
+		s.closeAll()
 		return nil, err
 	}
-	s.Dir = dir
+	return s, nil
+}
 
+// start does the work of Start on s; on error the caller closes what it
+// opened (s.closers).
+func (s *Server) start(cfg Config) error {
 	// Listen first: the chosen port is part of the issuer, and the server
 	// certificate must name the host.
 	ln, err := net.Listen("tcp", cfg.Addr)
 	if err != nil {
-		return nil, fmt.Errorf("oprun: listen on %s: %w", cfg.Addr, err)
+		return &StartError{Kind: FailListen, Addr: cfg.Addr, Err: err}
 	}
 	s.closers = append(s.closers, func() { ln.Close() })
 	s.HTTPAddr = ln.Addr().String()
@@ -140,23 +145,40 @@ func Start(cfg Config) (s *Server, err error) {
 	_, port, _ := net.SplitHostPort(s.HTTPAddr)
 	s.Issuer = "https://" + net.JoinHostPort(host, port) + "/" + cfg.Realm
 
+	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
+	if cfg.NATSURL == "" {
+		if err := checkFree(cfg.NATSAddr); err != nil {
+			return &StartError{Kind: FailNATSListen, Addr: cfg.NATSAddr, Err: err}
+		}
+	} else {
+		if s.NATS, err = nats.Connect(cfg.NATSURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
+			return &StartError{Kind: FailNATSConnect, Addr: cfg.NATSURL, Err: err}
+		}
+		s.closers = append(s.closers, s.NATS.Close)
+		s.NATSURL = cfg.NATSURL
+	}
+
+	dir, err := state.Open(cfg.StateDir, state.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
+	if err != nil {
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+	}
+	s.Dir = dir
 	hosts := state.DefaultServerHosts()
 	if !containsFold(hosts, host) {
 		hosts = append(hosts, host)
 	}
 	if s.Report, err = dir.Init(state.InitOptions{ServerHosts: hosts}); err != nil {
-		return nil, err
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 	serverCert, err := dir.ServerCertificate()
 	if err != nil {
-		return nil, err
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 	rs, es, err := dir.SigningKeys()
 	if err != nil {
-		return nil, err
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 
-	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
 	if cfg.NATSURL == "" {
 		var nsOpts []bus.ServerOption
@@ -165,25 +187,20 @@ func Start(cfg Config) (s *Server, err error) {
 		}
 		ns, err := bus.StartServer(cfg.NATSAddr, nsOpts...)
 		if err != nil {
-			return nil, err
+			return &StartError{Kind: FailNATSListen, Addr: cfg.NATSAddr, Err: err}
 		}
 		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		s.NATSURL = ns.ClientURL()
 		gate = ns
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
-			return nil, err
+			return err
 		}
-	} else {
-		s.NATSURL = cfg.NATSURL
-		if s.NATS, err = nats.Connect(cfg.NATSURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
-			return nil, fmt.Errorf("oprun: connect to NATS %s: %w", cfg.NATSURL, err)
-		}
+		s.closers = append(s.closers, s.NATS.Close)
 	}
-	s.closers = append(s.closers, s.NATS.Close)
 
 	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
-		return nil, err
+		return err
 	}
 	pc := cfg.Provider
 	pc.Issuer = s.Issuer
@@ -191,7 +208,7 @@ func Start(cfg Config) (s *Server, err error) {
 	pc.Store = cfg.Store
 	if pc.Store == nil && cfg.Persist {
 		if pc.Store, err = openJetStream(s.NATS, cfg.Realm, cfg.Logger); err != nil {
-			return nil, err
+			return err
 		}
 	}
 	if pc.Store == nil {
@@ -199,17 +216,17 @@ func Start(cfg Config) (s *Server, err error) {
 	}
 	pc.ClientCAs = dir.ClientCAPool
 	if pc.NotificationRoots, err = notificationRoots(dir, pc.NotificationRoots); err != nil {
-		return nil, err
+		return err
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
 	pc.Now = cfg.Now
 	pc.Logger = cfg.Logger.With("component", "op")
 	if s.Provider, err = op.New(pc); err != nil {
-		return nil, err
+		return err
 	}
 	if err := responder.Serve(s.Provider); err != nil {
-		return nil, err
+		return err
 	}
 	s.closers = append(s.closers, responder.Close)
 
@@ -242,7 +259,7 @@ func Start(cfg Config) (s *Server, err error) {
 	s.stop = stop
 	go s.sweep(ctx)
 	cfg.Logger.Info("ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
-	return s, nil
+	return nil
 }
 
 // Err returns a channel that receives the HTTPS server's error if it stops
@@ -305,14 +322,14 @@ func (s *Server) sweep(ctx context.Context) {
 }
 
 // openJetStream opens the requests bucket of realm on nc's JetStream.
-func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*store.JetStream, error) {
+func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*natskv.Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := store.NewJetStream(ctx, js, store.JetStreamConfig{Realm: realm, Logger: logger.With("component", "store")})
+	st, err := natskv.New(ctx, js, natskv.Config{Realm: realm, Logger: logger.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
 	}

@@ -111,8 +111,9 @@ func Example_expiry() {
 	// 400 expired_token
 }
 
-// A client that polls sooner than the interval gets slow_down, and must
-// then wait 5 s more for good (CIBA Core 1.0 §11).
+// The first poll may follow the acknowledgement at once; after that a
+// client that polls sooner than the interval gets slow_down, and must then
+// wait 5 s more for good (CIBA Core 1.0 §7.3, §11).
 func Example_slowDown() {
 	s, err := optest.Start()
 	if err != nil {
@@ -131,7 +132,9 @@ func Example_slowDown() {
 		"auth_req_id": {ack["auth_req_id"].(string)},
 	}
 
-	_, body := call(hc, s.URL+"/mtls/token", tokenRequest) // at once: too soon
+	_, body := call(hc, s.URL+"/mtls/token", tokenRequest) // at once: the first poll
+	fmt.Println(body["error"])
+	_, body = call(hc, s.URL+"/mtls/token", tokenRequest) // at once again: too soon
 	fmt.Println(body["error"])
 	s.Advance(5 * time.Second) // the old interval is not enough any more
 	_, body = call(hc, s.URL+"/mtls/token", tokenRequest)
@@ -141,6 +144,7 @@ func Example_slowDown() {
 	fmt.Println(body["error"])
 	// Output:
 	// interval: 5
+	// authorization_pending
 	// slow_down
 	// slow_down
 	// authorization_pending

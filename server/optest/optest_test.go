@@ -141,6 +141,7 @@ func TestAdvance(t *testing.T) {
 			advance time.Duration
 			want    string
 		}{
+			{0, oauth.ErrAuthorizationPending},                // the first poll may come at once (§7.3)
 			{0, oauth.ErrSlowDown},                            // before the 5 s interval; it becomes 10 s
 			{5 * time.Second, oauth.ErrSlowDown},              // 5 s < 10 s; it becomes 15 s
 			{15 * time.Second, oauth.ErrAuthorizationPending}, // waited the interval

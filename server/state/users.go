@@ -50,30 +50,25 @@ type userList struct {
 
 // CheckPassword reports whether pw is the user's password, comparing the
 // derived keys in constant time. A malformed hash matches nothing.
-func (u *User) CheckPassword(pw string) bool {
-	iter, salt, want, err := parsePasswordHash(u.PasswordHash)
-	if err != nil {
-		return false
-	}
-	got, err := pbkdf2.Key(sha256.New, pw, salt, iter, len(want))
-	if err != nil {
-		return false
-	}
-	return subtle.ConstantTimeCompare(got, want) == 1
-}
+func (u *User) CheckPassword(pw string) bool { return checkHashed(u.PasswordHash, pw) }
 
 // CheckUserCode reports whether code is the user's user_code
 // (CIBA Core 1.0 §7.1.2), comparing the derived keys in constant time. A
 // user without a user_code matches nothing.
-func (u *User) CheckUserCode(code string) bool {
-	if u.UserCodeHash == "" {
+func (u *User) CheckUserCode(code string) bool { return checkHashed(u.UserCodeHash, code) }
+
+// checkHashed reports whether secret derives the key of hash (the format
+// of hashPassword), in constant time. An empty or malformed hash matches
+// nothing.
+func checkHashed(hash, secret string) bool {
+	if hash == "" {
 		return false
 	}
-	iter, salt, want, err := parsePasswordHash(u.UserCodeHash)
+	iter, salt, want, err := parsePasswordHash(hash)
 	if err != nil {
 		return false
 	}
-	got, err := pbkdf2.Key(sha256.New, code, salt, iter, len(want))
+	got, err := pbkdf2.Key(sha256.New, secret, salt, iter, len(want))
 	if err != nil {
 		return false
 	}

@@ -6,9 +6,10 @@
 // if nobody changed the request in between, so two concurrent polls can never
 // both redeem one auth_req_id (CIBA Core 1.0 §10.1.1: once redeemed, an
 // auth_req_id is no longer valid). [Memory] is the in-process backend;
-// [JetStream] keeps requests in a NATS JetStream key-value bucket, so they
-// survive a restart and OP replicas share them. Package storetest is the
-// conformance suite every backend must pass.
+// package natskv keeps requests in a NATS JetStream key-value bucket, so
+// they survive a restart and OP replicas share them; this package itself
+// depends on neither NATS nor HTTP. Package storetest is the conformance
+// suite every backend must pass.
 //
 // Refresh tokens (RFC 6749 §6) and revoked access tokens (RFC 7009) live
 // behind the [TokenStore] interface, with the same compare-and-swap

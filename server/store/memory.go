@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 )
@@ -12,13 +13,12 @@ import (
 // call NewMemory.
 type Memory struct {
 	mu   sync.Mutex
-	reqs map[string]*Request
-	rev  uint64
+	reqs table[Request, *Request]
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{reqs: make(map[string]*Request)}
+	return &Memory{reqs: newTable[Request]()}
 }
 
 var _ Store = (*Memory)(nil)
@@ -33,14 +33,7 @@ func (m *Memory) Create(ctx context.Context, r *Request) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.reqs[r.ID]; ok {
-		return ErrExists
-	}
-	m.rev++
-	c := r.Clone()
-	c.Revision = m.rev
-	m.reqs[r.ID] = c
-	return nil
+	return m.reqs.insert(r.ID, r)
 }
 
 // Get implements Store.
@@ -50,11 +43,7 @@ func (m *Memory) Get(ctx context.Context, id string) (*Request, error) {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	r, ok := m.reqs[id]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return r.Clone(), nil
+	return m.reqs.get(id)
 }
 
 // Update implements Store. The memory backend holds its lock while fn runs,
@@ -65,19 +54,7 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(*Request) error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.reqs[id]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	next := cur.Clone()
-	if err := fn(next); err != nil {
-		return nil, err
-	}
-	next.ID = cur.ID // the key cannot change
-	m.rev++
-	next.Revision = m.rev
-	m.reqs[id] = next
-	return next.Clone(), nil
+	return m.reqs.update(id, fn)
 }
 
 // List implements Store.
@@ -87,18 +64,13 @@ func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Reque
 	}
 	m.mu.Lock()
 	var out []*Request
-	for _, r := range m.reqs {
+	for _, r := range m.reqs.rows {
 		if (user == "" || r.User == user) && r.Status == status {
 			out = append(out, r.Clone())
 		}
 	}
 	m.mu.Unlock()
-	slices.SortFunc(out, func(a, b *Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return compareStrings(a.ID, b.ID)
-	})
+	SortOldestFirst(out)
 	return out, nil
 }
 
@@ -110,21 +82,22 @@ func (m *Memory) DeleteExpired(ctx context.Context, cutoff time.Time) (int, erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for id, r := range m.reqs {
+	for id, r := range m.reqs.rows {
 		if r.ExpiresAt.Before(cutoff) {
-			delete(m.reqs, id)
+			delete(m.reqs.rows, id)
 			n++
 		}
 	}
 	return n, nil
 }
 
-func compareStrings(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
+// SortOldestFirst sorts requests by creation time, then by ID, the order
+// of Store.List.
+func SortOldestFirst(reqs []*Request) {
+	slices.SortFunc(reqs, func(a, b *Request) int {
+		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
+			return c
+		}
+		return strings.Compare(a.ID, b.ID)
+	})
 }

@@ -59,7 +59,8 @@ type Request struct {
 	// Interval is the minimum time between two polls; slow_down raises it
 	// (CIBA Core 1.0 §11).
 	Interval time.Duration
-	// LastPoll is when the client last polled (CreatedAt before the first poll).
+	// LastPoll is when the client last polled; zero before the first poll,
+	// which the interval does not delay (CIBA Core 1.0 §7.3).
 	LastPoll time.Time
 	Polls    int
 
@@ -87,6 +88,11 @@ func (r *Request) Clone() *Request {
 	c.AMR = slices.Clone(r.AMR)
 	return &c
 }
+
+func (r *Request) setRevision(rev uint64) { r.Revision = rev }
+
+// keepKeys restores the key of cur on r: an update cannot change it.
+func (r *Request) keepKeys(cur *Request) { r.ID = cur.ID }
 
 // Store holds requests. Implementations are safe for concurrent use.
 type Store interface {

@@ -11,17 +11,16 @@ import (
 // a restart. The zero value is not usable; call NewTokenMemory.
 type TokenMemory struct {
 	mu      sync.Mutex
-	tokens  map[string]*Token
+	tokens  table[Token, *Token]
 	revoked map[string]time.Time // access token jti → its expiry
 	// families are the revoked families → the latest expiry of their
 	// tokens.
 	families map[string]time.Time
-	rev      uint64
 }
 
 // NewTokenMemory returns an empty in-memory token store.
 func NewTokenMemory() *TokenMemory {
-	return &TokenMemory{tokens: make(map[string]*Token), revoked: make(map[string]time.Time), families: make(map[string]time.Time)}
+	return &TokenMemory{tokens: newTable[Token](), revoked: make(map[string]time.Time), families: make(map[string]time.Time)}
 }
 
 var _ TokenStore = (*TokenMemory)(nil)
@@ -36,17 +35,10 @@ func (m *TokenMemory) CreateToken(ctx context.Context, t *Token) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if _, ok := m.tokens[t.Hash]; ok {
-		return ErrExists
-	}
 	if _, ok := m.families[t.Family]; ok {
 		return ErrFamilyRevoked
 	}
-	m.rev++
-	c := t.Clone()
-	c.Revision = m.rev
-	m.tokens[t.Hash] = c
-	return nil
+	return m.tokens.insert(t.Hash, t)
 }
 
 // GetToken implements TokenStore.
@@ -56,11 +48,7 @@ func (m *TokenMemory) GetToken(ctx context.Context, hash string) (*Token, error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	t, ok := m.tokens[hash]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	return t.Clone(), nil
+	return m.tokens.get(hash)
 }
 
 // UpdateToken implements TokenStore. The lock is held while fn runs, so a
@@ -71,19 +59,7 @@ func (m *TokenMemory) UpdateToken(ctx context.Context, hash string, fn func(*Tok
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	cur, ok := m.tokens[hash]
-	if !ok {
-		return nil, ErrNotFound
-	}
-	next := cur.Clone()
-	if err := fn(next); err != nil {
-		return nil, err
-	}
-	next.Hash, next.Family = cur.Hash, cur.Family // the keys cannot change
-	m.rev++
-	next.Revision = m.rev
-	m.tokens[hash] = next
-	return next.Clone(), nil
+	return m.tokens.update(hash, fn)
 }
 
 // RevokeFamily implements TokenStore.
@@ -95,7 +71,7 @@ func (m *TokenMemory) RevokeFamily(ctx context.Context, family string, at time.T
 	defer m.mu.Unlock()
 	var out []*Token
 	until := at
-	for _, t := range m.tokens {
+	for _, t := range m.tokens.rows {
 		if t.Family != family {
 			continue
 		}
@@ -105,9 +81,9 @@ func (m *TokenMemory) RevokeFamily(ctx context.Context, family string, at time.T
 		if !t.RevokedAt.IsZero() {
 			continue
 		}
-		m.rev++
+		m.tokens.rev++
 		t.RevokedAt = at
-		t.Revision = m.rev
+		t.Revision = m.tokens.rev
 		out = append(out, t.Clone())
 	}
 	if old, ok := m.families[family]; !ok || until.After(old) {
@@ -151,9 +127,9 @@ func (m *TokenMemory) DeleteExpiredTokens(ctx context.Context, cutoff time.Time)
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for h, t := range m.tokens {
+	for h, t := range m.tokens.rows {
 		if t.ExpiresAt.Before(cutoff) {
-			delete(m.tokens, h)
+			delete(m.tokens.rows, h)
 			n++
 		}
 	}

@@ -66,6 +66,11 @@ func (t *Token) Clone() *Token {
 	return &c
 }
 
+func (t *Token) setRevision(rev uint64) { t.Revision = rev }
+
+// keepKeys restores the keys of cur on t: an update cannot change them.
+func (t *Token) keepKeys(cur *Token) { t.Hash, t.Family = cur.Hash, cur.Family }
+
 // TokenStore keeps refresh tokens and the identifiers of revoked access
 // tokens (RFC 7009). Implementations are safe for concurrent use.
 type TokenStore interface {

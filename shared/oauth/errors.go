@@ -43,7 +43,19 @@ type Error struct {
 	// RetryAfter, when positive, is sent as a Retry-After header in seconds
 	// (CIBA Core 1.0 §11 allows 503 with Retry-After under load).
 	RetryAfter int `json:"-"`
+	// Cause is the internal reason for the error, for the log: it never
+	// reaches the response. errors.Unwrap returns it.
+	Cause error `json:"-"`
 }
+
+// WithCause sets the error's Cause and returns it.
+func (e *Error) WithCause(cause error) *Error {
+	e.Cause = cause
+	return e
+}
+
+// Unwrap returns the Cause.
+func (e *Error) Unwrap() error { return e.Cause }
 
 // Error implements the error interface as "code: description".
 func (e *Error) Error() string {

@@ -85,6 +85,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	if err := channel.ValidRealm(o.realm); err != nil {
 		return c.usageError(e, "--realm: "+err.Error())
 	}
+	if err := checkListenAddr(o.addr); err != nil {
+		return c.usageError(e, "--addr "+err.Error())
+	}
+	if o.natsURL == "" {
+		if err := checkListenAddr(o.natsAddr); err != nil {
+			return c.usageError(e, "--nats-addr "+err.Error())
+		}
+	}
 	logger := e.Logger
 	if logger == nil {
 		var level slog.Level
@@ -102,7 +110,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		notifyRoots = pool
 	}
 	if err := serve(ctx, e, o, notifyRoots, logger); err != nil {
-		return c.fail(e, exitError, err)
+		return c.fail(e, exitError, startFailure(err))
 	}
 	return exitOK
 }

@@ -1,4 +1,4 @@
-package store_test
+package natskv_test
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"cibalab/server/store"
+	"cibalab/server/store/natskv"
 	"cibalab/server/store/storetest"
 )
 
@@ -47,7 +48,7 @@ func TestJetStreamConformance(t *testing.T) {
 	js := startJetStream(t)
 	var n atomic.Int32
 	storetest.Run(t, func(t *testing.T) store.Store {
-		s, err := store.NewJetStream(context.Background(), js, store.JetStreamConfig{Bucket: fmt.Sprintf("requests_%d", n.Add(1))})
+		s, err := natskv.New(context.Background(), js, natskv.Config{Bucket: fmt.Sprintf("requests_%d", n.Add(1))})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -61,11 +62,11 @@ func TestJetStreamConformance(t *testing.T) {
 func TestJetStreamSharedBucket(t *testing.T) {
 	ctx := context.Background()
 	js := startJetStream(t)
-	a, err := store.NewJetStream(ctx, js, store.JetStreamConfig{Realm: "lab"})
+	a, err := natskv.New(ctx, js, natskv.Config{Realm: "lab"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	b, err := store.NewJetStream(ctx, js, store.JetStreamConfig{Realm: "lab"})
+	b, err := natskv.New(ctx, js, natskv.Config{Realm: "lab"})
 	if err != nil {
 		t.Fatal(err)
 	}

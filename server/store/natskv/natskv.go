@@ -1,4 +1,4 @@
-package store
+package natskv
 
 import (
 	"context"
@@ -7,15 +7,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"cibalab/server/store"
 )
 
-// JetStreamConfig configures a JetStream store. Zero values are the
+// Config configures a Store. Zero values are the
 // documented defaults.
-type JetStreamConfig struct {
+type Config struct {
 	// Bucket is the key-value bucket; "" means "cibalab_requests_<Realm>".
 	// A bucket name is made of letters, digits, '_' and '-'.
 	Bucket string
@@ -33,28 +34,26 @@ type JetStreamConfig struct {
 	Logger     *slog.Logger
 }
 
-// JetStream is a Store on a NATS JetStream key-value bucket: requests
+// Store is a store.Store on a NATS JetStream key-value bucket: requests
 // survive a restart of the OP, and several OP replicas connected to one
 // NATS server (or cluster) share them. Each request is one key, its value
-// the JSON of the Request, and Request.Revision is the key's revision:
+// the JSON of the store.Request, and store.Request.Revision is the key's revision:
 // Update writes with the revision it read (compare-and-swap) and retries
 // on a conflict.
 //
 // List and DeleteExpired read every key of the bucket: their cost grows
 // with the number of requests stored, which is fine for a mock OP whose
 // requests expire within minutes.
-type JetStream struct {
+type Store struct {
 	kv         jetstream.KeyValue
 	maxRetries int
 	log        *slog.Logger
 }
 
-var _ Store = (*JetStream)(nil)
-
-// NewJetStream creates the bucket of cfg, or binds to it when it exists.
-func NewJetStream(ctx context.Context, js jetstream.JetStream, cfg JetStreamConfig) (*JetStream, error) {
+// New creates the bucket of cfg, or binds to it when it exists.
+func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
 	if js == nil {
-		return nil, errors.New("store: NewJetStream without a JetStream context")
+		return nil, errors.New("natskv: New without a JetStream context")
 	}
 	if cfg.Realm == "" {
 		cfg.Realm = "master"
@@ -72,7 +71,7 @@ func NewJetStream(ctx context.Context, js jetstream.JetStream, cfg JetStreamConf
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &JetStream{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
+	return &Store{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
 }
 
 // openBucket binds to bucket, creating it when it does not exist. History
@@ -91,7 +90,7 @@ func openBucket(ctx context.Context, js jetstream.JetStream, bucket string, repl
 		}
 	}
 	if err != nil {
-		return nil, fmt.Errorf("store: key-value bucket %q: %w", bucket, err)
+		return nil, fmt.Errorf("natskv: key-value bucket %q: %w", bucket, err)
 	}
 	return kv, nil
 }
@@ -114,45 +113,45 @@ func kvKey(id string) string {
 }
 
 // Create implements Store.
-func (s *JetStream) Create(ctx context.Context, r *Request) error {
+func (s *Store) Create(ctx context.Context, r *store.Request) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if r.ID == "" {
-		return errors.New("store: request without ID")
+		return errors.New("natskv: request without ID")
 	}
 	b, err := json.Marshal(r)
 	if err != nil {
-		return fmt.Errorf("store: encode request: %w", err)
+		return fmt.Errorf("natskv: encode request: %w", err)
 	}
 	if _, err := s.kv.Create(ctx, kvKey(r.ID), b); err != nil {
 		if errors.Is(err, jetstream.ErrKeyExists) {
-			return ErrExists
+			return store.ErrExists
 		}
-		return fmt.Errorf("store: create request: %w", err)
+		return fmt.Errorf("natskv: create request: %w", err)
 	}
 	return nil
 }
 
 // Get implements Store.
-func (s *JetStream) Get(ctx context.Context, id string) (*Request, error) {
+func (s *Store) Get(ctx context.Context, id string) (*store.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	return s.get(ctx, kvKey(id))
 }
 
-func (s *JetStream) get(ctx context.Context, key string) (*Request, error) {
+func (s *Store) get(ctx context.Context, key string) (*store.Request, error) {
 	e, err := s.kv.Get(ctx, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
-			return nil, ErrNotFound
+			return nil, store.ErrNotFound
 		}
-		return nil, fmt.Errorf("store: get request: %w", err)
+		return nil, fmt.Errorf("natskv: get request: %w", err)
 	}
-	var r Request
+	var r store.Request
 	if err := json.Unmarshal(e.Value(), &r); err != nil {
-		return nil, fmt.Errorf("store: decode request: %w", err)
+		return nil, fmt.Errorf("natskv: decode request: %w", err)
 	}
 	r.Revision = e.Revision()
 	return &r, nil
@@ -162,7 +161,7 @@ func (s *JetStream) get(ctx context.Context, key string) (*Request, error) {
 // the result only if the key's revision did not change; on a conflict it
 // starts over, at most MaxRetries times, and gives up early when ctx is
 // done.
-func (s *JetStream) Update(ctx context.Context, id string, fn func(*Request) error) (*Request, error) {
+func (s *Store) Update(ctx context.Context, id string, fn func(*store.Request) error) (*store.Request, error) {
 	key := kvKey(id)
 	for range s.maxRetries {
 		if err := ctx.Err(); err != nil {
@@ -179,47 +178,42 @@ func (s *JetStream) Update(ctx context.Context, id string, fn func(*Request) err
 		next.ID = cur.ID // the key cannot change
 		b, err := json.Marshal(next)
 		if err != nil {
-			return nil, fmt.Errorf("store: encode request: %w", err)
+			return nil, fmt.Errorf("natskv: encode request: %w", err)
 		}
 		rev, err := s.kv.Update(ctx, key, b, cur.Revision)
 		if errors.Is(err, jetstream.ErrKeyRevisionMismatch) || isWrongLastSequence(err) {
 			continue // changed meanwhile: read again
 		}
 		if err != nil {
-			return nil, fmt.Errorf("store: update request: %w", err)
+			return nil, fmt.Errorf("natskv: update request: %w", err)
 		}
 		next.Revision = rev
 		return next, nil
 	}
 	s.log.Warn("update gave up under contention", "attempts", s.maxRetries)
-	return nil, fmt.Errorf("store: update request: still conflicting after %d attempts", s.maxRetries)
+	return nil, fmt.Errorf("natskv: update request: still conflicting after %d attempts", s.maxRetries)
 }
 
 // List implements Store. It reads every request of the bucket.
-func (s *JetStream) List(ctx context.Context, user string, status Status) ([]*Request, error) {
+func (s *Store) List(ctx context.Context, user string, status store.Status) ([]*store.Request, error) {
 	all, err := s.all(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []*Request
+	var out []*store.Request
 	for _, r := range all {
 		if (user == "" || r.User == user) && r.Status == status {
 			out = append(out, r)
 		}
 	}
-	slices.SortFunc(out, func(a, b *Request) int {
-		if c := a.CreatedAt.Compare(b.CreatedAt); c != 0 {
-			return c
-		}
-		return compareStrings(a.ID, b.ID)
-	})
+	store.SortOldestFirst(out)
 	return out, nil
 }
 
 // DeleteExpired implements Store. It reads every request of the bucket and
 // deletes an expired one only at the revision it read, so a request
 // updated meanwhile is left for the next sweep.
-func (s *JetStream) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
+func (s *Store) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
 	all, err := s.all(ctx)
 	if err != nil {
 		return 0, err
@@ -236,7 +230,7 @@ func (s *JetStream) DeleteExpired(ctx context.Context, cutoff time.Time) (int, e
 		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), isWrongLastSequence(err):
 			// changed since read: the next sweep decides
 		default:
-			return n, fmt.Errorf("store: delete request: %w", err)
+			return n, fmt.Errorf("natskv: delete request: %w", err)
 		}
 	}
 	return n, nil
@@ -244,7 +238,7 @@ func (s *JetStream) DeleteExpired(ctx context.Context, cutoff time.Time) (int, e
 
 // all returns every request of the bucket, in no particular order. A key
 // deleted between listing and reading is skipped.
-func (s *JetStream) all(ctx context.Context) ([]*Request, error) {
+func (s *Store) all(ctx context.Context) ([]*store.Request, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -252,10 +246,10 @@ func (s *JetStream) all(ctx context.Context) ([]*Request, error) {
 	if err != nil {
 		return nil, err
 	}
-	out := make([]*Request, 0, len(keys))
+	out := make([]*store.Request, 0, len(keys))
 	for _, k := range keys {
 		r, err := s.get(ctx, k)
-		if errors.Is(err, ErrNotFound) {
+		if errors.Is(err, store.ErrNotFound) {
 			continue
 		}
 		if err != nil {
@@ -273,7 +267,7 @@ func listKeys(ctx context.Context, kv jetstream.KeyValue) ([]string, error) {
 		if errors.Is(err, jetstream.ErrNoKeysFound) {
 			return nil, nil
 		}
-		return nil, fmt.Errorf("store: list keys: %w", err)
+		return nil, fmt.Errorf("natskv: list keys: %w", err)
 	}
 	defer lister.Stop()
 	var keys []string
