@@ -2,6 +2,7 @@ package oauth
 
 import (
 	"encoding/json"
+	"strings"
 	"testing"
 )
 
@@ -73,5 +74,18 @@ func TestDeliveryModeValid(t *testing.T) {
 	}
 	if DeliveryMode("POLL").Valid() || DeliveryMode("").Valid() {
 		t.Error("bad mode accepted")
+	}
+}
+
+// TestReqRef: eight hex digits of the SHA-256, the same for the same id,
+// and no part of the id itself.
+func TestReqRef(t *testing.T) {
+	id := "Rg9BnNxyrRYVaTSx2ZLvltjjaTrpHqpbNonNZy_3Dn8"
+	got := ReqRef(id)
+	if got != ReqRef(id) || len(got) != 8 || strings.Contains(id, got) {
+		t.Fatalf("ReqRef(%q) = %q", id, got)
+	}
+	if got != "180c320f" {
+		t.Fatalf("ReqRef(%q) = %q, want the first 4 bytes of its SHA-256, 180c320f", id, got)
 	}
 }
