@@ -29,5 +29,10 @@
 // returns [ErrExpired]; in push mode, where the client cannot tell a lost
 // push from an expiry, [ErrNoPush], which matches ErrExpired with errors.Is.
 // The [NotificationServer] answers 204 before Wait sees a notification, so
-// a program that exits when Wait returns has acknowledged it.
+// a program that exits when Wait returns has acknowledged it. It serves
+// with the TLS certificate it is given and issues none.
+//
+// Logs name a request by oauth.ReqRef under the attribute oauth.LogAttrReq
+// ("req"), the reference the provider and the authentication device show,
+// never by its auth_req_id, a bearer secret until redeemed.
 package ciba

@@ -11,6 +11,7 @@ import (
 	"errors"
 	"fmt"
 	"math/big"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -197,10 +198,11 @@ func ExampleConfig_Refresh() {
 // Ping and push mode need the client's own HTTPS notification endpoint;
 // its URL is the registered backchannel_client_notification_endpoint.
 func ExampleNewNotificationServer() {
-	ca, caKey := exampleCA()
 	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{
-		Addr:   "127.0.0.1:0",
-		CACert: ca, CAKey: caKey, // or Certificate: a tls.Certificate from PEM files
+		Addr: "127.0.0.1:0",
+		// A certificate for the URL's host that the provider trusts, e.g.
+		// tls.LoadX509KeyPair of the files ciba-op cert issue writes.
+		Certificate: exampleServerCertificate(),
 	})
 	if err != nil {
 		fmt.Println(err)
@@ -235,14 +237,13 @@ func ExampleIDTokenValidator_Validate() {
 	// alg "none" is not allowed: the ID token must be signed
 }
 
-func exampleCA() (*x509.Certificate, *ecdsa.PrivateKey) {
+func exampleServerCertificate() tls.Certificate {
 	key, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "example CA"},
+		SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "127.0.0.1"},
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign,
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
 	}
 	der, _ := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	cert, _ := x509.ParseCertificate(der)
-	return cert, key
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }

@@ -20,7 +20,7 @@ import (
 // issued, and returns it with the pool that trusts it.
 func notifier(tb testing.TB, op *fakeop.OP) (*ciba.NotificationServer, *x509.CertPool) {
 	tb.Helper()
-	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{CACert: op.CA.Cert, CAKey: op.CA.Key})
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{Certificate: op.CA.ServerCert(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}
@@ -150,7 +150,7 @@ func TestNotificationServerNeedsACertificate(t *testing.T) {
 		t.Error("a notification server without TLS material started")
 	}
 	op := fakeop.New(t, fakeop.Config{})
-	if _, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{URL: "http://127.0.0.1/cb", CACert: op.CA.Cert, CAKey: op.CA.Key}); err == nil {
+	if _, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{URL: "http://127.0.0.1/cb", Certificate: op.CA.ServerCert(t)}); err == nil {
 		t.Error("an http notification URL was accepted (CIBA Core 1.0 §4 requires https)")
 	}
 }
@@ -358,9 +358,9 @@ func TestCancelDropsTheNotificationToken(t *testing.T) {
 
 func TestNotificationTokenExpiresWithTheRequest(t *testing.T) {
 	op, c, _ := setup(t, fakeop.Config{}) // the ack says expires_in 120
-	srvClock := &fakeClock{t: time.Now()} // it also dates the server certificate
+	srvClock := &fakeClock{t: time.Now()}
 	begin := srvClock.Now()
-	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{CACert: op.CA.Cert, CAKey: op.CA.Key, Now: srvClock.Now})
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{Certificate: op.CA.ServerCert(t), Now: srvClock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -30,7 +30,7 @@ func TestNotificationsAreAcknowledgedBeforeWaitReturns(t *testing.T) {
 			}, sent)(r)
 		}})
 		var err error
-		ns, err = ciba.NewNotificationServer(ciba.NotificationServerConfig{CACert: op.CA.Cert, CAKey: op.CA.Key})
+		ns, err = ciba.NewNotificationServer(ciba.NotificationServerConfig{Certificate: op.CA.ServerCert(t)})
 		if err != nil {
 			t.Fatal(err)
 		}

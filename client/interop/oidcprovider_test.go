@@ -81,7 +81,7 @@ func startProvider(tb testing.TB, decision string) *provider {
 	for _, id := range []string{pollClient, pingClient} {
 		p.certs[id] = ca.ClientCert(tb, id)
 	}
-	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{CACert: ca.Cert, CAKey: ca.Key})
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{Certificate: ca.ServerCert(tb)})
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -2,24 +2,17 @@ package cli
 
 import (
 	"context"
-	"crypto/tls"
-	"crypto/x509"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
-	"os"
-	"path/filepath"
 	"strings"
 	"time"
 
 	"cibalab/client/ciba"
 	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
 )
 
 // Run is Main with an explicit Env.
@@ -300,143 +293,6 @@ func (r *run) refresh(ctx context.Context, c *ciba.Config) (*ciba.Token, error) 
 	}
 	r.con.step("← access token (%s)%s", describeToken(tok), rotated)
 	return tok, nil
-}
-
-// notificationServer starts the HTTPS notification endpoint for ping and
-// push mode.
-func (r *run) notificationServer(logger *slog.Logger, tr *tracer) (*ciba.NotificationServer, error) {
-	o := r.o
-	// The certificate's validity follows the wall clock the OP checks it
-	// against, so the server keeps time.Now.
-	listen, err := notifyListenAddr(o.notifyListen, o.notifyURL)
-	if err != nil {
-		return nil, err
-	}
-	cfg := ciba.NotificationServerConfig{Addr: listen, URL: o.notifyURL, Logger: logger}
-	if tr != nil {
-		cfg.Trace = tr.notification
-	}
-	certFile, keyFile := o.notifyCert, o.notifyKey
-	if certFile == "" && o.notifyCACert == "" {
-		certFile, keyFile = defaultNotifyCert(o)
-	}
-	switch {
-	case certFile != "":
-		for _, f := range []struct{ flag, path string }{{"--notify-cert", certFile}, {"--notify-key", keyFile}} {
-			if err := readable(f.flag, f.path); err != nil {
-				return nil, err
-			}
-		}
-		cert, err := pki.LoadPEMKeyPair(certFile, keyFile)
-		if err != nil {
-			return nil, usagef("--notify-cert/--notify-key: %v", err)
-		}
-		cfg.Certificate = cert
-		r.con.step("• notification endpoint certificate %s (%s)", certFile, sanitize(describeServerCert(cert)))
-	case o.notifyCACert != "":
-		for _, f := range []struct{ flag, path string }{{"--notify-ca-cert", o.notifyCACert}, {"--notify-ca-key", o.notifyCAKey}} {
-			if err := readable(f.flag, f.path); err != nil {
-				return nil, err
-			}
-		}
-		data, err := os.ReadFile(o.notifyCACert)
-		if err != nil {
-			return nil, usagef("--notify-ca-cert: %v", err)
-		}
-		certs, err := pki.ParseCertificatesPEM(data)
-		if err != nil {
-			return nil, usagef("--notify-ca-cert: %v", err)
-		}
-		keyData, err := os.ReadFile(o.notifyCAKey)
-		if err != nil {
-			return nil, usagef("--notify-ca-key: %v", err)
-		}
-		key, err := pki.ParsePrivateKeyPEM(keyData)
-		if err != nil {
-			return nil, usagef("--notify-ca-key: %v", err)
-		}
-		cfg.CACert, cfg.CAKey = certs[0], key
-	default:
-		return nil, usagef("%s mode needs a TLS certificate for the notification endpoint that the OP trusts: "+
-			"'ciba-op cert issue --client ID --out FILE.p12' writes FILE-notify.pem and FILE-notify-key.pem for a ping or push client, "+
-			"found next to --cert FILE.p12; or give --notify-cert and --notify-key", o.mode)
-	}
-	ns, err := ciba.NewNotificationServer(cfg)
-	if err != nil {
-		return nil, usagef("%v", err)
-	}
-	if u, err := url.Parse(ns.URL()); err == nil {
-		if err := ns.Certificate().VerifyHostname(u.Hostname()); err != nil {
-			r.con.step("⚠ the notification endpoint certificate is not valid for %s: the OP will refuse it", sanitize(u.Hostname()))
-		}
-	}
-	if o.notifyURL == "" {
-		r.con.step("⚠ no --notify-url: the OP only calls the URL registered as the client's backchannel_client_notification_endpoint")
-	}
-	return ns, nil
-}
-
-// notifyListenAddr is --notify-listen, or by default the host and port of
-// --notify-url (443 without a port), or 127.0.0.1:0 without either.
-func notifyListenAddr(listen, notifyURL string) (string, error) {
-	if listen != "" {
-		return listen, nil
-	}
-	if notifyURL == "" {
-		return "127.0.0.1:0", nil
-	}
-	u, err := url.Parse(notifyURL)
-	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
-		return "", usagef("--notify-url %q: want the https URL registered as backchannel_client_notification_endpoint (CIBA Core 1.0 §4)", notifyURL)
-	}
-	port := u.Port()
-	if port == "" {
-		port = "443"
-	}
-	return net.JoinHostPort(u.Hostname(), port), nil
-}
-
-// defaultNotifyCert returns <cert>-notify.pem and <cert>-notify-key.pem
-// next to the client certificate (--cert, --cert-pem or the default
-// PKCS#12), where ciba-op cert issue writes them for ping and push
-// clients, when both exist; "" otherwise.
-func defaultNotifyCert(o *options) (string, string) {
-	base := o.cert
-	if base == "" {
-		base = o.certPEM
-	}
-	if base == "" {
-		def, ok := defaultP12(o)
-		if !ok {
-			return "", ""
-		}
-		base = def
-	}
-	base = strings.TrimSuffix(base, filepath.Ext(base)) + "-notify"
-	certFile, keyFile := base+".pem", base+"-key.pem"
-	for _, f := range []string{certFile, keyFile} {
-		if _, err := os.Stat(f); err != nil {
-			return "", ""
-		}
-	}
-	return certFile, keyFile
-}
-
-// describeServerCert names the hosts and issuer of a TLS server
-// certificate.
-func describeServerCert(c tls.Certificate) string {
-	leaf := c.Leaf
-	if leaf == nil {
-		var err error
-		if leaf, err = x509.ParseCertificate(c.Certificate[0]); err != nil {
-			return "unreadable"
-		}
-	}
-	hosts := append([]string(nil), leaf.DNSNames...)
-	for _, ip := range leaf.IPAddresses {
-		hosts = append(hosts, ip.String())
-	}
-	return fmt.Sprintf("for %s, issued by %s, valid until %s", strings.Join(hosts, " "), leaf.Issuer, leaf.NotAfter.UTC().Format(time.RFC3339))
 }
 
 func describeToken(tok *ciba.Token) string {
