@@ -283,7 +283,15 @@ func TestModesNeedANotificationServer(t *testing.T) {
 func pingSetup(t *testing.T, replies ...fakeop.Reply) (*fakeop.OP, *ciba.Config, *ciba.Ack, func(id string)) {
 	t.Helper()
 	op, c, _ := setup(t, fakeop.Config{Token: script(replies...)})
-	ns, pool := notifier(t, op)
+	// The server answers 204 before it queues the ping for Wait; Trace
+	// runs once it is queued, so a ping returns only then.
+	handled := make(chan struct{}, 1)
+	ns, err := ciba.NewNotificationServer(ciba.NotificationServerConfig{Certificate: op.CA.ServerCert(t),
+		Trace: func(*http.Request, []byte, int) { handled <- struct{}{} }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Close() })
 	c.DeliveryMode, c.Notifications = oauth.ModePing, ns
 	ack := start(t, c)
 	ping := func(id string) {
@@ -293,9 +301,10 @@ func pingSetup(t *testing.T, replies ...fakeop.Reply) (*fakeop.OP, *ciba.Config,
 		if id != ack.AuthReqID {
 			want = http.StatusBadRequest // the token is this request's
 		}
-		if status, err := fakeop.Notify(ns.URL(), pool, ack.NotificationToken, "application/json", body); err != nil || status != want {
+		if status, err := fakeop.Notify(ns.URL(), op.CA.Pool, ack.NotificationToken, "application/json", body); err != nil || status != want {
 			t.Fatalf("ping for %q answered %d (%v), want %d", id, status, err, want)
 		}
+		<-handled
 	}
 	return op, c, ack, ping
 }
