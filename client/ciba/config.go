@@ -3,8 +3,6 @@ package ciba
 import (
 	"context"
 	"crypto"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -196,10 +194,3 @@ func (c *Config) getClient() *http.Client {
 }
 
 func noRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-
-// IDHash returns a short SHA-256 prefix of an auth_req_id, fit for logs
-// and progress lines where the identifier itself must not appear.
-func IDHash(authReqID string) string {
-	sum := sha256.Sum256([]byte(authReqID))
-	return hex.EncodeToString(sum[:6])
-}

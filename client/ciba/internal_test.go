@@ -28,13 +28,6 @@ func TestRetryAfter(t *testing.T) {
 	}
 }
 
-func TestIDHashIsShortAndStable(t *testing.T) {
-	a, b := IDHash("abc"), IDHash("abd")
-	if len(a) != 12 || a == b || a != IDHash("abc") {
-		t.Errorf("IDHash: %q %q", a, b)
-	}
-}
-
 func TestExpiredRegistrationsArePruned(t *testing.T) {
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	s := &NotificationServer{cfg: NotificationServerConfig{Now: func() time.Time { return now }}, subs: map[[32]byte]*subscription{}}

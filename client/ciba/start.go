@@ -141,7 +141,7 @@ func (c *Config) start(ctx context.Context, r Request, params url.Values) (*Ack,
 		return nil, resp.problem("%s", problem)
 	}
 	ack.ReceivedAt = received
-	log.InfoContext(ctx, "ciba.acknowledged", "auth_req_id_hash", IDHash(ack.AuthReqID),
+	log.InfoContext(ctx, "ciba.acknowledged", oauth.LogAttrReq, oauth.ReqRef(ack.AuthReqID),
 		"expires_in", ack.ExpiresIn, "interval", ack.Interval)
 	return ack, nil
 }

@@ -115,7 +115,7 @@ func (c *Config) Wait(ctx context.Context, ack *Ack, progress func(Progress)) (*
 	if c.TokenURL == "" {
 		return nil, errors.New("ciba: no token endpoint (set TokenURL or call Discover)")
 	}
-	log := c.logger().With("auth_req_id_hash", IDHash(ack.AuthReqID))
+	log := c.logger().With(oauth.LogAttrReq, oauth.ReqRef(ack.AuthReqID))
 	p := newPoller(ack)
 	for {
 		now := c.now()
@@ -184,7 +184,7 @@ func (c *Config) waitPoll(ctx context.Context, log *slog.Logger, ack *Ack, sub *
 		}
 		switch {
 		case n.AuthReqID != ack.AuthReqID:
-			log.WarnContext(ctx, "ciba.ping_for_another_request", "pinged_hash", IDHash(n.AuthReqID))
+			log.WarnContext(ctx, "ciba.ping_for_another_request", "pinged_"+oauth.LogAttrReq, oauth.ReqRef(n.AuthReqID))
 		case p.pings > 0:
 			p.pings++
 			log.DebugContext(ctx, "ciba.ping_repeated", "pings", p.pings)
@@ -205,7 +205,7 @@ const PushGrace = 3 * time.Second
 // waitPush waits for the push of CIBA Core 1.0 §10.3 or §12, until the
 // request's lifetime and PushGrace have passed (ErrNoPush then).
 func (c *Config) waitPush(ctx context.Context, ack *Ack, sub *subscription, progress func(Progress)) (*Token, error) {
-	log := c.logger().With("auth_req_id_hash", IDHash(ack.AuthReqID))
+	log := c.logger().With(oauth.LogAttrReq, oauth.ReqRef(ack.AuthReqID))
 	deadline := ack.ReceivedAt.Add(time.Duration(ack.ExpiresIn) * time.Second)
 	for {
 		now := c.now()
@@ -224,7 +224,7 @@ func (c *Config) waitPush(ctx context.Context, ack *Ack, sub *subscription, prog
 			continue
 		}
 		if n.AuthReqID != ack.AuthReqID {
-			log.WarnContext(ctx, "ciba.push_for_another_request", "pushed_hash", IDHash(n.AuthReqID))
+			log.WarnContext(ctx, "ciba.push_for_another_request", "pushed_"+oauth.LogAttrReq, oauth.ReqRef(n.AuthReqID))
 			continue
 		}
 		if n.Err != nil {

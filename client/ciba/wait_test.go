@@ -310,8 +310,8 @@ func TestLogsNeverHoldSecrets(t *testing.T) {
 			t.Errorf("log holds %q:\n%s", secret, logs)
 		}
 	}
-	if !strings.Contains(logs, ciba.IDHash(fakeop.DefaultAuthReqID)) {
-		t.Errorf("log lacks the auth_req_id hash:\n%s", logs)
+	if ref := oauth.LogAttrReq + "=" + oauth.ReqRef(fakeop.DefaultAuthReqID); !strings.Contains(logs, ref) {
+		t.Errorf("log lacks %s:\n%s", ref, logs)
 	}
 }
 

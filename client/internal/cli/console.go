@@ -114,12 +114,3 @@ func sanitize(s string) string {
 	}
 	return b.String()
 }
-
-// shortID shows the first 8 characters of an auth_req_id.
-func shortID(id string) string {
-	r := []rune(id)
-	if len(r) > 8 {
-		return sanitize(string(r[:8])) + "…"
-	}
-	return sanitize(id)
-}

@@ -158,7 +158,7 @@ func TestStepLines(t *testing.T) {
 		"→ GET " + h.op.Issuer + "/.well-known/openid-configuration",
 		"← bc-authorize " + h.op.BackchannelURL + ", token " + h.op.TokenURL + " (mtls_endpoint_aliases, RFC 8705 §5)",
 		"→ POST " + h.op.BackchannelURL + " (CIBA §7.1) client_id=cibaConformance login_hint=user",
-		"← auth_req_id fake-aut…, expires in 120 s, interval 5 s",
+		"← auth_req_id req=" + oauth.ReqRef(fakeop.DefaultAuthReqID) + ", expires in 120 s, interval 5 s",
 		`binding message "W4SCT"`,
 		"… authorization_pending (poll 1, 115 s left)",
 		"… slow_down (poll 2): interval now 10s",

@@ -97,7 +97,8 @@ func TestPingModeWithTrace(t *testing.T) {
 	for _, want := range []string{
 		"← ping received", "⇢ POST " + h.op.BackchannelURL, "client_notification_token=<redacted, 43 characters>",
 		"⇠ notification POST /ciba/notify", "Authorization: Bearer <redacted", "⇢ answered 204 No Content",
-		`"access_token": "<redacted, 17 characters>"`, `"id_token": "<redacted`, "auth_req_id=fake-aut…",
+		`"access_token": "<redacted, 17 characters>"`, `"id_token": "<redacted`, "auth_req_id=<redacted, req=" + oauth.ReqRef(fakeop.DefaultAuthReqID) + ">",
+		`"auth_req_id": "<redacted, req=` + oauth.ReqRef(fakeop.DefaultAuthReqID) + `>"`,
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("stderr lacks %q", want)

@@ -226,7 +226,7 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.con.step("← auth_req_id %s, expires in %d s, interval %d s", shortID(ack.AuthReqID), ack.ExpiresIn, ack.Interval)
+	r.con.step("← auth_req_id %s=%s, expires in %d s, interval %d s", oauth.LogAttrReq, oauth.ReqRef(ack.AuthReqID), ack.ExpiresIn, ack.Interval)
 	if o.bindingMessage != "" {
 		r.con.step("• binding message %q: check that the authentication device shows the same", o.bindingMessage)
 	}

@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"cibalab/client/ciba"
+	"cibalab/shared/oauth"
 )
 
 // secretParams are form parameters and JSON members --trace redacts: the
@@ -205,14 +206,15 @@ func (t *tracer) redactJSON(key string, v any) any {
 	return v
 }
 
-// value redacts v when key names a secret; an auth_req_id is shortened.
+// value redacts v when key names a secret; an auth_req_id shows as its
+// oauth.ReqRef, the reference the logs, the OP and the device show.
 func (t *tracer) value(key, v string) string {
 	if t.show {
 		return v
 	}
 	switch {
-	case key == "auth_req_id":
-		return shortID(v)
+	case key == oauth.ParamAuthReqID:
+		return fmt.Sprintf("<redacted, %s=%s>", oauth.LogAttrReq, oauth.ReqRef(v))
 	case slices.Contains(secretParams, key):
 		return redacted(v)
 	}
