@@ -7,7 +7,6 @@ import (
 	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
 	"fmt"
 	"math/big"
 	"net"
@@ -23,9 +22,11 @@ const Lifetime = 24 * time.Hour
 const backdate = 5 * time.Minute
 
 // Issue issues a fresh ECDSA P-256 server certificate (extended key usage
-// serverAuth) for host, a DNS name or an IP address, signed by ca with
-// caKey and valid from a little before now for Lifetime. The chain it
-// returns holds the certificate and ca.
+// serverAuth) for host, a DNS name or an IP address named in its subject
+// alternative name (RFC 5280 §4.2.1.6; its subject is empty, as clients
+// match the host against that extension only, RFC 6125 §6.4.4), signed by
+// ca with caKey and valid from a little before now for Lifetime. The chain
+// it returns holds the certificate and ca.
 func Issue(ca *x509.Certificate, caKey crypto.Signer, host string, now time.Time) (tls.Certificate, error) {
 	if ca == nil || caKey == nil {
 		return tls.Certificate{}, fmt.Errorf("notifycert: a CA certificate and its key are needed")
@@ -40,7 +41,6 @@ func Issue(ca *x509.Certificate, caKey crypto.Signer, host string, now time.Time
 	}
 	tmpl := &x509.Certificate{
 		SerialNumber: serial,
-		Subject:      pkix.Name{CommonName: host},
 		NotBefore:    now.Add(-backdate),
 		NotAfter:     now.Add(Lifetime),
 		KeyUsage:     x509.KeyUsageDigitalSignature,
