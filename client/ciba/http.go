@@ -40,6 +40,26 @@ func (c *Config) postForm(ctx context.Context, endpoint string, form url.Values)
 	return c.do(c.postClient(), req)
 }
 
+// postForJSON posts form (postForm) and returns the answer, with the time
+// it arrived, when it is a success: 200 with a JSON body (RFC 6749 §5.1,
+// CIBA Core 1.0 §7.3). Any other status is the provider's error response
+// (RFC 6749 §5.2, CIBA Core 1.0 §13), returned as the error together with
+// the answer, for the caller to log its status.
+func (c *Config) postForJSON(ctx context.Context, endpoint string, form url.Values) (*response, time.Time, error) {
+	resp, err := c.postForm(ctx, endpoint, form)
+	if err != nil {
+		return nil, time.Time{}, err
+	}
+	received := c.now()
+	if resp.status != http.StatusOK {
+		return resp, received, resp.oauthError(received)
+	}
+	if err := resp.requireJSON(); err != nil {
+		return nil, received, err
+	}
+	return resp, received, nil
+}
+
 func (c *Config) get(ctx context.Context, endpoint string) (*response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, endpoint, nil)
 	if err != nil {

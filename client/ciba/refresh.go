@@ -3,7 +3,6 @@ package ciba
 import (
 	"context"
 	"errors"
-	"net/http"
 	"net/url"
 
 	"cibalab/shared/oauth"
@@ -68,15 +67,8 @@ func (c *Config) tokenRequest(ctx context.Context, form url.Values) (*Token, err
 	if err := c.authenticate(form); err != nil {
 		return nil, err
 	}
-	resp, err := c.postForm(ctx, c.TokenURL, form)
+	resp, received, err := c.postForJSON(ctx, c.TokenURL, form)
 	if err != nil {
-		return nil, err
-	}
-	received := c.now()
-	if resp.status != http.StatusOK {
-		return nil, resp.oauthError(received)
-	}
-	if err := resp.requireJSON(); err != nil {
 		return nil, err
 	}
 	tok, problem := decodeToken(resp.body)

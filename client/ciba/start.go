@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -123,17 +122,11 @@ func (c *Config) start(ctx context.Context, r Request, params url.Values) (*Ack,
 	log := c.logger()
 	log.DebugContext(ctx, "ciba.backchannel_request", "endpoint", c.BackchannelAuthURL, "client_id", c.ClientID,
 		"mode", string(c.mode()), "signed", c.RequestKey != nil)
-	resp, err := c.postForm(ctx, c.BackchannelAuthURL, form)
+	resp, received, err := c.postForJSON(ctx, c.BackchannelAuthURL, form)
 	if err != nil {
-		return nil, err
-	}
-	received := c.now()
-	if resp.status != http.StatusOK {
-		err := resp.oauthError(received)
-		log.DebugContext(ctx, "ciba.backchannel_refused", "status", resp.status, "error", errorCode(err))
-		return nil, err
-	}
-	if err := resp.requireJSON(); err != nil {
+		if resp != nil {
+			log.DebugContext(ctx, "ciba.backchannel_refused", "status", resp.status, "error", errorCode(err))
+		}
 		return nil, err
 	}
 	ack, problem := decodeAck(resp.body)
