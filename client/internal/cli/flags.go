@@ -196,6 +196,23 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		passFile:       get("cert-password-file"),
 		stateDir:       get("state-dir"),
 		caFile:         get("ca-file"),
+		loginHintToken: get("login-hint-token"),
+		idTokenHint:    get("id-token-hint"),
+		userCodeFile:   get("user-code-file"),
+		authMethod:     get("auth-method"),
+		assertionKey:   get("assertion-key"),
+		assertionKID:   get("assertion-key-id"),
+		requestKey:     get("request-key"),
+		requestKID:     get("request-key-id"),
+		mode:           oauth.DeliveryMode(get("delivery-mode")),
+		notifyListen:   get("notify-listen"),
+		notifyURL:      get("notify-url"),
+		notifyCert:     get("notify-cert"),
+		notifyKey:      get("notify-key"),
+		notifyCACert:   get("notify-ca-cert"),
+		notifyCAKey:    get("notify-ca-key"),
+		jwksURL:        get("jwks-url"),
+		refreshFile:    get("refresh"),
 	}
 	var err error
 	if o.insecure, err = boolean("insecure-skip-verify"); err != nil {
@@ -212,23 +229,6 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 			return nil, err
 		}
 	}
-	o.loginHintToken = get("login-hint-token")
-	o.idTokenHint = get("id-token-hint")
-	o.userCodeFile = get("user-code-file")
-	o.authMethod = get("auth-method")
-	o.assertionKey = get("assertion-key")
-	o.assertionKID = get("assertion-key-id")
-	o.requestKey = get("request-key")
-	o.requestKID = get("request-key-id")
-	o.mode = oauth.DeliveryMode(get("delivery-mode"))
-	o.notifyListen = get("notify-listen")
-	o.notifyURL = get("notify-url")
-	o.notifyCert = get("notify-cert")
-	o.notifyKey = get("notify-key")
-	o.notifyCACert = get("notify-ca-cert")
-	o.notifyCAKey = get("notify-ca-key")
-	o.jwksURL = get("jwks-url")
-	o.refreshFile = get("refresh")
 	if !o.mode.Valid() {
 		return nil, usagef("%s: %q is not poll, ping or push", where("delivery-mode"), get("delivery-mode"))
 	}
@@ -247,11 +247,10 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	if o.signRequests != (o.requestKey != "") {
 		return nil, usagef("--sign-requests and --request-key go together")
 	}
-	if (o.notifyCert == "") != (o.notifyKey == "") {
-		return nil, usagef("--notify-cert and --notify-key go together")
-	}
-	if (o.notifyCACert == "") != (o.notifyCAKey == "") {
-		return nil, usagef("--notify-ca-cert and --notify-ca-key go together")
+	for _, pair := range [][2]string{{"notify-cert", "notify-key"}, {"notify-ca-cert", "notify-ca-key"}} {
+		if (get(pair[0]) == "") != (get(pair[1]) == "") {
+			return nil, usagef("--%s and --%s go together", pair[0], pair[1])
+		}
 	}
 	if o.notifyCert != "" && o.notifyCACert != "" {
 		return nil, usagef("--notify-cert and --notify-ca-cert exclude each other")
