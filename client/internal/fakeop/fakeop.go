@@ -263,23 +263,25 @@ func (op *OP) backchannel(w http.ResponseWriter, r Request) {
 	write(w, op.cfg.Ack(r))
 }
 
+// count adds one to the counter c, guarded by op.mu, and returns it.
+func (op *OP) count(c *int) int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	*c++
+	return *c
+}
+
 func (op *OP) token(w http.ResponseWriter, r Request) {
 	switch r.Form.Get(oauth.ParamGrantType) {
 	case oauth.GrantTypeCIBA:
-		op.mu.Lock()
-		op.polls++
-		n := op.polls
-		op.mu.Unlock()
+		n := op.count(&op.polls)
 		if op.cfg.Token == nil {
 			op.writeToken(w, r, TokenReply("fake-access-token"))
 			return
 		}
 		op.writeToken(w, r, op.cfg.Token(n, r))
 	case oauth.GrantTypeRefreshToken:
-		op.mu.Lock()
-		op.refresh++
-		n := op.refresh
-		op.mu.Unlock()
+		n := op.count(&op.refresh)
 		if op.cfg.Refresh == nil {
 			op.writeToken(w, r, TokenReplyWith("refreshed-"+strconv.Itoa(n), "rt-"+strconv.Itoa(n), &IDToken{}))
 			return
