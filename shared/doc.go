@@ -7,4 +7,8 @@
 //     and the messages exchanged between the OP and authentication devices.
 //   - [cibalab/shared/pki]: PKCS#12 and PEM loading, x5t#S256 thumbprints and
 //     writing key material with 0600 permissions.
+//
+// Beside the contract, [cibalab/shared/progenv] gives the zero values of
+// every command-line program's Env (no environment variables, the system
+// clock) one meaning.
 package shared

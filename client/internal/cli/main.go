@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"golang.org/x/term"
+
+	"cibalab/shared/progenv"
 )
 
 // Exit codes of ciba-client; they are part of its interface.
@@ -27,9 +29,10 @@ type Env struct {
 	Stdin  io.Reader
 	Stdout io.Writer
 	Stderr io.Writer
-	// Getenv reads an environment variable; nil reads none.
+	// Getenv reads an environment variable; nil reads none
+	// (progenv.Getenv).
 	Getenv func(string) string
-	// Now is the clock; nil means time.Now.
+	// Now is the clock; nil means time.Now (progenv.Now).
 	Now func() time.Time
 	// Sleep waits between polls; nil means a real timer honouring ctx.
 	Sleep func(ctx context.Context, d time.Duration) error
@@ -44,19 +47,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	return Run(ctx, Env{Stdin: stdin, Stdout: stdout, Stderr: stderr, Getenv: getenv}, args)
 }
 
-func (e Env) getenv(name string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(name)
-}
+func (e Env) getenv(name string) string { return progenv.Getenv(e.Getenv, name) }
 
-func (e Env) now() time.Time {
-	if e.Now == nil {
-		return time.Now()
-	}
-	return e.Now()
-}
+func (e Env) now() time.Time { return progenv.Now(e.Now) }
 
 func (e Env) isTerminal(w io.Writer) bool {
 	if e.IsTerminal != nil {

@@ -4,6 +4,8 @@ import (
 	"io"
 	"log/slog"
 	"time"
+
+	"cibalab/shared/progenv"
 )
 
 // Env is everything a command takes from the process: standard streams, the
@@ -32,16 +34,6 @@ type ReadyInfo struct {
 	StateDir string
 }
 
-func (e Env) getenv(name string) string {
-	if e.Getenv == nil {
-		return ""
-	}
-	return e.Getenv(name)
-}
+func (e Env) getenv(name string) string { return progenv.Getenv(e.Getenv, name) }
 
-func (e Env) now() time.Time {
-	if e.Now == nil {
-		return time.Now()
-	}
-	return e.Now()
-}
+func (e Env) now() time.Time { return progenv.Now(e.Now) }
