@@ -95,9 +95,13 @@ func (d *device) connect(ctx context.Context) error {
 		return err
 	}
 	_, err = nc.Subscribe(enr.RequestsSubject, func(m *nats.Msg) {
-		var r channel.AuthRequest
-		if json.Unmarshal(m.Data, &r) == nil && r.Version == channel.Version && r.AuthReqID != "" && r.User == d.cfg.user {
-			d.cfg.onRequest(r)
+		// A message with a type (channel.RequestClosed) is not a request.
+		var r struct {
+			channel.AuthRequest
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(m.Data, &r) == nil && r.Type == "" && r.Version == channel.Version && r.AuthReqID != "" && r.User == d.cfg.user {
+			d.cfg.onRequest(r.AuthRequest)
 		}
 	})
 	if err == nil {
