@@ -45,6 +45,13 @@ type Device struct {
 	key                         *ecdsa.PublicKey
 }
 
+// sent is an accepted decision's JWT, its device and the answer given,
+// kept by jti: a resend of the same JWT is answered the same way.
+type sent struct {
+	token, device string
+	result        channel.DecisionResult
+}
+
 type request struct {
 	req     channel.AuthRequest
 	decided bool
@@ -68,7 +75,7 @@ type OP struct {
 	devices     map[string]*Device
 	requests    map[string]*request
 	order       []string
-	jtis        map[string]bool
+	jtis        map[string]sent
 	enrollments int
 	refusal     *channel.DecisionResult
 	lockedOut   bool
@@ -88,7 +95,7 @@ func Start(tb testing.TB, cfg Config) *OP {
 		cfg.Now = time.Now
 	}
 	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
-		requests: map[string]*request{}, jtis: map[string]bool{}, decided: make(chan Decision, 100)}
+		requests: map[string]*request{}, jtis: map[string]sent{}, decided: make(chan Decision, 100)}
 	op.ns = startNATS(tb, op.options(-1))
 	op.URL = op.ns.ClientURL()
 	op.port = op.ns.Addr().(*net.TCPAddr).Port
@@ -255,6 +262,38 @@ func (op *OP) PublishRaw(tb testing.TB, user string, data []byte) {
 	}
 	if err := op.nc.Flush(); err != nil {
 		tb.Fatalf("fakeop: flush: %v", err)
+	}
+}
+
+// CloseRequest marks the request id decided (it is no longer listed as
+// pending) and tells its user's devices, as the OP does when a request is
+// decided, redeemed or expires (channel.RequestClosed with reason).
+func (op *OP) CloseRequest(tb testing.TB, id, reason string) {
+	tb.Helper()
+	op.mu.Lock()
+	r, ok := op.requests[id]
+	if ok {
+		r.decided = true
+	}
+	op.mu.Unlock()
+	if !ok {
+		tb.Fatalf("fakeop: no request %q", id)
+	}
+	data, err := json.Marshal(channel.RequestClosed{Version: channel.Version, Type: channel.RequestClosedType,
+		AuthReqID: id, User: r.req.User, Reason: reason})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	op.PublishRaw(tb, r.req.User, data)
+}
+
+// Forget marks the request id decided without telling anyone, as a
+// decision made while a device was away.
+func (op *OP) Forget(id string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if r, ok := op.requests[id]; ok {
+		r.decided = true
 	}
 }
 
@@ -500,7 +539,11 @@ func (op *OP) decide(m *nats.Msg) any {
 	if claims.DeviceID != d.ID {
 		return refuse(channel.ErrBadSignature, "device_id is not the device of the subject")
 	}
-	if op.jtis[claims.ID] {
+	if prev, seen := op.jtis[claims.ID]; seen {
+		if prev.token == in.JWT && prev.device == d.ID {
+			// The same decision resent: answered as the first time.
+			return prev.result
+		}
 		return refuse(channel.ErrReplay, "jti already used")
 	}
 	r, ok := op.requests[claims.AuthReqID]
@@ -510,7 +553,7 @@ func (op *OP) decide(m *nats.Msg) any {
 	if r.decided || r.req.ExpiresAt <= op.now().Unix() {
 		return refuse(channel.ErrNotPending, "request is not pending")
 	}
-	op.jtis[claims.ID] = true
+	op.jtis[claims.ID] = sent{token: in.JWT, device: d.ID, result: channel.DecisionResult{Version: channel.Version, Accepted: true}}
 	r.decided = true
 	dec := Decision{Claims: claims, KeyID: kid, DeviceID: d.ID, User: d.User}
 	op.decisions = append(op.decisions, dec)
