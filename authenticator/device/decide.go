@@ -111,7 +111,8 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			last = &RefusedError{Code: res.Error, Description: res.ErrorDescription}
 			continue
 		case res.Error != "":
-			d.log.Warn("decision refused", "req_ref", ref, "verdict", verdict, "error", res.Error)
+			// Info: the caller reports refusals to the person.
+			d.log.Info("decision refused", "req_ref", ref, "verdict", verdict, "error", res.Error)
 			return &RefusedError{Code: res.Error, Description: res.ErrorDescription}
 		case !res.Accepted:
 			return errors.New("device: decide: reply neither accepts nor refuses")
