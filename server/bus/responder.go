@@ -66,8 +66,8 @@ type Config struct {
 	// DeviceLimits bounds the messages of each enrolled device; its zero
 	// value is its documented defaults.
 	DeviceLimits DeviceLimits
-	Now    func() time.Time
-	Logger *slog.Logger
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Responder serves the OP's side of the approval channel: enrollment,
