@@ -87,12 +87,17 @@ type Responder struct {
 	done    chan struct{}
 	decider Decider // set by Serve
 
-	open openRequests // announced requests not yet closed
+	open    openRequests         // announced requests not yet closed
+	tickets map[string]time.Time // nkeys admitted to enroll → until when
 
 	syncMu  sync.Mutex               // serialises SyncDevices
 	revoked map[string]bool          // device ids seen revoked
 	active  map[string]*state.Device // last synced active devices
 	lanes   map[string]*deviceLane   // per-device subscriptions while serving
+	// knownNKeys are the nkeys of the active devices: their grants
+	// include enrollment, so they get no ticket. (A revoked device's nkey
+	// may get one, to be told device_revoked when it enrolls again.)
+	knownNKeys map[string]bool
 	serving bool                     // Serve has started and Close not yet run
 }
 
@@ -121,7 +126,8 @@ func NewResponder(cfg Config) (*Responder, error) {
 	}
 	cfg.DeviceLimits.defaults()
 	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: map[string]*jtiEntry{},
-		rateLimited: rateLimitedReplies(), lanes: map[string]*deviceLane{}, open: openRequests{m: map[string]openRequest{}}}, nil
+		rateLimited: rateLimitedReplies(), lanes: map[string]*deviceLane{}, open: openRequests{m: map[string]openRequest{}},
+		tickets: map[string]time.Time{}, knownNKeys: map[string]bool{}}, nil
 }
 
 // Serve lets the enrolled devices in (Config.Gate), subscribes to the
@@ -157,33 +163,51 @@ func (r *Responder) Serve(d Decider) error {
 		r.Close()
 		return err
 	}
-	sub, err := r.cfg.Conn.QueueSubscribe(channel.EnrollSubject(r.cfg.Realm), "cibalab-op", func(m *nats.Msg) {
+	hello, err := r.cfg.Conn.QueueSubscribe(channel.EnrollSubject(r.cfg.Realm), "cibalab-op", func(m *nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
+		defer cancel()
+		r.hello(ctx, m.Data)
+	})
+	if err == nil {
+		err = hello.SetPendingLimits(256, 256*maxHello)
+	}
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("bus: subscribe %s: %w", channel.EnrollSubject(r.cfg.Realm), err)
+	}
+	keyPrefix := channel.EnrollKeySubject(r.cfg.Realm, "")
+	sub, err := r.cfg.Conn.QueueSubscribe(keyPrefix+"*", "cibalab-op", func(m *nats.Msg) {
+		nkey := strings.TrimPrefix(m.Subject, keyPrefix)
 		if m.Reply == "" {
 			r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
 			return
 		}
-		if !enrollReplyOK(m.Reply) {
+		if !r.enrollReplyOK(nkey, m.Reply) {
 			r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
 		defer cancel()
-		out, err := json.Marshal(r.enroll(ctx, m.Data))
+		out, err := json.Marshal(r.enroll(ctx, nkey, m.Data))
 		if err != nil {
 			r.log.Error("channel reply encoding failed", "err", err)
 			return
 		}
 		if err := m.Respond(out); err != nil {
-			r.log.Warn("channel reply failed", "subject", m.Subject, "err", err)
+			r.log.Warn("channel reply failed", "subject", logSubject(m.Subject), "err", err)
 		}
 	})
 	if err == nil {
 		err = sub.SetPendingLimits(64, 1<<20)
 	}
 	if err != nil {
+		hello.Unsubscribe()
 		r.Close()
-		return fmt.Errorf("bus: subscribe %s: %w", channel.EnrollSubject(r.cfg.Realm), err)
+		return fmt.Errorf("bus: subscribe %s*: %w", keyPrefix, err)
 	}
+	r.mu.Lock()
+	r.subs = append(r.subs, hello)
+	r.mu.Unlock()
 	r.mu.Lock()
 	r.subs = append(r.subs, sub)
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
@@ -236,6 +260,7 @@ func (r *Responder) watch(stop <-chan struct{}, done chan<- struct{}) {
 		case <-sec.C:
 			r.closeExpired(r.cfg.Now())
 			r.reportDropped()
+			r.expireTickets(r.cfg.Now())
 		}
 	}
 }
@@ -256,6 +281,7 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 		r.revoked = map[string]bool{}
 	}
 	active := map[string]*state.Device{}
+	known := map[string]bool{}
 	var grants []DeviceGrant
 	for i := range devs {
 		dev := &devs[i]
@@ -272,8 +298,23 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 			continue
 		}
 		active[dev.ID] = dev
+		known[dev.NKey] = true
 		grants = append(grants, r.grant(dev))
 	}
+	r.knownNKeys = known
+	// Admitted to enroll: an nkey may ask on its own enrollment subject
+	// and read its own enrollment inbox, nothing else.
+	now := r.cfg.Now()
+	r.mu.Lock()
+	for nk, until := range r.tickets {
+		if known[nk] || !now.Before(until) {
+			continue
+		}
+		grants = append(grants, DeviceGrant{NKey: nk,
+			Publish:   []string{channel.EnrollKeySubject(r.cfg.Realm, nk)},
+			Subscribe: []string{channel.EnrollInboxPrefix(r.cfg.Realm, nk) + ".>"}})
+	}
+	r.mu.Unlock()
 	if r.serving {
 		// Subscribe before the Gate lets a new device in, so that its
 		// first message finds the OP listening.
@@ -307,13 +348,16 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 }
 
 // grant is what dev may do on NATS: read its user's requests and its own
-// inbox, and ask on its own pending and decide subjects.
+// inboxes, and ask on its own pending, decide and enrollment subjects
+// (enrolling the same keys again returns the same device).
 func (r *Responder) grant(dev *state.Device) DeviceGrant {
 	realm := r.cfg.Realm
 	return DeviceGrant{
-		NKey:      dev.NKey,
-		Publish:   []string{channel.DevicePendingSubject(realm, dev.ID), channel.DeviceDecideSubject(realm, dev.ID)},
-		Subscribe: []string{channel.UserRequestsSubject(realm, dev.User), channel.DeviceInboxPrefix(realm, dev.ID) + ".>"},
+		NKey: dev.NKey,
+		Publish: []string{channel.DevicePendingSubject(realm, dev.ID), channel.DeviceDecideSubject(realm, dev.ID),
+			channel.EnrollKeySubject(realm, dev.NKey)},
+		Subscribe: []string{channel.UserRequestsSubject(realm, dev.User), channel.DeviceInboxPrefix(realm, dev.ID) + ".>",
+			channel.EnrollInboxPrefix(realm, dev.NKey) + ".>"},
 	}
 }
 
