@@ -79,6 +79,8 @@ type OP struct {
 	enrollments int
 	refusal     *channel.DecisionResult
 	lockedOut   bool
+	admitted    map[string]bool // nkeys admitted to enroll by a hello
+	hellos      int
 	decisions   []Decision
 	decided     chan Decision
 	hold        chan struct{} // while set, decisions wait for it to close
@@ -95,7 +97,7 @@ func Start(tb testing.TB, cfg Config) *OP {
 		cfg.Now = time.Now
 	}
 	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
-		requests: map[string]*request{}, jtis: map[string]sent{}, decided: make(chan Decision, 100)}
+		requests: map[string]*request{}, jtis: map[string]sent{}, admitted: map[string]bool{}, decided: make(chan Decision, 100)}
 	op.ns = startNATS(tb, op.options(-1))
 	op.URL = op.ns.ClientURL()
 	op.port = op.ns.Addr().(*net.TCPAddr).Port
@@ -113,10 +115,15 @@ func Start(tb testing.TB, cfg Config) *OP {
 	tb.Cleanup(nc.Close)
 	op.nc = nc
 	prefix := channel.Prefix + "." + cfg.Realm + ".device.*."
+	// A hello admits its nkey; nothing is answered.
+	if _, err := nc.Subscribe(channel.EnrollSubject(cfg.Realm), op.hello); err != nil {
+		tb.Fatalf("fakeop: subscribe: %v", err)
+	}
+	keyPrefix := channel.EnrollKeySubject(cfg.Realm, "")
 	for subject, handle := range map[string]func(*nats.Msg) any{
-		channel.EnrollSubject(cfg.Realm): func(m *nats.Msg) any { return op.enroll(m.Data) },
-		prefix + "pending":               op.pending,
-		prefix + "decide":                op.decide,
+		keyPrefix + "*":    func(m *nats.Msg) any { return op.enroll(strings.TrimPrefix(m.Subject, keyPrefix), m.Data) },
+		prefix + "pending": op.pending,
+		prefix + "decide":  op.decide,
 	} {
 		if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
 			data, _ := json.Marshal(handle(m))
@@ -152,6 +159,9 @@ func (op *OP) options(port int) *server.Options {
 		if !d.Revoked {
 			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: d.NKey})
 		}
+	}
+	for nk := range op.admitted {
+		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: nk})
 	}
 	return o
 }
@@ -408,7 +418,35 @@ func (op *OP) LockOut() {
 	op.lockedOut = true
 }
 
-func (op *OP) enroll(data []byte) any {
+// hello admits the nkey of an EnrollHello to enroll, as the OP does
+// (without expiry or limits).
+func (op *OP) hello(m *nats.Msg) {
+	var in channel.EnrollHello
+	if json.Unmarshal(m.Data, &in) != nil || in.Version != channel.Version || channel.ValidNKeyToken(in.NKey) != nil {
+		return
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.hellos++
+	for _, d := range op.devices {
+		if d.NKey == in.NKey && !d.Revoked {
+			return // already let in
+		}
+	}
+	if !op.admitted[in.NKey] {
+		op.admitted[in.NKey] = true
+		op.reload()
+	}
+}
+
+// Hellos is the number of enrollment hellos received so far.
+func (op *OP) Hellos() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.hellos
+}
+
+func (op *OP) enroll(source string, data []byte) any {
 	fail := func(code, desc string) channel.EnrollResponse {
 		return channel.EnrollResponse{Version: channel.Version, Error: code, ErrorDescription: desc}
 	}
@@ -433,7 +471,7 @@ func (op *OP) enroll(data []byte) any {
 		return fail(channel.ErrBadMessage, "device_key")
 	}
 	pub, err := jwk.PublicKey()
-	if err != nil || !strings.HasPrefix(in.NKey, "U") {
+	if err != nil || !strings.HasPrefix(in.NKey, "U") || in.NKey != source {
 		return fail(channel.ErrBadMessage, "device_key or nkey")
 	}
 	var dev *Device
@@ -449,6 +487,7 @@ func (op *OP) enroll(data []byte) any {
 		dev = &Device{ID: fmt.Sprintf("dev-%d", len(op.devices)+1), User: in.User, Name: in.DeviceName,
 			NKey: in.NKey, KeyID: jwk.Kid, key: pub.(*ecdsa.PublicKey)}
 		op.devices[dev.ID] = dev
+		delete(op.admitted, in.NKey)
 		op.reload()
 	}
 	op.enrollments++
