@@ -98,7 +98,7 @@ type Responder struct {
 	// include enrollment, so they get no ticket. (A revoked device's nkey
 	// may get one, to be told device_revoked when it enrolls again.)
 	knownNKeys map[string]bool
-	serving bool                     // Serve has started and Close not yet run
+	serving    bool // Serve has started and Close not yet run
 }
 
 // NewResponder validates cfg and returns a Responder; call Serve to start it.
