@@ -33,7 +33,8 @@ type DeviceLimits struct {
 	// means 500 ms (2 a second).
 	PendingInterval time.Duration
 	// Queue is how many messages of one device, on one subject, wait
-	// for processing; beyond it NATS drops them. 0 means 512.
+	// for processing (and at most 4 MiB of them); beyond it NATS drops
+	// them. 0 means 512.
 	Queue int
 }
 
@@ -44,6 +45,10 @@ func (l *DeviceLimits) defaults() {
 	setDefault(&l.PendingInterval, 500*time.Millisecond)
 	setDefault(&l.Queue, 512)
 }
+
+// queueBytes bounds the bytes of one device's queue on one subject: a
+// decision is well under 1 KiB.
+const queueBytes = 4 << 20
 
 // deviceLane is one device's share of the OP: its two subscriptions and
 // their token buckets.
@@ -98,7 +103,7 @@ func (r *Responder) subscribeDevice(id string) (*deviceLane, error) {
 		}
 		sub, err := r.cfg.Conn.QueueSubscribe(subject, "cibalab-op", func(m *nats.Msg) { r.onDeviceMsg(lane, verb, m) })
 		if err == nil {
-			err = sub.SetPendingLimits(r.cfg.DeviceLimits.Queue, r.cfg.DeviceLimits.Queue*(64<<10))
+			err = sub.SetPendingLimits(r.cfg.DeviceLimits.Queue, queueBytes)
 		}
 		if err != nil {
 			lane.close()
