@@ -26,9 +26,9 @@
 // request expires; a request is shown at most once. A decision the OP
 // does not answer is sent again until it lapses and is then reported as
 // not delivered (and never applied). Logs go to --log-file when given,
-// else to stderr, except while cards are shown on a terminal that stderr
-// shares: there they are dropped, so that no log line lands inside a
-// card.
+// else to stderr, except while cards are shown on a terminal and stderr
+// is a terminal too (taken to be the same screen): there they are
+// dropped, so that no log line lands inside a card.
 //
 // Main reads flags, then CIBA_AUTH_* environment variables, then
 // defaults; it never reads the process environment itself, so tests pass

@@ -194,7 +194,8 @@ func connect(ctx context.Context, o options, e env, dev *devicedir.Device) (*dev
 
 // logDestination is where logs go: the --log-file, created 0600 and
 // appended to; else nowhere when cardScreen (cards are drawn on a
-// terminal that stderr shares, and a log line would land inside a card);
+// terminal and stderr is a terminal too, taken to be the same screen: a
+// log line would land inside a card);
 // else stderr. The returned function closes the file.
 func logDestination(o options, stderr io.Writer, cardScreen bool) (io.Writer, func(), error) {
 	switch {
