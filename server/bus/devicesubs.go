@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"sync"
 	"time"
 
@@ -50,10 +51,18 @@ func (l *DeviceLimits) defaults() {
 // decision is well under 1 KiB.
 const queueBytes = 4 << 20
 
-// deviceLane is one device's share of the OP: its two subscriptions and
-// their token buckets.
+// connector opens a NATS connection with the OP's rights; *Embedded is
+// one.
+type connector interface {
+	ConnectOP(opts ...nats.Option) (*nats.Conn, error)
+}
+
+// deviceLane is one device's share of the OP: its two subscriptions, on a
+// connection of its own when the Gate can open one, and their token
+// buckets.
 type deviceLane struct {
 	id   string
+	conn *nats.Conn // the lane's own connection; nil when it shares Config.Conn
 	subs []*nats.Subscription
 
 	mu       sync.Mutex
@@ -93,15 +102,33 @@ func rateLimitedReplies() map[string][]byte {
 
 // subscribeDevice gives device id its own subscriptions to its pending
 // and decide subjects, in the queue group "cibalab-op" so that several OP
-// replicas share the work. The caller holds syncMu.
+// replicas share the work. When the Gate can open connections with the
+// OP's rights (the embedded server), the subscriptions get a connection
+// of their own: a flooding device then fills only its own connection's
+// buffers at the server and at the OP, and other devices' messages never
+// wait behind its flood. The caller holds syncMu.
 func (r *Responder) subscribeDevice(id string) (*deviceLane, error) {
 	lane := &deviceLane{id: id}
+	conn := r.cfg.Conn
+	if c, ok := r.cfg.Gate.(connector); ok {
+		var err error
+		lane.conn, err = c.ConnectOP(nats.Name("ciba-op device "+id), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
+			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
+				if !errors.Is(err, nats.ErrSlowConsumer) { // counted by reportDropped
+					r.log.Warn("nats error", "device", id, "err", err)
+				}
+			}))
+		if err != nil {
+			return nil, err
+		}
+		conn = lane.conn
+	}
 	for _, verb := range []string{"pending", "decide"} {
 		subject := channel.DevicePendingSubject(r.cfg.Realm, id)
 		if verb == "decide" {
 			subject = channel.DeviceDecideSubject(r.cfg.Realm, id)
 		}
-		sub, err := r.cfg.Conn.QueueSubscribe(subject, "cibalab-op", func(m *nats.Msg) { r.onDeviceMsg(lane, verb, m) })
+		sub, err := conn.QueueSubscribe(subject, "cibalab-op", func(m *nats.Msg) { r.onDeviceMsg(lane, verb, m) })
 		if err == nil {
 			err = sub.SetPendingLimits(r.cfg.DeviceLimits.Queue, queueBytes)
 		}
@@ -111,12 +138,20 @@ func (r *Responder) subscribeDevice(id string) (*deviceLane, error) {
 		}
 		lane.subs = append(lane.subs, sub)
 	}
+	if err := conn.Flush(); err != nil {
+		lane.close()
+		return nil, err
+	}
 	return lane, nil
 }
 
+// close unsubscribes and closes the lane's own connection.
 func (l *deviceLane) close() {
 	for _, s := range l.subs {
 		s.Unsubscribe()
+	}
+	if l.conn != nil {
+		l.conn.Close()
 	}
 }
 
