@@ -146,10 +146,10 @@ func parseClosed(data []byte, user string) (c channel.RequestClosed, ok bool, er
 
 // Closed delivers a [Closure] for each request delivered by Requests that
 // another device decided, that was redeemed or that expired, as the OP
-// tells, or that the OP no longer lists after a reconnect. Requests not
-// delivered yet are simply never delivered. Closures of decisions this
-// device made are not delivered. It holds the 16 most recent closures
-// when nobody reads it.
+// tells, or that the OP no longer lists after a reconnect; DeviceID says
+// which device decided, this one included (say, through another part of
+// the same program). Requests not delivered yet are simply never
+// delivered. It holds the 16 most recent closures when nobody reads it.
 func (d *Device) Closed() <-chan Closure { return d.closures }
 
 // pump owns the queue behind Requests: it feeds the initial pending
@@ -209,7 +209,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			}
 		}
 		d.log.Info("request closed", "req_ref", ReqRef(id), "reason", reason)
-		if t.delivered && deviceID != d.ID() {
+		if t.delivered {
 			d.sendClosure(Closure{AuthReqID: id, Reason: reason, DeviceID: deviceID})
 		}
 	}

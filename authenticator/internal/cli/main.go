@@ -420,7 +420,7 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 					return outcome{ExitInterrupted, true}
 				case c := <-r.closures():
 					if c.AuthReqID == req.AuthReqID {
-						r.out.closed(req, c)
+						r.out.closed(req, c, r.d.ID())
 						return outcome{}
 					}
 				case <-t.C:
@@ -516,7 +516,7 @@ func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Ti
 				continue
 			}
 			r.out.endCountdown(r.tty)
-			r.out.closed(req, c)
+			r.out.closed(req, c, r.d.ID())
 			return "", "", nil, outcome{}
 		case <-expiry.C:
 			r.out.endCountdown(r.tty)

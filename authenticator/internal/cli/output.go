@@ -237,17 +237,21 @@ func (p *printer) notDelivered(r channel.AuthRequest, verdict string) {
 
 // closed takes a card off the screen: the request no longer waits for a
 // decision.
-func (p *printer) closed(r channel.AuthRequest, c device.Closure) {
+func (p *printer) closed(r channel.AuthRequest, c device.Closure, ownID string) {
 	if p.json {
 		p.event(EventRequestClosed, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "reason": c.Reason})
 		return
 	}
+	where := "on another device"
+	if c.DeviceID != "" && c.DeviceID == ownID {
+		where = "on this device (approval hook)"
+	}
 	why := "no longer pending"
 	switch c.Reason {
 	case channel.ClosedApproved:
-		why = "approved on another device"
+		why = "approved " + where
 	case channel.ClosedDenied:
-		why = "denied on another device"
+		why = "denied " + where
 	case channel.ClosedRedeemed:
 		why = "the client already has its tokens"
 	case channel.ClosedExpired:

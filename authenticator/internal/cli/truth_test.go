@@ -134,3 +134,20 @@ func TestLogDestination(t *testing.T) {
 		})
 	}
 }
+
+// TestHookClosesTheCard: a card on screen that the approval hook decided
+// leaves the screen, saying it was decided on this device.
+func TestHookClosesTheCard(t *testing.T) {
+	op := startOP(t)
+	stdin, _ := pipe(t)
+	p := start(t, stdin, envFor(t, op), "--approval-hook-listen", "127.0.0.1:0")
+	p.ready(t, "user")
+	base := hookURL(t, p)
+	r := op.NewRequest("user", "hooked on screen")
+	op.Announce(t, r)
+	p.stdout.waitFor(t, `"hooked on screen"`, 1)
+	if status, reply := callHook(t, "POST", base+"?token="+r.AuthReqID+"&type=allow"); status != 200 || !reply.Accepted {
+		t.Fatalf("hook: %d %+v", status, reply)
+	}
+	p.stdout.waitFor(t, "  — approved on this device (approval hook): card closed, nothing to answer\n", 1)
+}

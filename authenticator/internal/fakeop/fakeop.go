@@ -596,6 +596,15 @@ func (op *OP) decide(m *nats.Msg) any {
 	r.decided = true
 	dec := Decision{Claims: claims, KeyID: kid, DeviceID: d.ID, User: d.User}
 	op.decisions = append(op.decisions, dec)
+	// As the OP does: every device of the user is told.
+	reason := channel.ClosedDenied
+	if claims.Verdict == channel.VerdictApprove {
+		reason = channel.ClosedApproved
+	}
+	if b, err := json.Marshal(channel.RequestClosed{Version: channel.Version, Type: channel.RequestClosedType,
+		AuthReqID: claims.AuthReqID, User: d.User, Reason: reason, DeviceID: d.ID}); err == nil {
+		op.nc.Publish(channel.UserRequestsSubject(op.Realm, d.User), b)
+	}
 	select {
 	case op.decided <- dec:
 	default:
