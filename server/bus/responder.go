@@ -131,7 +131,8 @@ func NewResponder(cfg Config) (*Responder, error) {
 }
 
 // Serve lets the enrolled devices in (Config.Gate), subscribes to the
-// enrollment subject and gives every enrolled device its own
+// enrollment subjects (hellos, and enrollments over admitted nkeys) and
+// gives every enrolled device its own
 // subscriptions to its pending and decide subjects (see DeviceLimits), in
 // the queue group "cibalab-op" so that several OP replicas share the work,
 // and watches the registry for revocations until Close.
@@ -206,10 +207,7 @@ func (r *Responder) Serve(d Decider) error {
 		return fmt.Errorf("bus: subscribe %s*: %w", keyPrefix, err)
 	}
 	r.mu.Lock()
-	r.subs = append(r.subs, hello)
-	r.mu.Unlock()
-	r.mu.Lock()
-	r.subs = append(r.subs, sub)
+	r.subs = append(r.subs, hello, sub)
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	go r.watch(r.stop, r.done)
 	r.mu.Unlock()
