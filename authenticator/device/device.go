@@ -24,9 +24,9 @@ const (
 	DefaultRequestTimeout = 5 * time.Second
 )
 
-// DecisionLifetime is the time between the iat and exp claims of a
-// decision JWT.
-const DecisionLifetime = 60 * time.Second
+// DefaultDecisionLifetime is the default time between the iat and exp
+// claims of a decision JWT: how long Decide keeps trying to deliver it.
+const DefaultDecisionLifetime = 30 * time.Second
 
 // Credentials are what an enrolled device connects with: its id and user,
 // its decision key and its NATS nkey (see cibalab/authenticator/devicedir).
@@ -52,6 +52,10 @@ type Config struct {
 	// RequestTimeout bounds each request/reply with the OP (a shorter
 	// context deadline wins); zero means DefaultRequestTimeout.
 	RequestTimeout time.Duration
+	// DecisionLifetime is the time between the iat and exp claims of a
+	// decision JWT, within which Decide tries to deliver it; zero means
+	// DefaultDecisionLifetime.
+	DecisionLifetime time.Duration
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives the device's logs; nil discards them.
@@ -87,6 +91,9 @@ func (c Config) withDefaults() (Config, error) {
 	if c.RequestTimeout <= 0 {
 		c.RequestTimeout = DefaultRequestTimeout
 	}
+	if c.DecisionLifetime <= 0 {
+		c.DecisionLifetime = DefaultDecisionLifetime
+	}
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -111,6 +118,7 @@ type Device struct {
 	closed      chan struct{}
 	closedOnce  sync.Once
 	out         chan channel.AuthRequest
+	closures    chan Closure
 
 	// ctx is the device's own lifecycle, cancelled by Close.
 	ctx       context.Context
@@ -143,6 +151,7 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		reconnected:    make(chan struct{}, 1),
 		closed:         make(chan struct{}),
 		out:            make(chan channel.AuthRequest),
+		closures:       make(chan Closure, 16),
 		done:           make(chan struct{}),
 	}
 	opts := append(append([]nats.Option(nil), cfg.NATSOptions...),
@@ -150,6 +159,9 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		nats.CustomInboxPrefix(channel.DeviceInboxPrefix(cfg.Realm, cr.DeviceID)),
 		nats.Name(cfg.DeviceName),
 		nats.MaxReconnects(-1),
+		// Nothing is buffered while reconnecting: a publish then fails at
+		// once, so a decision reported as not sent is never sent later.
+		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil when the device closes the connection
 				d.log.Warn("nats disconnected", "err", err)

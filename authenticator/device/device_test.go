@@ -269,8 +269,8 @@ func TestDecideClaims(t *testing.T) {
 		if jti, err := base64.RawURLEncoding.DecodeString(c.ID); err != nil || len(jti) != 16 {
 			t.Errorf("jti %q is not 128 bits of base64url", c.ID)
 		}
-		if !c.IssuedAt.Equal(now) || !c.ExpiresAt.Equal(now.Add(60*time.Second)) {
-			t.Errorf("iat %v exp %v, want %v and 60 s later", c.IssuedAt, c.ExpiresAt, now)
+		if !c.IssuedAt.Equal(now) || !c.ExpiresAt.Equal(now.Add(device.DefaultDecisionLifetime)) {
+			t.Errorf("iat %v exp %v, want %v and DefaultDecisionLifetime later", c.IssuedAt, c.ExpiresAt, now)
 		}
 		if got.KeyID != d.KeyID() {
 			t.Errorf("kid %q, want %q", got.KeyID, d.KeyID())

@@ -47,8 +47,10 @@ type Enrollment struct {
 }
 
 // Enroll registers a device with the OP (channel protocol step 0): over a
-// connection without credentials it sends the user's password and the
-// public halves of cfg.Key and cfg.NKey. Enrolling the same keys again
+// connection without credentials it asks the OP to admit cfg.NKey for a
+// while, then, connected with that nkey (so that no other connection can
+// read the answer), it sends the user's password and the public halves of
+// cfg.Key and cfg.NKey. Enrolling the same keys again
 // returns the same device. A wrong user id or password is
 // [ErrBadCredentials]; keys of a revoked device are a [*RefusedError] with
 // code channel.ErrDeviceRevoked.
@@ -81,8 +83,7 @@ func Enroll(ctx context.Context, cfg EnrollConfig, password string) (Enrollment,
 	if err != nil {
 		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
 	}
-	opts := append(append([]nats.Option(nil), cfg.NATSOptions...), nats.Name(cfg.DeviceName+" (enrolling)"), nats.MaxReconnects(0))
-	nc, err := dial(ctx, cfg.NATSURL, opts)
+	nc, err := admitted(ctx, cfg, pub)
 	if err != nil {
 		return Enrollment{}, err
 	}
@@ -90,7 +91,7 @@ func Enroll(ctx context.Context, cfg EnrollConfig, password string) (Enrollment,
 	req := channel.EnrollRequest{Version: channel.Version, User: cfg.User, Password: password,
 		DeviceName: cfg.DeviceName, DeviceKey: jwk, NKey: pub}
 	var resp channel.EnrollResponse
-	if err := request(ctx, nc, cfg.RequestTimeout, channel.EnrollSubject(cfg.Realm), req, &resp); err != nil {
+	if err := request(ctx, nc, cfg.RequestTimeout, channel.EnrollKeySubject(cfg.Realm, pub), req, &resp); err != nil {
 		return Enrollment{}, fmt.Errorf("device: enroll: %w", err)
 	}
 	switch {
@@ -121,6 +122,53 @@ func Enroll(ctx context.Context, cfg EnrollConfig, password string) (Enrollment,
 		return Enrollment{}, fmt.Errorf("device: enroll: the OP names requests subject %q, want %q", resp.RequestsSubject, e.RequestsSubject)
 	}
 	return e, nil
+}
+
+// admitted asks the OP, over a connection without credentials, to admit
+// the nkey pub to enroll (channel.EnrollHello), then connects with it,
+// retrying while NATS does not know it yet, for at most
+// cfg.RequestTimeout. The connection reads replies below the nkey's
+// enrollment inbox, which no other connection may read.
+func admitted(ctx context.Context, cfg EnrollConfig, pub string) (*nats.Conn, error) {
+	base := append([]nats.Option(nil), cfg.NATSOptions...)
+	anon, err := dial(ctx, cfg.NATSURL, append(base, nats.Name(cfg.DeviceName+" (enrolling)"), nats.MaxReconnects(0)))
+	if err != nil {
+		return nil, err
+	}
+	hello, err := json.Marshal(channel.EnrollHello{Version: channel.Version, NKey: pub})
+	if err == nil {
+		err = anon.Publish(channel.EnrollSubject(cfg.Realm), hello)
+	}
+	if err == nil {
+		fctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+		err = anon.FlushWithContext(fctx)
+		cancel()
+	}
+	anon.Close()
+	if err != nil {
+		return nil, fmt.Errorf("device: enroll: %w", err)
+	}
+	tctx, cancel := context.WithTimeout(ctx, cfg.RequestTimeout)
+	defer cancel()
+	opts := append(base, nats.Name(cfg.DeviceName+" (enrolling)"), nats.MaxReconnects(0),
+		nats.Nkey(pub, cfg.NKey.Sign), nats.CustomInboxPrefix(channel.EnrollInboxPrefix(cfg.Realm, pub)))
+	for {
+		nc, err := dial(tctx, cfg.NATSURL, opts)
+		switch {
+		case err == nil:
+			return nc, nil
+		case ctx.Err() != nil:
+			return nil, fmt.Errorf("device: enroll: %w", ctx.Err())
+		case tctx.Err() != nil:
+			return nil, errors.New("device: enroll: the OP did not admit this device's key in time (is the OP running? too many enrollments at once? try again later)")
+		case !errors.Is(err, ErrDeviceRefused):
+			return nil, err
+		}
+		select {
+		case <-tctx.Done():
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
 }
 
 // request sends in as JSON on subject over nc and decodes the reply into

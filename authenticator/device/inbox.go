@@ -84,39 +84,145 @@ func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
 	return reqs, nil
 }
 
+// Closure tells that a request delivered by [Device.Requests] no longer
+// waits for a decision: take its card off the screen.
+type Closure struct {
+	AuthReqID string
+	// Reason is channel.ClosedApproved, ClosedDenied, ClosedRedeemed,
+	// ClosedExpired, or ClosedGone.
+	Reason string
+	// DeviceID names the device that decided, when the OP said.
+	DeviceID string
+}
+
+// ClosedGone is the Reason of a [Closure] found by the device itself: the
+// OP no longer lists the request as pending after a reconnect (it was
+// decided, redeemed or expired while the device was away).
+const ClosedGone = "gone"
+
+// Bounds of the requests the device remembers, so that none is shown
+// twice: each is kept until seenGrace after it expires (the OP keeps
+// expired requests 10 minutes), and at most maxSeen at once.
+const (
+	seenGrace = 10 * time.Minute
+	maxSeen   = 4096
+)
+
+// tracked is what the pump remembers of a request it saw.
+type tracked struct {
+	expiresAt         int64
+	delivered, closed bool
+}
+
+// parseClosed decodes a message on the requests subject that has a type:
+// a [channel.RequestClosed] for user. ok is false for a message without a
+// type (an AuthRequest); err reports a typed message the device cannot use.
+func parseClosed(data []byte, user string) (c channel.RequestClosed, ok bool, err error) {
+	if len(data) > maxMessage {
+		return c, false, nil // parseAuthRequest says why
+	}
+	var probe struct {
+		Type string `json:"type"`
+	}
+	if json.Unmarshal(data, &probe) != nil || probe.Type == "" {
+		return c, false, nil
+	}
+	if probe.Type != channel.RequestClosedType {
+		return c, true, fmt.Errorf("device: unknown message type %q", probe.Type)
+	}
+	if err := json.Unmarshal(data, &c); err != nil {
+		return c, true, fmt.Errorf("device: request.closed is not valid: %w", err)
+	}
+	switch {
+	case c.Version != channel.Version:
+		return c, true, fmt.Errorf("device: request.closed version %d, want %d", c.Version, channel.Version)
+	case c.AuthReqID == "":
+		return c, true, errors.New("device: request.closed without auth_req_id")
+	case c.User != user:
+		return c, true, errors.New("device: request.closed for another user")
+	}
+	return c, true, nil
+}
+
+// Closed delivers a [Closure] for each request delivered by Requests that
+// another device decided, that was redeemed or that expired, as the OP
+// tells, or that the OP no longer lists after a reconnect; DeviceID says
+// which device decided, this one included (say, through another part of
+// the same program). Requests not delivered yet are simply never
+// delivered. It holds the 16 most recent closures when nobody reads it.
+func (d *Device) Closed() <-chan Closure { return d.closures }
+
 // pump owns the queue behind Requests: it feeds the initial pending
 // requests, then announced ones, refreshing the pending list after each
-// reconnect, and delivers each auth_req_id once.
+// reconnect, delivers each auth_req_id once, and applies closures.
 func (d *Device) pump(initial []channel.AuthRequest) {
 	defer close(d.done)
 	defer close(d.out)
-	seen := map[string]int64{} // auth_req_id -> expires_at
+	seen := map[string]*tracked{}
 	var queue []channel.AuthRequest
+	forget := func(now int64) {
+		for id, t := range seen {
+			if t.expiresAt+int64(seenGrace/time.Second) <= now {
+				delete(seen, id)
+			}
+		}
+		for len(seen) >= maxSeen {
+			var oldest string
+			for id, t := range seen {
+				if oldest == "" || t.expiresAt < seen[oldest].expiresAt {
+					oldest = id
+				}
+			}
+			delete(seen, oldest)
+		}
+	}
 	add := func(r channel.AuthRequest, source string) {
 		if _, dup := seen[r.AuthReqID]; dup {
-			d.log.Debug("request already delivered", "req_ref", ReqRef(r.AuthReqID), "source", source)
+			d.log.Debug("request already seen", "req_ref", ReqRef(r.AuthReqID), "source", source)
 			return
 		}
 		if len(queue) >= maxQueued {
 			d.log.Warn("request dropped: too many waiting", "req_ref", ReqRef(r.AuthReqID))
 			return
 		}
-		now := d.cfg.Now().Unix()
-		for id, exp := range seen {
-			if exp <= now { // an expired request is refused anyway
-				delete(seen, id)
-			}
-		}
-		seen[r.AuthReqID] = r.ExpiresAt
+		forget(d.cfg.Now().Unix())
+		seen[r.AuthReqID] = &tracked{expiresAt: r.ExpiresAt}
 		queue = append(queue, r)
 		d.log.Info("request received", "req_ref", ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
+	}
+	closeReq := func(id, reason, deviceID string) {
+		t := seen[id]
+		if t == nil {
+			// Closed before it was seen: never show it.
+			forget(d.cfg.Now().Unix())
+			seen[id] = &tracked{expiresAt: d.cfg.Now().Unix(), closed: true}
+			return
+		}
+		if t.closed {
+			return
+		}
+		t.closed = true
+		for i, q := range queue {
+			if q.AuthReqID == id {
+				queue = append(queue[:i:i], queue[i+1:]...)
+				break
+			}
+		}
+		d.log.Info("request closed", "req_ref", ReqRef(id), "reason", reason)
+		if t.delivered {
+			d.sendClosure(Closure{AuthReqID: id, Reason: reason, DeviceID: deviceID})
+		}
 	}
 	for _, r := range initial {
 		add(r, "pending")
 	}
 	// refresh lists the pending requests again after a reconnect; when
 	// the OP does not answer yet (it may reconnect after the device), it
-	// tries again later, backing off up to maxRefreshBackoff.
+	// tries again later, backing off up to maxRefreshBackoff. A request
+	// seen before and still open that the list no longer holds is closed:
+	// it was decided, redeemed or expired meanwhile. (The OP stores a
+	// request before announcing it, so a list asked after the device saw
+	// a request holds it while it is pending.)
 	var retry <-chan time.Time
 	var backoff time.Duration
 	refresh := func() {
@@ -132,8 +238,15 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			return
 		}
 		backoff = 0
+		listed := map[string]bool{}
 		for _, r := range reqs {
+			listed[r.AuthReqID] = true
 			add(r, "pending")
+		}
+		for id, t := range seen {
+			if !t.closed && !listed[id] {
+				closeReq(id, ClosedGone, "")
+			}
 		}
 	}
 	for {
@@ -154,7 +267,18 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			return
 		case out <- head:
 			queue = queue[1:]
+			if t := seen[head.AuthReqID]; t != nil {
+				t.delivered = true
+			}
 		case m := <-d.msgs:
+			if c, ok, err := parseClosed(m.Data, d.User()); ok {
+				if err != nil {
+					d.log.Warn("message dropped", "subject", m.Subject, "reason", err)
+					continue
+				}
+				closeReq(c.AuthReqID, c.Reason, c.DeviceID)
+				continue
+			}
 			r, err := parseAuthRequest(m.Data, d.User(), d.cfg.Now())
 			if err != nil {
 				d.log.Warn("message dropped", "subject", m.Subject, "reason", err)
@@ -166,6 +290,22 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			refresh()
 		case <-retry:
 			refresh()
+		}
+	}
+}
+
+// sendClosure queues c for Closed, dropping the oldest closure when 16
+// wait unread.
+func (d *Device) sendClosure(c Closure) {
+	for {
+		select {
+		case d.closures <- c:
+			return
+		default:
+		}
+		select {
+		case <-d.closures:
+		default:
 		}
 	}
 }

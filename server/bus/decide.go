@@ -2,6 +2,7 @@ package bus
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
@@ -77,11 +78,16 @@ func (r *Responder) pending(ctx context.Context, d Decider, subject, reply strin
 func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string, data []byte) any {
 	now := r.cfg.Now()
 	deviceID, user, reqRef := deviceFromSubject(subject), "", ""
+	var entry *jtiEntry // the jti of this decision, once recorded
 	refuse := func(f refusal) any {
 		r.log.Warn("decision refused", "code", f.code, "device", deviceID, "user", user, "req", reqRef, "reason", f.desc)
 		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionRefused, Time: now.UnixMilli(),
 			ReqRef: reqRef, User: user, Detail: f.code})
-		return channel.DecisionResult{Version: channel.Version, Error: f.code, ErrorDescription: f.desc}
+		res := channel.DecisionResult{Version: channel.Version, Error: f.code, ErrorDescription: f.desc}
+		if entry != nil && f.code != channel.ErrInternal {
+			r.settleJTI(entry, res)
+		}
+		return res
 	}
 	dev, bad := r.sender(subject, reply)
 	if dev != nil {
@@ -108,7 +114,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 		jwt.WithTimeFunc(r.cfg.Now),
 		jwt.WithIssuedAt(),
 		jwt.WithExpirationRequired(),
-		jwt.WithLeeway(5*time.Second),
+		jwt.WithLeeway(channel.DecisionLeeway),
 	)
 	if claims.AuthReqID != "" {
 		reqRef = shortRef(claims.AuthReqID)
@@ -130,19 +136,32 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	if now.Sub(claims.IssuedAt.Time) > r.cfg.MaxDecisionAge {
 		return refuse(refusal{channel.ErrBadMessage, "the decision is too old"})
 	}
-	if !r.useJTI(claims.ID, now) {
-		return refuse(refusal{channel.ErrReplay, "this decision was already sent"})
+	var resent bool
+	entry, resent = r.useJTI(claims.ID, dev.ID, in.JWT, now)
+	switch {
+	case entry == nil:
+		return refuse(refusal{channel.ErrReplay, "this jti was already used by another decision"})
+	case resent && entry.settled:
+		// The same device sent the very same JWT again (its first answer
+		// was lost): the original outcome, and nothing applied twice.
+		r.log.Info("decision resent: answered as before", "device", dev.ID, "user", dev.User, "req", reqRef,
+			"accepted", entry.result.Accepted, "code", entry.result.Error)
+		return entry.result
 	}
 	err = d.Decide(ctx, dev.User, claims.AuthReqID, op.Verdict{
-		Approve: claims.Verdict == channel.VerdictApprove,
-		ACR:     claims.ACR,
-		AMR:     claims.AMR,
+		Approve:  claims.Verdict == channel.VerdictApprove,
+		ACR:      claims.ACR,
+		AMR:      claims.AMR,
+		Device:   dev.ID,
+		NotAfter: claims.ExpiresAt.Time.Add(channel.DecisionLeeway),
 	})
 	switch {
 	case errors.Is(err, op.ErrNotYourRequest):
 		return refuse(refusal{channel.ErrNotYourRequest, "no such request for this user"})
 	case errors.Is(err, op.ErrNotPending):
 		return refuse(refusal{channel.ErrNotPending, "the request is no longer pending"})
+	case errors.Is(err, op.ErrDecisionLapsed):
+		return refuse(refusal{channel.ErrBadMessage, "the decision's claims are invalid or expired"})
 	case err != nil:
 		r.log.Error("decision failed", "err", err)
 		return refuse(refusal{channel.ErrInternal, "internal error"})
@@ -150,21 +169,54 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	r.log.Info("decision accepted", "device", dev.ID, "user", dev.User, "req", reqRef, "verdict", claims.Verdict)
 	r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionAccepted, Time: now.UnixMilli(),
 		ReqRef: reqRef, User: dev.User, Detail: claims.Verdict})
-	return channel.DecisionResult{Version: channel.Version, Accepted: true}
+	reason := channel.ClosedDenied
+	if claims.Verdict == channel.VerdictApprove {
+		reason = channel.ClosedApproved
+	}
+	r.open.take(reqRef, dev.User)
+	r.publishClosed(claims.AuthReqID, dev.User, reason, dev.ID)
+	res := channel.DecisionResult{Version: channel.Version, Accepted: true}
+	r.settleJTI(entry, res)
+	return res
 }
 
-// useJTI records jti and reports whether it was new.
-func (r *Responder) useJTI(jti string, now time.Time) bool {
+// jtiEntry is what the OP remembers of a decision's jti: the device and
+// the hash of the JWT that used it, and, once settled, the answer given.
+type jtiEntry struct {
+	device  string
+	token   [32]byte
+	until   time.Time // when it may be forgotten
+	settled bool
+	result  channel.DecisionResult
+}
+
+// useJTI records jti for the decision token of device and returns its
+// entry. resent is true when the same device already sent this very
+// token: it is answered as before (idempotent). A jti already used by
+// another token or device returns nil: a replay.
+func (r *Responder) useJTI(jti, device, token string, now time.Time) (e *jtiEntry, resent bool) {
+	sum := sha256.Sum256([]byte(token))
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	if _, seen := r.jtis[jti]; seen {
-		return false
+	if e, seen := r.jtis[jti]; seen {
+		if e.device == device && e.token == sum {
+			return e, true
+		}
+		return nil, false
 	}
-	for k, until := range r.jtis {
-		if now.After(until) {
+	for k, e := range r.jtis {
+		if now.After(e.until) {
 			delete(r.jtis, k)
 		}
 	}
-	r.jtis[jti] = now.Add(2*r.cfg.MaxDecisionAge + time.Minute)
-	return true
+	e = &jtiEntry{device: device, token: sum, until: now.Add(2*r.cfg.MaxDecisionAge + time.Minute)}
+	r.jtis[jti] = e
+	return e, false
+}
+
+// settleJTI records the answer given to a decision, for its resends.
+func (r *Responder) settleJTI(e *jtiEntry, res channel.DecisionResult) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	e.settled, e.result = true, res
 }

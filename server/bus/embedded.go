@@ -66,9 +66,11 @@ type Gate interface {
 // at start and held only in memory, and may do everything. Each enrolled
 // device authenticates with its own nkey and gets the permissions of its
 // DeviceGrant (see SetDevices). A connection without credentials is the
-// "enroll" user: it may only send requests to the enrollment subject of
-// any realm and read replies on _INBOX.>; it can read no authentication
-// request, no event and no device's replies, and publish nothing else.
+// "enroll" user: it may only publish an EnrollHello on the enrollment
+// subject of any realm, and subscribe to nothing, so it reads no
+// authentication request, no event and no reply at all; it publishes
+// nothing else. The nkey it names is then admitted for a short while to
+// enroll on subjects only that nkey may use (Responder).
 // Wrong credentials are refused at connect time. Connections,
 // subscriptions per connection and buffered bytes are bounded
 // (MaxConnections, MaxSubscriptions, MaxPendingBytes).
@@ -173,9 +175,11 @@ func (e *Embedded) options(devices []DeviceGrant) *server.Options {
 			{Username: opUser, Password: e.opPassword},
 			// No password can match: this user is reached only as the
 			// NoAuthUser, by connections that present no credentials.
+			// It may publish an EnrollHello and subscribe to nothing: it
+			// reads nobody's replies, not even its own.
 			{Username: enrollUser, Password: e.opPassword + "-unused", Permissions: &server.Permissions{
 				Publish:   &server.SubjectPermission{Allow: []string{channel.EnrollSubject("*")}},
-				Subscribe: &server.SubjectPermission{Allow: []string{"_INBOX.>"}},
+				Subscribe: &server.SubjectPermission{Deny: []string{">"}},
 			}},
 		},
 		Nkeys:      users,
@@ -203,9 +207,9 @@ func (e *Embedded) SetDevices(grants []DeviceGrant) error {
 	return nil
 }
 
-// opInboxPrefix is the inbox prefix of the OP's connection. Connections
-// without credentials may subscribe to _INBOX.>, so the replies to the
-// OP's own requests (JetStream key-value reads among them) go elsewhere.
+// opInboxPrefix is the inbox prefix of the OP's connection, so that the
+// replies to the OP's own requests (JetStream key-value reads among them)
+// are outside _INBOX.>, which an external server may open wider.
 const opInboxPrefix = "_CIBALAB_OP_INBOX"
 
 // ConnectOP opens the OP's own, fully privileged connection.

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"time"
 
 	"github.com/nats-io/nkeys"
 
@@ -13,11 +14,85 @@ import (
 	"cibalab/shared/pki"
 )
 
+// maxHello bounds the size of an EnrollHello the OP decodes.
+const maxHello = 1 << 10
+
+// hello admits the nkey of an EnrollHello for EnrollLimits.TicketTTL
+// (channel protocol step 0a), within the ticket bucket: the nkey may then
+// connect, publish only on its own EnrollKeySubject and read only below
+// its own EnrollInboxPrefix. An nkey of an active device needs no ticket
+// (its grant includes enrollment). Nothing is answered: a connection
+// without credentials reads nothing.
+func (r *Responder) hello(ctx context.Context, data []byte) {
+	var in channel.EnrollHello
+	if len(data) > maxHello || json.Unmarshal(data, &in) != nil || in.Version != channel.Version ||
+		channel.ValidNKeyToken(in.NKey) != nil || !nkeys.IsValidPublicUserKey(in.NKey) {
+		r.log.Debug("enrollment hello dropped: not a version 1 hello with a user nkey")
+		return
+	}
+	now := r.cfg.Now()
+	r.syncMu.Lock()
+	known := r.knownNKeys[in.NKey]
+	r.syncMu.Unlock()
+	if known {
+		return
+	}
+	r.mu.Lock()
+	if _, ok := r.tickets[in.NKey]; ok {
+		r.tickets[in.NKey] = now.Add(r.limit.lim.TicketTTL)
+		r.mu.Unlock()
+		return
+	}
+	if len(r.tickets) >= r.limit.lim.MaxTickets {
+		r.pruneTicketsLocked(now)
+	}
+	if len(r.tickets) >= r.limit.lim.MaxTickets || !r.limit.ticket(now) {
+		r.mu.Unlock()
+		// Debug: a flood must not flood the log too.
+		r.log.Debug("enrollment hello limited")
+		return
+	}
+	r.tickets[in.NKey] = now.Add(r.limit.lim.TicketTTL)
+	r.mu.Unlock()
+	if err := r.SyncDevices(ctx); err != nil {
+		r.log.Error("enrollment: admitting an nkey failed", "err", err)
+	}
+}
+
+// pruneTicketsLocked forgets the tickets expired at now and reports
+// whether there were any; the caller holds r.mu.
+func (r *Responder) pruneTicketsLocked(now time.Time) bool {
+	pruned := false
+	for k, until := range r.tickets {
+		if !now.Before(until) {
+			delete(r.tickets, k)
+			pruned = true
+		}
+	}
+	return pruned
+}
+
+// expireTickets forgets expired tickets and, when there were any, takes
+// their nkeys' access away.
+func (r *Responder) expireTickets(now time.Time) {
+	r.mu.Lock()
+	pruned := r.pruneTicketsLocked(now)
+	r.mu.Unlock()
+	if pruned {
+		if err := r.SyncDevices(context.Background()); err != nil {
+			r.log.Error("device sync failed", "err", err)
+		}
+	}
+}
+
 // enroll checks the user's password and stores the device's two public
-// keys (channel protocol step 0), then lets the device's nkey in before it
-// answers, so the device can connect with it at once. Attempts beyond
-// Config.Enroll's limits are refused before the password is checked.
-func (r *Responder) enroll(ctx context.Context, data []byte) any {
+// keys (channel protocol step 0b), then lets the device's nkey in before
+// it answers, so the device can connect with it at once. source is the
+// nkey the sending connection authenticated with (the subject names it):
+// the request must enroll that same nkey. Attempts beyond Config.Enroll's
+// limits, or from a source locked out of the user id, are refused before
+// the password is checked.
+func (r *Responder) enroll(ctx context.Context, source string, data []byte) any {
 	user := ""
 	fail := func(code, desc string) any {
 		r.log.Warn("enrollment refused", "code", code, "user", user, "reason", desc)
@@ -44,7 +119,10 @@ func (r *Responder) enroll(ctx context.Context, data []byte) any {
 	if !nkeys.IsValidPublicUserKey(in.NKey) {
 		return fail(channel.ErrBadMessage, "nkey must be a public NATS user nkey")
 	}
-	if ok, why := r.limit.allow(in.User, r.cfg.Now()); !ok {
+	if in.NKey != source {
+		return fail(channel.ErrBadMessage, "nkey must be the nkey this connection authenticated with")
+	}
+	if ok, why := r.limit.allow(in.User, source, r.cfg.Now()); !ok {
 		// Debug: a flood must not flood the log too.
 		r.log.Debug("enrollment attempt limited", "user", user, "reason", why)
 		return channel.EnrollResponse{Version: channel.Version, Error: channel.ErrBadCredentials, ErrorDescription: "too many attempts; try again later"}
@@ -55,12 +133,12 @@ func (r *Responder) enroll(ctx context.Context, data []byte) any {
 			r.log.Error("enrollment failed", "err", err)
 			return fail(channel.ErrInternal, "internal error")
 		}
-		if d := r.limit.result(in.User, false, r.cfg.Now()); d > 0 {
-			r.log.Warn("enrollment locked after repeated wrong passwords", "user", user, "for", d)
+		if d := r.limit.result(in.User, source, false, r.cfg.Now()); d > 0 {
+			r.log.Warn("enrollment locked for one source after repeated wrong passwords", "user", user, "for", d)
 		}
 		return fail(channel.ErrBadCredentials, "bad credentials")
 	}
-	r.limit.result(in.User, true, r.cfg.Now())
+	r.limit.result(in.User, source, true, r.cfg.Now())
 	user = u.ID
 	dev, err := r.cfg.Devices.EnrollDevice(state.Device{User: u.ID, Name: in.DeviceName, Key: jwk, NKey: in.NKey})
 	switch {
@@ -72,6 +150,9 @@ func (r *Responder) enroll(ctx context.Context, data []byte) any {
 		// Bad device names and the like; state's message names the field.
 		return fail(channel.ErrBadMessage, err.Error())
 	}
+	r.mu.Lock()
+	delete(r.tickets, in.NKey) // the device's grant includes enrollment
+	r.mu.Unlock()
 	if err := r.SyncDevices(ctx); err != nil {
 		r.log.Error("enrollment: letting the device in failed", "err", err)
 		return fail(channel.ErrInternal, "internal error")

@@ -10,14 +10,16 @@ import (
 // nats.go clients are far shorter.
 const maxReplyLen = 256
 
-// enrollReplyOK reports whether the OP may answer an enrollment request at
-// reply: a literal subject below "_INBOX.", where a connection without
-// credentials reads its replies. NATS does not check reply subjects
-// against permissions and the OP's connection may publish anywhere, so
-// without this check anyone could make the OP publish on a user's requests
-// subject or into a device's inbox.
-func enrollReplyOK(reply string) bool {
-	return strings.HasPrefix(reply, "_INBOX.") && literalSubject(reply)
+// enrollReplyOK reports whether the OP may answer an enrollment request
+// received on EnrollKeySubject(realm, nkey) at reply: a literal subject
+// below that nkey's EnrollInboxPrefix, which only that nkey may read.
+// NATS does not check reply subjects against permissions and the OP's
+// connection may publish anywhere, so without this check anyone could
+// make the OP publish on a user's requests subject or into a device's
+// inbox.
+func (r *Responder) enrollReplyOK(nkey, reply string) bool {
+	return channel.ValidNKeyToken(nkey) == nil &&
+		strings.HasPrefix(reply, channel.EnrollInboxPrefix(r.cfg.Realm, nkey)+".") && literalSubject(reply)
 }
 
 // deviceReplyOK reports whether the OP may answer a message received on

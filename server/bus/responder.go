@@ -63,8 +63,11 @@ type Config struct {
 	// Enroll bounds password guessing on the enrollment subject; its
 	// zero value is its documented defaults.
 	Enroll EnrollLimits
-	Now    func() time.Time
-	Logger *slog.Logger
+	// DeviceLimits bounds the messages of each enrolled device; its zero
+	// value is its documented defaults.
+	DeviceLimits DeviceLimits
+	Now          func() time.Time
+	Logger       *slog.Logger
 }
 
 // Responder serves the OP's side of the approval channel: enrollment,
@@ -74,15 +77,28 @@ type Responder struct {
 	log   *slog.Logger
 	limit *enrollLimiter
 
-	mu   sync.Mutex
-	jtis map[string]time.Time // jti → when it may be forgotten
-	subs []*nats.Subscription
-	stop chan struct{}
-	done chan struct{}
+	// rateLimited are the encoded rate_limited refusals, by verb.
+	rateLimited map[string][]byte
+
+	mu      sync.Mutex
+	jtis    map[string]*jtiEntry // jti → what was answered, until when
+	subs    []*nats.Subscription
+	stop    chan struct{}
+	done    chan struct{}
+	decider Decider // set by Serve
+
+	open    openRequests         // announced requests not yet closed
+	tickets map[string]time.Time // nkeys admitted to enroll → until when
 
 	syncMu  sync.Mutex               // serialises SyncDevices
 	revoked map[string]bool          // device ids seen revoked
 	active  map[string]*state.Device // last synced active devices
+	lanes   map[string]*deviceLane   // per-device subscriptions while serving
+	// knownNKeys are the nkeys of the active devices: their grants
+	// include enrollment, so they get no ticket. (A revoked device's nkey
+	// may get one, to be told device_revoked when it enrolls again.)
+	knownNKeys map[string]bool
+	serving    bool // Serve has started and Close not yet run
 }
 
 // NewResponder validates cfg and returns a Responder; call Serve to start it.
@@ -108,72 +124,90 @@ func NewResponder(cfg Config) (*Responder, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: map[string]time.Time{}}, nil
+	cfg.DeviceLimits.defaults()
+	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: map[string]*jtiEntry{},
+		rateLimited: rateLimitedReplies(), lanes: map[string]*deviceLane{}, open: openRequests{m: map[string]openRequest{}},
+		tickets: map[string]time.Time{}, knownNKeys: map[string]bool{}}, nil
 }
 
 // Serve lets the enrolled devices in (Config.Gate), subscribes to the
-// enrollment subject and to every device's pending and decide subjects, in
+// enrollment subjects (hellos, and enrollments over admitted nkeys) and
+// gives every enrolled device its own
+// subscriptions to its pending and decide subjects (see DeviceLimits), in
 // the queue group "cibalab-op" so that several OP replicas share the work,
 // and watches the registry for revocations until Close.
 //
 // A message is answered only at a reply subject its sender alone reads
 // (enrollReplyOK, deviceReplyOK); any other is dropped with a warning, so
-// that nobody can make the OP publish where they may not. Each
-// subscription buffers a bounded number of messages; beyond it, messages
-// are dropped.
+// that nobody can make the OP publish where they may not.
 func (r *Responder) Serve(d Decider) error {
+	r.mu.Lock()
+	r.decider = d
+	r.mu.Unlock()
+	// A flooding device's queue overflowing is counted and logged by the
+	// watcher (reportDropped), once a second, not once a message.
+	prev := r.cfg.Conn.Opts.AsyncErrorCB
+	r.cfg.Conn.SetErrorHandler(func(nc *nats.Conn, sub *nats.Subscription, err error) {
+		if errors.Is(err, nats.ErrSlowConsumer) && sub != nil && strings.HasPrefix(sub.Subject, channel.Prefix+"."+r.cfg.Realm+".device.") {
+			return
+		}
+		if prev != nil {
+			prev(nc, sub, err)
+			return
+		}
+		r.log.Warn("nats error", "err", err)
+	})
+	r.syncMu.Lock()
+	r.serving = true
+	r.syncMu.Unlock()
 	if err := r.SyncDevices(context.Background()); err != nil {
+		r.Close()
 		return err
 	}
-	prefix := channel.Prefix + "." + r.cfg.Realm + ".device.*."
-	deviceReplyOK := func(m *nats.Msg) bool { return r.deviceReplyOK(m.Subject, m.Reply) }
-	handlers := []struct {
-		subject string
-		replyOK func(*nats.Msg) bool
-		handle  func(context.Context, *nats.Msg) any
-		// pending bounds the messages waiting for this handler.
-		pendingMsgs, pendingBytes int
-	}{
-		{channel.EnrollSubject(r.cfg.Realm), func(m *nats.Msg) bool { return enrollReplyOK(m.Reply) },
-			func(ctx context.Context, m *nats.Msg) any { return r.enroll(ctx, m.Data) }, 64, 1 << 20},
-		{prefix + "pending", deviceReplyOK,
-			func(ctx context.Context, m *nats.Msg) any { return r.pending(ctx, d, m.Subject, m.Reply, m.Data) }, 1024, 8 << 20},
-		{prefix + "decide", deviceReplyOK,
-			func(ctx context.Context, m *nats.Msg) any { return r.decide(ctx, d, m.Subject, m.Reply, m.Data) }, 1024, 8 << 20},
+	hello, err := r.cfg.Conn.QueueSubscribe(channel.EnrollSubject(r.cfg.Realm), "cibalab-op", func(m *nats.Msg) {
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
+		defer cancel()
+		r.hello(ctx, m.Data)
+	})
+	if err == nil {
+		err = hello.SetPendingLimits(256, 256*maxHello)
 	}
-	for _, h := range handlers {
-		sub, err := r.cfg.Conn.QueueSubscribe(h.subject, "cibalab-op", func(m *nats.Msg) {
-			if m.Reply == "" {
-				r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
-				return
-			}
-			if !h.replyOK(m) {
-				r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
-			defer cancel()
-			out, err := json.Marshal(h.handle(ctx, m))
-			if err != nil {
-				r.log.Error("channel reply encoding failed", "err", err)
-				return
-			}
-			if err := m.Respond(out); err != nil {
-				r.log.Warn("channel reply failed", "subject", m.Subject, "err", err)
-			}
-		})
-		if err == nil {
-			err = sub.SetPendingLimits(h.pendingMsgs, h.pendingBytes)
+	if err != nil {
+		r.Close()
+		return fmt.Errorf("bus: subscribe %s: %w", channel.EnrollSubject(r.cfg.Realm), err)
+	}
+	keyPrefix := channel.EnrollKeySubject(r.cfg.Realm, "")
+	sub, err := r.cfg.Conn.QueueSubscribe(keyPrefix+"*", "cibalab-op", func(m *nats.Msg) {
+		nkey := strings.TrimPrefix(m.Subject, keyPrefix)
+		if m.Reply == "" {
+			r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
+			return
 		}
+		if !r.enrollReplyOK(nkey, m.Reply) {
+			r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
+		defer cancel()
+		out, err := json.Marshal(r.enroll(ctx, nkey, m.Data))
 		if err != nil {
-			r.Close()
-			return fmt.Errorf("bus: subscribe %s: %w", h.subject, err)
+			r.log.Error("channel reply encoding failed", "err", err)
+			return
 		}
-		r.mu.Lock()
-		r.subs = append(r.subs, sub)
-		r.mu.Unlock()
+		if err := m.Respond(out); err != nil {
+			r.log.Warn("channel reply failed", "subject", logSubject(m.Subject), "err", err)
+		}
+	})
+	if err == nil {
+		err = sub.SetPendingLimits(64, 1<<20)
+	}
+	if err != nil {
+		hello.Unsubscribe()
+		r.Close()
+		return fmt.Errorf("bus: subscribe %s*: %w", keyPrefix, err)
 	}
 	r.mu.Lock()
+	r.subs = append(r.subs, hello, sub)
 	r.stop, r.done = make(chan struct{}), make(chan struct{})
 	go r.watch(r.stop, r.done)
 	r.mu.Unlock()
@@ -195,13 +229,24 @@ func (r *Responder) Close() {
 		close(stop)
 		<-done
 	}
+	r.syncMu.Lock()
+	r.serving = false
+	for id, lane := range r.lanes {
+		lane.close()
+		delete(r.lanes, id)
+	}
+	r.syncMu.Unlock()
 }
 
-// watch syncs the devices every DeviceSyncInterval until stop closes.
+// watch syncs the devices every DeviceSyncInterval, and every second
+// tells devices about the requests that expired and logs the messages
+// NATS dropped for flooding devices, until stop closes.
 func (r *Responder) watch(stop <-chan struct{}, done chan<- struct{}) {
 	defer close(done)
 	t := time.NewTicker(r.cfg.DeviceSyncInterval)
 	defer t.Stop()
+	sec := time.NewTicker(time.Second)
+	defer sec.Stop()
 	for {
 		select {
 		case <-stop:
@@ -210,6 +255,10 @@ func (r *Responder) watch(stop <-chan struct{}, done chan<- struct{}) {
 			if err := r.SyncDevices(context.Background()); err != nil {
 				r.log.Error("device sync failed", "err", err)
 			}
+		case <-sec.C:
+			r.closeExpired(r.cfg.Now())
+			r.reportDropped()
+			r.expireTickets(r.cfg.Now())
 		}
 	}
 }
@@ -230,6 +279,7 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 		r.revoked = map[string]bool{}
 	}
 	active := map[string]*state.Device{}
+	known := map[string]bool{}
 	var grants []DeviceGrant
 	for i := range devs {
 		dev := &devs[i]
@@ -246,7 +296,45 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 			continue
 		}
 		active[dev.ID] = dev
+		known[dev.NKey] = true
 		grants = append(grants, r.grant(dev))
+	}
+	r.knownNKeys = known
+	// Admitted to enroll: an nkey may ask on its own enrollment subject
+	// and read its own enrollment inbox, nothing else.
+	now := r.cfg.Now()
+	r.mu.Lock()
+	for nk, until := range r.tickets {
+		if known[nk] || !now.Before(until) {
+			continue
+		}
+		grants = append(grants, DeviceGrant{NKey: nk,
+			Publish:   []string{channel.EnrollKeySubject(r.cfg.Realm, nk)},
+			Subscribe: []string{channel.EnrollInboxPrefix(r.cfg.Realm, nk) + ".>"}})
+	}
+	r.mu.Unlock()
+	if r.serving {
+		// Subscribe before the Gate lets a new device in, so that its
+		// first message finds the OP listening.
+		for id := range active {
+			if r.lanes[id] != nil {
+				continue
+			}
+			lane, err := r.subscribeDevice(id)
+			if err != nil {
+				return fmt.Errorf("bus: subscribe for device %s: %w", id, err)
+			}
+			r.lanes[id] = lane
+		}
+		for id, lane := range r.lanes {
+			if active[id] == nil {
+				lane.close()
+				delete(r.lanes, id)
+			}
+		}
+		if err := r.cfg.Conn.Flush(); err != nil {
+			return fmt.Errorf("bus: subscribe: %w", err)
+		}
 	}
 	if r.cfg.Gate != nil {
 		if err := r.cfg.Gate.SetDevices(grants); err != nil {
@@ -258,29 +346,41 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 }
 
 // grant is what dev may do on NATS: read its user's requests and its own
-// inbox, and ask on its own pending and decide subjects.
+// inboxes, and ask on its own pending, decide and enrollment subjects
+// (enrolling the same keys again returns the same device).
 func (r *Responder) grant(dev *state.Device) DeviceGrant {
 	realm := r.cfg.Realm
 	return DeviceGrant{
-		NKey:      dev.NKey,
-		Publish:   []string{channel.DevicePendingSubject(realm, dev.ID), channel.DeviceDecideSubject(realm, dev.ID)},
-		Subscribe: []string{channel.UserRequestsSubject(realm, dev.User), channel.DeviceInboxPrefix(realm, dev.ID) + ".>"},
+		NKey: dev.NKey,
+		Publish: []string{channel.DevicePendingSubject(realm, dev.ID), channel.DeviceDecideSubject(realm, dev.ID),
+			channel.EnrollKeySubject(realm, dev.NKey)},
+		Subscribe: []string{channel.UserRequestsSubject(realm, dev.User), channel.DeviceInboxPrefix(realm, dev.ID) + ".>",
+			channel.EnrollInboxPrefix(realm, dev.NKey) + ".>"},
 	}
 }
 
-// Announce publishes req to its user's devices (op.Announcer).
+// Announce publishes req to its user's devices (op.Announcer) and
+// remembers it, so that its devices are told when it closes.
 func (r *Responder) Announce(ctx context.Context, req channel.AuthRequest) error {
 	b, err := json.Marshal(req)
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
+	r.open.add(req, r.cfg.Now())
 	return r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b)
 }
 
 // Event publishes e for watchers (op.Announcer). Events are best effort.
+// A token.issued event also tells the request's user's devices that the
+// request was redeemed (channel.RequestClosed).
 func (r *Responder) Event(ctx context.Context, e channel.Event) {
 	if b, err := json.Marshal(e); err == nil {
 		r.cfg.Conn.Publish(channel.EventsSubject(r.cfg.Realm), b)
+	}
+	if e.Type == channel.EventTokenIssued && e.ReqRef != "" {
+		if o, ok := r.open.take(e.ReqRef, e.User); ok {
+			r.publishClosed(o.id, o.user, channel.ClosedRedeemed, "")
+		}
 	}
 }
 

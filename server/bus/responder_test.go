@@ -30,7 +30,8 @@ type decision struct {
 	v        op.Verdict
 }
 
-// decider records decisions; requests "pending-<user>" exist and are pending once.
+// decider records decisions; requests "pending-<user>" and
+// "pending-<user>-<anything>" exist and are pending once.
 type decider struct {
 	mu   sync.Mutex
 	got  []decision
@@ -40,7 +41,7 @@ type decider struct {
 func (d *decider) Decide(_ context.Context, user, id string, v op.Verdict) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if id != "pending-"+user {
+	if id != "pending-"+user && !strings.HasPrefix(id, "pending-"+user+"-") {
 		return op.ErrNotYourRequest
 	}
 	if d.done[id] {
@@ -230,14 +231,59 @@ func request(t testing.TB, nc *nats.Conn, subject string, in, out any) {
 	}
 }
 
-// enroll enrolls a new device of user over an anonymous connection and
-// connects it with its nkey.
+// hello asks, over a connection without credentials, that d's nkey be
+// admitted to enroll (channel.EnrollHello).
+func (h *harness) hello(t testing.TB, nkey string) {
+	t.Helper()
+	anon, _ := h.anonymous(t)
+	b, _ := json.Marshal(channel.EnrollHello{Version: 1, NKey: nkey})
+	if err := anon.Publish(channel.EnrollSubject("master"), b); err != nil {
+		t.Fatal(err)
+	}
+	if err := anon.Flush(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// ticket has d's nkey admitted to enroll and connects with it, its inbox
+// below its enrollment inbox prefix; it fails the test when the nkey is
+// not admitted within 5 s.
+func (h *harness) ticket(t testing.TB, d *device) (*nats.Conn, errs) {
+	t.Helper()
+	h.hello(t, d.pub)
+	e := make(errs, 10)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		nc, err := nats.Connect(h.url, e.handler(), nats.Nkey(d.pub, d.nkey.Sign), nats.MaxReconnects(0),
+			nats.CustomInboxPrefix(channel.EnrollInboxPrefix("master", d.pub)))
+		if err == nil {
+			t.Cleanup(nc.Close)
+			return nc, e
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("the nkey was not admitted to enroll: %v", err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// enrollOn sends in (a value or raw bytes) as d's enrollment request over
+// nc, d's ticket connection.
+func enrollOn(t testing.TB, nc *nats.Conn, d *device, in any) channel.EnrollResponse {
+	t.Helper()
+	var resp channel.EnrollResponse
+	request(t, nc, channel.EnrollKeySubject("master", d.pub), in, &resp)
+	return resp
+}
+
+// enroll enrolls a new device of user (a hello, then the enrollment over
+// its admitted nkey) and connects it with its nkey.
 func (h *harness) enroll(t testing.TB, user string) *device {
 	t.Helper()
 	d := newDevice(t)
-	anon, _ := h.anonymous(t)
-	var resp channel.EnrollResponse
-	request(t, anon, channel.EnrollSubject("master"), d.enrollRequest(t, user, "password"), &resp)
+	tk, _ := h.ticket(t, d)
+	resp := enrollOn(t, tk, d, d.enrollRequest(t, user, "password"))
+	tk.Close()
 	if resp.Error != "" || resp.DeviceID == "" {
 		t.Fatalf("enroll: %+v", resp)
 	}
@@ -286,8 +332,8 @@ func (d *device) decide(t testing.TB, token string) channel.DecisionResult {
 
 func TestEnroll(t *testing.T) {
 	h := newHarness(t)
-	anon, _ := h.anonymous(t)
 	d := newDevice(t)
+	tk, _ := h.ticket(t, d)
 	good := d.enrollRequest(t, "alice", "password")
 	tests := []struct {
 		name string
@@ -305,6 +351,11 @@ func TestEnroll(t *testing.T) {
 			x.DeviceKey = []byte(`{"kty":"EC","crv":"P-256","x":"AA","y":"AA"}`)
 			return x
 		}(), channel.ErrBadMessage},
+		{"another nkey", func() any {
+			x := good
+			x.NKey = newDevice(t).pub
+			return x
+		}(), channel.ErrBadMessage},
 		{"account nkey", func() any {
 			x := good
 			acc, _ := nkeys.CreateAccount()
@@ -315,8 +366,7 @@ func TestEnroll(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			var resp channel.EnrollResponse
-			request(t, anon, channel.EnrollSubject("master"), tt.in, &resp)
+			resp := enrollOn(t, tk, d, tt.in)
 			if resp.Error != tt.want || resp.DeviceID != "" {
 				t.Fatalf("got %+v, want %s", resp, tt.want)
 			}
@@ -329,8 +379,7 @@ func TestEnroll(t *testing.T) {
 		t.Fatalf("a password reached the log:\n%s", h.logs)
 	}
 
-	var resp channel.EnrollResponse
-	request(t, anon, channel.EnrollSubject("master"), good, &resp)
+	resp := enrollOn(t, tk, d, good)
 	want := channel.EnrollResponse{Version: 1, DeviceID: resp.DeviceID, User: "alice",
 		RequestsSubject: channel.UserRequestsSubject("master", "alice"),
 		PendingSubject:  channel.DevicePendingSubject("master", resp.DeviceID),
@@ -339,8 +388,7 @@ func TestEnroll(t *testing.T) {
 	if resp != want || channel.ValidDeviceID(resp.DeviceID) != nil {
 		t.Fatalf("enroll = %+v, want %+v", resp, want)
 	}
-	var again channel.EnrollResponse
-	request(t, anon, channel.EnrollSubject("master"), good, &again)
+	again := enrollOn(t, tk, d, good)
 	if again.DeviceID != resp.DeviceID {
 		t.Fatalf("enrolling the same keys again: %+v, want device %s", again, resp.DeviceID)
 	}
@@ -351,7 +399,7 @@ func TestEnroll(t *testing.T) {
 	if _, err := h.dir.RevokeDevice(resp.DeviceID); err != nil {
 		t.Fatal(err)
 	}
-	request(t, anon, channel.EnrollSubject("master"), good, &again)
+	again = enrollOn(t, tk, d, good)
 	if again.Error != channel.ErrDeviceRevoked {
 		t.Fatalf("re-enrolling a revoked device: %+v", again)
 	}
@@ -369,6 +417,9 @@ func TestClosedByDefault(t *testing.T) {
 		channel.EventsSubject("master"),
 		channel.EnrollSubject("master"), // passwords
 		channel.DeviceInboxPrefix("master", alice.id) + ".>",
+		"_INBOX.>", // other connections' replies
+		"_INBOX.abc.1",
+		channel.EnrollInboxPrefix("master", alice.pub) + ".>",
 		">",
 	} {
 		sub, _ := anon.SubscribeSync(subject)
@@ -382,6 +433,7 @@ func TestClosedByDefault(t *testing.T) {
 		channel.DevicePendingSubject("master", alice.id),
 		channel.DecideSubject("master"),
 		channel.SignInSubject("master"),
+		channel.EnrollKeySubject("master", alice.pub),
 	} {
 		anon.Publish(subject, []byte(`{"v":1}`))
 		anon.Flush()
@@ -522,7 +574,14 @@ func TestDecisions(t *testing.T) {
 	if len(got) != 1 || got[0].user != "user" || !got[0].v.Approve || got[0].v.AMR[0] != "pin" {
 		t.Fatalf("decisions %+v", got)
 	}
-	if res := dev.decide(t, tok); res.Error != channel.ErrReplay {
+	// The very same JWT again (its answer was lost): the original
+	// outcome, applied once.
+	if res := dev.decide(t, tok); !res.Accepted || res.Error != "" {
+		t.Fatalf("resent decision: %+v, want the original outcome (accepted)", res)
+	}
+	// Another JWT reusing the jti: a replay.
+	reuse := dev.sign(t, claims(dev.id, "pending-user", "deny", "good", now))
+	if res := dev.decide(t, reuse); res.Error != channel.ErrReplay {
 		t.Fatalf("replay: %+v", res)
 	}
 	again := dev.sign(t, claims(dev.id, "pending-user", "deny", "other", now))
@@ -703,7 +762,7 @@ func FuzzEnrollMessage(f *testing.F) {
 		f.Fatal(err)
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
-		res, ok := r.enroll(context.Background(), data).(channel.EnrollResponse)
+		res, ok := r.enroll(context.Background(), "UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP", data).(channel.EnrollResponse)
 		if !ok || res.DeviceID != "" || res.Error == "" {
 			t.Fatalf("enroll(%q) = %+v", data, res)
 		}
@@ -727,3 +786,27 @@ func TestDeviceFromSubject(t *testing.T) {
 type testWriter struct{ t testing.TB }
 
 func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// FuzzEnrollHello: no hello crashes the responder, and only a version 1
+// hello naming a public user nkey admits anything.
+func FuzzEnrollHello(f *testing.F) {
+	f.Add([]byte(`{"v":1,"nkey":"UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP"}`))
+	f.Add([]byte(`{"v":1,"nkey":"U.>"}`))
+	f.Add([]byte(`[]`))
+	dir, _ := state.Open(filepath.Join(f.TempDir(), "s"), state.Config{PasswordIterations: 1})
+	r, err := NewResponder(Config{Realm: "master", Users: dir, Devices: dir, Conn: &nats.Conn{}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		r.hello(context.Background(), data)
+		r.mu.Lock()
+		defer r.mu.Unlock()
+		for nk := range r.tickets {
+			if !nkeys.IsValidPublicUserKey(nk) {
+				t.Fatalf("hello %q admitted %q", data, nk)
+			}
+			delete(r.tickets, nk)
+		}
+	})
+}

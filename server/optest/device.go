@@ -95,9 +95,13 @@ func (d *device) connect(ctx context.Context) error {
 		return err
 	}
 	_, err = nc.Subscribe(enr.RequestsSubject, func(m *nats.Msg) {
-		var r channel.AuthRequest
-		if json.Unmarshal(m.Data, &r) == nil && r.Version == channel.Version && r.AuthReqID != "" && r.User == d.cfg.user {
-			d.cfg.onRequest(r)
+		// A message with a type (channel.RequestClosed) is not a request.
+		var r struct {
+			channel.AuthRequest
+			Type string `json:"type"`
+		}
+		if json.Unmarshal(m.Data, &r) == nil && r.Type == "" && r.Version == channel.Version && r.AuthReqID != "" && r.User == d.cfg.user {
+			d.cfg.onRequest(r.AuthRequest)
 		}
 	})
 	if err == nil {
@@ -146,15 +150,32 @@ func (d *device) enroll(ctx context.Context) (*channel.EnrollResponse, error) {
 	if err != nil {
 		return nil, fmt.Errorf("optest: device nkey: %w", err)
 	}
-	nc, err := nats.Connect(d.cfg.natsURL, nats.Name("optest enrollment"), nats.NoReconnect())
+	// Step 0a: over a connection without credentials, ask the OP to admit
+	// the nkey; nothing is answered there.
+	anon, err := nats.Connect(d.cfg.natsURL, nats.Name("optest enrollment"), nats.NoReconnect())
 	if err != nil {
 		return nil, fmt.Errorf("optest: device of %s: connect to NATS: %w", d.cfg.user, err)
+	}
+	hello, _ := json.Marshal(channel.EnrollHello{Version: channel.Version, NKey: pub})
+	err = anon.Publish(channel.EnrollSubject(d.cfg.realm), hello)
+	if err == nil {
+		err = anon.Flush()
+	}
+	anon.Close()
+	if err != nil {
+		return nil, fmt.Errorf("optest: device of %s: enrollment hello: %w", d.cfg.user, err)
+	}
+	// Step 0b: enroll over the admitted nkey, replies in its own inbox.
+	nc, err := d.dialNKey(ctx, nats.Name("optest enrollment"), nats.NoReconnect(),
+		nats.CustomInboxPrefix(channel.EnrollInboxPrefix(d.cfg.realm, pub)))
+	if err != nil {
+		return nil, err
 	}
 	defer nc.Close()
 	var resp channel.EnrollResponse
 	req := channel.EnrollRequest{Version: channel.Version, User: d.cfg.user, Password: d.cfg.password,
 		DeviceName: "optest", DeviceKey: rawJWK, NKey: pub}
-	if err := request(ctx, nc, channel.EnrollSubject(d.cfg.realm), req, &resp); err != nil {
+	if err := request(ctx, nc, channel.EnrollKeySubject(d.cfg.realm, pub), req, &resp); err != nil {
 		return nil, fmt.Errorf("optest: device of %s: enroll: %w", d.cfg.user, err)
 	}
 	switch {
@@ -169,23 +190,28 @@ func (d *device) enroll(ctx context.Context) (*channel.EnrollResponse, error) {
 	return &resp, nil
 }
 
-// dial connects with the device's nkey. The OP opens NATS to a new nkey
-// when it enrolls the device; a refusal right after enrollment is retried
-// until ctx ends.
+// dial connects with the device's nkey after its enrollment.
 func (d *device) dial(ctx context.Context, enr *channel.EnrollResponse) (*nats.Conn, error) {
-	pub, err := d.nkey.PublicKey()
-	if err != nil {
-		return nil, fmt.Errorf("optest: device nkey: %w", err)
-	}
 	opts := []nats.Option{
 		nats.Name("optest device " + enr.DeviceID),
-		nats.Nkey(pub, d.nkey.Sign),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(20 * time.Millisecond),
 	}
 	if enr.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(enr.InboxPrefix))
 	}
+	return d.dialNKey(ctx, opts...)
+}
+
+// dialNKey connects with the device's nkey and opts. The OP opens NATS
+// to an nkey when it admits it to enroll or enrolls the device; a refusal
+// before then is retried until ctx ends.
+func (d *device) dialNKey(ctx context.Context, opts ...nats.Option) (*nats.Conn, error) {
+	pub, err := d.nkey.PublicKey()
+	if err != nil {
+		return nil, fmt.Errorf("optest: device nkey: %w", err)
+	}
+	opts = append(opts, nats.Nkey(pub, d.nkey.Sign))
 	ctx, cancel := context.WithTimeout(ctx, deviceTimeout)
 	defer cancel()
 	for {

@@ -49,9 +49,15 @@ func TestDecideFromTheTest(t *testing.T) {
 				t.Fatal(err)
 			}
 			tt.check(t, poll(t, s, optest.DefaultClientID, id))
-			// A second decision is refused by the OP, as a real device's.
+			// A second, different decision is refused by the OP, as a real
+			// device's (the same verdict again is a resend, answered as the
+			// first time).
+			second := s.Approve
+			if tt.name == "approve" {
+				second = s.Deny
+			}
 			var refused *optest.RefusedError
-			if err := s.Approve(ctx, id); !errors.As(err, &refused) || refused.Code != channel.ErrNotPending {
+			if err := second(ctx, id); !errors.As(err, &refused) || refused.Code != channel.ErrNotPending {
 				t.Fatalf("second decision: %v, want not_pending", err)
 			}
 		})

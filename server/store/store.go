@@ -66,6 +66,10 @@ type Request struct {
 
 	Status    Status
 	DecidedAt time.Time
+	// DecidedBy is the enrolled device whose decision was accepted, "" when
+	// none: a resend by that device of the same verdict is answered as the
+	// original was (CIBA Core 1.0 §8; see op.Provider.Decide).
+	DecidedBy string `json:",omitempty"`
 	// ACR, AMR and AuthTime describe the user's authentication on approval.
 	ACR      string
 	AMR      []string

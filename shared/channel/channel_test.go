@@ -76,6 +76,11 @@ func TestGoldenJSON(t *testing.T) {
 		{DecisionResult{Version: 1, Accepted: true}, `{"v":1,"accepted":true}`},
 		{SignInResponse{Version: 1, Error: ErrBadCredentials, ErrorDescription: "bad credentials"}, `{"v":1,"error":"bad_credentials","error_description":"bad credentials"}`},
 		{PendingRequest{Version: 1, SessionID: "s"}, `{"v":1,"session_id":"s"}`},
+		{RequestClosed{Version: 1, Type: RequestClosedType, AuthReqID: "id", User: "u", Reason: ClosedApproved, DeviceID: "d"},
+			`{"v":1,"type":"request.closed","auth_req_id":"id","user":"u","reason":"approved","device_id":"d"}`},
+		{RequestClosed{Version: 1, Type: RequestClosedType, AuthReqID: "id", User: "u", Reason: ClosedExpired},
+			`{"v":1,"type":"request.closed","auth_req_id":"id","user":"u","reason":"expired"}`},
+		{DecisionResult{Version: 1, Error: ErrRateLimited}, `{"v":1,"accepted":false,"error":"rate_limited"}`},
 	}
 	for _, tt := range tests {
 		b, err := json.Marshal(tt.v)

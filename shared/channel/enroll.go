@@ -18,10 +18,50 @@ func ValidDeviceID(id string) error {
 	return nil
 }
 
-// EnrollSubject is where a new device sends an [EnrollRequest]
-// (request/reply). It is the only subject a connection without
-// credentials may publish to.
+// EnrollSubject is where a new device publishes an [EnrollHello] (no
+// reply). It is the only subject a connection without credentials may
+// publish to, and such a connection may subscribe to nothing, so it reads
+// nobody's replies.
 func EnrollSubject(realm string) string { return base(realm) + ".device.enroll" }
+
+// ValidNKeyToken reports an error unless nkey can be a subject token: 56
+// characters of the base32 alphabet of NATS nkeys ([A-Z2-7]). The OP
+// checks that it is a public user nkey.
+func ValidNKeyToken(nkey string) error {
+	if len(nkey) != 56 {
+		return errInvalidNKey
+	}
+	for i := 0; i < len(nkey); i++ {
+		if c := nkey[i]; !(c >= 'A' && c <= 'Z' || c >= '2' && c <= '7') {
+			return errInvalidNKey
+		}
+	}
+	return nil
+}
+
+var errInvalidNKey = errors.New("channel: nkey must be 56 characters of [A-Z2-7]")
+
+// EnrollKeySubject is where a device sends its [EnrollRequest]
+// (request/reply) once the OP admitted its nkey after an [EnrollHello]:
+// only a connection authenticated with nkey may publish there, so the
+// subject names the sender.
+func EnrollKeySubject(realm, nkey string) string { return base(realm) + ".enroll." + nkey }
+
+// EnrollInboxPrefix is the inbox prefix (nats.CustomInboxPrefix) of a
+// device enrolling with nkey: only that nkey may subscribe below it, so
+// nobody else reads its [EnrollResponse].
+func EnrollInboxPrefix(realm, nkey string) string {
+	return "_INBOX_cibalab_enroll." + realm + "." + nkey
+}
+
+// EnrollHello asks the OP to admit a new device's NATS nkey for a short
+// while (channel protocol step 0a), so that the device can then connect
+// with it and enroll over a connection only it holds. It carries no
+// secret.
+type EnrollHello struct {
+	Version int    `json:"v"`
+	NKey    string `json:"nkey"` // public NATS user nkey ("U...")
+}
 
 // DevicePendingSubject is where the enrolled device deviceID sends a
 // [PendingRequest] to list its user's pending requests (request/reply).

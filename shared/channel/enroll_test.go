@@ -15,6 +15,8 @@ func TestDeviceSubjects(t *testing.T) {
 		{DevicePendingSubject("master", "d1"), "cibalab.v1.master.device.d1.pending"},
 		{DeviceDecideSubject("master", "d1"), "cibalab.v1.master.device.d1.decide"},
 		{DeviceInboxPrefix("master", "d1"), "_INBOX_cibalab.master.d1"},
+		{EnrollKeySubject("master", "UK"), "cibalab.v1.master.enroll.UK"},
+		{EnrollInboxPrefix("master", "UK"), "_INBOX_cibalab_enroll.master.UK"},
 	}
 	for _, tt := range tests {
 		if tt.got != tt.want {
@@ -42,6 +44,14 @@ func TestDeviceSubjects(t *testing.T) {
 			t.Errorf("ValidDeviceID(%q) accepted", bad)
 		}
 	}
+	for _, bad := range []string{"", "U", "u" + strings.Repeat("A", 55), strings.Repeat("A", 55) + ".", strings.Repeat("A", 55) + "1", strings.Repeat("A", 57)} {
+		if ValidNKeyToken(bad) == nil {
+			t.Errorf("ValidNKeyToken(%q) accepted", bad)
+		}
+	}
+	if ValidNKeyToken("UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP") != nil {
+		t.Error("ValidNKeyToken refused an nkey")
+	}
 	if ValidDeviceID("dev-Ab_9") != nil {
 		t.Error("ValidDeviceID refused a good id")
 	}
@@ -58,6 +68,7 @@ func TestEnrollGoldenJSON(t *testing.T) {
 		{EnrollResponse{Version: 1, DeviceID: "d", User: "u", RequestsSubject: "r", PendingSubject: "p", DecideSubject: "x", InboxPrefix: "i"},
 			`{"v":1,"device_id":"d","user":"u","requests_subject":"r","pending_subject":"p","decide_subject":"x","inbox_prefix":"i"}`},
 		{EnrollResponse{Version: 1, Error: ErrBadCredentials}, `{"v":1,"error":"bad_credentials"}`},
+		{EnrollHello{Version: 1, NKey: "UABC"}, `{"v":1,"nkey":"UABC"}`},
 		{DecisionClaims{AuthReqID: "a", Verdict: VerdictDeny, DeviceID: "d", AMR: []string{"pin"},
 			RegisteredClaims: jwt.RegisteredClaims{ID: "j", IssuedAt: jwt.NewNumericDate(time.Unix(5, 0))}},
 			`{"auth_req_id":"a","verdict":"deny","device_id":"d","amr":["pin"],"iat":5,"jti":"j"}`},

@@ -90,6 +90,13 @@ const (
 	VerdictDeny    = "deny"
 )
 
+// DecisionLeeway is how long after its exp the OP still applies a
+// decision, for clock skew between the device and the OP. A device that
+// got no answer to a decision reports it as failed only once exp plus
+// DecisionLeeway has passed: from then on the OP refuses it, so no copy of
+// it still travelling can be applied later.
+const DecisionLeeway = 5 * time.Second
+
 // DecisionClaims are the claims of a decision JWT.
 type DecisionClaims struct {
 	AuthReqID string `json:"auth_req_id"`
@@ -139,7 +146,10 @@ const (
 	ErrReplay         = "replay"           // decision jti already used
 	ErrNotYourRequest = "not_your_request" // unknown, or another user's request
 	ErrNotPending     = "not_pending"      // already decided, redeemed or expired
-	ErrInternal       = "internal_error"
+	// ErrRateLimited: the device sent more messages than the OP processes
+	// for one device; nothing was done, send again later.
+	ErrRateLimited = "rate_limited"
+	ErrInternal    = "internal_error"
 )
 
 // Event types published on EventsSubject.
@@ -162,4 +172,30 @@ type Event struct {
 	ClientID string `json:"client_id,omitempty"`
 	User     string `json:"user,omitempty"`
 	Detail   string `json:"detail,omitempty"`
+}
+
+// RequestClosedType is the type of a [RequestClosed] message.
+const RequestClosedType = "request.closed"
+
+// Why a request stopped waiting for a decision ([RequestClosed].Reason).
+const (
+	ClosedApproved = "approved" // a device of the user approved it
+	ClosedDenied   = "denied"   // a device of the user denied it
+	ClosedRedeemed = "redeemed" // the client obtained its tokens
+	ClosedExpired  = "expired"  // it expired undecided
+)
+
+// RequestClosed tells the devices of a user, on the same
+// [UserRequestsSubject] as the [AuthRequest] it closes, that the request
+// no longer waits for a decision (CIBA Core 1.0 §8: the authentication
+// device shows only what the user can still answer), so every device
+// takes its card off the screen. Type tells it from an AuthRequest, which
+// has no type. DeviceID names the device that decided, when one did.
+type RequestClosed struct {
+	Version   int    `json:"v"`
+	Type      string `json:"type"`
+	AuthReqID string `json:"auth_req_id"`
+	User      string `json:"user"`
+	Reason    string `json:"reason"`
+	DeviceID  string `json:"device_id,omitempty"`
 }

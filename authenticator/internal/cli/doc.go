@@ -21,6 +21,15 @@
 // of possession of a software-secured key: only the device key stood
 // behind the decision).
 //
+// A card leaves the screen, with one plain line, when the OP says its
+// request was decided on another device, redeemed or expired, or when the
+// request expires; a request is shown at most once. A decision the OP
+// does not answer is sent again until it lapses and is then reported as
+// not delivered (and never applied). Logs go to --log-file when given,
+// else to stderr, except while cards are shown on a terminal and stderr
+// is a terminal too (taken to be the same screen): there they are
+// dropped, so that no log line lands inside a card.
+//
 // Main reads flags, then CIBA_AUTH_* environment variables, then
 // defaults; it never reads the process environment itself, so tests pass
 // their own.

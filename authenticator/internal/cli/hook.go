@@ -122,6 +122,9 @@ func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 	case errors.As(err, &refused):
 		r.out.refused(ar, verdict, refused)
 		reply(http.StatusConflict, hookReply{Verdict: verdict, ReqRef: ref, Error: refused.Code, ErrorDescription: refused.Description})
+	case errors.Is(err, device.ErrNotDelivered):
+		r.out.notDelivered(ar, verdict)
+		reply(http.StatusBadGateway, hookReply{Verdict: verdict, ReqRef: ref, Error: "unavailable", ErrorDescription: "the OP did not answer in time: the decision was not applied"})
 	default:
 		reply(http.StatusBadGateway, hookReply{Verdict: verdict, ReqRef: ref, Error: "unavailable", ErrorDescription: "the OP did not answer"})
 	}

@@ -38,10 +38,24 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
 		return ExitUsage
 	}
+	// The cards' terminal: stdin and stdout both terminals.
+	isTTY, stderrTTY := tty != nil && *tty, tty != nil && *tty
+	if tty == nil {
+		_, in := terminalFD(stdin)
+		_, out := terminalFD(stdoutAsReader(stdout))
+		_, errTTY := terminalFD(stdoutAsReader(stderr))
+		isTTY, stderrTTY = in && out, errTTY
+	}
 	raw := &atomic.Bool{}
 	stdout, stderr = &termWriter{w: stdout, raw: raw}, &termWriter{w: stderr, raw: raw}
+	logOut, closeLog, err := logDestination(o, stderr, o.cmd == "" && isTTY && stderrTTY)
+	if err != nil {
+		fmt.Fprintf(stderr, "%s: --log-file: %v\n", Name, err)
+		return ExitUsage
+	}
+	defer closeLog()
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw,
-		log: slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: o.logLevel}))}
+		log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: o.logLevel}))}
 	var code int
 	var f *failure
 	switch o.cmd {
@@ -52,12 +66,6 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	case "approve", "deny":
 		code, f = runDecideOne(ctx, o, e)
 	default:
-		isTTY := tty != nil && *tty
-		if tty == nil {
-			_, in := terminalFD(stdin)
-			_, out := terminalFD(stdoutAsReader(stdout))
-			isTTY = in && out
-		}
 		code, f = runDevice(ctx, o, e, isTTY)
 	}
 	if f != nil {
@@ -312,6 +320,8 @@ func (r *runner) loop(ctx context.Context) int {
 			if r.o.once {
 				return ExitOK
 			}
+		case <-r.closures():
+			// No card is shown: nothing to take away.
 		case req, ok := <-r.d.Requests():
 			if !ok {
 				return r.lost()
@@ -403,10 +413,19 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 		if delay > 0 {
 			t := time.NewTimer(delay)
 			defer t.Stop()
-			select {
-			case <-ctx.Done():
-				return outcome{ExitInterrupted, true}
-			case <-t.C:
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					return outcome{ExitInterrupted, true}
+				case c := <-r.closures():
+					if c.AuthReqID == req.AuthReqID {
+						r.out.closed(req, c, r.d.ID())
+						return outcome{}
+					}
+				case <-t.C:
+					break wait
+				}
 			}
 		}
 		verdict, amr = action, amrKeyOnly
@@ -417,7 +436,13 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 // send sends a decision and reports the OP's answer.
 func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string) outcome {
 	r.out.decisionSent(req, verdict, amr, "device")
-	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr)
+	told := false
+	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
+		if !told {
+			told = true
+			r.out.retrying(req, verdict, lapses.Sub(r.now()))
+		}
+	}))
 	var refused *device.RefusedError
 	switch {
 	case err == nil:
@@ -428,9 +453,21 @@ func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr
 		return outcome{ExitRefused, r.o.once}
 	case ctx.Err() != nil:
 		return outcome{ExitInterrupted, true}
+	case errors.Is(err, device.ErrNotDelivered):
+		r.out.notDelivered(req, verdict)
+		return outcome{ExitUnexpected, r.o.once}
 	}
 	fmt.Fprintf(r.e.stderr, "%s: %v\n", Name, err)
 	return outcome{ExitUnexpected, r.o.once}
+}
+
+// closures are the device's closures (device.Device.Closed); nil, which
+// never delivers, without a device.
+func (r *runner) closures() <-chan device.Closure {
+	if r.d == nil {
+		return nil
+	}
+	return r.d.Closed()
 }
 
 // drainKeys discards the keys already typed, reporting whether one was
@@ -474,6 +511,13 @@ func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Ti
 			return "", "", nil, outcome{ExitInterrupted, true}
 		case <-tick:
 			r.out.countdown(req.SecondsLeft(r.now()))
+		case c := <-r.closures():
+			if c.AuthReqID != req.AuthReqID {
+				continue
+			}
+			r.out.endCountdown(r.tty)
+			r.out.closed(req, c, r.d.ID())
+			return "", "", nil, outcome{}
 		case <-expiry.C:
 			r.out.endCountdown(r.tty)
 			r.out.expired(req)

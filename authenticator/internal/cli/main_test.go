@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"cibalab/authenticator/device"
 	"cibalab/shared/channel"
 )
 
@@ -43,8 +44,8 @@ func TestAutoOnce(t *testing.T) {
 			if jti, err := base64.RawURLEncoding.DecodeString(c.ID); err != nil || len(jti) != 16 {
 				t.Errorf("jti %q is not 128 bits of base64url", c.ID)
 			}
-			if c.IssuedAt.Before(before) || c.IssuedAt.After(after) || c.ExpiresAt.Sub(c.IssuedAt.Time) != time.Minute {
-				t.Errorf("iat %v exp %v, want iat in [%v, %v], exp 60 s later", c.IssuedAt, c.ExpiresAt, before, after)
+			if c.IssuedAt.Before(before) || c.IssuedAt.After(after) || c.ExpiresAt.Sub(c.IssuedAt.Time) != device.DefaultDecisionLifetime {
+				t.Errorf("iat %v exp %v, want iat in [%v, %v], exp DefaultDecisionLifetime later", c.IssuedAt, c.ExpiresAt, before, after)
 			}
 			if strings.Join(c.AMR, " ") != "swk" {
 				t.Errorf("amr %v, want [swk]", c.AMR)
@@ -147,7 +148,7 @@ func TestRefusedOnce(t *testing.T) {
 	if code := p.wait(t); code != ExitRefused {
 		t.Fatalf("exit %d, want 6; stderr:\n%s", code, p.stderr)
 	}
-	if want := "! the OP refused the decision: not_pending (already decided)"; !strings.Contains(p.stdout.String(), want) {
+	if want := "  ! too late: this request was already decided, redeemed or expired\n"; !strings.Contains(p.stdout.String(), want) {
 		t.Fatalf("stdout lacks %q:\n%s", want, p.stdout)
 	}
 }

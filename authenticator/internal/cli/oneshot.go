@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"time"
 
 	"cibalab/authenticator/device"
 	"cibalab/shared/channel"
@@ -81,12 +82,20 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 	}
 	p := &printer{w: e.stdout, stderr: e.stderr, json: o.json}
 	p.decisionSent(req, verdict, amr, "command")
-	err = d.Decide(ctx, req.AuthReqID, verdict, acr, amr)
+	told := false
+	err = d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
+		if !told {
+			told = true
+			p.retrying(req, verdict, lapses.Sub(e.now()))
+		}
+	}))
 	var refused *device.RefusedError
 	switch {
 	case err == nil:
 		p.accepted(req, verdict)
 		return ExitOK, nil
+	case errors.Is(err, device.ErrNotDelivered):
+		return 0, fail(ExitUnexpected, "not delivered: the OP did not answer in time; the decision was not applied")
 	case errors.As(err, &refused):
 		p.refused(req, verdict, refused)
 		if refused.Code == channel.ErrNotPending || refused.Code == channel.ErrNotYourRequest {

@@ -24,6 +24,9 @@ const (
 	EventPINRefused       = "pin_refused"
 	EventEnrolled         = "enrolled"
 	EventPending          = "pending"
+	EventDecisionRetrying = "decision_retrying"
+	EventNotDelivered     = "decision_not_delivered"
+	EventRequestClosed    = "request_closed"
 )
 
 // prompt is the question of an interactive card.
@@ -204,7 +207,57 @@ func (p *printer) refused(r channel.AuthRequest, verdict string, e *device.Refus
 		p.event(EventDecisionRefused, f)
 		return
 	}
+	if e.Code == channel.ErrNotPending {
+		p.text("  ! too late: this request was already decided, redeemed or expired\n")
+		return
+	}
 	p.text(fmt.Sprintf("  ! the OP refused the decision: %s\n", display(e.Code+describe(e.Description))))
+}
+
+// retrying says, once per decision, that the OP has not answered yet and
+// that the same decision is being sent again until it lapses.
+func (p *printer) retrying(r channel.AuthRequest, verdict string, left time.Duration) {
+	secs := int(left.Round(time.Second) / time.Second)
+	if p.json {
+		p.event(EventDecisionRetrying, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "lapses_in": secs})
+		return
+	}
+	p.text(fmt.Sprintf("  … no answer from the OP yet: sending again for up to %d s\n", secs))
+}
+
+// notDelivered reports a decision the OP never answered: it lapsed, so it
+// was not applied and never will be.
+func (p *printer) notDelivered(r channel.AuthRequest, verdict string) {
+	if p.json {
+		p.event(EventNotDelivered, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict})
+		return
+	}
+	p.text("  ✘ not delivered: the OP did not answer in time; the decision was not applied\n")
+}
+
+// closed takes a card off the screen: the request no longer waits for a
+// decision.
+func (p *printer) closed(r channel.AuthRequest, c device.Closure, ownID string) {
+	if p.json {
+		p.event(EventRequestClosed, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "reason": c.Reason})
+		return
+	}
+	where := "on another device"
+	if c.DeviceID != "" && c.DeviceID == ownID {
+		where = "on this device (approval hook)"
+	}
+	why := "no longer pending"
+	switch c.Reason {
+	case channel.ClosedApproved:
+		why = "approved " + where
+	case channel.ClosedDenied:
+		why = "denied " + where
+	case channel.ClosedRedeemed:
+		why = "the client already has its tokens"
+	case channel.ClosedExpired:
+		why = "expired"
+	}
+	p.text("  — " + why + ": card closed, nothing to answer\n")
 }
 
 func describe(d string) string {

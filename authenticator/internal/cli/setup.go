@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -189,4 +190,23 @@ func connect(ctx context.Context, o options, e env, dev *devicedir.Device) (*dev
 		}
 		return nil, fail(ExitUnexpected, "%v", err)
 	}
+}
+
+// logDestination is where logs go: the --log-file, created 0600 and
+// appended to; else nowhere when cardScreen (cards are drawn on a
+// terminal and stderr is a terminal too, taken to be the same screen: a
+// log line would land inside a card);
+// else stderr. The returned function closes the file.
+func logDestination(o options, stderr io.Writer, cardScreen bool) (io.Writer, func(), error) {
+	switch {
+	case o.logFile != "":
+		f, err := os.OpenFile(o.logFile, os.O_WRONLY|os.O_CREATE|os.O_APPEND, 0o600)
+		if err != nil {
+			return nil, nil, err
+		}
+		return f, func() { f.Close() }, nil
+	case cardScreen:
+		return io.Discard, func() {}, nil
+	}
+	return stderr, func() {}, nil
 }

@@ -4,6 +4,7 @@
 // enrollment, pending lists and decisions on the per-device subjects. It
 // verifies each decision JWT the way the OP must (ES256 only, with the key
 // enrolled for the device the subject names, once, for a pending request
-// of that device's user) and records what it accepted. It does not
+// of that device's user), records what it accepted and, as the OP does,
+// tells the user's devices that the request closed. It does not
 // enforce NATS permissions: cibalab/server/bus does, and is tested there.
 package fakeop

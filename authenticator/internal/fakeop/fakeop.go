@@ -45,6 +45,13 @@ type Device struct {
 	key                         *ecdsa.PublicKey
 }
 
+// sent is an accepted decision's JWT, its device and the answer given,
+// kept by jti: a resend of the same JWT is answered the same way.
+type sent struct {
+	token, device string
+	result        channel.DecisionResult
+}
+
 type request struct {
 	req     channel.AuthRequest
 	decided bool
@@ -68,10 +75,12 @@ type OP struct {
 	devices     map[string]*Device
 	requests    map[string]*request
 	order       []string
-	jtis        map[string]bool
+	jtis        map[string]sent
 	enrollments int
 	refusal     *channel.DecisionResult
 	lockedOut   bool
+	admitted    map[string]bool // nkeys admitted to enroll by a hello
+	hellos      int
 	decisions   []Decision
 	decided     chan Decision
 	hold        chan struct{} // while set, decisions wait for it to close
@@ -88,7 +97,7 @@ func Start(tb testing.TB, cfg Config) *OP {
 		cfg.Now = time.Now
 	}
 	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
-		requests: map[string]*request{}, jtis: map[string]bool{}, decided: make(chan Decision, 100)}
+		requests: map[string]*request{}, jtis: map[string]sent{}, admitted: map[string]bool{}, decided: make(chan Decision, 100)}
 	op.ns = startNATS(tb, op.options(-1))
 	op.URL = op.ns.ClientURL()
 	op.port = op.ns.Addr().(*net.TCPAddr).Port
@@ -106,10 +115,15 @@ func Start(tb testing.TB, cfg Config) *OP {
 	tb.Cleanup(nc.Close)
 	op.nc = nc
 	prefix := channel.Prefix + "." + cfg.Realm + ".device.*."
+	// A hello admits its nkey; nothing is answered.
+	if _, err := nc.Subscribe(channel.EnrollSubject(cfg.Realm), op.hello); err != nil {
+		tb.Fatalf("fakeop: subscribe: %v", err)
+	}
+	keyPrefix := channel.EnrollKeySubject(cfg.Realm, "")
 	for subject, handle := range map[string]func(*nats.Msg) any{
-		channel.EnrollSubject(cfg.Realm): func(m *nats.Msg) any { return op.enroll(m.Data) },
-		prefix + "pending":               op.pending,
-		prefix + "decide":                op.decide,
+		keyPrefix + "*":    func(m *nats.Msg) any { return op.enroll(strings.TrimPrefix(m.Subject, keyPrefix), m.Data) },
+		prefix + "pending": op.pending,
+		prefix + "decide":  op.decide,
 	} {
 		if _, err := nc.Subscribe(subject, func(m *nats.Msg) {
 			data, _ := json.Marshal(handle(m))
@@ -145,6 +159,9 @@ func (op *OP) options(port int) *server.Options {
 		if !d.Revoked {
 			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: d.NKey})
 		}
+	}
+	for nk := range op.admitted {
+		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: nk})
 	}
 	return o
 }
@@ -255,6 +272,38 @@ func (op *OP) PublishRaw(tb testing.TB, user string, data []byte) {
 	}
 	if err := op.nc.Flush(); err != nil {
 		tb.Fatalf("fakeop: flush: %v", err)
+	}
+}
+
+// CloseRequest marks the request id decided (it is no longer listed as
+// pending) and tells its user's devices, as the OP does when a request is
+// decided, redeemed or expires (channel.RequestClosed with reason).
+func (op *OP) CloseRequest(tb testing.TB, id, reason string) {
+	tb.Helper()
+	op.mu.Lock()
+	r, ok := op.requests[id]
+	if ok {
+		r.decided = true
+	}
+	op.mu.Unlock()
+	if !ok {
+		tb.Fatalf("fakeop: no request %q", id)
+	}
+	data, err := json.Marshal(channel.RequestClosed{Version: channel.Version, Type: channel.RequestClosedType,
+		AuthReqID: id, User: r.req.User, Reason: reason})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	op.PublishRaw(tb, r.req.User, data)
+}
+
+// Forget marks the request id decided without telling anyone, as a
+// decision made while a device was away.
+func (op *OP) Forget(id string) {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	if r, ok := op.requests[id]; ok {
+		r.decided = true
 	}
 }
 
@@ -369,7 +418,35 @@ func (op *OP) LockOut() {
 	op.lockedOut = true
 }
 
-func (op *OP) enroll(data []byte) any {
+// hello admits the nkey of an EnrollHello to enroll, as the OP does
+// (without expiry or limits).
+func (op *OP) hello(m *nats.Msg) {
+	var in channel.EnrollHello
+	if json.Unmarshal(m.Data, &in) != nil || in.Version != channel.Version || channel.ValidNKeyToken(in.NKey) != nil {
+		return
+	}
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	op.hellos++
+	for _, d := range op.devices {
+		if d.NKey == in.NKey && !d.Revoked {
+			return // already let in
+		}
+	}
+	if !op.admitted[in.NKey] {
+		op.admitted[in.NKey] = true
+		op.reload()
+	}
+}
+
+// Hellos is the number of enrollment hellos received so far.
+func (op *OP) Hellos() int {
+	op.mu.Lock()
+	defer op.mu.Unlock()
+	return op.hellos
+}
+
+func (op *OP) enroll(source string, data []byte) any {
 	fail := func(code, desc string) channel.EnrollResponse {
 		return channel.EnrollResponse{Version: channel.Version, Error: code, ErrorDescription: desc}
 	}
@@ -394,7 +471,7 @@ func (op *OP) enroll(data []byte) any {
 		return fail(channel.ErrBadMessage, "device_key")
 	}
 	pub, err := jwk.PublicKey()
-	if err != nil || !strings.HasPrefix(in.NKey, "U") {
+	if err != nil || !strings.HasPrefix(in.NKey, "U") || in.NKey != source {
 		return fail(channel.ErrBadMessage, "device_key or nkey")
 	}
 	var dev *Device
@@ -410,6 +487,7 @@ func (op *OP) enroll(data []byte) any {
 		dev = &Device{ID: fmt.Sprintf("dev-%d", len(op.devices)+1), User: in.User, Name: in.DeviceName,
 			NKey: in.NKey, KeyID: jwk.Kid, key: pub.(*ecdsa.PublicKey)}
 		op.devices[dev.ID] = dev
+		delete(op.admitted, in.NKey)
 		op.reload()
 	}
 	op.enrollments++
@@ -500,7 +578,11 @@ func (op *OP) decide(m *nats.Msg) any {
 	if claims.DeviceID != d.ID {
 		return refuse(channel.ErrBadSignature, "device_id is not the device of the subject")
 	}
-	if op.jtis[claims.ID] {
+	if prev, seen := op.jtis[claims.ID]; seen {
+		if prev.token == in.JWT && prev.device == d.ID {
+			// The same decision resent: answered as the first time.
+			return prev.result
+		}
 		return refuse(channel.ErrReplay, "jti already used")
 	}
 	r, ok := op.requests[claims.AuthReqID]
@@ -510,10 +592,19 @@ func (op *OP) decide(m *nats.Msg) any {
 	if r.decided || r.req.ExpiresAt <= op.now().Unix() {
 		return refuse(channel.ErrNotPending, "request is not pending")
 	}
-	op.jtis[claims.ID] = true
+	op.jtis[claims.ID] = sent{token: in.JWT, device: d.ID, result: channel.DecisionResult{Version: channel.Version, Accepted: true}}
 	r.decided = true
 	dec := Decision{Claims: claims, KeyID: kid, DeviceID: d.ID, User: d.User}
 	op.decisions = append(op.decisions, dec)
+	// As the OP does: every device of the user is told.
+	reason := channel.ClosedDenied
+	if claims.Verdict == channel.VerdictApprove {
+		reason = channel.ClosedApproved
+	}
+	if b, err := json.Marshal(channel.RequestClosed{Version: channel.Version, Type: channel.RequestClosedType,
+		AuthReqID: claims.AuthReqID, User: d.User, Reason: reason, DeviceID: d.ID}); err == nil {
+		op.nc.Publish(channel.UserRequestsSubject(op.Realm, d.User), b)
+	}
 	select {
 	case op.decided <- dec:
 	default:

@@ -41,11 +41,20 @@ func TestDecideRefusesBadDecisions(t *testing.T) {
 	pub, _ := nk.PublicKey()
 	jwk, _ := json.Marshal(key.PublicJWK())
 	var e channel.EnrollResponse
-	call(t, anon, channel.EnrollSubject("master"), channel.EnrollRequest{Version: 1, User: "alice", Password: "wrong", DeviceKey: jwk, NKey: pub}, &e)
+	// The fake OP does not enforce permissions: the enrollment subject of
+	// an nkey is reached without that nkey.
+	subject := channel.EnrollKeySubject("master", pub)
+	call(t, anon, subject, channel.EnrollRequest{Version: 1, User: "alice", Password: "wrong", DeviceKey: jwk, NKey: pub}, &e)
 	if e.Error != channel.ErrBadCredentials {
 		t.Fatalf("wrong password: %+v", e)
 	}
-	call(t, anon, channel.EnrollSubject("master"), channel.EnrollRequest{Version: 1, User: "alice", Password: "pw", DeviceKey: jwk, NKey: pub}, &e)
+	other2, _ := nkeys.CreateUser()
+	otherPub, _ := other2.PublicKey()
+	call(t, anon, channel.EnrollKeySubject("master", otherPub), channel.EnrollRequest{Version: 1, User: "alice", Password: "pw", DeviceKey: jwk, NKey: pub}, &e)
+	if e.Error != channel.ErrBadMessage {
+		t.Fatalf("enrolling another nkey than the subject's: %+v", e)
+	}
+	call(t, anon, subject, channel.EnrollRequest{Version: 1, User: "alice", Password: "pw", DeviceKey: jwk, NKey: pub}, &e)
 	if e.DeviceID == "" {
 		t.Fatalf("enroll: %+v", e)
 	}
