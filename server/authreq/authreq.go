@@ -34,6 +34,8 @@ var (
 	// ErrNotPending: a decision on a request that is decided, redeemed or
 	// expired.
 	ErrNotPending = errors.New("authreq: request is no longer pending")
+	// ErrLapsed: a decision that arrived after its Verdict.NotAfter.
+	ErrLapsed = errors.New("authreq: the decision arrived too late")
 	// ErrClaimed: the expired_token push of the request was claimed
 	// already, or the request is not an undecided expired one.
 	ErrClaimed = errors.New("authreq: expired_token push already claimed")
@@ -64,6 +66,15 @@ type Verdict struct {
 	// (OpenID Connect Core 1.0 §2); they reach the ID token.
 	ACR string
 	AMR []string
+	// Device is the enrolled device that decided; "" when unknown. A
+	// decision is recognised as a resend when the device that decided
+	// sends the same verdict again.
+	Device string
+	// NotAfter, when set, is the last moment the decision may be applied.
+	// It is checked in the compare-and-swap that applies it, so a device
+	// that reports its decision as not delivered after NotAfter is never
+	// contradicted by a late application.
+	NotAfter time.Time
 }
 
 // Config configures a Lifecycle. Zero values are the documented defaults.
@@ -208,19 +219,35 @@ func (l *Lifecycle) Unredeem(ctx context.Context, redeemed *store.Request) error
 	return nil
 }
 
+// errResent aborts the compare-and-swap of a resent decision: nothing
+// changes.
+var errResent = errors.New("authreq: decision resent")
+
 // Decide records the verdict of user's authentication device on the
-// request id (CIBA Core 1.0 §8). It is accepted once, only for a pending,
-// unexpired request of that user whose expired_token push was not claimed;
-// otherwise ErrNotYours or ErrNotPending, and nothing changes. An approval
-// records the acr (Config.SelectACR), the amr and the authentication time.
-func (l *Lifecycle) Decide(ctx context.Context, user, id string, v Verdict) (*store.Request, error) {
+// request id (CIBA Core 1.0 §8). It is applied once, only for a pending,
+// unexpired request of that user whose expired_token push was not claimed,
+// and not after v.NotAfter; otherwise ErrNotYours, ErrNotPending or
+// ErrLapsed, and nothing changes. An approval records the acr
+// (Config.SelectACR), the amr and the authentication time.
+//
+// A resend is idempotent: when the device that decided (v.Device) sends
+// the same verdict again, Decide answers as the first time (no error) with
+// applied false and changes nothing, even once the request was redeemed or
+// has expired, so a device whose first answer was lost learns the outcome.
+func (l *Lifecycle) Decide(ctx context.Context, user, id string, v Verdict) (req *store.Request, applied bool, err error) {
 	now := l.cfg.Now()
-	req, err := l.cfg.Store.Update(ctx, id, func(r *store.Request) error {
+	var current *store.Request
+	req, err = l.cfg.Store.Update(ctx, id, func(r *store.Request) error {
 		switch {
 		case r.User != user:
 			return ErrNotYours
+		case v.Device != "" && r.DecidedBy == v.Device && repeats(r.Status, v.Approve):
+			current = r.Clone()
+			return errResent
 		case r.Status != store.StatusPending || r.Expired(now) || !r.ExpiryPushedAt.IsZero():
 			return ErrNotPending
+		case !v.NotAfter.IsZero() && now.After(v.NotAfter):
+			return ErrLapsed
 		}
 		r.Status = store.StatusDenied
 		if v.Approve {
@@ -230,20 +257,32 @@ func (l *Lifecycle) Decide(ctx context.Context, user, id string, v Verdict) (*st
 			r.AuthTime = now
 		}
 		r.DecidedAt = now
+		r.DecidedBy = v.Device
 		return nil
 	})
-	if errors.Is(err, store.ErrNotFound) {
-		return nil, ErrNotYours
-	}
-	if err != nil {
-		return nil, err
+	switch {
+	case errors.Is(err, store.ErrNotFound):
+		return nil, false, ErrNotYours
+	case errors.Is(err, errResent):
+		return current, false, nil
+	case err != nil:
+		return nil, false, err
 	}
 	ev := EventDenied
 	if req.Status == store.StatusApproved {
 		ev = EventApproved
 	}
 	l.emit(ctx, ev, now, req, "")
-	return req, nil
+	return req, true, nil
+}
+
+// repeats reports whether a verdict (approve or not) is the one that left
+// a request in status st.
+func repeats(st store.Status, approve bool) bool {
+	if approve {
+		return st == store.StatusApproved || st == store.StatusRedeemed
+	}
+	return st == store.StatusDenied
 }
 
 // RecordNotification counts a call to the client's notification endpoint

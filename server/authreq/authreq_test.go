@@ -94,8 +94,10 @@ func (h *harness) must(t *testing.T, err error) {
 // checks the outcome, the state that results, and the event reported.
 func TestTransitions(t *testing.T) {
 	ctx := context.Background()
-	approve := authreq.Verdict{Approve: true, ACR: "pin", AMR: []string{"pin"}}
-	deny := authreq.Verdict{}
+	// The states' decisions come from device dev-a; the events' from dev-b,
+	// but for the resend.
+	approve := authreq.Verdict{Approve: true, ACR: "pin", AMR: []string{"pin"}, Device: "dev-a"}
+	deny := authreq.Verdict{Device: "dev-a"}
 
 	// States, each reached from a new request at the harness's clock.
 	states := []struct {
@@ -112,17 +114,17 @@ func TestTransitions(t *testing.T) {
 		}},
 		{"approved", func(t *testing.T, h *harness) {
 			h.create(t)
-			_, err := h.l.Decide(ctx, "alice", reqID, approve)
+			_, _, err := h.l.Decide(ctx, "alice", reqID, approve)
 			h.must(t, err)
 		}},
 		{"denied", func(t *testing.T, h *harness) {
 			h.create(t)
-			_, err := h.l.Decide(ctx, "alice", reqID, deny)
+			_, _, err := h.l.Decide(ctx, "alice", reqID, deny)
 			h.must(t, err)
 		}},
 		{"redeemed", func(t *testing.T, h *harness) {
 			h.create(t)
-			_, err := h.l.Decide(ctx, "alice", reqID, approve)
+			_, _, err := h.l.Decide(ctx, "alice", reqID, approve)
 			h.must(t, err)
 			_, err = h.l.Poll(ctx, "client1", reqID)
 			h.must(t, err)
@@ -130,13 +132,13 @@ func TestTransitions(t *testing.T) {
 		{"expired pending", func(t *testing.T, h *harness) { h.create(t); h.clock.Advance(lifetime) }},
 		{"expired approved", func(t *testing.T, h *harness) {
 			h.create(t)
-			_, err := h.l.Decide(ctx, "alice", reqID, approve)
+			_, _, err := h.l.Decide(ctx, "alice", reqID, approve)
 			h.must(t, err)
 			h.clock.Advance(lifetime)
 		}},
 		{"expired denied", func(t *testing.T, h *harness) {
 			h.create(t)
-			_, err := h.l.Decide(ctx, "alice", reqID, deny)
+			_, _, err := h.l.Decide(ctx, "alice", reqID, deny)
 			h.must(t, err)
 			h.clock.Advance(lifetime)
 		}},
@@ -161,9 +163,21 @@ func TestTransitions(t *testing.T) {
 			return err
 		}},
 		{"poll by another client", func(h *harness) error { _, err := h.l.Poll(ctx, "client2", reqID); return err }},
-		{"approve", func(h *harness) error { _, err := h.l.Decide(ctx, "alice", reqID, approve); return err }},
-		{"deny", func(h *harness) error { _, err := h.l.Decide(ctx, "alice", reqID, deny); return err }},
-		{"decision of another user", func(h *harness) error { _, err := h.l.Decide(ctx, "bob", reqID, approve); return err }},
+		{"approve", func(h *harness) error {
+			_, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true, Device: "dev-b"})
+			return err
+		}},
+		{"deny", func(h *harness) error {
+			_, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Device: "dev-b"})
+			return err
+		}},
+		{"decision of another user", func(h *harness) error { _, _, err := h.l.Decide(ctx, "bob", reqID, approve); return err }},
+		// dev-a sends its approval again (its first answer was lost).
+		{"approval resent", func(h *harness) error { _, _, err := h.l.Decide(ctx, "alice", reqID, approve); return err }},
+		{"approval after its NotAfter", func(h *harness) error {
+			_, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true, Device: "dev-b", NotAfter: h.clock.Now().Add(-time.Millisecond)})
+			return err
+		}},
 		{"push acknowledged", func(h *harness) error { _, err := h.l.RecordPushed(ctx, reqID); return err }},
 		{"notification failed", func(h *harness) error { return h.l.RecordNotification(ctx, reqID, false) }},
 		{"claim expiry push", func(h *harness) error { _, err := h.l.ClaimExpiryPush(ctx, reqID); return err }},
@@ -184,6 +198,7 @@ func TestTransitions(t *testing.T) {
 	// table[state][event]
 	table := map[string]map[string]want{
 		"unknown": {
+			"approval resent": {authreq.ErrNotYours, "", ""}, "approval after its NotAfter": {authreq.ErrNotYours, "", ""},
 			"poll at once": {authreq.ErrUnknown, "", ""}, "poll after the interval": {authreq.ErrUnknown, "", ""},
 			"poll by another client": {authreq.ErrUnknown, "", ""},
 			"approve":                {authreq.ErrNotYours, "", ""}, "deny": {authreq.ErrNotYours, "", ""},
@@ -192,6 +207,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, "", ""},
 		},
 		"pending": {
+			"approval resent": {nil, approved, authreq.EventApproved}, "approval after its NotAfter": {authreq.ErrLapsed, pending, ""},
 			"poll at once": {authreq.ErrPending, pending, authreq.EventPolled}, "poll after the interval": {authreq.ErrPending, pending, authreq.EventPolled},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
 			"approve":                {nil, approved, authreq.EventApproved}, "deny": {nil, denied, authreq.EventDenied},
@@ -200,6 +216,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, pending, ""},
 		},
 		"pending, just polled": {
+			"approval resent": {nil, approved, authreq.EventApproved}, "approval after its NotAfter": {authreq.ErrLapsed, pending, ""},
 			"poll at once": {authreq.ErrSlowDown, pending, authreq.EventPolled}, "poll after the interval": {authreq.ErrPending, pending, authreq.EventPolled},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
 			"approve":                {nil, approved, authreq.EventApproved}, "deny": {nil, denied, authreq.EventDenied},
@@ -208,6 +225,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, pending, ""},
 		},
 		"approved": {
+			"approval resent": {nil, approved, ""}, "approval after its NotAfter": {authreq.ErrNotPending, approved, ""},
 			"poll at once": {nil, redeemed, authreq.EventRedeemed}, "poll after the interval": {nil, redeemed, authreq.EventRedeemed},
 			"poll by another client": {authreq.ErrUnknown, approved, ""},
 			"approve":                {authreq.ErrNotPending, approved, ""}, "deny": {authreq.ErrNotPending, approved, ""},
@@ -216,6 +234,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, approved, ""},
 		},
 		"denied": {
+			"approval resent": {authreq.ErrNotPending, denied, ""}, "approval after its NotAfter": {authreq.ErrNotPending, denied, ""},
 			"poll at once": {authreq.ErrDenied, denied, ""}, "poll after the interval": {authreq.ErrDenied, denied, ""},
 			"poll by another client": {authreq.ErrUnknown, denied, ""},
 			"approve":                {authreq.ErrNotPending, denied, ""}, "deny": {authreq.ErrNotPending, denied, ""},
@@ -224,6 +243,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, denied, ""},
 		},
 		"redeemed": {
+			"approval resent": {nil, redeemed, ""}, "approval after its NotAfter": {authreq.ErrNotPending, redeemed, ""},
 			"poll at once": {authreq.ErrRedeemed, redeemed, ""}, "poll after the interval": {authreq.ErrRedeemed, redeemed, ""},
 			"poll by another client": {authreq.ErrUnknown, redeemed, ""},
 			"approve":                {authreq.ErrNotPending, redeemed, ""}, "deny": {authreq.ErrNotPending, redeemed, ""},
@@ -232,6 +252,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, redeemed, ""},
 		},
 		"expired pending": {
+			"approval resent": {authreq.ErrNotPending, pending, ""}, "approval after its NotAfter": {authreq.ErrNotPending, pending, ""},
 			"poll at once": {authreq.ErrExpired, pending, ""}, "poll after the interval": {authreq.ErrExpired, pending, ""},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
 			"approve":                {authreq.ErrNotPending, pending, ""}, "deny": {authreq.ErrNotPending, pending, ""},
@@ -240,6 +261,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {nil, pending, authreq.EventExpired},
 		},
 		"expired approved": {
+			"approval resent": {nil, approved, ""}, "approval after its NotAfter": {authreq.ErrNotPending, approved, ""},
 			"poll at once": {authreq.ErrExpired, approved, ""}, "poll after the interval": {authreq.ErrExpired, approved, ""},
 			"poll by another client": {authreq.ErrUnknown, approved, ""},
 			"approve":                {authreq.ErrNotPending, approved, ""}, "deny": {authreq.ErrNotPending, approved, ""},
@@ -250,6 +272,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, approved, ""},
 		},
 		"expired denied": {
+			"approval resent": {authreq.ErrNotPending, denied, ""}, "approval after its NotAfter": {authreq.ErrNotPending, denied, ""},
 			"poll at once": {authreq.ErrExpired, denied, ""}, "poll after the interval": {authreq.ErrExpired, denied, ""},
 			"poll by another client": {authreq.ErrUnknown, denied, ""},
 			"approve":                {authreq.ErrNotPending, denied, ""}, "deny": {authreq.ErrNotPending, denied, ""},
@@ -258,6 +281,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, denied, ""},
 		},
 		"expired, expiry push claimed": {
+			"approval resent": {authreq.ErrNotPending, pending, ""}, "approval after its NotAfter": {authreq.ErrNotPending, pending, ""},
 			"poll at once": {authreq.ErrExpired, pending, ""}, "poll after the interval": {authreq.ErrExpired, pending, ""},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
 			"approve":                {authreq.ErrNotPending, pending, ""}, "deny": {authreq.ErrNotPending, pending, ""},
@@ -373,7 +397,7 @@ func TestApprovalRecordsTheAuthentication(t *testing.T) {
 	h.create(t)
 	h.clock.Advance(3 * time.Second)
 	decidedAt := h.clock.Now()
-	if _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true, ACR: "pin", AMR: []string{"pin", "swk"}}); err != nil {
+	if _, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true, ACR: "pin", AMR: []string{"pin", "swk"}}); err != nil {
 		t.Fatal(err)
 	}
 	h.clock.Advance(time.Second)
@@ -392,7 +416,7 @@ func TestConcurrentPollsRedeemOnce(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	h.create(t)
-	if _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true}); err != nil {
+	if _, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true}); err != nil {
 		t.Fatal(err)
 	}
 	var wg sync.WaitGroup
@@ -427,7 +451,7 @@ func TestUnredeem(t *testing.T) {
 	ctx := context.Background()
 	h := newHarness(t)
 	h.create(t)
-	if _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true}); err != nil {
+	if _, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true}); err != nil {
 		t.Fatal(err)
 	}
 	r, err := h.l.Poll(ctx, "client1", reqID)

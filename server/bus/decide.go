@@ -10,7 +10,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/op"
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
 )
@@ -148,7 +148,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 			"accepted", entry.result.Accepted, "code", entry.result.Error)
 		return entry.result
 	}
-	err = d.Decide(ctx, dev.User, claims.AuthReqID, op.Verdict{
+	err = d.Decide(ctx, dev.User, claims.AuthReqID, authreq.Verdict{
 		Approve:  claims.Verdict == channel.VerdictApprove,
 		ACR:      claims.ACR,
 		AMR:      claims.AMR,
@@ -156,11 +156,11 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 		NotAfter: claims.ExpiresAt.Time.Add(channel.DecisionLeeway),
 	})
 	switch {
-	case errors.Is(err, op.ErrNotYourRequest):
+	case errors.Is(err, authreq.ErrNotYours):
 		return refuse(refusal{channel.ErrNotYourRequest, "no such request for this user"})
-	case errors.Is(err, op.ErrNotPending):
+	case errors.Is(err, authreq.ErrNotPending):
 		return refuse(refusal{channel.ErrNotPending, "the request is no longer pending"})
-	case errors.Is(err, op.ErrDecisionLapsed):
+	case errors.Is(err, authreq.ErrLapsed):
 		return refuse(refusal{channel.ErrBadMessage, "the decision's claims are invalid or expired"})
 	case err != nil:
 		r.log.Error("decision failed", "err", err)

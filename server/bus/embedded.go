@@ -9,22 +9,14 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nkeys"
-
-	"cibalab/shared/channel"
 )
 
 // opUser is the NATS user of the OP's own connection on the embedded server.
 const opUser = "cibalab-op"
-
-// enrollUser is the NATS user of every connection that presents no
-// credentials.
-const enrollUser = "enroll"
 
 // Resource limits of the embedded server. Connections without credentials
 // are anonymous, so every resource they can hold is bounded: the number of
@@ -65,29 +57,28 @@ type Gate interface {
 // The OP's connection (ConnectOP) authenticates with a password generated
 // at start and held only in memory, and may do everything. Each enrolled
 // device authenticates with its own nkey and gets the permissions of its
-// DeviceGrant (see SetDevices). A connection without credentials is the
-// "enroll" user: it may only publish an EnrollHello on the enrollment
-// subject of any realm, and subscribe to nothing, so it reads no
-// authentication request, no event and no reply at all; it publishes
-// nothing else. The nkey it names is then admitted for a short while to
-// enroll on subjects only that nkey may use (Responder).
-// Wrong credentials are refused at connect time. Connections,
-// subscriptions per connection and buffered bytes are bounded
+// DeviceGrant (see SetDevices). A connection without credentials may only
+// publish an EnrollHello on the enrollment subject of any realm, and
+// subscribe to nothing, so it reads no authentication request, no event
+// and no reply at all; it publishes nothing else. The nkey it names is
+// then admitted for a short while to enroll on subjects only that nkey may
+// use (Responder). Wrong credentials are refused at connect time.
+// Connections, subscriptions per connection and buffered bytes are bounded
 // (MaxConnections, MaxSubscriptions, MaxPendingBytes).
+//
+// The server asks its own authenticator (server.Options.
+// CustomClientAuthentication) about every connection, so that devices are
+// admitted and revoked without reloading the server's configuration: a
+// reload re-authorizes every client, also those still connecting, which
+// nats-server does not do safely (a data race on the connecting client's
+// options).
 type Embedded struct {
 	*server.Server
-	opPassword string
-	// sentinel is an nkey nobody holds (its seed is discarded): with at
-	// least one nkey configured, the server refuses an unknown nkey
-	// instead of treating its connection as one without credentials.
-	sentinel string
-	host     string
-	port     int
+	auth *authenticator
+	host string
+	port int
 	// jsDir is the JetStream store directory; "" leaves JetStream off.
 	jsDir string
-
-	mu      sync.Mutex // serialises reloads
-	devices []DeviceGrant
 }
 
 // ServerOption is an option of StartServer.
@@ -118,18 +109,14 @@ func StartServer(addr string, opts ...ServerOption) (*Embedded, error) {
 		port = server.RANDOM_PORT
 	}
 	pw := make([]byte, 32)
-	rand.Read(pw)
-	kp, err := nkeys.CreateUser()
-	if err != nil {
+	if _, err := rand.Read(pw); err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
-	sentinel, _ := kp.PublicKey()
-	kp.Wipe()
-	e := &Embedded{opPassword: base64.RawURLEncoding.EncodeToString(pw), sentinel: sentinel, host: host, port: port}
+	e := &Embedded{auth: newAuthenticator(base64.RawURLEncoding.EncodeToString(pw)), host: host, port: port}
 	for _, o := range opts {
 		o(e)
 	}
-	ns, err := server.NewServer(e.options(nil))
+	ns, err := server.NewServer(e.options())
 	if err != nil {
 		return nil, fmt.Errorf("bus: %w", err)
 	}
@@ -142,19 +129,8 @@ func StartServer(addr string, opts ...ServerOption) (*Embedded, error) {
 	return e, nil
 }
 
-// options builds the server options for the given enrolled devices. It
-// builds a fresh value each time: a reload compares old and new.
-func (e *Embedded) options(devices []DeviceGrant) *server.Options {
-	users := []*server.NkeyUser{{Nkey: e.sentinel, Permissions: &server.Permissions{
-		Publish:   &server.SubjectPermission{Deny: []string{">"}},
-		Subscribe: &server.SubjectPermission{Deny: []string{">"}},
-	}}}
-	for _, g := range devices {
-		users = append(users, &server.NkeyUser{Nkey: g.NKey, Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: slices.Clone(g.Publish)},
-			Subscribe: &server.SubjectPermission{Allow: slices.Clone(g.Subscribe)},
-		}})
-	}
+// options are the server's options.
+func (e *Embedded) options() *server.Options {
 	return &server.Options{
 		JetStream:  e.jsDir != "",
 		StoreDir:   e.jsDir,
@@ -167,43 +143,20 @@ func (e *Embedded) options(devices []DeviceGrant) *server.Options {
 		MaxConn:    MaxConnections,
 		MaxSubs:    MaxSubscriptions,
 		MaxPending: MaxPendingBytes,
-		// Present a nonce even when no device is enrolled, so that a
-		// revoked device's nkey is refused as an authorization violation
-		// rather than as "nkeys not supported".
-		AlwaysEnableNonce: true,
-		Users: []*server.User{
-			{Username: opUser, Password: e.opPassword},
-			// No password can match: this user is reached only as the
-			// NoAuthUser, by connections that present no credentials.
-			// It may publish an EnrollHello and subscribe to nothing: it
-			// reads nobody's replies, not even its own.
-			{Username: enrollUser, Password: e.opPassword + "-unused", Permissions: &server.Permissions{
-				Publish:   &server.SubjectPermission{Allow: []string{channel.EnrollSubject("*")}},
-				Subscribe: &server.SubjectPermission{Deny: []string{">"}},
-			}},
-		},
-		Nkeys:      users,
-		NoAuthUser: enrollUser,
+		// Send a nonce to every client, for the nkeys to sign.
+		AlwaysEnableNonce:          true,
+		CustomClientAuthentication: e.auth,
 	}
 }
 
-// SetDevices makes grants the enrolled devices (Gate). The server reloads
-// its authorization in place: a device no longer listed is disconnected at
-// once, and its reconnections are refused.
+// SetDevices makes grants the enrolled devices (Gate). A device no longer
+// listed, or granted less than before, is disconnected at once; its
+// (re)connections are then judged by the new grants.
 func (e *Embedded) SetDevices(grants []DeviceGrant) error {
-	e.mu.Lock()
-	defer e.mu.Unlock()
-	grants = normalise(grants)
-	if grantsEqual(e.devices, grants) {
-		return nil
+	for _, cid := range e.auth.setDevices(grants) {
+		// A client that is gone already is no error.
+		e.Server.DisconnectClientByID(cid)
 	}
-	opts := e.options(grants)
-	// The random port was resolved at start; keep it.
-	opts.Port = e.Server.Addr().(*net.TCPAddr).Port
-	if err := e.Server.ReloadOptions(opts); err != nil {
-		return fmt.Errorf("bus: reload NATS authorization: %w", err)
-	}
-	e.devices = grants
 	return nil
 }
 
@@ -214,7 +167,7 @@ const opInboxPrefix = "_CIBALAB_OP_INBOX"
 
 // ConnectOP opens the OP's own, fully privileged connection.
 func (e *Embedded) ConnectOP(opts ...nats.Option) (*nats.Conn, error) {
-	opts = append([]nats.Option{nats.UserInfo(opUser, e.opPassword), nats.Name("ciba-op"), nats.CustomInboxPrefix(opInboxPrefix)}, opts...)
+	opts = append([]nats.Option{nats.UserInfo(opUser, e.auth.opPassword), nats.Name("ciba-op"), nats.CustomInboxPrefix(opInboxPrefix)}, opts...)
 	nc, err := nats.Connect(e.ClientURL(), opts...)
 	if err != nil {
 		return nil, fmt.Errorf("bus: connect to the embedded NATS server: %w", err)

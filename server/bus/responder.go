@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/server/op"
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
 )
@@ -20,7 +20,7 @@ import (
 // Decider applies decisions and lists pending requests; *op.Provider
 // implements it.
 type Decider interface {
-	Decide(ctx context.Context, user, authReqID string, v op.Verdict) error
+	Decide(ctx context.Context, user, authReqID string, v authreq.Verdict) error
 	Pending(ctx context.Context, user string) ([]channel.AuthRequest, error)
 }
 

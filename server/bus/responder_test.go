@@ -19,7 +19,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"cibalab/server/op"
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
@@ -27,7 +27,7 @@ import (
 
 type decision struct {
 	user, id string
-	v        op.Verdict
+	v        authreq.Verdict
 }
 
 // decider records decisions; requests "pending-<user>" and
@@ -38,14 +38,14 @@ type decider struct {
 	done map[string]bool
 }
 
-func (d *decider) Decide(_ context.Context, user, id string, v op.Verdict) error {
+func (d *decider) Decide(_ context.Context, user, id string, v authreq.Verdict) error {
 	d.mu.Lock()
 	defer d.mu.Unlock()
 	if id != "pending-"+user && !strings.HasPrefix(id, "pending-"+user+"-") {
-		return op.ErrNotYourRequest
+		return authreq.ErrNotYours
 	}
 	if d.done[id] {
-		return op.ErrNotPending
+		return authreq.ErrNotPending
 	}
 	d.done[id] = true
 	d.got = append(d.got, decision{user, id, v})

@@ -6,6 +6,7 @@ import (
 	"testing"
 	"time"
 
+	"cibalab/server/authreq"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 )
@@ -18,7 +19,7 @@ func TestDecideResendIdempotent(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	id := f.start(t, nil)
-	first := Verdict{Approve: true, AMR: []string{"swk"}, Device: "dev-a"}
+	first := authreq.Verdict{Approve: true, AMR: []string{"swk"}, Device: "dev-a"}
 	if err := f.p.Decide(ctx, "user", id, first); err != nil {
 		t.Fatal(err)
 	}
@@ -26,17 +27,17 @@ func TestDecideResendIdempotent(t *testing.T) {
 	if err := f.p.Decide(ctx, "user", id, first); err != nil {
 		t.Fatalf("resent approval: %v, want nil (the original outcome)", err)
 	}
-	for name, v := range map[string]Verdict{
+	for name, v := range map[string]authreq.Verdict{
 		"other device":   {Approve: true, Device: "dev-b"},
 		"other verdict":  {Approve: false, Device: "dev-a"},
 		"unnamed device": {Approve: true},
 	} {
-		if err := f.p.Decide(ctx, "user", id, v); !errors.Is(err, ErrNotPending) {
-			t.Errorf("%s: %v, want ErrNotPending", name, err)
+		if err := f.p.Decide(ctx, "user", id, v); !errors.Is(err, authreq.ErrNotPending) {
+			t.Errorf("%s: %v, want authreq.ErrNotPending", name, err)
 		}
 	}
-	if err := f.p.Decide(ctx, "alice", id, first); !errors.Is(err, ErrNotYourRequest) {
-		t.Errorf("another user's request: %v, want ErrNotYourRequest", err)
+	if err := f.p.Decide(ctx, "alice", id, first); !errors.Is(err, authreq.ErrNotYours) {
+		t.Errorf("another user's request: %v, want authreq.ErrNotYours", err)
 	}
 	req, err := f.store.Get(ctx, id)
 	if err != nil {
@@ -59,7 +60,7 @@ func TestDecideResendIdempotent(t *testing.T) {
 
 	// A denial resent is a denial.
 	id2 := f.start(t, nil)
-	deny := Verdict{Device: "dev-a"}
+	deny := authreq.Verdict{Device: "dev-a"}
 	if err := f.p.Decide(ctx, "user", id2, deny); err != nil {
 		t.Fatal(err)
 	}
@@ -77,10 +78,10 @@ func TestDecideNotAfter(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	id := f.start(t, nil)
-	v := Verdict{Approve: true, Device: "dev-a", NotAfter: f.clock.Now().Add(time.Second)}
+	v := authreq.Verdict{Approve: true, Device: "dev-a", NotAfter: f.clock.Now().Add(time.Second)}
 	f.clock.Advance(2 * time.Second)
-	if err := f.p.Decide(ctx, "user", id, v); !errors.Is(err, ErrDecisionLapsed) {
-		t.Fatalf("late decision: %v, want ErrDecisionLapsed", err)
+	if err := f.p.Decide(ctx, "user", id, v); !errors.Is(err, authreq.ErrLapsed) {
+		t.Fatalf("late decision: %v, want authreq.ErrLapsed", err)
 	}
 	f.clock.Advance(5 * time.Second)
 	wantError(t, f.poll(t, "client1", id), 400, oauth.ErrAuthorizationPending)

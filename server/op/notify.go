@@ -427,15 +427,7 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 
 // recordAttempt counts a call to the notification endpoint on the request.
 func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
-	now := p.cfg.Now()
-	_, err := p.cfg.Store.Update(ctx, id, func(r *store.Request) error {
-		r.NotifyAttempts++
-		if ok {
-			r.NotifiedAt = now
-		}
-		return nil
-	})
-	if err != nil && !errors.Is(err, context.Canceled) {
+	if err := p.life.RecordNotification(ctx, id, ok); err != nil && !errors.Is(err, context.Canceled) {
 		p.log.Error("notification: recording the attempt failed", "req", ref(id), "err", err)
 	}
 }
@@ -443,23 +435,13 @@ func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 // recordPushed records a delivered push: an approved request is then
 // consumed, as a redeemed one (CIBA Core 1.0 §10.3.1).
 func (p *Provider) recordPushed(ctx context.Context, req *store.Request, client *state.Client) {
-	now := p.cfg.Now()
-	_, err := p.cfg.Store.Update(ctx, req.ID, func(r *store.Request) error {
-		r.NotifyAttempts++
-		r.NotifiedAt = now
-		if r.Status == store.StatusApproved {
-			r.Status = store.StatusRedeemed
-			r.RedeemedAt = now
-		}
-		return nil
-	})
-	if err != nil {
+	if _, err := p.life.RecordPushed(ctx, req.ID); err != nil {
 		p.log.Error("push: recording the delivery failed", "req", ref(req.ID), "err", err)
 		return
 	}
 	if req.Status == store.StatusApproved && p.cfg.Announcer != nil {
 		p.cfg.Announcer.Event(ctx, channel.Event{
-			Version: channel.Version, Type: channel.EventTokenIssued, Time: now.UnixMilli(),
+			Version: channel.Version, Type: channel.EventTokenIssued, Time: p.cfg.Now().UnixMilli(),
 			ReqRef: ref(req.ID), ClientID: client.ID, User: req.User, Detail: "push",
 		})
 	}

@@ -17,6 +17,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"cibalab/server/authreq"
 	"cibalab/server/ca"
 	"cibalab/server/state"
 	"cibalab/server/store"
@@ -136,7 +137,7 @@ func (f *fixture) settle() { f.p.notifier.wg.Wait() }
 
 func (f *fixture) decide(t testing.TB, id string, approve bool) {
 	t.Helper()
-	if err := f.p.Decide(context.Background(), "user", id, Verdict{Approve: approve, ACR: "urn:cibalab:acr:pwd", AMR: []string{"pwd"}}); err != nil {
+	if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{Approve: approve, ACR: "urn:cibalab:acr:pwd", AMR: []string{"pwd"}}); err != nil {
 		t.Fatal(err)
 	}
 }

@@ -3,17 +3,12 @@ package op
 import (
 	"context"
 	"errors"
-	"time"
 
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 )
-
-// errExpiryClaimed aborts the claim of a request whose expired_token push
-// another sweep (of this provider or of another sharing the store) already
-// claimed, or that stopped being pending meanwhile.
-var errExpiryClaimed = errors.New("op: expired_token push already claimed")
 
 // NotifyExpired pushes {"error":"expired_token","auth_req_id":...} to the
 // notification endpoint of each push client whose request expired while
@@ -23,7 +18,7 @@ var errExpiryClaimed = errors.New("op: expired_token push already claimed")
 // notifications.
 //
 // Each request is pushed at most once: the push is claimed on the request
-// (store.Request.ExpiryPushedAt) by compare-and-swap before it is sent, so
+// (authreq.Lifecycle.ClaimExpiryPush) by compare-and-swap before it is sent, so
 // overlapping calls, or several providers sharing one store, never push it
 // twice. The push is one attempt: push retries errors only while a request
 // is unexpired, and this one has expired, so a failed expired_token push
@@ -37,7 +32,7 @@ var errExpiryClaimed = errors.New("op: expired_token push already claimed")
 // (oprun) calls NotifyExpired every second; Sweep deletes the requests
 // later, after Retention.
 func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
-	reqs, err := p.cfg.Store.List(ctx, "", store.StatusPending)
+	reqs, err := p.life.ExpiredUndecided(ctx)
 	if err != nil {
 		return 0, err
 	}
@@ -46,17 +41,13 @@ func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
 		if err := ctx.Err(); err != nil {
 			return n, err
 		}
-		now := p.cfg.Now()
-		if !r.Expired(now) || !r.ExpiryPushedAt.IsZero() {
-			continue
-		}
 		client, err := p.cfg.Clients.Client(r.ClientID)
 		if err != nil || client.DeliveryMode != oauth.ModePush {
 			// A client removed meanwhile has nobody to notify.
 			continue
 		}
-		claimed, err := p.claimExpiryPush(ctx, r.ID, now)
-		if errors.Is(err, errExpiryClaimed) || errors.Is(err, store.ErrNotFound) {
+		claimed, err := p.life.ClaimExpiryPush(ctx, r.ID)
+		if errors.Is(err, authreq.ErrClaimed) {
 			continue
 		}
 		if err != nil {
@@ -70,7 +61,7 @@ func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
 		if !started {
 			// Closed: give the push back, for another provider sharing
 			// the store.
-			p.releaseExpiryPush(claimed.ID, now)
+			p.releaseExpiryPush(claimed)
 			continue
 		}
 		n++
@@ -78,33 +69,13 @@ func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
 	return n, nil
 }
 
-// claimExpiryPush marks the expired_token push of request id as taken at
-// now, unless it already was or the request is no longer pending and
-// expired; errExpiryClaimed then.
-func (p *Provider) claimExpiryPush(ctx context.Context, id string, now time.Time) (*store.Request, error) {
-	return p.cfg.Store.Update(ctx, id, func(r *store.Request) error {
-		if r.Status != store.StatusPending || !r.Expired(now) || !r.ExpiryPushedAt.IsZero() {
-			return errExpiryClaimed
-		}
-		r.ExpiryPushedAt = now
-		return nil
-	})
-}
-
-// releaseExpiryPush undoes the claim made at at, when the push could not
-// be started.
-func (p *Provider) releaseExpiryPush(id string, at time.Time) {
+// releaseExpiryPush gives back the claim on claimed's expired_token push,
+// when the push could not be started.
+func (p *Provider) releaseExpiryPush(claimed *store.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
-	_, err := p.cfg.Store.Update(ctx, id, func(r *store.Request) error {
-		if !r.ExpiryPushedAt.Equal(at) {
-			return errExpiryClaimed
-		}
-		r.ExpiryPushedAt = time.Time{}
-		return nil
-	})
-	if err != nil && !errors.Is(err, errExpiryClaimed) && !errors.Is(err, store.ErrNotFound) {
-		p.log.Error("expired_token: releasing the claim failed", "req", ref(id), "err", err)
+	if err := p.life.ReleaseExpiryPush(ctx, claimed); err != nil && !errors.Is(err, authreq.ErrClaimed) {
+		p.log.Error("expired_token: releasing the claim failed", "req", ref(claimed.ID), "err", err)
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"cibalab/server/authreq"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 )
@@ -93,7 +94,7 @@ func TestNotifyExpired(t *testing.T) {
 			t.Errorf("request after the push: %s, claimed %v, attempts %d, notified %v", req.Status, req.ExpiryPushedAt, req.NotifyAttempts, req.NotifiedAt)
 		}
 		// A late decision is still refused, and push clients may not poll.
-		if err := f.p.Decide(context.Background(), "user", id, Verdict{Approve: true}); err != ErrNotPending {
+		if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{Approve: true}); err != authreq.ErrNotPending {
 			t.Errorf("decision after expiry: %v", err)
 		}
 		wantError(t, f.poll(t, "pusher", id), 400, oauth.ErrUnauthorizedClient)

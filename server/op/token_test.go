@@ -10,13 +10,14 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"cibalab/server/authreq"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
 
 func approve(t testing.TB, f *fixture, id string) {
 	t.Helper()
-	if err := f.p.Decide(context.Background(), "user", id, Verdict{Approve: true, ACR: "urn:cibalab:acr:pwd", AMR: []string{"pwd"}}); err != nil {
+	if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{Approve: true, ACR: "urn:cibalab:acr:pwd", AMR: []string{"pwd"}}); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -124,7 +125,7 @@ func TestTokenOutcomes(t *testing.T) {
 	}{
 		{"denied", func(t *testing.T, f *fixture) url.Values {
 			id := f.start(t, nil)
-			if err := f.p.Decide(context.Background(), "user", id, Verdict{}); err != nil {
+			if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{}); err != nil {
 				t.Fatal(err)
 			}
 			return cibaForm("client1", id)
@@ -197,26 +198,26 @@ func TestDecide(t *testing.T) {
 	ctx := context.Background()
 	f := newFixture(t)
 	id := f.start(t, nil)
-	if err := f.p.Decide(ctx, "alice", id, Verdict{Approve: true}); !errors.Is(err, ErrNotYourRequest) {
+	if err := f.p.Decide(ctx, "alice", id, authreq.Verdict{Approve: true}); !errors.Is(err, authreq.ErrNotYours) {
 		t.Fatalf("another user's decision: %v", err)
 	}
-	if err := f.p.Decide(ctx, "user", "unknown", Verdict{Approve: true}); !errors.Is(err, ErrNotYourRequest) {
+	if err := f.p.Decide(ctx, "user", "unknown", authreq.Verdict{Approve: true}); !errors.Is(err, authreq.ErrNotYours) {
 		t.Fatalf("unknown request: %v", err)
 	}
 	f.clock.Advance(5 * time.Second)
 	wantError(t, f.poll(t, "client1", id), 400, oauth.ErrAuthorizationPending) // alice's approval changed nothing
 
-	if err := f.p.Decide(ctx, "user", id, Verdict{}); err != nil {
+	if err := f.p.Decide(ctx, "user", id, authreq.Verdict{}); err != nil {
 		t.Fatal(err)
 	}
-	if err := f.p.Decide(ctx, "user", id, Verdict{Approve: true}); !errors.Is(err, ErrNotPending) {
+	if err := f.p.Decide(ctx, "user", id, authreq.Verdict{Approve: true}); !errors.Is(err, authreq.ErrNotPending) {
 		t.Fatalf("second decision: %v", err)
 	}
 	wantError(t, f.poll(t, "client1", id), 400, oauth.ErrAccessDenied)
 
 	late := f.start(t, url.Values{"requested_expiry": {"10"}})
 	f.clock.Advance(10 * time.Second)
-	if err := f.p.Decide(ctx, "user", late, Verdict{Approve: true}); !errors.Is(err, ErrNotPending) {
+	if err := f.p.Decide(ctx, "user", late, authreq.Verdict{Approve: true}); !errors.Is(err, authreq.ErrNotPending) {
 		t.Fatalf("decision after expiry: %v", err)
 	}
 }
