@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"
@@ -68,7 +69,7 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 	for _, opt := range opts {
 		opt(&o)
 	}
-	ref := ReqRef(authReqID)
+	ref := oauth.ReqRef(authReqID)
 	token, exp, err := d.signDecision(authReqID, verdict, acr, amr)
 	if err != nil {
 		return err
@@ -86,14 +87,14 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			if o.onRetry != nil {
 				o.onRetry(last, lapses)
 			}
-			d.log.Info("decision not answered yet; retrying", "req_ref", ref, "reason", last, "in", backoff)
+			d.log.Info("decision not answered yet; retrying", "req", ref, "reason", last, "in", backoff)
 			if err := d.sleep(ctx, backoff, lapses); err != nil {
 				return err
 			}
 		}
 		left := lapses.Sub(d.cfg.Now())
 		if left <= 0 {
-			d.log.Warn("decision lapsed without an answer", "req_ref", ref, "verdict", verdict, "last", last)
+			d.log.Warn("decision lapsed without an answer", "req", ref, "verdict", verdict, "last", last)
 			return fmt.Errorf("%w (%v)", ErrNotDelivered, last)
 		}
 		if !d.nc.IsConnected() {
@@ -112,12 +113,12 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			continue
 		case res.Error != "":
 			// Info: the caller reports refusals to the person.
-			d.log.Info("decision refused", "req_ref", ref, "verdict", verdict, "error", res.Error)
+			d.log.Info("decision refused", "req", ref, "verdict", verdict, "error", res.Error)
 			return &RefusedError{Code: res.Error, Description: res.ErrorDescription}
 		case !res.Accepted:
 			return errors.New("device: decide: reply neither accepts nor refuses")
 		}
-		d.log.Info("decision accepted", "req_ref", ref, "verdict", verdict, "attempts", attempt+1)
+		d.log.Info("decision accepted", "req", ref, "verdict", verdict, "attempts", attempt+1)
 		return nil
 	}
 }

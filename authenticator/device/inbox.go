@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // maxMessage bounds the size of an announced request the device decodes.
@@ -76,7 +77,7 @@ func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
 	reqs := make([]channel.AuthRequest, 0, len(resp.Requests))
 	for _, r := range resp.Requests {
 		if err := checkAuthRequest(&r, user, now); err != nil {
-			d.log.Warn("pending request dropped", "reason", err, "req_ref", ReqRef(r.AuthReqID))
+			d.log.Warn("pending request dropped", "reason", err, "req", oauth.ReqRef(r.AuthReqID))
 			continue
 		}
 		reqs = append(reqs, r)
@@ -178,17 +179,17 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 	}
 	add := func(r channel.AuthRequest, source string) {
 		if _, dup := seen[r.AuthReqID]; dup {
-			d.log.Debug("request already seen", "req_ref", ReqRef(r.AuthReqID), "source", source)
+			d.log.Debug("request already seen", "req", oauth.ReqRef(r.AuthReqID), "source", source)
 			return
 		}
 		if len(queue) >= maxQueued {
-			d.log.Warn("request dropped: too many waiting", "req_ref", ReqRef(r.AuthReqID))
+			d.log.Warn("request dropped: too many waiting", "req", oauth.ReqRef(r.AuthReqID))
 			return
 		}
 		forget(d.cfg.Now().Unix())
 		seen[r.AuthReqID] = &tracked{expiresAt: r.ExpiresAt}
 		queue = append(queue, r)
-		d.log.Info("request received", "req_ref", ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
+		d.log.Info("request received", "req", oauth.ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
 	}
 	closeReq := func(id, reason, deviceID string) {
 		t := seen[id]
@@ -208,7 +209,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 				break
 			}
 		}
-		d.log.Info("request closed", "req_ref", ReqRef(id), "reason", reason)
+		d.log.Info("request closed", "req", oauth.ReqRef(id), "reason", reason)
 		if t.delivered {
 			d.sendClosure(Closure{AuthReqID: id, Reason: reason, DeviceID: deviceID})
 		}
@@ -254,7 +255,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 		var head channel.AuthRequest
 		now := d.cfg.Now().Unix()
 		for len(queue) > 0 && queue[0].ExpiresAt <= now {
-			d.log.Info("request expired before delivery", "req_ref", ReqRef(queue[0].AuthReqID))
+			d.log.Info("request expired before delivery", "req", oauth.ReqRef(queue[0].AuthReqID))
 			queue = queue[1:]
 		}
 		if len(queue) > 0 {

@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // maxOpen bounds the announced requests remembered for closing; beyond it
@@ -19,7 +20,7 @@ type openRequest struct {
 	added     time.Time
 }
 
-// openRequests remembers the announced requests by their channel.ReqRef
+// openRequests remembers the announced requests by their oauth.ReqRef
 // (the events name requests so), so that their devices can be told when
 // they close.
 type openRequests struct {
@@ -40,7 +41,7 @@ func (o *openRequests) add(req channel.AuthRequest, now time.Time) {
 		}
 		delete(o.m, oldest)
 	}
-	o.m[channel.ReqRef(req.AuthReqID)] = openRequest{id: req.AuthReqID, user: req.User, expiresAt: time.Unix(req.ExpiresAt, 0), added: now}
+	o.m[oauth.ReqRef(req.AuthReqID)] = openRequest{id: req.AuthReqID, user: req.User, expiresAt: time.Unix(req.ExpiresAt, 0), added: now}
 }
 
 // take forgets and returns the open request ref of user.
@@ -81,7 +82,7 @@ func (r *Responder) publishClosed(authReqID, user, reason, deviceID string) {
 		return
 	}
 	if err := r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, user), b); err != nil {
-		r.log.Warn("request.closed not published", "req", shortRef(authReqID), "err", err)
+		r.log.Warn("request.closed not published", "req", oauth.ReqRef(authReqID), "err", err)
 	}
 }
 

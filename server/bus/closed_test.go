@@ -9,6 +9,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // nextClosed waits for the next request.closed message on sub.
@@ -55,12 +56,12 @@ func TestRequestClosedTold(t *testing.T) {
 		t.Fatalf("closed after a decision: %+v", c)
 	}
 	// Redeemed (the OP's token endpoint reports token.issued).
-	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: channel.ReqRef("pending-user-2"), User: "user"})
+	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: oauth.ReqRef("pending-user-2"), User: "user"})
 	if c := nextClosed(t, sub); c.AuthReqID != "pending-user-2" || c.Reason != channel.ClosedRedeemed {
 		t.Fatalf("closed after redemption: %+v", c)
 	}
 	// A token.issued naming another user's request closes nothing.
-	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: channel.ReqRef("pending-user-3"), User: "alice"})
+	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: oauth.ReqRef("pending-user-3"), User: "alice"})
 	// Expired undecided.
 	clk.Advance(2 * time.Minute)
 	h.r.closeExpired(clk.Now())

@@ -13,6 +13,7 @@ import (
 	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // refusal is a reason to refuse a device's message: a channel error code
@@ -117,7 +118,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 		jwt.WithLeeway(channel.DecisionLeeway),
 	)
 	if claims.AuthReqID != "" {
-		reqRef = shortRef(claims.AuthReqID)
+		reqRef = oauth.ReqRef(claims.AuthReqID)
 	}
 	switch {
 	case errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, jwt.ErrTokenUnverifiable), errors.Is(err, jwt.ErrTokenSignatureInvalid):

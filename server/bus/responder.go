@@ -384,9 +384,6 @@ func (r *Responder) Event(ctx context.Context, e channel.Event) {
 	}
 }
 
-// shortRef is a short, non-reversible reference to a secret for logs.
-func shortRef(secret string) string { return channel.ReqRef(secret) }
-
 // deviceFromSubject returns the device id token of a per-device subject
 // ("cibalab.v1.<realm>.device.<id>.<verb>").
 func deviceFromSubject(subject string) string {

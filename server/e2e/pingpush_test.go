@@ -201,7 +201,7 @@ func (o *op) pendingRef(t *testing.T, deviceDir, msg string) string {
 	for _, l := range lines(out) {
 		var ev struct {
 			Requests []struct {
-				Ref            string `json:"req_ref"`
+				Ref            string `json:"req"`
 				BindingMessage string `json:"binding_message"`
 			} `json:"requests"`
 		}

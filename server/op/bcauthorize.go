@@ -41,7 +41,7 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request, 
 	if err := p.life.Create(r.Context(), req); err != nil {
 		return err
 	}
-	p.log.Info("authentication request accepted", "req", ref(req.ID), "client_id", req.ClientID, "user", req.User,
+	p.log.Info("authentication request accepted", "req", oauth.ReqRef(req.ID), "client_id", req.ClientID, "user", req.User,
 		"expires_in", int(req.ExpiresAt.Sub(now)/time.Second))
 
 	ack := oauth.BackchannelAuthResponse{
@@ -245,10 +245,10 @@ func (p *Provider) announce(r *http.Request, req *store.Request, client *authent
 	}
 	msg := authRequestMessage(req, client.Name)
 	if err := p.cfg.Announcer.Announce(r.Context(), msg); err != nil {
-		p.log.Error("announce failed", "req", ref(req.ID), "err", err)
+		p.log.Error("announce failed", "req", oauth.ReqRef(req.ID), "err", err)
 	}
 	p.cfg.Announcer.Event(r.Context(), channel.Event{
 		Version: channel.Version, Type: channel.EventRequestCreated, Time: p.cfg.Now().UnixMilli(),
-		ReqRef: ref(req.ID), ClientID: req.ClientID, User: req.User,
+		ReqRef: oauth.ReqRef(req.ID), ClientID: req.ClientID, User: req.User,
 	})
 }

@@ -6,6 +6,7 @@ import (
 	"cibalab/server/authreq"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // Decide records the decision of user's authentication device on the
@@ -22,10 +23,10 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v authreq
 		return err
 	}
 	if !applied {
-		p.log.Info("decision resent: answered as before", "req", ref(authReqID), "user", user, "device", v.Device)
+		p.log.Info("decision resent: answered as before", "req", oauth.ReqRef(authReqID), "user", user, "device", v.Device)
 		return nil
 	}
-	p.log.Info("decision accepted", "req", ref(req.ID), "user", user, "status", string(req.Status))
+	p.log.Info("decision accepted", "req", oauth.ReqRef(req.ID), "user", user, "status", string(req.Status))
 	p.notifyDecision(req)
 	return nil
 }

@@ -66,12 +66,12 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		p.unredeem(r, req, m)
 		return err
 	}
-	p.log.Info("tokens issued", "req", ref(req.ID), "client_id", client.ID, "user", req.User)
+	p.log.Info("tokens issued", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "user", req.User)
 	writeJSONStatus(w, http.StatusOK, resp)
 	if p.cfg.Announcer != nil {
 		p.cfg.Announcer.Event(r.Context(), channel.Event{
 			Version: channel.Version, Type: channel.EventTokenIssued, Time: now.UnixMilli(),
-			ReqRef: ref(req.ID), ClientID: client.ID, User: req.User,
+			ReqRef: oauth.ReqRef(req.ID), ClientID: client.ID, User: req.User,
 		})
 	}
 	return nil
@@ -84,10 +84,10 @@ func (p *Provider) unredeem(r *http.Request, req *store.Request, m minted) {
 	ctx := r.Context()
 	if m.AccessTokenID != "" {
 		if err := p.cfg.Tokens.RevokeAccessToken(ctx, m.AccessTokenID, m.AccessTokenExp); err != nil {
-			p.log.Error("token: revoking an undelivered access token failed", "req", ref(req.ID), "err", err)
+			p.log.Error("token: revoking an undelivered access token failed", "req", oauth.ReqRef(req.ID), "err", err)
 		}
 	}
 	if err := p.life.Unredeem(ctx, req); err != nil {
-		p.log.Error("token: giving the request back after a failure failed", "req", ref(req.ID), "err", err)
+		p.log.Error("token: giving the request back after a failure failed", "req", oauth.ReqRef(req.ID), "err", err)
 	}
 }

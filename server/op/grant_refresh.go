@@ -81,7 +81,7 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 		if rerr := p.revokeFamily(r.Context(), replayed, now); rerr != nil {
 			return rerr
 		}
-		p.log.Warn("refresh token replayed; its family is revoked", "client_id", client.ID, "token", ref(raw))
+		p.log.Warn("refresh token replayed; its family is revoked", "client_id", client.ID, "token", tokenRef(raw))
 		return err
 	case err != nil:
 		return err
@@ -103,14 +103,14 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 		if rerr := p.cfg.Tokens.RevokeAccessToken(r.Context(), m.AccessTokenID, m.AccessTokenExp); rerr != nil {
 			return rerr
 		}
-		p.log.Warn("refresh raced with a replay; the new tokens are revoked", "client_id", client.ID, "token", ref(raw))
+		p.log.Warn("refresh raced with a replay; the new tokens are revoked", "client_id", client.ID, "token", tokenRef(raw))
 		return oauth.TokenError(oauth.ErrInvalidGrant, "the refresh token was revoked")
 	case err != nil:
 		// Nothing was issued: give the token back so the client can retry.
 		p.unspendToken(r, tok, m)
 		return err
 	}
-	p.log.Info("tokens refreshed", "client_id", client.ID, "user", tok.User, "token", ref(raw))
+	p.log.Info("tokens refreshed", "client_id", client.ID, "user", tok.User, "token", tokenRef(raw))
 	writeJSONStatus(w, http.StatusOK, resp)
 	return nil
 }

@@ -251,14 +251,14 @@ func (p *Provider) Close() error {
 func (p *Provider) notifyDecision(req *store.Request) {
 	client, err := p.cfg.Clients.Client(req.ClientID)
 	if err != nil {
-		p.log.Error("notification: client lookup failed", "req", ref(req.ID), "client_id", req.ClientID, "err", err)
+		p.log.Error("notification: client lookup failed", "req", oauth.ReqRef(req.ID), "client_id", req.ClientID, "err", err)
 		return
 	}
 	if client.DeliveryMode != oauth.ModePing && client.DeliveryMode != oauth.ModePush {
 		return
 	}
 	if req.NotificationToken == "" {
-		p.log.Error("notification not sent: the request has no client_notification_token", "req", ref(req.ID), "client_id", client.ID)
+		p.log.Error("notification not sent: the request has no client_notification_token", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
 		return
 	}
 	req = req.Clone()
@@ -270,7 +270,7 @@ func (p *Provider) notifyDecision(req *store.Request) {
 		}
 	})
 	if !started {
-		p.log.Warn("notification not sent: the provider is closed", "req", ref(req.ID), "client_id", client.ID)
+		p.log.Warn("notification not sent: the provider is closed", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
 	}
 }
 
@@ -295,7 +295,7 @@ func (p *Provider) notifyOnce(ctx context.Context, client *state.Client, req *st
 	cctx, cancel := cleanupContext(ctx)
 	p.recordAttempt(cctx, req.ID, ok)
 	cancel()
-	attrs := []any{"req", ref(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status}
+	attrs := []any{"req", oauth.ReqRef(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status}
 	switch {
 	case err != nil:
 		p.log.Warn(what+" failed; "+afterFailure, append(attrs, "err", err.Error(), "reason", deliveryProblem(status, err))...)
@@ -347,12 +347,12 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 	for attempt := 1; ; attempt++ {
 		now := p.cfg.Now()
 		if req.Expired(now) {
-			p.log.Warn("push abandoned: the request expired", "req", ref(req.ID), "client_id", client.ID, "attempts", attempt-1)
+			p.log.Warn("push abandoned: the request expired", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "attempts", attempt-1)
 			return
 		}
 		status, m, err := p.pushOnce(ctx, client, req, now)
 		ok := err == nil && delivered(status)
-		attrs := []any{"req", ref(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
+		attrs := []any{"req", oauth.ReqRef(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
 		// Recording the outcome and revoking undelivered tokens must
 		// happen even when Close cancelled ctx meanwhile.
 		cctx, cancel := cleanupContext(ctx)
@@ -365,7 +365,7 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 		p.recordAttempt(cctx, req.ID, false)
 		if m != nil {
 			if rerr := p.revokeMinted(cctx, *m, now); rerr != nil {
-				p.log.Error("push: revoking undelivered tokens failed", "req", ref(req.ID), "err", rerr)
+				p.log.Error("push: revoking undelivered tokens failed", "req", oauth.ReqRef(req.ID), "err", rerr)
 			}
 		}
 		cancel()
@@ -403,7 +403,7 @@ func (p *Provider) pushOnce(ctx context.Context, client *state.Client, req *stor
 		AuthReqID: req.ID,
 	}, now)
 	if err != nil {
-		p.log.Error("push: minting tokens failed; sending transaction_failed", "req", ref(req.ID), "err", err)
+		p.log.Error("push: minting tokens failed; sending transaction_failed", "req", oauth.ReqRef(req.ID), "err", err)
 		status, perr := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken,
 			pushError{Error: oauth.ErrTransactionFailed, ErrorDescription: "the tokens could not be issued", AuthReqID: req.ID})
 		if perr == nil {
@@ -428,7 +428,7 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // recordAttempt counts a call to the notification endpoint on the request.
 func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 	if err := p.life.RecordNotification(ctx, id, ok); err != nil && !errors.Is(err, context.Canceled) {
-		p.log.Error("notification: recording the attempt failed", "req", ref(id), "err", err)
+		p.log.Error("notification: recording the attempt failed", "req", oauth.ReqRef(id), "err", err)
 	}
 }
 
@@ -436,13 +436,13 @@ func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 // consumed, as a redeemed one (CIBA Core 1.0 §10.3.1).
 func (p *Provider) recordPushed(ctx context.Context, req *store.Request, client *state.Client) {
 	if _, err := p.life.RecordPushed(ctx, req.ID); err != nil {
-		p.log.Error("push: recording the delivery failed", "req", ref(req.ID), "err", err)
+		p.log.Error("push: recording the delivery failed", "req", oauth.ReqRef(req.ID), "err", err)
 		return
 	}
 	if req.Status == store.StatusApproved && p.cfg.Announcer != nil {
 		p.cfg.Announcer.Event(ctx, channel.Event{
 			Version: channel.Version, Type: channel.EventTokenIssued, Time: p.cfg.Now().UnixMilli(),
-			ReqRef: ref(req.ID), ClientID: client.ID, User: req.User, Detail: "push",
+			ReqRef: oauth.ReqRef(req.ID), ClientID: client.ID, User: req.User, Detail: "push",
 		})
 	}
 }

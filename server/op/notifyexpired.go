@@ -54,7 +54,7 @@ func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
 			return n, err
 		}
 		if claimed.NotificationToken == "" {
-			p.log.Error("expired_token not pushed: the request has no client_notification_token", "req", ref(claimed.ID), "client_id", client.ID)
+			p.log.Error("expired_token not pushed: the request has no client_notification_token", "req", oauth.ReqRef(claimed.ID), "client_id", client.ID)
 			continue
 		}
 		started := p.notifier.spawn(func(ctx context.Context) { p.pushExpired(ctx, client, claimed) })
@@ -75,7 +75,7 @@ func (p *Provider) releaseExpiryPush(claimed *store.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if err := p.life.ReleaseExpiryPush(ctx, claimed); err != nil && !errors.Is(err, authreq.ErrClaimed) {
-		p.log.Error("expired_token: releasing the claim failed", "req", ref(claimed.ID), "err", err)
+		p.log.Error("expired_token: releasing the claim failed", "req", oauth.ReqRef(claimed.ID), "err", err)
 	}
 }
 

@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 
-	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
 
@@ -141,6 +140,7 @@ func writeJSONStatus(w http.ResponseWriter, status int, v any) {
 	w.Write(append(body, '\n'))
 }
 
-// ref is a short, non-reversible reference to a secret identifier (an
-// auth_req_id) for logs and events (channel.ReqRef).
-func ref(secret string) string { return channel.ReqRef(secret) }
+// tokenRef is a short, non-reversible reference to a token (a refresh
+// token, an access token's jti) for logs: the same hash prefix as
+// oauth.ReqRef, so it reveals nothing that would let anyone use the token.
+func tokenRef(secret string) string { return oauth.ReqRef(secret) }

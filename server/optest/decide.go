@@ -9,6 +9,7 @@ import (
 
 	"cibalab/server/store"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // Pending is a backchannel authentication request the OP accepted and
@@ -95,7 +96,7 @@ func (s *Server) Deny(ctx context.Context, authReqID string) error {
 func (s *Server) decide(ctx context.Context, authReqID string, approve bool) error {
 	req, err := s.store.Get(ctx, authReqID)
 	if errors.Is(err, store.ErrNotFound) {
-		return fmt.Errorf("optest: no request with auth_req_id %s", channel.ReqRef(authReqID))
+		return fmt.Errorf("optest: no request with auth_req_id %s", oauth.ReqRef(authReqID))
 	}
 	if err != nil {
 		return fmt.Errorf("optest: %w", err)
@@ -131,7 +132,7 @@ func (s *Server) WaitDecided(ctx context.Context, authReqID string) (approved bo
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("optest: request %s not decided: %w", channel.ReqRef(authReqID), ctx.Err())
+			return false, fmt.Errorf("optest: request %s not decided: %w", oauth.ReqRef(authReqID), ctx.Err())
 		case <-s.ctx.Done():
 			return false, errClosed
 		case <-changed:
@@ -188,6 +189,6 @@ func (s *Server) applyPolicy(p Pending) {
 	}
 	err := s.decide(s.ctx, p.AuthReqID, dec.Verdict == Approved)
 	if err != nil && s.ctx.Err() == nil {
-		s.logf("optest: policy decision on request %s of %s refused: %v", channel.ReqRef(p.AuthReqID), p.ClientID, err)
+		s.logf("optest: policy decision on request %s of %s refused: %v", oauth.ReqRef(p.AuthReqID), p.ClientID, err)
 	}
 }

@@ -168,7 +168,7 @@ type Event struct {
 	Version  int    `json:"v"`
 	Type     string `json:"type"`
 	Time     int64  `json:"time"` // Unix milliseconds
-	ReqRef   string `json:"req_ref,omitempty"`
+	ReqRef   string `json:"req,omitempty"`
 	ClientID string `json:"client_id,omitempty"`
 	User     string `json:"user,omitempty"`
 	Detail   string `json:"detail,omitempty"`

@@ -1,8 +1,6 @@
 package channel
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -73,11 +71,3 @@ func UserRequestsSubject(realm, user string) string {
 
 // EventsSubject is where the OP publishes every [Event].
 func EventsSubject(realm string) string { return base(realm) + ".events" }
-
-// ReqRef is a short, non-reversible reference to an auth_req_id for logs,
-// events and displays: the first 8 hex digits of its SHA-256. The OP and
-// the devices use the same function, so a watcher can match their lines.
-func ReqRef(authReqID string) string {
-	sum := sha256.Sum256([]byte(authReqID))
-	return hex.EncodeToString(sum[:4])
-}

@@ -176,7 +176,7 @@ func TestOneShots(t *testing.T) {
 	if strings.Contains(p.stdout.String(), a.AuthReqID) {
 		t.Fatal("list shows a full auth_req_id")
 	}
-	ref := listed.Requests[0]["req_ref"].(string)
+	ref := listed.Requests[0]["req"].(string)
 	tests := []struct {
 		name string
 		args []string

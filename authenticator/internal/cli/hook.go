@@ -14,13 +14,14 @@ import (
 
 	"cibalab/authenticator/device"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // hookReply is the JSON answer of the approval hook.
 type hookReply struct {
 	Accepted         bool   `json:"accepted"`
 	Verdict          string `json:"verdict,omitempty"`
-	ReqRef           string `json:"req_ref,omitempty"`
+	ReqRef           string `json:"req,omitempty"`
 	Error            string `json:"error,omitempty"`
 	ErrorDescription string `json:"error_description,omitempty"`
 }
@@ -97,7 +98,7 @@ func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 		return
 	}
 	ar := channel.AuthRequest{AuthReqID: token}
-	ref := device.ReqRef(token)
+	ref := oauth.ReqRef(token)
 	acr, amr := "", amrKeyOnly
 	if verdict == channel.VerdictApprove && r.dev.HasPIN() {
 		pin, err := pinFromFileOrEnv(r.o, r.e.getenv)

@@ -245,7 +245,7 @@ func TestJSONLines(t *testing.T) {
 				t.Errorf("signed_in %v", ev)
 			}
 		case EventRequest:
-			if ev["binding_message"] != "Message" || ev["client_id"] != "cibaConformance" || ev["req_ref"] == "" {
+			if ev["binding_message"] != "Message" || ev["client_id"] != "cibaConformance" || ev["req"] == "" {
 				t.Errorf("request %v", ev)
 			}
 			if left, _ := ev["expires_in"].(float64); left < 100 || left > 120 {

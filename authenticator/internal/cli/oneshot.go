@@ -9,6 +9,7 @@ import (
 
 	"cibalab/authenticator/device"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // runList implements "ciba-authenticator list".
@@ -107,14 +108,14 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 }
 
 // find picks the request named by id: its full auth_req_id, or its short
-// reference (device.ReqRef), which must be unambiguous.
+// reference (oauth.ReqRef), which must be unambiguous.
 func find(reqs []channel.AuthRequest, id string) (channel.AuthRequest, bool) {
 	var byRef []channel.AuthRequest
 	for _, r := range reqs {
 		if r.AuthReqID == id {
 			return r, true
 		}
-		if strings.EqualFold(device.ReqRef(r.AuthReqID), id) {
+		if strings.EqualFold(oauth.ReqRef(r.AuthReqID), id) {
 			byRef = append(byRef, r)
 		}
 	}

@@ -10,6 +10,7 @@ import (
 
 	"cibalab/authenticator/device"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // Event types of --json output, one JSON object a line on stdout.
@@ -33,7 +34,7 @@ const (
 const prompt = "approve? [y]es / [n]o"
 
 // printer writes results on stdout, as text or JSON Lines. Requests are
-// named by their device.ReqRef, never by their full auth_req_id.
+// named by their oauth.ReqRef, never by their full auth_req_id.
 // Its methods are safe for concurrent use (the approval hook prints too).
 type printer struct {
 	w      io.Writer
@@ -123,7 +124,7 @@ func (p *printer) erase() { p.text("\b \b") }
 
 func (p *printer) pinRefused(r channel.AuthRequest, triesLeft int) {
 	if p.json {
-		p.event(EventPINRefused, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "tries_left": triesLeft})
+		p.event(EventPINRefused, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "tries_left": triesLeft})
 		return
 	}
 	p.text(fmt.Sprintf("  wrong PIN: not approved (%d tries left)\n", triesLeft))
@@ -131,7 +132,7 @@ func (p *printer) pinRefused(r channel.AuthRequest, triesLeft int) {
 
 func (p *printer) ignored(r channel.AuthRequest) {
 	if p.json {
-		p.event(EventRequestIgnored, map[string]any{"req_ref": device.ReqRef(r.AuthReqID)})
+		p.event(EventRequestIgnored, map[string]any{"req": oauth.ReqRef(r.AuthReqID)})
 		return
 	}
 	p.text("  ignored: no decision sent\n")
@@ -143,7 +144,7 @@ func requestFields(r channel.AuthRequest, now time.Time) map[string]any {
 	if scope == nil {
 		scope = []string{}
 	}
-	f := map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "client_id": r.ClientID, "user": r.User,
+	f := map[string]any{"req": oauth.ReqRef(r.AuthReqID), "client_id": r.ClientID, "user": r.User,
 		"scope": scope, "expires_at": r.ExpiresAt, "expires_in": r.SecondsLeft(now)}
 	if r.ClientName != "" {
 		f["client_name"] = r.ClientName
@@ -174,7 +175,7 @@ func (p *printer) reprompt() { p.text("  answer y or n: " + prompt + "\n") }
 
 func (p *printer) expired(r channel.AuthRequest) {
 	if p.json {
-		p.event(EventRequestExpired, map[string]any{"req_ref": device.ReqRef(r.AuthReqID)})
+		p.event(EventRequestExpired, map[string]any{"req": oauth.ReqRef(r.AuthReqID)})
 		return
 	}
 	p.text("  expired before a decision\n")
@@ -182,13 +183,13 @@ func (p *printer) expired(r channel.AuthRequest) {
 
 func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string) {
 	if p.json {
-		p.event(EventDecisionSent, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source})
+		p.event(EventDecisionSent, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source})
 	}
 }
 
 func (p *printer) accepted(r channel.AuthRequest, verdict string) {
 	if p.json {
-		p.event(EventDecisionAccepted, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict})
+		p.event(EventDecisionAccepted, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict})
 		return
 	}
 	if verdict == channel.VerdictApprove {
@@ -200,7 +201,7 @@ func (p *printer) accepted(r channel.AuthRequest, verdict string) {
 
 func (p *printer) refused(r channel.AuthRequest, verdict string, e *device.RefusedError) {
 	if p.json {
-		f := map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "error": e.Code}
+		f := map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "error": e.Code}
 		if e.Description != "" {
 			f["error_description"] = e.Description
 		}
@@ -219,7 +220,7 @@ func (p *printer) refused(r channel.AuthRequest, verdict string, e *device.Refus
 func (p *printer) retrying(r channel.AuthRequest, verdict string, left time.Duration) {
 	secs := int(left.Round(time.Second) / time.Second)
 	if p.json {
-		p.event(EventDecisionRetrying, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict, "lapses_in": secs})
+		p.event(EventDecisionRetrying, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "lapses_in": secs})
 		return
 	}
 	p.text(fmt.Sprintf("  … no answer from the OP yet: sending again for up to %d s\n", secs))
@@ -229,7 +230,7 @@ func (p *printer) retrying(r channel.AuthRequest, verdict string, left time.Dura
 // was not applied and never will be.
 func (p *printer) notDelivered(r channel.AuthRequest, verdict string) {
 	if p.json {
-		p.event(EventNotDelivered, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "verdict": verdict})
+		p.event(EventNotDelivered, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict})
 		return
 	}
 	p.text("  ✘ not delivered: the OP did not answer in time; the decision was not applied\n")
@@ -239,7 +240,7 @@ func (p *printer) notDelivered(r channel.AuthRequest, verdict string) {
 // decision.
 func (p *printer) closed(r channel.AuthRequest, c device.Closure, ownID string) {
 	if p.json {
-		p.event(EventRequestClosed, map[string]any{"req_ref": device.ReqRef(r.AuthReqID), "reason": c.Reason})
+		p.event(EventRequestClosed, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "reason": c.Reason})
 		return
 	}
 	where := "on another device"
@@ -296,7 +297,7 @@ func (p *printer) pending(reqs []channel.AuthRequest, now time.Time) {
 		if r.BindingMessage != "" {
 			msg = quoted(r.BindingMessage)
 		}
-		fmt.Fprintf(&b, "%s  %-20s %4d s  %s  [%s]\n", device.ReqRef(r.AuthReqID), display(r.ClientID), r.SecondsLeft(now), msg, display(strings.Join(r.Scope, " ")))
+		fmt.Fprintf(&b, "%s  %-20s %4d s  %s  [%s]\n", oauth.ReqRef(r.AuthReqID), display(r.ClientID), r.SecondsLeft(now), msg, display(strings.Join(r.Scope, " ")))
 	}
 	p.text(b.String())
 }
