@@ -20,7 +20,8 @@
 //                             OP_DECISION for those users
 //   OP_DECISION_EVENTS        "1": print one JSON line on stdout, after the
 //                             issuer line, as each decision is sent:
-//                             {"type":"decision_sent","auth_req_id":"..."}
+//                             {"type":"decision_sent","auth_req_id":"...",
+//                             "unix_us":N} (N: the wall clock in microseconds)
 //   OP_STORE                  "unbounded": keep every stored object until it
 //                             expires, instead of the default memory adapter's
 //                             1,000 most recent ones
@@ -132,7 +133,7 @@ server.listen(0, '127.0.0.1', () => {
           setTimeout(async () => {
             try {
               if (decisionEvents) {
-                process.stdout.write(`${JSON.stringify({ type: 'decision_sent', auth_req_id: request.jti })}\n`);
+                process.stdout.write(`${JSON.stringify({ type: 'decision_sent', auth_req_id: request.jti, unix_us: Math.round((performance.timeOrigin + performance.now()) * 1000) })}\n`);
               }
               if (answer === 'approve') {
                 const grant = new provider.Grant({ clientId: client.clientId, accountId: account.accountId });

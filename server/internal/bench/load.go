@@ -114,6 +114,8 @@ type flowResult struct {
 	slowDown  int           // slow_down answers, anywhere
 	firstErr  string
 	tls       string
+	started   int // flows started, warm-up and window
+	abandoned int // flows without tokens when the measurement ended
 }
 
 // flow is one CIBA flow in poll mode.
@@ -161,7 +163,7 @@ func runFlows(ctx context.Context, t *target, o flowOpts) (flowResult, error) {
 	start := func() {
 		inFlight.Add(1)
 		started.Add(1)
-		a, err := postForm(ctx, hc, t.bcURL, startForm(o.client, userApprove, ""))
+		a, err := postForm(ctx, hc, t.bcURL, startForm(o.client, userApprove, "30"))
 		if err != nil || a.status != http.StatusOK || a.str("auth_req_id") == "" {
 			if ctx.Err() == nil {
 				fail("bc-authorize: %d %v %v", a.status, a.body, err)
@@ -249,6 +251,7 @@ func runFlows(ctx context.Context, t *target, o flowOpts) (flowResult, error) {
 		return res, err
 	}
 	res.cpu = cpu1 - cpu0
+	res.started, res.abandoned = int(started.Load()), int(inFlight.Load())
 	res.perSecond = float64(res.flows) / o.window.Seconds()
 	if res.flows > 0 {
 		res.tokenReqs = float64(pollSum) / float64(res.flows)

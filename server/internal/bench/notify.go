@@ -108,7 +108,7 @@ func runLatency(ctx context.Context, t *target, n *notifier, clientID string, pu
 		if ctx.Err() != nil {
 			break
 		}
-		form := startForm(clientID, userApprove, "")
+		form := startForm(clientID, userLat, "")
 		form.Set("client_notification_token", randomToken())
 		a, err := postForm(ctx, hc, t.bcURL, form)
 		if err != nil || a.status != http.StatusOK {
@@ -116,6 +116,14 @@ func runLatency(ctx context.Context, t *target, n *notifier, clientID string, pu
 			continue
 		}
 		id := a.str("auth_req_id")
+		var decided time.Time
+		if t.approve != nil {
+			decided = time.Now()
+			if err := t.approve(ctx, id); err != nil {
+				fail("approve: %v", err)
+				continue
+			}
+		}
 		got, err := n.wait(ctx, id, 10*time.Second)
 		if err != nil {
 			fail("%s: %v", clientID, err)
@@ -133,10 +141,12 @@ func runLatency(ctx context.Context, t *target, n *notifier, clientID string, pu
 			fail("push without tokens")
 			continue
 		}
-		decided, ok := t.decisions.take(t.decisionKey(id), 2*time.Second)
-		if !ok {
-			fail("no decision_sent event for a request")
-			continue
+		if t.approve == nil {
+			var ok bool
+			if decided, ok = t.decisions.take(t.decisionKey(id), 2*time.Second); !ok {
+				fail("no decision_sent event for a request")
+				continue
+			}
 		}
 		res.notify = append(res.notify, got.at.Sub(decided))
 		res.token = append(res.token, tokenAt.Sub(decided))

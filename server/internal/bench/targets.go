@@ -10,7 +10,10 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"io"
 	"math/big"
+	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -34,6 +37,7 @@ const (
 
 	userApprove = "user" // approved at once by the device
 	userIdle    = "idle" // never answers: requests stay pending
+	userLat     = "lat"  // approved when the bench says so (latency figures)
 	password    = "bench-password"
 )
 
@@ -53,6 +57,10 @@ type target struct {
 	push     bool
 	// accessTokens describes the access tokens the OP issues.
 	accessTokens string
+	// approve, when set, has the user approve the request now (ciba-op:
+	// through the device's approval hook); when nil the OP's simulated
+	// user approves at once and decisions records when.
+	approve func(ctx context.Context, authReqID string) error
 	// decisionKey is the key of a request in decisions.
 	decisionKey func(authReqID string) string
 	decisions   *decisionLog
@@ -83,6 +91,9 @@ func (d *decisionLog) line(line string, at time.Time, key string) {
 		return
 	}
 	k, _ := ev[key].(string)
+	if us, ok := ev["unix_us"].(float64); ok {
+		at = time.UnixMicro(int64(us)) // the sender's own clock reading
+	}
 	d.mu.Lock()
 	d.at[k] = at
 	d.mu.Unlock()
@@ -153,8 +164,10 @@ func prepareState(ctx context.Context, bin, dir, notifyURL string) (*opState, er
 		}
 		s.certs[id] = cert
 	}
-	if err := run(ctx, bin, "user", "add", "--state-dir", st, "--id", userIdle, "--password-file", pass); err != nil {
-		return nil, err
+	for _, u := range []string{userIdle, userLat} {
+		if err := run(ctx, bin, "user", "add", "--state-dir", st, "--id", u, "--password-file", pass); err != nil {
+			return nil, err
+		}
 	}
 	var err error
 	s.roots, err = pki.CertPoolFromPEMFile(filepath.Join(st, "ca.pem"))
@@ -239,7 +252,68 @@ func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, in
 	if _, err := auth.waitLine(ctx, signedIn, 30*time.Second); err != nil {
 		return nil, err
 	}
+	// The user "lat" decides only through the approval hook, so that the
+	// bench knows the moment the decision is sent.
+	latIn := make(chan string, 1)
+	lcmd := exec.Command(bins.authenticator, "--nats-url", natsURL, "--user", userLat, "--password-file", filepath.Join(dir, "password"),
+		"--device-dir", filepath.Join(dir, "device-lat"), "--auto", "ignore", "--approval-hook-listen", "127.0.0.1:0",
+		"--json", "--log-level", "warn")
+	lcmd.Env = os.Environ()
+	lat, err := startProc("ciba-authenticator (hook)", lcmd, func(line string, _ time.Time) {
+		if strings.Contains(line, `"signed_in"`) {
+			select {
+			case latIn <- line:
+			default:
+			}
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	stops = append(stops, lat.stop)
+	if _, err := lat.waitLine(ctx, latIn, 30*time.Second); err != nil {
+		return nil, err
+	}
+	hook, err := hookURL(ctx, lat)
+	if err != nil {
+		return nil, err
+	}
+	hc := &http.Client{Timeout: 10 * time.Second}
+	t.approve = func(ctx context.Context, id string) error {
+		req, err := http.NewRequestWithContext(ctx, http.MethodPost, hook+"?"+url.Values{"token": {id}, "type": {"allow"}}.Encode(), nil)
+		if err != nil {
+			return err
+		}
+		resp, err := hc.Do(req)
+		if err != nil {
+			return err
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			return fmt.Errorf("approval hook: HTTP %d", resp.StatusCode)
+		}
+		return nil
+	}
 	return t, t.discover(ctx)
+}
+
+// hookURL reads the approval hook's URL (with its secret) from what the
+// authenticator wrote on stderr.
+func hookURL(ctx context.Context, p *proc) (string, error) {
+	deadline := time.Now().Add(10 * time.Second)
+	for ctx.Err() == nil && time.Now().Before(deadline) {
+		for line := range strings.Lines(p.stderr.String()) {
+			if _, rest, ok := strings.Cut(line, "approval hook: POST "); ok {
+				u, _, _ := strings.Cut(strings.TrimSpace(rest), "?")
+				if strings.HasPrefix(u, "http://127.0.0.1:") {
+					return u, nil
+				}
+			}
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return "", fmt.Errorf("ciba-authenticator printed no approval hook URL:\n%s", p.stderr.String())
 }
 
 // startOIDCProvider starts interop/oidc-provider-op.mjs with the same
