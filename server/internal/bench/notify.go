@@ -85,7 +85,7 @@ type latencyResult struct {
 	first  string
 }
 
-// runLatency runs count flows one after the other for clientID (ping or
+// runLatency runs count flows (after 3 uncounted ones) one after the other for clientID (ping or
 // push) and measures, for each, the time from the moment the deciding
 // process said it sent the decision to the notification's arrival, and to
 // the tokens' (after the ping, one token request). Bounded by count and
@@ -104,9 +104,15 @@ func runLatency(ctx context.Context, t *target, n *notifier, clientID string, pu
 	defer cancel()
 	t.decisions.enabled.Store(true)
 	defer t.decisions.enabled.Store(false)
-	for range count {
+	// The first flows open the connections (the client's, the OP's to the
+	// notification endpoint) and are not counted.
+	const warmup = 3
+	for i := range count + warmup {
 		if ctx.Err() != nil {
 			break
+		}
+		if i == warmup {
+			res = latencyResult{}
 		}
 		form := startForm(clientID, userLat, "")
 		form.Set("client_notification_token", randomToken())

@@ -81,6 +81,8 @@ func buildRows(m machine, s settings, op, other *results) []row {
 	higher(fmt.Sprintf("flows/s, C=%d keep-alive, ES256 ID token", c), op.c16.perSecond, other.c16.perSecond, "%.1f", 5)
 	higher(fmt.Sprintf("token requests per flow (C=%d, ES256)", c), op.c16.tokenReqs, other.c16.tokenReqs, "%.2f", 0)
 	higher(fmt.Sprintf("OP CPU ms per flow (C=%d, ES256)", c), cpuPerFlow(op.c16), cpuPerFlow(other.c16), "%.2f", 0)
+	cores := func(f flowResult) float64 { return f.cpu.Seconds() / s.window.Seconds() }
+	higher(fmt.Sprintf("OP CPU use in cores (C=%d, ES256)", c), cores(op.c16), cores(other.c16), "%.2f", 0)
 	higher(fmt.Sprintf("flows/s, C=%d keep-alive, RS256 ID token", c), op.c16RS.perSecond, other.c16RS.perSecond, "%.1f", 0)
 	rs := row{figure: fmt.Sprintf("OP CPU ms per flow (C=%d, RS256)", c), op: num(cpuPerFlow(op.c16RS), "%.2f"), other: num(cpuPerFlow(other.c16RS), "%.2f")}
 	_, rs.ratio = ratio(cpuPerFlow(op.c16RS), cpuPerFlow(other.c16RS))
