@@ -107,9 +107,9 @@ func TestReport(t *testing.T) {
 	m := machine{cpus: "2", model: "test CPU", goVersion: "go1.26", nodeVersion: "v20", providerVersion: "9.13.3", rsaSig: time.Millisecond}
 	lat := latencyResult{notify: []time.Duration{time.Millisecond}, token: []time.Duration{time.Millisecond, 3 * time.Millisecond}}
 	op := &results{name: "ciba-op", c16: flowResult{flows: 5000, perSecond: 500, cpu: 5 * time.Second, tokenReqs: 2},
-		c16RS: flowResult{flows: 1000, perSecond: 100, cpu: time.Second},
+		c16RS:   flowResult{flows: 1000, perSecond: 100, cpu: time.Second},
 		pending: pendingResult{rss0: 10 << 20, created: []int{20000, 100000}, rss: []int64{10<<20 + 20000*500, 10<<20 + 100000*500}, pollRate: 5000},
-		ping: lat, push: lat, tlsKeepAlive: "TLS 1.3"}
+		ping:    lat, push: lat, tlsKeepAlive: "TLS 1.3"}
 	other := &results{name: "oidc-provider", c16: flowResult{flows: 1000, perSecond: 100, cpu: 3 * time.Second}, pushNA: true,
 		pending: pendingResult{pollRate: 500}, ping: lat}
 	var buf bytes.Buffer
