@@ -35,8 +35,6 @@ import { readFileSync } from 'node:fs';
 import { createServer } from 'node:https';
 import { X509Certificate } from 'node:crypto';
 import Provider, { errors } from 'oidc-provider';
-import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
-import LRU from 'oidc-provider/lib/helpers/lru.js';
 
 function env(name) {
   const v = process.env[name];
@@ -63,6 +61,10 @@ for (const d of Object.values(byHint)) {
 const decisionEvents = process.env.OP_DECISION_EVENTS === '1';
 let adapter;
 if (process.env.OP_STORE === 'unbounded') {
+  // oidc-provider's own memory adapter over its own LRU map, sized so that
+  // it never evicts; entries still expire.
+  const { default: MemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+  const { default: LRU } = await import('oidc-provider/lib/helpers/lru.js');
   const storage = new LRU({ maxSize: Number.MAX_SAFE_INTEGER });
   adapter = (model) => new MemoryAdapter(model, storage);
 }
