@@ -14,6 +14,17 @@
 //                             answers on the authentication device
 //   OP_DECISION_DELAY_MS      how long the user takes (default 200)
 //   OP_COOKIE_KEY             a random cookie signing key
+// Options of the performance bench (docs/performance.md), all optional:
+//   OP_DECISION_BY_HINT       JSON object login_hint -> "approve", "deny" or
+//                             "none" (the user never answers), overriding
+//                             OP_DECISION for those users
+//   OP_DECISION_EVENTS        "1": print one JSON line on stdout, after the
+//                             issuer line, as each decision is sent:
+//                             {"type":"decision_sent","auth_req_id":"...",
+//                             "unix_us":N} (N: the wall clock in microseconds)
+//   OP_STORE                  "unbounded": keep every stored object until it
+//                             expires, instead of the default memory adapter's
+//                             1,000 most recent ones
 // Notification endpoints are trusted through NODE_EXTRA_CA_CERTS.
 //
 // It listens on 127.0.0.1 with a free port and prints the issuer URL on one
@@ -40,6 +51,23 @@ if (decision !== 'approve' && decision !== 'deny') {
   process.exit(2);
 }
 const delay = Number(process.env.OP_DECISION_DELAY_MS || '200');
+const byHint = JSON.parse(process.env.OP_DECISION_BY_HINT || '{}');
+for (const d of Object.values(byHint)) {
+  if (d !== 'approve' && d !== 'deny' && d !== 'none') {
+    console.error('oidc-provider-op: OP_DECISION_BY_HINT values must be approve, deny or none');
+    process.exit(2);
+  }
+}
+const decisionEvents = process.env.OP_DECISION_EVENTS === '1';
+let adapter;
+if (process.env.OP_STORE === 'unbounded') {
+  // oidc-provider's own memory adapter over its own LRU map, sized so that
+  // it never evicts; entries still expire.
+  const { default: MemoryAdapter } = await import('oidc-provider/lib/adapters/memory_adapter.js');
+  const { default: LRU } = await import('oidc-provider/lib/helpers/lru.js');
+  const storage = new LRU({ maxSize: Number.MAX_SAFE_INTEGER });
+  adapter = (model) => new MemoryAdapter(model, storage);
+}
 
 const server = createServer({
   cert: readFileSync(env('OP_TLS_CERT')),
@@ -61,6 +89,7 @@ server.listen(0, '127.0.0.1', () => {
   let provider;
   provider = new Provider(issuer, {
     jwks: JSON.parse(env('OP_JWKS')),
+    ...(adapter ? { adapter } : {}),
     cookies: { keys: [env('OP_COOKIE_KEY')] },
     clients: JSON.parse(env('OP_CLIENTS')),
     clientAuthMethods: ['tls_client_auth'],
@@ -101,9 +130,14 @@ server.listen(0, '127.0.0.1', () => {
         validateBindingMessage: async () => {},
         validateRequestContext: async () => {},
         triggerAuthenticationDevice: async (ctx, request, account, client) => {
+          const answer = byHint[request.params.login_hint] ?? decision;
+          if (answer === 'none') return;
           setTimeout(async () => {
             try {
-              if (decision === 'approve') {
+              if (decisionEvents) {
+                process.stdout.write(`${JSON.stringify({ type: 'decision_sent', auth_req_id: request.jti, unix_us: Math.round((performance.timeOrigin + performance.now()) * 1000) })}\n`);
+              }
+              if (answer === 'approve') {
                 const grant = new provider.Grant({ clientId: client.clientId, accountId: account.accountId });
                 grant.addOIDCScope(request.params.scope);
                 await grant.save();
