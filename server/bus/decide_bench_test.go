@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/op"
+	"cibalab/server/authreq"
 	"cibalab/server/state"
 	"cibalab/shared/channel"
 )
@@ -18,7 +18,7 @@ import (
 // benchmark measures the device channel, not a store.
 type acceptAll struct{}
 
-func (acceptAll) Decide(context.Context, string, string, op.Verdict) error { return nil }
+func (acceptAll) Decide(context.Context, string, string, authreq.Verdict) error { return nil }
 func (acceptAll) Pending(context.Context, string) ([]channel.AuthRequest, error) {
 	return nil, nil
 }

@@ -18,6 +18,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"cibalab/server/authreq"
 	"cibalab/shared/oauth"
 )
 
@@ -146,7 +147,7 @@ func (f *fixture) approvedN(b *testing.B, n int) []string {
 	b.Helper()
 	ids := f.startN(b, n)
 	for _, id := range ids {
-		if err := f.p.Decide(context.Background(), "user", id, Verdict{Approve: true, AMR: []string{"swk"}}); err != nil {
+		if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{Approve: true, AMR: []string{"swk"}}); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -170,7 +171,7 @@ func BenchmarkDecide(b *testing.B) {
 			ids = f.startN(b, chunk)
 			b.StartTimer()
 		}
-		if err := f.p.Decide(ctx, "user", ids[i%chunk], Verdict{Approve: true, AMR: []string{"swk"}}); err != nil {
+		if err := f.p.Decide(ctx, "user", ids[i%chunk], authreq.Verdict{Approve: true, AMR: []string{"swk"}}); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -22,7 +22,6 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -182,7 +181,7 @@ const defaultUserPassword = "password"
 // "user" that approves every request at once.
 func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, interval time.Duration) (_ *target, err error) {
 	t := &target{name: "ciba-op", interval: interval, certs: st.certs, roots: st.roots, push: true,
-		accessTokens: "JWT RS256", decisionKey: channel.ReqRef, decisions: newDecisionLog()}
+		accessTokens: "JWT RS256", decisionKey: oauth.ReqRef, decisions: newDecisionLog()}
 	ready := make(chan string, 1)
 	cmd := exec.Command(bins.op, "serve", "--state-dir", st.dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0",
 		"--interval", interval.String(), "--log-level", "warn", "--notification-ca-file", filepath.Join(st.dir, "ca.pem"))
