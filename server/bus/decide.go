@@ -11,7 +11,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
@@ -24,14 +24,14 @@ type refusal struct{ code, desc string }
 // per-device subject. The subject names the device (only its nkey may
 // publish there), and the reply must go to the device's own inbox, so
 // that no other connection reads the answer.
-func (r *Responder) sender(subject, reply string) (*state.Device, *refusal) {
+func (r *Responder) sender(subject, reply string) (*registry.Device, *refusal) {
 	id := deviceFromSubject(subject)
 	if channel.ValidDeviceID(id) != nil {
 		return nil, &refusal{channel.ErrUnknownDevice, "no such device"}
 	}
 	dev, err := r.cfg.Devices.Device(id)
 	switch {
-	case errors.Is(err, state.ErrNotFound):
+	case errors.Is(err, registry.ErrNotFound):
 		return nil, &refusal{channel.ErrUnknownDevice, "no such device; enroll"}
 	case err != nil:
 		r.log.Error("device lookup failed", "err", err)
@@ -46,7 +46,7 @@ func (r *Responder) sender(subject, reply string) (*state.Device, *refusal) {
 
 // pending lists the pending requests of the sending device's user.
 func (r *Responder) pending(ctx context.Context, d Decider, subject, reply string, data []byte) any {
-	fail := func(dev *state.Device, f refusal) any {
+	fail := func(dev *registry.Device, f refusal) any {
 		id, user := deviceFromSubject(subject), ""
 		if dev != nil {
 			user = dev.User

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 )
 
@@ -38,11 +38,11 @@ func BenchmarkDeviceDecision(b *testing.B) {
 		b.Fatal(err)
 	}
 	b.Cleanup(nc.Close)
-	dir, err := state.Open(filepath.Join(b.TempDir(), "state"), state.Config{PasswordIterations: 2})
+	dir, err := registry.Open(filepath.Join(b.TempDir(), "state"), registry.Config{PasswordIterations: 2})
 	if err != nil {
 		b.Fatal(err)
 	}
-	if err := dir.AddUser(state.User{ID: "user"}, "password"); err != nil {
+	if err := dir.AddUser(registry.User{ID: "user"}, "password"); err != nil {
 		b.Fatal(err)
 	}
 	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns,

@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
 )
@@ -129,7 +129,7 @@ func (r *Responder) enroll(ctx context.Context, source string, data []byte) any 
 	}
 	u, err := r.cfg.Users.Authenticate(in.User, in.Password)
 	if err != nil {
-		if !errors.Is(err, state.ErrBadCredentials) {
+		if !errors.Is(err, registry.ErrBadCredentials) {
 			r.log.Error("enrollment failed", "err", err)
 			return fail(channel.ErrInternal, "internal error")
 		}
@@ -140,11 +140,11 @@ func (r *Responder) enroll(ctx context.Context, source string, data []byte) any 
 	}
 	r.limit.result(in.User, source, true, r.cfg.Now())
 	user = u.ID
-	dev, err := r.cfg.Devices.EnrollDevice(state.Device{User: u.ID, Name: in.DeviceName, Key: jwk, NKey: in.NKey})
+	dev, err := r.cfg.Devices.EnrollDevice(registry.Device{User: u.ID, Name: in.DeviceName, Key: jwk, NKey: in.NKey})
 	switch {
-	case errors.Is(err, state.ErrDeviceRevoked):
+	case errors.Is(err, registry.ErrDeviceRevoked):
 		return fail(channel.ErrDeviceRevoked, "these keys belong to a revoked device; enroll with new keys")
-	case errors.Is(err, state.ErrExists):
+	case errors.Is(err, registry.ErrExists):
 		return fail(channel.ErrBadMessage, "these keys belong to another device")
 	case err != nil:
 		// Bad device names and the like; state's message names the field.

@@ -13,7 +13,7 @@ import (
 	"github.com/nats-io/nats.go"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 )
 
@@ -24,16 +24,16 @@ type Decider interface {
 	Pending(ctx context.Context, user string) ([]channel.AuthRequest, error)
 }
 
-// Authenticator checks a user's password; *state.Dir implements it.
+// Authenticator checks a user's password; *registry.Dir implements it.
 type Authenticator interface {
-	Authenticate(id, password string) (*state.User, error)
+	Authenticate(id, password string) (*registry.User, error)
 }
 
-// DeviceRegistry keeps the enrolled devices; *state.Dir implements it.
+// DeviceRegistry keeps the enrolled devices; *registry.Dir implements it.
 type DeviceRegistry interface {
-	Devices() ([]state.Device, error)
-	Device(id string) (*state.Device, error)
-	EnrollDevice(dev state.Device) (state.Device, error)
+	Devices() ([]registry.Device, error)
+	Device(id string) (*registry.Device, error)
+	EnrollDevice(dev registry.Device) (registry.Device, error)
 }
 
 // Config configures a Responder. Zero values are the documented defaults.
@@ -90,10 +90,10 @@ type Responder struct {
 	open    openRequests         // announced requests not yet closed
 	tickets map[string]time.Time // nkeys admitted to enroll → until when
 
-	syncMu  sync.Mutex               // serialises SyncDevices
-	revoked map[string]bool          // device ids seen revoked
-	active  map[string]*state.Device // last synced active devices
-	lanes   map[string]*deviceLane   // per-device subscriptions while serving
+	syncMu  sync.Mutex                  // serialises SyncDevices
+	revoked map[string]bool             // device ids seen revoked
+	active  map[string]*registry.Device // last synced active devices
+	lanes   map[string]*deviceLane      // per-device subscriptions while serving
 	// knownNKeys are the nkeys of the active devices: their grants
 	// include enrollment, so they get no ticket. (A revoked device's nkey
 	// may get one, to be told device_revoked when it enrolls again.)
@@ -278,7 +278,7 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 	if first {
 		r.revoked = map[string]bool{}
 	}
-	active := map[string]*state.Device{}
+	active := map[string]*registry.Device{}
 	known := map[string]bool{}
 	var grants []DeviceGrant
 	for i := range devs {
@@ -348,7 +348,7 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 // grant is what dev may do on NATS: read its user's requests and its own
 // inboxes, and ask on its own pending, decide and enrollment subjects
 // (enrolling the same keys again returns the same device).
-func (r *Responder) grant(dev *state.Device) DeviceGrant {
+func (r *Responder) grant(dev *registry.Device) DeviceGrant {
 	realm := r.cfg.Realm
 	return DeviceGrant{
 		NKey: dev.NKey,

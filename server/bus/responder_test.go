@@ -20,7 +20,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
 )
@@ -83,7 +83,7 @@ func (s *syncBuffer) String() string {
 type harness struct {
 	ns   *Embedded
 	op   *nats.Conn
-	dir  *state.Dir
+	dir  *registry.Dir
 	dec  *decider
 	r    *Responder
 	url  string
@@ -112,12 +112,12 @@ func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	dir, err := state.Open(filepath.Join(t.TempDir(), "state"), state.Config{PasswordIterations: 2})
+	dir, err := registry.Open(filepath.Join(t.TempDir(), "state"), registry.Config{PasswordIterations: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
 	for _, u := range []string{"user", "alice", "bob"} {
-		if err := dir.AddUser(state.User{ID: u}, "password"); err != nil {
+		if err := dir.AddUser(registry.User{ID: u}, "password"); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -702,7 +702,7 @@ func TestWatcherAppliesRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(nc.Close)
-	dir, _ := state.Open(filepath.Join(t.TempDir(), "s"), state.Config{PasswordIterations: 2})
+	dir, _ := registry.Open(filepath.Join(t.TempDir(), "s"), registry.Config{PasswordIterations: 2})
 	r, err := NewResponder(Config{Conn: nc, Realm: "master", Users: dir, Devices: dir, Gate: ns, DeviceSyncInterval: 20 * time.Millisecond, Logger: slog.New(slog.NewTextHandler(testWriter{t}, nil))})
 	if err != nil {
 		t.Fatal(err)
@@ -713,7 +713,7 @@ func TestWatcherAppliesRevocation(t *testing.T) {
 	t.Cleanup(r.Close)
 	d := newDevice(t)
 	jwk, _ := pki.PublicJWK(d.key.Public(), "", "ES256")
-	stored, err := dir.EnrollDevice(state.Device{User: "user", Key: jwk, NKey: d.pub}) // enrolled by another process
+	stored, err := dir.EnrollDevice(registry.Device{User: "user", Key: jwk, NKey: d.pub}) // enrolled by another process
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -754,9 +754,9 @@ func FuzzEnrollMessage(f *testing.F) {
 	f.Add([]byte(`{"v":1}`))
 	f.Add([]byte(`[]`))
 	f.Add([]byte(`{"v":1,"user":"user","password":"x","device_key":null}`))
-	dir, _ := state.Open(filepath.Join(f.TempDir(), "s"), state.Config{PasswordIterations: 1})
+	dir, _ := registry.Open(filepath.Join(f.TempDir(), "s"), registry.Config{PasswordIterations: 1})
 	// A password no fuzzer finds: every enrollment must be refused.
-	dir.AddUser(state.User{ID: "user"}, rand.Text())
+	dir.AddUser(registry.User{ID: "user"}, rand.Text())
 	r, err := NewResponder(Config{Realm: "master", Users: dir, Devices: dir, Conn: &nats.Conn{}})
 	if err != nil {
 		f.Fatal(err)
@@ -793,7 +793,7 @@ func FuzzEnrollHello(f *testing.F) {
 	f.Add([]byte(`{"v":1,"nkey":"UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP"}`))
 	f.Add([]byte(`{"v":1,"nkey":"U.>"}`))
 	f.Add([]byte(`[]`))
-	dir, _ := state.Open(filepath.Join(f.TempDir(), "s"), state.Config{PasswordIterations: 1})
+	dir, _ := registry.Open(filepath.Join(f.TempDir(), "s"), registry.Config{PasswordIterations: 1})
 	r, err := NewResponder(Config{Realm: "master", Users: dir, Devices: dir, Conn: &nats.Conn{}})
 	if err != nil {
 		f.Fatal(err)

@@ -22,7 +22,7 @@ import (
 
 	"cibalab/server/ca"
 	"cibalab/server/optest"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -136,7 +136,7 @@ func (e *env) register(t testing.TB, id string, mode oauth.DeliveryMode, endpoin
 	t.Helper()
 	e.srv.AddClient(id, optest.ClientName("openid-client "+string(mode)), optest.DeliveryMode(mode),
 		optest.NotificationEndpoint(endpoint),
-		optest.ClientMetadata(func(c *state.Client) { c.IDTokenSignedResponseAlg = idTokenAlg }))
+		optest.ClientMetadata(func(c *registry.Client) { c.IDTokenSignedResponseAlg = idTokenAlg }))
 	cert := e.srv.ClientCertificate(id)
 	keyPEM, err := pki.EncodePrivateKeyPEM(cert.PrivateKey)
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -199,7 +199,7 @@ func TestNotificationToken(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.addClient(state.Client{ID: "pinger", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=client1,O=cibalab",
+			f.addClient(registry.Client{ID: "pinger", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=client1,O=cibalab",
 				DeliveryMode: oauth.ModePing, NotificationEndpoint: "https://rp.test/cb"})
 			cert := f.certs[tt.client]
 			if tt.client == "pinger" {
@@ -234,7 +234,7 @@ func TestNotificationToken(t *testing.T) {
 // both the OP and the client enable it; missing → missing_user_code, wrong
 // → invalid_user_code; sent when not enabled → invalid_request.
 func TestUserCode(t *testing.T) {
-	hash, err := state.HashUserCode("4711", 2)
+	hash, err := registry.HashUserCode("4711", 2)
 	if err != nil {
 		t.Fatal(err)
 	}

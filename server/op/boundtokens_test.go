@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
@@ -21,8 +21,8 @@ import (
 // bound to it. Without the registration, no certificate means bearer
 // tokens.
 func TestCertificateBoundTokensRequired(t *testing.T) {
-	secret := state.GenerateClientSecret()
-	secretHash, err := state.HashClientSecret(secret)
+	secret := registry.GenerateClientSecret()
+	secretHash, err := registry.HashClientSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +42,7 @@ func TestCertificateBoundTokensRequired(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.addClient(state.Client{ID: "basic", TokenEndpointAuthMethod: state.AuthClientSecretBasic, ClientSecretHash: secretHash,
+			f.addClient(registry.Client{ID: "basic", TokenEndpointAuthMethod: registry.AuthClientSecretBasic, ClientSecretHash: secretHash,
 				GrantTypes:                            []string{oauth.GrantTypeCIBA, oauth.GrantTypeRefreshToken},
 				TLSClientCertificateBoundAccessTokens: tt.bound})
 			cert := issueCert(t, f.ca, "basic")

@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"slices"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // verifyClientAssertion implements private_key_jwt (RFC 7523 §2.2 and §3,
@@ -16,7 +16,7 @@ import (
 // endpoint; exp is required, not past and at most 60 minutes ahead; nbf and
 // iat, when present, are not in the future (with Config.ClockSkew); the
 // jti is required and used once.
-func (p *Provider) verifyClientAssertion(c *state.Client, form url.Values) error {
+func (p *Provider) verifyClientAssertion(c *registry.Client, form url.Values) error {
 	if form.Get(paramClientAssertionType) != clientAssertionTypeJWT {
 		return errors.New("client_assertion_type is not " + clientAssertionTypeJWT)
 	}

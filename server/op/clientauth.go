@@ -13,7 +13,7 @@ import (
 	"strings"
 
 	"cibalab/server/dn"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -22,7 +22,7 @@ import (
 // presented none (possible only with private_key_jwt and the secrets).
 // Tokens are bound to Cert when there is one (RFC 8705 §3).
 type authenticatedClient struct {
-	*state.Client
+	*registry.Client
 	Cert *x509.Certificate
 }
 
@@ -120,7 +120,7 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 		return nil, fail("client_id is required in the request body")
 	}
 	client, err := p.cfg.Clients.Client(id)
-	if errors.Is(err, state.ErrNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return nil, fail("client authentication failed")
 	}
 	if err != nil {
@@ -139,11 +139,11 @@ func (p *Provider) authenticateClient(r *http.Request, form url.Values, newErr f
 		err = p.verifyPKIClient(client, r.TLS.PeerCertificates)
 	case oauth.AuthSelfSignedTLSClient:
 		err = p.verifySelfSignedClient(client, creds.certificate)
-	case state.AuthPrivateKeyJWT:
+	case registry.AuthPrivateKeyJWT:
 		err = p.verifyClientAssertion(client, form)
-	case state.AuthClientSecretBasic:
+	case registry.AuthClientSecretBasic:
 		err = verifyClientSecret(client, creds.basicSecret)
-	case state.AuthClientSecretPost:
+	case registry.AuthClientSecretPost:
 		err = verifyClientSecret(client, form.Get(paramClientSecret))
 	default:
 		err = errors.New("unsupported authentication method")
@@ -169,9 +169,9 @@ var errNoCertificate = errors.New("no client certificate")
 func (c presented) match(method string) error {
 	mtls := method == oauth.AuthTLSClient || method == oauth.AuthSelfSignedTLSClient
 	want := presented{
-		basic:     method == state.AuthClientSecretBasic || (mtls && c.basicIdentifiesOnly()),
-		post:      method == state.AuthClientSecretPost,
-		assertion: method == state.AuthPrivateKeyJWT,
+		basic:     method == registry.AuthClientSecretBasic || (mtls && c.basicIdentifiesOnly()),
+		post:      method == registry.AuthClientSecretPost,
+		assertion: method == registry.AuthPrivateKeyJWT,
 	}
 	if c.basic != want.basic || c.post != want.post || c.assertion != want.assertion {
 		return errors.New("credentials of another method than the registered one")
@@ -194,7 +194,7 @@ func (c presented) basicIdentifiesOnly() bool {
 // TLS handshake proved the client holds, must be one registered in the
 // x5c of a key of the client's jwks (compared by x5t#S256, §2.2.2) and be
 // within its validity period.
-func (p *Provider) verifySelfSignedClient(c *state.Client, leaf *x509.Certificate) error {
+func (p *Provider) verifySelfSignedClient(c *registry.Client, leaf *x509.Certificate) error {
 	now := p.cfg.Now()
 	if now.Before(leaf.NotBefore) || now.After(leaf.NotAfter) {
 		return errors.New("the certificate is outside its validity period")
@@ -219,7 +219,7 @@ func (p *Provider) verifySelfSignedClient(c *state.Client, leaf *x509.Certificat
 // verifyPKIClient implements tls_client_auth (RFC 8705 §2.1): the chain must
 // verify against the OP's client CAs for client authentication, and the leaf
 // must carry the one registered subject value (§2.1.2).
-func (p *Provider) verifyPKIClient(c *state.Client, chain []*x509.Certificate) error {
+func (p *Provider) verifyPKIClient(c *registry.Client, chain []*x509.Certificate) error {
 	roots, err := p.cfg.ClientCAs()
 	if err != nil {
 		return err
@@ -246,7 +246,7 @@ var errSubjectMismatch = errors.New("certificate does not carry the registered s
 // (RFC 8705 §2.1.2): the DN as a DN (RFC 4514, distinguishedNameMatch),
 // dNSName case-insensitively, IP addresses as bytes, URIs and e-mail
 // addresses exactly (the domain of an address case-insensitively).
-func matchSubject(c *state.Client, leaf *x509.Certificate) error {
+func matchSubject(c *registry.Client, leaf *x509.Certificate) error {
 	switch {
 	case c.SubjectDN != "":
 		want, err := dn.Parse(c.SubjectDN)

@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"cibalab/server/ca"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -36,23 +36,23 @@ func TestMatchSubject(t *testing.T) {
 	}
 	tests := []struct {
 		name   string
-		client state.Client
+		client registry.Client
 		match  bool
 	}{
-		{"DN", state.Client{SubjectDN: "CN=Shop,O=Example"}, true},
-		{"DN, other case and spaces", state.Client{SubjectDN: "cn=shop, o=example"}, true},
-		{"DN, other order", state.Client{SubjectDN: "O=Example,CN=Shop"}, false},
-		{"DN, missing attribute", state.Client{SubjectDN: "CN=Shop"}, false},
-		{"DNS", state.Client{SANDNS: "SHOP.example.org"}, true},
-		{"DNS other", state.Client{SANDNS: "evil.example.org"}, false},
-		{"IPv4", state.Client{SANIP: "10.0.0.7"}, true},
-		{"IPv6, other spelling", state.Client{SANIP: "2001:0db8:0:0::1"}, true},
-		{"IP other", state.Client{SANIP: "10.0.0.8"}, false},
-		{"URI", state.Client{SANURI: "spiffe://example.org/shop"}, true},
-		{"URI other", state.Client{SANURI: "spiffe://example.org/shop2"}, false},
-		{"email, domain case", state.Client{SANEmail: "Ops@example.ORG"}, true},
-		{"email, local part case", state.Client{SANEmail: "ops@example.org"}, false},
-		{"nothing registered", state.Client{}, false},
+		{"DN", registry.Client{SubjectDN: "CN=Shop,O=Example"}, true},
+		{"DN, other case and spaces", registry.Client{SubjectDN: "cn=shop, o=example"}, true},
+		{"DN, other order", registry.Client{SubjectDN: "O=Example,CN=Shop"}, false},
+		{"DN, missing attribute", registry.Client{SubjectDN: "CN=Shop"}, false},
+		{"DNS", registry.Client{SANDNS: "SHOP.example.org"}, true},
+		{"DNS other", registry.Client{SANDNS: "evil.example.org"}, false},
+		{"IPv4", registry.Client{SANIP: "10.0.0.7"}, true},
+		{"IPv6, other spelling", registry.Client{SANIP: "2001:0db8:0:0::1"}, true},
+		{"IP other", registry.Client{SANIP: "10.0.0.8"}, false},
+		{"URI", registry.Client{SANURI: "spiffe://example.org/shop"}, true},
+		{"URI other", registry.Client{SANURI: "spiffe://example.org/shop2"}, false},
+		{"email, domain case", registry.Client{SANEmail: "Ops@example.ORG"}, true},
+		{"email, local part case", registry.Client{SANEmail: "ops@example.org"}, false},
+		{"nothing registered", registry.Client{}, false},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -89,8 +89,8 @@ func TestClientAuthMethods(t *testing.T) {
 	selfCert := selfSigned(t, es.key, "selfie", now)
 	sameKeyOtherCert := selfSigned(t, es.key, "selfie", now)
 	expiredCert := selfSigned(t, es.key, "selfie", now.Add(-3*time.Hour))
-	secret := state.GenerateClientSecret()
-	secretHash, err := state.HashClientSecret(secret)
+	secret := registry.GenerateClientSecret()
+	secretHash, err := registry.HashClientSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -173,11 +173,11 @@ func TestClientAuthMethods(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.addClient(state.Client{ID: "selfie", TokenEndpointAuthMethod: oauth.AuthSelfSignedTLSClient,
+			f.addClient(registry.Client{ID: "selfie", TokenEndpointAuthMethod: oauth.AuthSelfSignedTLSClient,
 				JWKS: &pki.JWKS{Keys: []pki.JWK{jwkWithCert(t, selfCert)}}})
-			f.addClient(state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es", "ps")})
-			f.addClient(state.Client{ID: "basic", TokenEndpointAuthMethod: state.AuthClientSecretBasic, ClientSecretHash: secretHash})
-			f.addClient(state.Client{ID: "post", TokenEndpointAuthMethod: state.AuthClientSecretPost, ClientSecretHash: secretHash})
+			f.addClient(registry.Client{ID: "pkjwt", TokenEndpointAuthMethod: registry.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es", "ps")})
+			f.addClient(registry.Client{ID: "basic", TokenEndpointAuthMethod: registry.AuthClientSecretBasic, ClientSecretHash: secretHash})
+			f.addClient(registry.Client{ID: "post", TokenEndpointAuthMethod: registry.AuthClientSecretPost, ClientSecretHash: secretHash})
 			r := f.authPost(t, pathBCAuthorize, tt)
 			if tt.status == 200 {
 				if r.status != 200 {
@@ -203,8 +203,8 @@ func TestClientAuthMethods(t *testing.T) {
 	t.Run("private_key_jwt over the client's share of the jti cache", func(t *testing.T) {
 		f := newFixture(t)
 		f.p.jtis = newJTICache(0, 1)
-		f.addClient(state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
-		f.addClient(state.Client{ID: "pkjwt2", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
+		f.addClient(registry.Client{ID: "pkjwt", TokenEndpointAuthMethod: registry.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
+		f.addClient(registry.Client{ID: "pkjwt2", TokenEndpointAuthMethod: registry.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
 		if r := f.authPost(t, pathBCAuthorize, authCase{form: pk(nil)}); r.status != 200 {
 			t.Fatalf("first assertion: %d %s", r.status, r.raw)
 		}
@@ -216,7 +216,7 @@ func TestClientAuthMethods(t *testing.T) {
 	})
 	t.Run("private_key_jwt replay", func(t *testing.T) {
 		f := newFixture(t)
-		f.addClient(state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
+		f.addClient(registry.Client{ID: "pkjwt", TokenEndpointAuthMethod: registry.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")})
 		if r := f.authPost(t, pathBCAuthorize, authCase{form: replayed}); r.status != 200 {
 			t.Fatalf("first use: %d %s", r.status, r.raw)
 		}
@@ -228,26 +228,26 @@ func TestClientAuthMethods(t *testing.T) {
 // endpoint as it does at the backchannel endpoint (CIBA Core 1.0 §7.2
 // step 1), so a pending request answers authorization_pending there.
 func TestClientAuthAtTokenEndpoint(t *testing.T) {
-	secret := state.GenerateClientSecret()
-	secretHash, _ := state.HashClientSecret(secret)
+	secret := registry.GenerateClientSecret()
+	secretHash, _ := registry.HashClientSecret(secret)
 	tests := []struct {
-		client state.Client
+		client registry.Client
 		auth   func(t *testing.T, f *fixture) authCase
 	}{
-		{state.Client{ID: "pkjwt", TokenEndpointAuthMethod: state.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")}, func(t *testing.T, f *fixture) authCase {
+		{registry.Client{ID: "pkjwt", TokenEndpointAuthMethod: registry.AuthPrivateKeyJWT, JWKS: jwksOf(t, "es")}, func(t *testing.T, f *fixture) authCase {
 			now := f.clock.Now().Unix()
 			return authCase{form: url.Values{"client_assertion_type": {clientAssertionTypeJWT}, "client_assertion": {signJWT(t, "es",
 				map[string]any{"iss": "pkjwt", "sub": "pkjwt", "aud": issuer + pathToken, "exp": now + 60, "jti": fmt.Sprintf("t-%d", jtiCounter.Add(1))}, nil)}}}
 		}},
-		{state.Client{ID: "basic", TokenEndpointAuthMethod: state.AuthClientSecretBasic, ClientSecretHash: secretHash}, func(t *testing.T, f *fixture) authCase {
+		{registry.Client{ID: "basic", TokenEndpointAuthMethod: registry.AuthClientSecretBasic, ClientSecretHash: secretHash}, func(t *testing.T, f *fixture) authCase {
 			return authCase{form: url.Values{}, basic: [2]string{"basic", secret}}
 		}},
-		{state.Client{ID: "post", TokenEndpointAuthMethod: state.AuthClientSecretPost, ClientSecretHash: secretHash}, func(t *testing.T, f *fixture) authCase {
+		{registry.Client{ID: "post", TokenEndpointAuthMethod: registry.AuthClientSecretPost, ClientSecretHash: secretHash}, func(t *testing.T, f *fixture) authCase {
 			return authCase{form: url.Values{"client_id": {"post"}, "client_secret": {secret}}}
 		}},
 		// tls_client_auth named by an empty-password Basic header; the
 		// bad variant sends a non-empty password.
-		{state.Client{ID: "client1", TokenEndpointAuthMethod: oauth.AuthTLSClient}, func(t *testing.T, f *fixture) authCase {
+		{registry.Client{ID: "client1", TokenEndpointAuthMethod: oauth.AuthTLSClient}, func(t *testing.T, f *fixture) authCase {
 			return authCase{form: url.Values{}, basic: [2]string{"client1", ""}, cert: f.certs["client1"]}
 		}},
 	}

@@ -16,7 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -118,7 +118,7 @@ func hmacJWT(t testing.TB, claims map[string]any, secret []byte) string {
 
 // addClient registers c in the fixture, with the defaults of a poll-mode
 // CIBA client.
-func (f *fixture) addClient(c state.Client) {
+func (f *fixture) addClient(c registry.Client) {
 	if c.DeliveryMode == "" {
 		c.DeliveryMode = oauth.ModePoll
 	}

@@ -3,15 +3,15 @@ package op
 import (
 	"errors"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // verifyClientSecret implements client_secret_basic and client_secret_post
 // (RFC 6749 §2.3.1): the secret's digest is compared in constant time with
-// the registered one (state.Client.CheckSecret). Shared secrets are here to
+// the registered one (registry.Client.CheckSecret). Shared secrets are here to
 // show the contrast with mutual TLS, which CIBA Core 1.0 §7.2 recommends
 // over them.
-func verifyClientSecret(c *state.Client, secret string) error {
+func verifyClientSecret(c *registry.Client, secret string) error {
 	if !c.CheckSecret(secret) {
 		return errors.New("wrong client secret")
 	}

@@ -3,7 +3,7 @@ package op
 import (
 	"net/http"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -12,7 +12,7 @@ import (
 // live under /mtls and the top-level URLs and their mtls_endpoint_aliases
 // are the same; clients that follow RFC 8705 §5 use the aliases.
 func (p *Provider) Metadata() *oauth.ProviderMetadata {
-	methods := state.AuthMethods()
+	methods := registry.AuthMethods()
 	return &oauth.ProviderMetadata{
 		Issuer:                                     p.cfg.Issuer,
 		JWKSURI:                                    p.url(pathJWKS),
@@ -24,7 +24,7 @@ func (p *Provider) Metadata() *oauth.ProviderMetadata {
 		ScopesSupported:                            supportedScopes(),
 		ResponseTypesSupported:                     []string{},
 		SubjectTypesSupported:                      []string{"public"},
-		IDTokenSigningAlgValuesSupported:           state.IDTokenAlgs(),
+		IDTokenSigningAlgValuesSupported:           registry.IDTokenAlgs(),
 		GrantTypesSupported:                        []string{oauth.GrantTypeCIBA, oauth.GrantTypeRefreshToken},
 		TokenEndpointAuthMethodsSupported:          methods,
 		TokenEndpointAuthSigningAlgValuesSupported: p.clientAlgs(),

@@ -19,7 +19,7 @@ import (
 	"time"
 
 	"cibalab/server/ca"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
@@ -36,25 +36,25 @@ type clock struct {
 func (c *clock) Now() time.Time          { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
 func (c *clock) Advance(d time.Duration) { c.mu.Lock(); c.t = c.t.Add(d); c.mu.Unlock() }
 
-type registry struct {
-	clients map[string]*state.Client
-	users   map[string]*state.User
+type fakeRegistry struct {
+	clients map[string]*registry.Client
+	users   map[string]*registry.User
 }
 
-func (r *registry) Client(id string) (*state.Client, error) {
+func (r *fakeRegistry) Client(id string) (*registry.Client, error) {
 	if c, ok := r.clients[id]; ok {
 		cp := *c
 		return &cp, nil
 	}
-	return nil, state.ErrNotFound
+	return nil, registry.ErrNotFound
 }
 
-func (r *registry) User(id string) (*state.User, error) {
+func (r *fakeRegistry) User(id string) (*registry.User, error) {
 	if u, ok := r.users[id]; ok {
 		cp := *u
 		return &cp, nil
 	}
-	return nil, state.ErrNotFound
+	return nil, registry.ErrNotFound
 }
 
 // recorder is an Announcer that keeps what it was told.
@@ -81,7 +81,7 @@ type fixture struct {
 	p       *Provider
 	clock   *clock
 	store   *store.Memory
-	reg     *registry
+	reg     *fakeRegistry
 	ann     *recorder
 	ca      *ca.CA
 	certs   map[string]*x509.Certificate // by name: "client1", "client2", "otherCA", "wrongDN"
@@ -123,8 +123,8 @@ func newFixture(t testing.TB) *fixture {
 		}
 		return cert
 	}
-	reg := &registry{
-		clients: map[string]*state.Client{
+	reg := &fakeRegistry{
+		clients: map[string]*registry.Client{
 			"client1": {ID: "client1", Name: "Client One", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=client1,O=cibalab",
 				DeliveryMode: oauth.ModePoll, GrantTypes: []string{oauth.GrantTypeCIBA}},
 			"client2": {ID: "client2", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=client2",
@@ -134,7 +134,7 @@ func newFixture(t testing.TB) *fixture {
 			"pusher": {ID: "pusher", TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=pusher",
 				DeliveryMode: oauth.ModePush, NotificationEndpoint: "https://rp.test/cb", GrantTypes: []string{oauth.GrantTypeCIBA}},
 		},
-		users: map[string]*state.User{"user": {ID: "user"}, "alice": {ID: "alice"}},
+		users: map[string]*registry.User{"user": {ID: "user"}, "alice": {ID: "alice"}},
 	}
 	keys, err := testKeys()
 	if err != nil {

@@ -7,7 +7,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -39,7 +39,7 @@ func countHints(params url.Values) int {
 // client signed (docs/login-hint-token.md); id_token_hint is an ID token
 // this OP issued to this client. A hint naming no known user is
 // unknown_user_id.
-func (p *Provider) resolveHint(client *authenticatedClient, params url.Values) (*state.User, error) {
+func (p *Provider) resolveHint(client *authenticatedClient, params url.Values) (*registry.User, error) {
 	var id string
 	switch {
 	case params.Has(oauth.ParamLoginHint):
@@ -61,7 +61,7 @@ func (p *Provider) resolveHint(client *authenticatedClient, params url.Values) (
 		return nil, oauth.BackchannelError(oauth.ErrUnknownUserID, "the hint does not identify a known user")
 	}
 	user, err := p.cfg.Users.User(id)
-	if errors.Is(err, state.ErrNotFound) {
+	if errors.Is(err, registry.ErrNotFound) {
 		return nil, oauth.BackchannelError(oauth.ErrUnknownUserID, "the hint does not identify a known user")
 	}
 	if err != nil {
@@ -76,7 +76,7 @@ func (p *Provider) resolveHint(client *authenticatedClient, params url.Values) (
 // algorithm, iss the client, aud containing the issuer, exp required (past
 // it: expired_login_hint_token), nbf and iat not in the future, and the
 // user in sub or sub_id. Anything else is invalid_request.
-func (p *Provider) loginHintTokenSubject(c *state.Client, token string) (string, error) {
+func (p *Provider) loginHintTokenSubject(c *registry.Client, token string) (string, error) {
 	bad := func(msg string) error {
 		return oauth.BackchannelError(oauth.ErrInvalidRequest, "login_hint_token: %s", msg)
 	}

@@ -15,7 +15,7 @@ import (
 	"syscall"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
@@ -278,7 +278,7 @@ func (p *Provider) notifyDecision(req *store.Request) {
 // after an approval or a denial, once: whatever the answer (a 401, a
 // redirect, an error), it is not retried, and the request stays redeemable
 // at the token endpoint until it expires.
-func (p *Provider) ping(ctx context.Context, client *state.Client, req *store.Request) {
+func (p *Provider) ping(ctx context.Context, client *registry.Client, req *store.Request) {
 	p.notifyOnce(ctx, client, req, struct {
 		AuthReqID string `json:"auth_req_id"`
 	}{req.ID}, "ping", "the client can still poll")
@@ -289,7 +289,7 @@ func (p *Provider) ping(ctx context.Context, client *state.Client, req *store.Re
 // "<what> refused by the client; <afterFailure>" or "<what> failed;
 // <afterFailure>". It never retries: the ping (CIBA Core 1.0 §10.2) and the
 // expired_token push (§12) are sent once.
-func (p *Provider) notifyOnce(ctx context.Context, client *state.Client, req *store.Request, body any, what, afterFailure string) {
+func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req *store.Request, body any, what, afterFailure string) {
 	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken, body)
 	ok := err == nil && delivered(status)
 	cctx, cancel := cleanupContext(ctx)
@@ -343,7 +343,7 @@ type pushError struct {
 // clients may not poll).
 // Requests nobody decided before expiry get expired_token, pushed once by
 // NotifyExpired (notifyexpired.go).
-func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Request) {
+func (p *Provider) push(ctx context.Context, client *registry.Client, req *store.Request) {
 	for attempt := 1; ; attempt++ {
 		now := p.cfg.Now()
 		if req.Expired(now) {
@@ -391,7 +391,7 @@ func (p *Provider) push(ctx context.Context, client *state.Client, req *store.Re
 
 // pushOnce makes one push delivery. It returns what it minted, if anything,
 // so a failed delivery can revoke it.
-func (p *Provider) pushOnce(ctx context.Context, client *state.Client, req *store.Request, now time.Time) (int, *minted, error) {
+func (p *Provider) pushOnce(ctx context.Context, client *registry.Client, req *store.Request, now time.Time) (int, *minted, error) {
 	if req.Status == store.StatusDenied {
 		status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken,
 			pushError{Error: oauth.ErrAccessDenied, ErrorDescription: "the user denied the request", AuthReqID: req.ID})
@@ -434,7 +434,7 @@ func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 
 // recordPushed records a delivered push: an approved request is then
 // consumed, as a redeemed one (CIBA Core 1.0 §10.3.1).
-func (p *Provider) recordPushed(ctx context.Context, req *store.Request, client *state.Client) {
+func (p *Provider) recordPushed(ctx context.Context, req *store.Request, client *registry.Client) {
 	if _, err := p.life.RecordPushed(ctx, req.ID); err != nil {
 		p.log.Error("push: recording the delivery failed", "req", oauth.ReqRef(req.ID), "err", err)
 		return

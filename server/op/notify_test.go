@@ -19,7 +19,7 @@ import (
 
 	"cibalab/server/authreq"
 	"cibalab/server/ca"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
@@ -93,7 +93,7 @@ func (f *fixture) withNotifications(t testing.TB, e *notifyEndpoint, hc *http.Cl
 	t.Cleanup(func() { p.Close() })
 	f.p = p
 	for id, mode := range map[string]oauth.DeliveryMode{"pinger": oauth.ModePing, "pusher": oauth.ModePush, "pushrt": oauth.ModePush} {
-		c := &state.Client{ID: id, TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=" + id,
+		c := &registry.Client{ID: id, TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=" + id,
 			DeliveryMode: mode, NotificationEndpoint: e.URL(), GrantTypes: []string{oauth.GrantTypeCIBA}}
 		if id == "pushrt" {
 			c.GrantTypes = append(c.GrantTypes, oauth.GrantTypeRefreshToken)

@@ -5,7 +5,7 @@ import (
 	"errors"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 )
@@ -81,6 +81,6 @@ func (p *Provider) releaseExpiryPush(claimed *store.Request) {
 
 // pushExpired makes the one expired_token delivery of req (CIBA Core 1.0
 // §12) and records it.
-func (p *Provider) pushExpired(ctx context.Context, client *state.Client, req *store.Request) {
+func (p *Provider) pushExpired(ctx context.Context, client *registry.Client, req *store.Request) {
 	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, "expired_token push", "not retried")
 }

@@ -13,19 +13,19 @@ import (
 	"time"
 
 	"cibalab/server/authreq"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 )
 
-// Clients looks up registered clients; state.Dir implements it.
+// Clients looks up registered clients; registry.Dir implements it.
 type Clients interface {
-	Client(id string) (*state.Client, error)
+	Client(id string) (*registry.Client, error)
 }
 
-// Users looks up users; state.Dir implements it.
+// Users looks up users; registry.Dir implements it.
 type Users interface {
-	User(id string) (*state.User, error)
+	User(id string) (*registry.User, error)
 }
 
 // Announcer tells the user's authentication devices about a new request and

@@ -7,7 +7,7 @@ import (
 	"net/url"
 	"slices"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -66,7 +66,7 @@ func (p *Provider) requestParams(client *authenticatedClient, form url.Values) (
 // with Config.ClockSkew); the jti is used once. requested_expiry may be a
 // JSON string or number; every other parameter is a string. The error
 // texts are fit for error_description.
-func (p *Provider) parseRequestObject(c *state.Client, token string) (url.Values, error) {
+func (p *Provider) parseRequestObject(c *registry.Client, token string) (url.Values, error) {
 	algs := p.clientAlgs()
 	if c.BackchannelAuthRequestSigningAlg != "" {
 		if !slices.Contains(algs, c.BackchannelAuthRequestSigningAlg) {

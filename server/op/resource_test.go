@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -105,7 +105,7 @@ func TestUserinfo(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFixture(t)
-			f.reg.users["user"] = &state.User{ID: "user", Name: "Ursula User", Email: "user@example.com"}
+			f.reg.users["user"] = &registry.User{ID: "user", Name: "Ursula User", Email: "user@example.com"}
 			at := f.tokensFor(t, "client1", nil).str("access_token") // scope openid profile
 			req, cert := tt.req(t, f, at)
 			r := f.do(t, req, f.certs[cert])
@@ -138,7 +138,7 @@ func TestUserinfo(t *testing.T) {
 
 func TestUserinfoEmailScope(t *testing.T) {
 	f := newFixture(t)
-	f.reg.users["user"] = &state.User{ID: "user", Name: "Ursula User", Email: "user@example.com"}
+	f.reg.users["user"] = &registry.User{ID: "user", Name: "Ursula User", Email: "user@example.com"}
 	at := f.tokensFor(t, "client1", url.Values{"scope": {"openid email"}}).str("access_token")
 	r := f.do(t, userinfoReq(http.MethodGet, at), f.certs["client1"])
 	if r.status != 200 || r.str("email") != "user@example.com" || r.body["name"] != nil || len(r.body) != 2 {

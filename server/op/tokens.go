@@ -15,7 +15,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
@@ -56,7 +56,7 @@ type idTokenClaims struct {
 // grant is what tokens are minted for: a user's authorization of a client,
 // as an approved request or a refresh token recorded it.
 type grant struct {
-	Client *state.Client
+	Client *registry.Client
 	// X5t is the x5t#S256 of the certificate the access token is bound to
 	// (RFC 8705 §3.1); empty when the client presented no certificate
 	// (private_key_jwt or a client secret without mutual TLS), and the
@@ -193,7 +193,7 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 
 // idTokenAlg is the client's id_token_signed_response_alg, RS256 when
 // unset (OpenID Connect Core 1.0 §15.1; Dynamic Client Registration 1.0 §2).
-func (p *Provider) idTokenAlg(c *state.Client) (string, error) {
+func (p *Provider) idTokenAlg(c *registry.Client) (string, error) {
 	alg := c.IDTokenSignedResponseAlg
 	if alg == "" {
 		alg = "RS256"

@@ -3,7 +3,7 @@ package op
 import (
 	"net/url"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -30,7 +30,7 @@ func (p *Provider) checkUserCodePresence(client *authenticatedClient, params url
 }
 
 // verifyUserCode checks the user_code against the user's, hashed and
-// compared in constant time (state.User.CheckUserCode); a wrong code, or a
+// compared in constant time (registry.User.CheckUserCode); a wrong code, or a
 // user without one, is invalid_user_code (CIBA Core 1.0 §7.1.2, §13). It
 // does nothing when user_code is not enabled for the client. The code is
 // never logged.
@@ -40,7 +40,7 @@ func (p *Provider) checkUserCodePresence(client *authenticatedClient, params url
 // that user is refused with access_denied (403, CIBA Core 1.0 §13: refused
 // by policy before any user interaction) for userCodeCooldown, even with
 // the right code.
-func (p *Provider) verifyUserCode(client *authenticatedClient, user *state.User, params url.Values) error {
+func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.User, params url.Values) error {
 	if !p.userCodeEnabled(client) {
 		return nil
 	}

@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -88,7 +88,7 @@ func TestUserCodeLockout(t *testing.T) {
 				return a
 			}}))
 			f.p.cfg.UserCodeSupported = true
-			hash, err := state.HashUserCode(right, 2)
+			hash, err := registry.HashUserCode(right, 2)
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -8,7 +8,7 @@ import (
 	"slices"
 	"strings"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -54,10 +54,10 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 			description: "the access token was not granted the openid scope"}
 	}
 	if err == nil {
-		var user *state.User
+		var user *registry.User
 		user, err = p.cfg.Users.User(claims.Subject)
 		switch {
-		case errors.Is(err, state.ErrNotFound):
+		case errors.Is(err, registry.ErrNotFound):
 			err = invalidToken("the token's user no longer exists")
 		case err == nil:
 			writeJSONStatus(w, http.StatusOK, userinfoClaims(user, strings.Fields(claims.Scope)))
@@ -140,7 +140,7 @@ func (p *Provider) authorizeBearer(w http.ResponseWriter, r *http.Request) (*acc
 
 // userinfoClaims are the claims of user released for scopes
 // (OpenID Connect Core 1.0 §5.4).
-func userinfoClaims(u *state.User, scopes []string) map[string]any {
+func userinfoClaims(u *registry.User, scopes []string) map[string]any {
 	out := map[string]any{"sub": u.ID}
 	if slices.Contains(scopes, "profile") && u.Name != "" {
 		out["name"] = u.Name

@@ -6,7 +6,7 @@ import (
 	"testing"
 
 	"cibalab/server/ca"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -15,18 +15,18 @@ import (
 // for notification endpoints; a partner CA of the state directory and an
 // unrelated CA do not, unless given as extra roots, which stay unchanged.
 func TestNotificationRootsTrustTheOwnCA(t *testing.T) {
-	dir, err := state.Open(filepath.Join(t.TempDir(), "state"), state.Config{PasswordIterations: 2})
+	dir, err := registry.Open(filepath.Join(t.TempDir(), "state"), registry.Config{PasswordIterations: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := dir.Init(state.InitOptions{}); err != nil {
+	if _, err := dir.Init(registry.InitOptions{}); err != nil {
 		t.Fatal(err)
 	}
 	partner, err := dir.CreateCA("partner")
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := dir.AddClient(state.Client{ID: "shop", SubjectDN: "CN=shop", DeliveryMode: oauth.ModePing,
+	if err := dir.AddClient(registry.Client{ID: "shop", SubjectDN: "CN=shop", DeliveryMode: oauth.ModePing,
 		NotificationEndpoint: "https://127.0.0.1:8443/ciba/notify"}); err != nil {
 		t.Fatal(err)
 	}

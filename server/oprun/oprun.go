@@ -18,7 +18,7 @@ import (
 
 	"cibalab/server/bus"
 	"cibalab/server/op"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/server/store/natskv"
 	"cibalab/shared/channel"
@@ -27,7 +27,7 @@ import (
 // Config configures a Server. Zero values are the documented defaults.
 type Config struct {
 	// StateDir is the state directory; it is created and initialised
-	// (state.Dir.Init) when needed. Required.
+	// (registry.Dir.Init) when needed. Required.
 	StateDir string
 	// Addr is the HTTPS listen address; "" means localhost:5001, port 0
 	// picks a free port. The issuer uses its host as written.
@@ -46,7 +46,7 @@ type Config struct {
 	// NATSURL, when set, is an external NATS server used instead of the
 	// embedded one.
 	NATSURL string
-	// PasswordIterations is passed to state.Config.
+	// PasswordIterations is passed to registry.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
 	// natskv.Store with Persist.
@@ -75,9 +75,9 @@ type Server struct {
 	// NATSURL is the NATS server devices connect to.
 	NATSURL string
 	// Dir is the state directory.
-	Dir *state.Dir
+	Dir *registry.Dir
 	// Report says what Start created in the state directory.
-	Report *state.InitReport
+	Report *registry.InitReport
 	// Provider is the OP's HTTP surface.
 	Provider *op.Provider
 	// NATS is the OP's own NATS connection.
@@ -158,16 +158,16 @@ func (s *Server) start(cfg Config) error {
 		s.NATSURL = cfg.NATSURL
 	}
 
-	dir, err := state.Open(cfg.StateDir, state.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
+	dir, err := registry.Open(cfg.StateDir, registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
 	if err != nil {
 		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 	s.Dir = dir
-	hosts := state.DefaultServerHosts()
+	hosts := registry.DefaultServerHosts()
 	if !containsFold(hosts, host) {
 		hosts = append(hosts, host)
 	}
-	if s.Report, err = dir.Init(state.InitOptions{ServerHosts: hosts}); err != nil {
+	if s.Report, err = dir.Init(registry.InitOptions{ServerHosts: hosts}); err != nil {
 		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 	serverCert, err := dir.ServerCertificate()

@@ -17,7 +17,7 @@ import (
 	"time"
 
 	"cibalab/server/oprun"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
@@ -28,9 +28,9 @@ import (
 // them: a poll-mode tls_client_auth client with subject CN=cibaConformance,
 // and a user "user" with the password "password".
 const (
-	DefaultClientID = state.DefaultClientID
-	DefaultUser     = state.DefaultUser
-	DefaultPassword = state.DefaultUserPassword
+	DefaultClientID = registry.DefaultClientID
+	DefaultUser     = registry.DefaultUser
+	DefaultPassword = registry.DefaultUserPassword
 )
 
 // passwordIterations is the PBKDF2 iteration count of the test users'
@@ -284,7 +284,7 @@ func (s *Server) creds(clientID string) (*clientCreds, error) {
 	}
 	var cert tls.Certificate
 	if client.TokenEndpointAuthMethod == oauth.AuthTLSClient {
-		issued, err := s.OP.Dir.IssueClientCert(clientID, state.IssueOptions{Password: "optest"})
+		issued, err := s.OP.Dir.IssueClientCert(clientID, registry.IssueOptions{Password: "optest"})
 		if err != nil {
 			return nil, err
 		}
@@ -312,7 +312,7 @@ func (s *Server) AddClient(id string, opts ...ClientOption) {
 	if s.tb != nil {
 		s.tb.Helper()
 	}
-	c := state.Client{ID: id, TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=" + id,
+	c := registry.Client{ID: id, TokenEndpointAuthMethod: oauth.AuthTLSClient, SubjectDN: "CN=" + id,
 		DeliveryMode: oauth.ModePoll, GrantTypes: []string{oauth.GrantTypeCIBA}}
 	for _, opt := range opts {
 		opt(&c)
@@ -329,7 +329,7 @@ func (s *Server) AddUser(id, password string) {
 	if s.tb != nil {
 		s.tb.Helper()
 	}
-	if err := s.OP.Dir.AddUser(state.User{ID: id, Name: id}, password); err != nil {
+	if err := s.OP.Dir.AddUser(registry.User{ID: id, Name: id}, password); err != nil {
 		s.fatalf("optest: add user %s: %v", id, err)
 		return
 	}

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"cibalab/server/optest"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
@@ -362,13 +362,13 @@ func TestStartOutsideATest(t *testing.T) {
 // authenticates with its secret (RFC 6749 §2.3.1).
 func TestClientWithoutCertificate(t *testing.T) {
 	s := optest.NewServer(t, optest.AutoApprove())
-	secret := state.GenerateClientSecret()
-	hash, err := state.HashClientSecret(secret)
+	secret := registry.GenerateClientSecret()
+	hash, err := registry.HashClientSecret(secret)
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.AddClient("basic", optest.AuthMethod(state.AuthClientSecretBasic),
-		optest.ClientMetadata(func(c *state.Client) { c.ClientSecretHash = hash }))
+	s.AddClient("basic", optest.AuthMethod(registry.AuthClientSecretBasic),
+		optest.ClientMetadata(func(c *registry.Client) { c.ClientSecretHash = hash }))
 	if cert := s.ClientCertificate("basic"); cert.Certificate != nil {
 		t.Fatal("a client_secret_basic client got a certificate")
 	}

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"cibalab/server/op"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 )
 
@@ -68,25 +68,25 @@ func NotificationTransport(rt http.RoundTripper) Option {
 }
 
 // ClientOption configures a client registered with AddClient.
-type ClientOption func(*state.Client)
+type ClientOption func(*registry.Client)
 
 // DeliveryMode sets backchannel_token_delivery_mode (CIBA Core 1.0 §4);
 // ping and push need a NotificationEndpoint.
 func DeliveryMode(m oauth.DeliveryMode) ClientOption {
-	return func(c *state.Client) { c.DeliveryMode = m }
+	return func(c *registry.Client) { c.DeliveryMode = m }
 }
 
 // NotificationEndpoint sets backchannel_client_notification_endpoint, an
 // https URL (CIBA Core 1.0 §4).
 func NotificationEndpoint(url string) ClientOption {
-	return func(c *state.Client) { c.NotificationEndpoint = url }
+	return func(c *registry.Client) { c.NotificationEndpoint = url }
 }
 
 // AuthMethod sets token_endpoint_auth_method. Any method but
 // tls_client_auth drops the default subject DN and needs its own
 // credentials, set with ClientMetadata (a jwks, a client_secret_hash).
 func AuthMethod(method string) ClientOption {
-	return func(c *state.Client) {
+	return func(c *registry.Client) {
 		c.TokenEndpointAuthMethod = method
 		if method != oauth.AuthTLSClient {
 			c.SubjectDN = ""
@@ -97,15 +97,15 @@ func AuthMethod(method string) ClientOption {
 // SubjectDN sets tls_client_auth_subject_dn (RFC 8705 §2.1.2), an
 // RFC 4514 string; the default is "CN=<client id>".
 func SubjectDN(dn string) ClientOption {
-	return func(c *state.Client) { c.SubjectDN = dn }
+	return func(c *registry.Client) { c.SubjectDN = dn }
 }
 
 // ClientName sets client_name, which the user's device shows.
 func ClientName(name string) ClientOption {
-	return func(c *state.Client) { c.Name = name }
+	return func(c *registry.Client) { c.Name = name }
 }
 
 // ClientMetadata lets edit change any registered metadata.
-func ClientMetadata(edit func(*state.Client)) ClientOption {
-	return func(c *state.Client) { edit(c) }
+func ClientMetadata(edit func(*registry.Client)) ClientOption {
+	return func(c *registry.Client) { edit(c) }
 }

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // TestClientAddBoundTokens: --bound-tokens registers
@@ -32,7 +32,7 @@ func TestClientAddBoundTokens(t *testing.T) {
 				}
 			}
 			mustRun(t, env, args...)
-			d, err := state.Open(dir, state.Config{})
+			d, err := registry.Open(dir, registry.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}

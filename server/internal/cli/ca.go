@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"cibalab/server/ca"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // runCACreate implements "ciba-op ca create".
@@ -22,7 +22,7 @@ func runCACreate(ctx context.Context, e Env, args []string) int {
 			"a running server. Issue certificates from it with 'ciba-op cert issue --ca NAME'.")
 	var dir, name string
 	cmd.stateDirVar(&dir)
-	cmd.stringVar(&name, "name", "", state.DefaultCAName, "`NAME` of the CA: 1 to 64 of A-Z a-z 0-9 _ -")
+	cmd.stringVar(&name, "name", "", registry.DefaultCAName, "`NAME` of the CA: 1 to 64 of A-Z a-z 0-9 _ -")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
 	}
@@ -52,7 +52,7 @@ type caInfo struct {
 func runCAList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("ca list", "ca list [--json] [flags]",
 		"Lists the certificate authorities trusted for client certificates.")
-	load := func(d *state.Dir) ([]caInfo, error) {
+	load := func(d *registry.Dir) ([]caInfo, error) {
 		cas, err := d.CAs()
 		if err != nil {
 			return nil, err

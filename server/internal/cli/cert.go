@@ -8,7 +8,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -36,7 +36,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	cmd.stateDirVar(&dir)
 	cmd.stringVar(&clientID, "client", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&out, "out", "", "", "PKCS#12 `FILE` to write (required)")
-	cmd.stringVar(&caName, "ca", "", state.DefaultCAName, "`NAME` of the issuing certificate authority")
+	cmd.stringVar(&caName, "ca", "", registry.DefaultCAName, "`NAME` of the issuing certificate authority")
 	cmd.durationVar(&validity, "validity", "", 8760*time.Hour, "validity (`TIME`) of the certificate")
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the PKCS#12 password (trailing newline ignored)")
 	cmd.boolVar(&insecureEmpty, "insecure-empty-password", "allow a PKCS#12 file without a password")
@@ -71,7 +71,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
-	issued, err := d.IssueClientCert(clientID, state.IssueOptions{CA: caName, Validity: validity, Password: password, InsecureEmptyPassword: insecureEmpty})
+	issued, err := d.IssueClientCert(clientID, registry.IssueOptions{CA: caName, Validity: validity, Password: password, InsecureEmptyPassword: insecureEmpty})
 	if err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -115,7 +115,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 // §9) next to out, as <out without extension>-notify.pem and
 // -notify-key.pem (0600), and returns their names; for a poll client it
 // writes nothing.
-func writeNotificationCert(d *state.Dir, clientID, out string, validity time.Duration) ([]string, error) {
+func writeNotificationCert(d *registry.Dir, clientID, out string, validity time.Duration) ([]string, error) {
 	c, err := d.Client(clientID)
 	if err != nil {
 		return nil, err

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/pki"
 )
 
@@ -201,7 +201,7 @@ func TestInitHosts(t *testing.T) {
 	dir, env := newStateDir(t)
 	env["CIBA_OP_SERVER_HOSTS"] = "op.test, 10.1.2.3"
 	mustRun(t, env, "init")
-	d, err := state.Open(dir, state.Config{})
+	d, err := registry.Open(dir, registry.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -370,7 +370,7 @@ func TestClientAdd(t *testing.T) {
 		!regexp.MustCompile(`^app\s+subject CN=app\s+poll$`).MatchString(lines[1]) {
 		t.Errorf("client list:\n%s", list.stdout)
 	}
-	var clients []state.Client
+	var clients []registry.Client
 	if err := json.Unmarshal([]byte(mustRun(t, env, "client", "list", "--json").stdout), &clients); err != nil {
 		t.Fatal(err)
 	}
@@ -393,7 +393,7 @@ func TestClientAdd(t *testing.T) {
 func TestClientAddSeenByOpenDir(t *testing.T) {
 	dir, env := newStateDir(t)
 	mustRun(t, env, "init")
-	d, err := state.Open(dir, state.Config{PasswordIterations: 2})
+	d, err := registry.Open(dir, registry.Config{PasswordIterations: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -443,7 +443,7 @@ func TestUserAdd(t *testing.T) {
 			}
 		})
 	}
-	d, err := state.Open(dir, state.Config{})
+	d, err := registry.Open(dir, registry.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -9,7 +9,7 @@ import (
 	"os"
 	"strings"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -31,7 +31,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
   (CIBA Core 1.0 §7.1.1) and login_hint_tokens (docs/login-hint-token.md).
 `
 	var dir, id, name, mode, endpoint, method, jwksFile, certFile, secretFile string
-	var c state.Client
+	var c registry.Client
 	cmd.stateDirVar(&dir)
 	cmd.stringVar(&id, "id", "", "", "client_id `ID`: 1 to 128 of A-Z a-z 0-9 . _ - (required)")
 	cmd.stringVar(&name, "name", "", "", "client_name `NAME`, for display")
@@ -42,7 +42,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&c.SANEmail, "san-email", "", "", "tls_client_auth_san_email: an rfc822Name SAN (`EMAIL`) of the certificate")
 	cmd.stringVar(&mode, "delivery-mode", "", string(oauth.ModePoll), "backchannel_token_delivery_mode `MODE`: poll, ping or push")
 	cmd.stringVar(&endpoint, "notification-endpoint", "", "", "backchannel_client_notification_endpoint: https `URL` (ping and push)")
-	cmd.stringVar(&method, "auth-method", "", oauth.AuthTLSClient, "token_endpoint_auth_method `METHOD`: "+strings.Join(state.AuthMethods(), ", "))
+	cmd.stringVar(&method, "auth-method", "", oauth.AuthTLSClient, "token_endpoint_auth_method `METHOD`: "+strings.Join(registry.AuthMethods(), ", "))
 	cmd.stringVar(&jwksFile, "jwks-file", "", "", "`FILE` holding the client's public keys as a JWK Set (jwks)")
 	cmd.stringVar(&certFile, "self-signed-cert", "", "", "PEM `FILE` of the client's own certificate, added to the jwks with x5c (self_signed_tls_client_auth)")
 	cmd.stringVar(&secretFile, "secret-file", "", "", "`FILE` (new, written 0600) receiving the generated client_secret (client_secret_basic, client_secret_post)")
@@ -71,7 +71,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	if err := addClientKeys(&c, jwksFile, certFile); err != nil {
 		return cmd.usageError(e, err.Error())
 	}
-	secretMethod := method == state.AuthClientSecretBasic || method == state.AuthClientSecretPost
+	secretMethod := method == registry.AuthClientSecretBasic || method == registry.AuthClientSecretPost
 	var secret string
 	switch {
 	case secretMethod && secretFile == "":
@@ -82,8 +82,8 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		if _, err := os.Lstat(secretFile); err == nil {
 			return cmd.usageError(e, "--secret-file "+secretFile+" exists; give a new file")
 		}
-		secret = state.GenerateClientSecret()
-		hash, err := state.HashClientSecret(secret)
+		secret = registry.GenerateClientSecret()
+		hash, err := registry.HashClientSecret(secret)
 		if err != nil {
 			return cmd.fail(e, exitError, err)
 		}
@@ -129,7 +129,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 
 // addClientKeys fills c.JWKS from a JWK Set file and a self-signed PEM
 // certificate (RFC 8705 §2.2.2: the certificate travels in x5c).
-func addClientKeys(c *state.Client, jwksFile, certFile string) error {
+func addClientKeys(c *registry.Client, jwksFile, certFile string) error {
 	if jwksFile == "" && certFile == "" {
 		return nil
 	}
@@ -166,9 +166,9 @@ func addClientKeys(c *state.Client, jwksFile, certFile string) error {
 }
 
 // clientSubject describes how the client is recognised.
-func clientSubject(c state.Client) string {
+func clientSubject(c registry.Client) string {
 	switch c.TokenEndpointAuthMethod {
-	case oauth.AuthSelfSignedTLSClient, state.AuthPrivateKeyJWT, state.AuthClientSecretBasic, state.AuthClientSecretPost:
+	case oauth.AuthSelfSignedTLSClient, registry.AuthPrivateKeyJWT, registry.AuthClientSecretBasic, registry.AuthClientSecretPost:
 		return c.TokenEndpointAuthMethod
 	}
 	switch {
@@ -190,7 +190,7 @@ func clientSubject(c state.Client) string {
 func runClientList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("client list", "client list [--json] [flags]",
 		"Lists the registered clients; --json prints their metadata (RFC 7591 names).")
-	return runList(e, args, cmd, (*state.Dir).Clients, "ID\tSUBJECT\tDELIVERY MODE", func(c state.Client) []string {
+	return runList(e, args, cmd, (*registry.Dir).Clients, "ID\tSUBJECT\tDELIVERY MODE", func(c registry.Client) []string {
 		return []string{c.ID, clientSubject(c), string(c.DeliveryMode)}
 	})
 }

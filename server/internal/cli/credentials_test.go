@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/pki"
 )
 
@@ -50,20 +50,20 @@ func TestClientAddMethods(t *testing.T) {
 	tests := []struct {
 		name  string
 		args  []string
-		check func(t *testing.T, c *state.Client)
+		check func(t *testing.T, c *registry.Client)
 	}{
-		{"private_key_jwt", []string{"--auth-method", "private_key_jwt", "--jwks-file", jwks}, func(t *testing.T, c *state.Client) {
+		{"private_key_jwt", []string{"--auth-method", "private_key_jwt", "--jwks-file", jwks}, func(t *testing.T, c *registry.Client) {
 			if c.TokenEndpointAuthMethod != "private_key_jwt" || c.JWKS == nil || c.JWKS.Keys[0].Kid != "k1" || c.SubjectDN != "" {
 				t.Errorf("client %+v", c)
 			}
 		}},
-		{"self_signed_tls_client_auth", []string{"--auth-method", "self_signed_tls_client_auth", "--self-signed-cert", cert}, func(t *testing.T, c *state.Client) {
+		{"self_signed_tls_client_auth", []string{"--auth-method", "self_signed_tls_client_auth", "--self-signed-cert", cert}, func(t *testing.T, c *registry.Client) {
 			if c.JWKS == nil || len(c.JWKS.Keys) != 1 || len(c.JWKS.Keys[0].X5c) != 1 {
 				t.Errorf("jwks %+v", c.JWKS)
 			}
 		}},
 		{"signed requests, user_code, ID token alg", []string{"--subject-dn", "CN=x", "--jwks-file", jwks, "--require-signed-request",
-			"--request-signing-alg", "ES256", "--user-code", "--id-token-alg", "PS256"}, func(t *testing.T, c *state.Client) {
+			"--request-signing-alg", "ES256", "--user-code", "--id-token-alg", "PS256"}, func(t *testing.T, c *registry.Client) {
 			if !c.RequireSignedRequest || c.BackchannelAuthRequestSigningAlg != "ES256" || !c.BackchannelUserCodeParameter ||
 				c.IDTokenSignedResponseAlg != "PS256" || c.TokenEndpointAuthMethod != "tls_client_auth" || c.SubjectDN != "CN=x" {
 				t.Errorf("client %+v", c)
@@ -74,7 +74,7 @@ func TestClientAddMethods(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			dir, env := newStateDir(t)
 			mustRun(t, env, append([]string{"client", "add", "--id", "c1"}, tt.args...)...)
-			d, err := state.Open(dir, state.Config{})
+			d, err := registry.Open(dir, registry.Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -98,7 +98,7 @@ func TestClientAddSecret(t *testing.T) {
 	}
 	wantMode(t, secretPath, 0o600)
 	secret := strings.TrimSpace(readTestFile(t, secretPath))
-	d, _ := state.Open(dir, state.Config{})
+	d, _ := registry.Open(dir, registry.Config{})
 	c, err := d.Client("c1")
 	if err != nil {
 		t.Fatal(err)
@@ -134,7 +134,7 @@ func TestClientAddUsageErrors(t *testing.T) {
 			if r.code != 2 || !strings.Contains(r.stderr, "ciba-op client add") {
 				t.Fatalf("exit %d, stderr %s", r.code, r.stderr)
 			}
-			if d, err := state.Open(dir, state.Config{}); err == nil {
+			if d, err := registry.Open(dir, registry.Config{}); err == nil {
 				if _, err := d.Client("c1"); err == nil {
 					t.Fatal("a refused client was registered")
 				}
@@ -154,7 +154,7 @@ func TestUserAddUserCode(t *testing.T) {
 		if !strings.Contains(r.stdout, "user_code") {
 			t.Errorf("stdout %q", r.stdout)
 		}
-		d, _ := state.Open(dir, state.Config{})
+		d, _ := registry.Open(dir, registry.Config{})
 		u, err := d.User("alice")
 		if err != nil || !u.CheckUserCode("4711") || strings.Contains(readTestFile(t, filepath.Join(dir, "users.json")), "4711") {
 			t.Fatalf("user %+v %v", u, err)
@@ -164,7 +164,7 @@ func TestUserAddUserCode(t *testing.T) {
 		dir, env := newStateDir(t)
 		env[envUserCode] = "2468"
 		mustRun(t, env, "user", "add", "--id", "bob", "--password-file", pw)
-		d, _ := state.Open(dir, state.Config{})
+		d, _ := registry.Open(dir, registry.Config{})
 		if u, err := d.User("bob"); err != nil || !u.CheckUserCode("2468") {
 			t.Fatalf("user %+v %v", u, err)
 		}
@@ -176,7 +176,7 @@ func TestUserAddUserCode(t *testing.T) {
 		if r.code != 2 {
 			t.Fatalf("exit %d", r.code)
 		}
-		if d, err := state.Open(dir, state.Config{}); err == nil {
+		if d, err := registry.Open(dir, registry.Config{}); err == nil {
 			if _, err := d.User("carol"); err == nil {
 				t.Fatal("a user was added despite a refused user_code")
 			}

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // deviceInfo is one device in the output of "device list --json": public
@@ -23,7 +23,7 @@ type deviceInfo struct {
 	Status    string     `json:"status"`
 }
 
-func newDeviceInfo(d state.Device) deviceInfo {
+func newDeviceInfo(d registry.Device) deviceInfo {
 	status := "active"
 	if d.Revoked() {
 		status = "revoked"
@@ -39,7 +39,7 @@ func runDeviceList(ctx context.Context, e Env, args []string) int {
 			"included. Only public keys are kept: the device's ES256 decision key and its NATS nkey.")
 	var user string
 	cmd.stringVar(&user, "user", "", "", "only the devices of user `ID`")
-	load := func(d *state.Dir) ([]deviceInfo, error) {
+	load := func(d *registry.Dir) ([]deviceInfo, error) {
 		devs, err := d.Devices()
 		if err != nil {
 			return nil, err
@@ -81,7 +81,7 @@ func runDeviceRevoke(ctx context.Context, e Env, args []string) int {
 	}
 	dev, err := d.RevokeDevice(id)
 	if err != nil {
-		if errors.Is(err, state.ErrNotFound) {
+		if errors.Is(err, registry.ErrNotFound) {
 			return cmd.fail(e, exitError, fmt.Errorf("no device %q (see ciba-op device list)", id))
 		}
 		return cmd.fail(e, exitError, err)

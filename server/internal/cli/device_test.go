@@ -10,15 +10,15 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/pki"
 )
 
 // enrollDevice enrolls a device of user in the state directory at path,
 // as the OP does for ciba-authenticator enroll.
-func enrollDevice(t testing.TB, path, user, name string) state.Device {
+func enrollDevice(t testing.TB, path, user, name string) registry.Device {
 	t.Helper()
-	d, err := state.Open(path, state.Config{PasswordIterations: 2})
+	d, err := registry.Open(path, registry.Config{PasswordIterations: 2})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -29,7 +29,7 @@ func enrollDevice(t testing.TB, path, user, name string) state.Device {
 	}
 	nk, _ := nkeys.CreateUser()
 	pub, _ := nk.PublicKey()
-	dev, err := d.EnrollDevice(state.Device{User: user, Name: name, Key: jwk, NKey: pub})
+	dev, err := d.EnrollDevice(registry.Device{User: user, Name: name, Key: jwk, NKey: pub})
 	if err != nil {
 		t.Fatal(err)
 	}

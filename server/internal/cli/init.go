@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // runInit implements "ciba-op init".
@@ -17,7 +17,7 @@ func runInit(ctx context.Context, e Env, args []string) int {
 			"and the default user (user / password). Running it again creates nothing.")
 	var dir, hosts string
 	cmd.stateDirVar(&dir)
-	cmd.stringVar(&hosts, "hosts", "CIBA_OP_SERVER_HOSTS", strings.Join(state.DefaultServerHosts(), ","),
+	cmd.stringVar(&hosts, "hosts", "CIBA_OP_SERVER_HOSTS", strings.Join(registry.DefaultServerHosts(), ","),
 		"comma-separated DNS names and IP addresses (`HOSTS`) of the server certificate")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -35,7 +35,7 @@ func runInit(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
-	r, err := d.Init(state.InitOptions{ServerHosts: hostList})
+	r, err := d.Init(registry.InitOptions{ServerHosts: hostList})
 	if err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -64,7 +64,7 @@ Next:
   ciba-op user add --id alice --password-file alice.pass%[9]s
   ciba-op client add --id my-client%[9]s
   ciba-op cert issue --client my-client --out my-client.p12 --password-file my-client.pass%[9]s
-`, state.DefaultClientID, r.CAFile, r.ClientP12, r.ClientP12PasswordFile, r.ClientCertPEM, r.ClientKeyPEM,
-		state.DefaultUser, state.DefaultUserPassword, sd)
+`, registry.DefaultClientID, r.CAFile, r.ClientP12, r.ClientP12PasswordFile, r.ClientCertPEM, r.ClientKeyPEM,
+		registry.DefaultUser, registry.DefaultUserPassword, sd)
 	return exitOK
 }

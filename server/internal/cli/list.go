@@ -5,14 +5,14 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // runList runs a "list" command: it adds --state-dir and --json to cmd
 // (whose own flags the caller has defined), parses args, opens the state
 // directory, loads the items and prints them either as a table (header and
 // row cells separated by tabs) or as one JSON document.
-func runList[T any](e Env, args []string, cmd *command, load func(*state.Dir) ([]T, error), header string, row func(T) []string) int {
+func runList[T any](e Env, args []string, cmd *command, load func(*registry.Dir) ([]T, error), header string, row func(T) []string) int {
 	var dir string
 	var asJSON bool
 	cmd.stateDirVar(&dir)

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // Environment variables read by the admin commands.
@@ -126,7 +126,7 @@ func (e Env) logger() *slog.Logger {
 
 // openState opens the state directory for cmd. It returns false with the
 // exit code when it cannot.
-func openState(e Env, cmd *command, dir string) (*state.Dir, int, bool) {
+func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 	iterations := 0
 	if v := e.getenv(envPasswordIterations); v != "" {
 		n, err := strconv.Atoi(v)
@@ -135,7 +135,7 @@ func openState(e Env, cmd *command, dir string) (*state.Dir, int, bool) {
 		}
 		iterations = n
 	}
-	d, err := state.Open(dir, state.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations})
+	d, err := registry.Open(dir, registry.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations})
 	if err != nil {
 		return nil, cmd.fail(e, exitError, err), false
 	}

@@ -13,7 +13,7 @@ import (
 
 	"cibalab/server/op"
 	"cibalab/server/oprun"
-	"cibalab/server/state"
+	"cibalab/server/registry"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
 )
@@ -170,7 +170,7 @@ func (c *command) intVar(p *int, name, env string, def int, usage string) {
 }
 
 // printNextSteps prints the commands that complete the flow against this OP.
-func printNextSteps(w io.Writer, dir *state.Dir, report *state.InitReport, issuer, natsURL string) {
+func printNextSteps(w io.Writer, dir *registry.Dir, report *registry.InitReport, issuer, natsURL string) {
 	rel := func(p string) string {
 		if wd, err := os.Getwd(); err == nil {
 			if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"cibalab/server/state"
+	"cibalab/server/registry"
 )
 
 // envUserCode holds the user_code of "user add" when --user-code-file is
@@ -46,7 +46,7 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 		userCode = c
 	}
 	if userCode != "" {
-		if _, err := state.HashUserCode(userCode, 1); err != nil {
+		if _, err := registry.HashUserCode(userCode, 1); err != nil {
 			return cmd.usageError(e, err.Error())
 		}
 	}
@@ -78,7 +78,7 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
-	if err := d.AddUser(state.User{ID: id, Name: name, Email: email}, password); err != nil {
+	if err := d.AddUser(registry.User{ID: id, Name: name, Email: email}, password); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
 	if userCode != "" {
@@ -103,7 +103,7 @@ type userInfo struct {
 // runUserList implements "ciba-op user list".
 func runUserList(ctx context.Context, e Env, args []string) int {
 	cmd := newCommand("user list", "user list [--json] [flags]", "Lists the users (never their password hashes).")
-	load := func(d *state.Dir) ([]userInfo, error) {
+	load := func(d *registry.Dir) ([]userInfo, error) {
 		users, err := d.Users()
 		if err != nil {
 			return nil, err

@@ -1,6 +1,6 @@
 //go:build unix
 
-package state
+package registry
 
 import (
 	"fmt"
@@ -13,7 +13,7 @@ import (
 func lockExclusive(path string) (func(), error) {
 	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
 	if err != nil {
-		return nil, fmt.Errorf("state: lock: %w", err)
+		return nil, fmt.Errorf("registry: lock: %w", err)
 	}
 	for {
 		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
@@ -23,7 +23,7 @@ func lockExclusive(path string) (func(), error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, fmt.Errorf("state: lock %s: %w", path, err)
+		return nil, fmt.Errorf("registry: lock %s: %w", path, err)
 	}
 	return func() {
 		syscall.Flock(int(f.Fd()), syscall.LOCK_UN)

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"bytes"
@@ -48,11 +48,11 @@ func readJSON[T any](path string) (T, error) {
 		return v, nil
 	}
 	if err != nil {
-		return v, fmt.Errorf("state: %w", err)
+		return v, fmt.Errorf("registry: %w", err)
 	}
 	if err := decodeJSON(data, &v); err != nil {
 		var zero T
-		return zero, fmt.Errorf("state: %s is malformed (fix or remove it): %w", path, err)
+		return zero, fmt.Errorf("registry: %s is malformed (fix or remove it): %w", path, err)
 	}
 	return v, nil
 }
@@ -74,11 +74,11 @@ func decodeJSON(data []byte, v any) error {
 func writeJSON(path string, v any) (os.FileInfo, error) {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
-		return nil, fmt.Errorf("state: encode %s: %w", path, err)
+		return nil, fmt.Errorf("registry: encode %s: %w", path, err)
 	}
 	data = append(data, '\n')
 	if err := pki.WriteSecretFile(path, data); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	return statOrNil(path)
 }

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/ecdsa"
@@ -67,7 +67,7 @@ func TestClientValidate(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "state: ") {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "registry: ") {
 				t.Fatalf("Validate: %v, want an error mentioning %q", err, tt.wantErr)
 			}
 		})
@@ -328,7 +328,7 @@ func TestClientValidateAuthMethods(t *testing.T) {
 				}
 				return
 			}
-			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "state: ") {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !strings.HasPrefix(err.Error(), "registry: ") {
 				t.Fatalf("Validate: %v, want an error mentioning %q", err, tt.wantErr)
 			}
 		})

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/pbkdf2"
@@ -90,7 +90,7 @@ func HashUserCode(code string, iterations int) (string, error) {
 		return "", err
 	}
 	if iterations < 1 || iterations > maxPasswordIterations {
-		return "", errors.New("state: user_code: bad iteration count")
+		return "", errors.New("registry: user_code: bad iteration count")
 	}
 	return hashPassword(code, iterations)
 }
@@ -98,11 +98,11 @@ func HashUserCode(code string, iterations int) (string, error) {
 func checkUserCode(code string) error {
 	n := utf8.RuneCountInString(code)
 	if !utf8.ValidString(code) || n < MinUserCodeLen || n > MaxUserCodeLen {
-		return fmt.Errorf("state: a user_code has %d to %d characters", MinUserCodeLen, MaxUserCodeLen)
+		return fmt.Errorf("registry: a user_code has %d to %d characters", MinUserCodeLen, MaxUserCodeLen)
 	}
 	for _, r := range code {
 		if !unicode.IsPrint(r) {
-			return errors.New("state: a user_code has printable characters only")
+			return errors.New("registry: a user_code has printable characters only")
 		}
 	}
 	return nil
@@ -113,11 +113,11 @@ func checkUserCode(code string) error {
 func hashPassword(pw string, iterations int) (string, error) {
 	salt := make([]byte, saltLen)
 	if _, err := rand.Read(salt); err != nil {
-		return "", fmt.Errorf("state: salt: %w", err)
+		return "", fmt.Errorf("registry: salt: %w", err)
 	}
 	sum, err := pbkdf2.Key(sha256.New, pw, salt, iterations, hashLen)
 	if err != nil {
-		return "", fmt.Errorf("state: hash password: %w", err)
+		return "", fmt.Errorf("registry: hash password: %w", err)
 	}
 	enc := base64.RawStdEncoding
 	return hashScheme + "$" + strconv.Itoa(iterations) + "$" + enc.EncodeToString(salt) + "$" + enc.EncodeToString(sum), nil
@@ -127,20 +127,20 @@ func hashPassword(pw string, iterations int) (string, error) {
 func parsePasswordHash(s string) (iterations int, salt, sum []byte, err error) {
 	parts := strings.Split(s, "$")
 	if len(parts) != 4 || parts[0] != hashScheme {
-		return 0, nil, nil, errors.New("state: password hash: want pbkdf2-sha256$<iterations>$<salt>$<hash>")
+		return 0, nil, nil, errors.New("registry: password hash: want pbkdf2-sha256$<iterations>$<salt>$<hash>")
 	}
 	iterations, err = strconv.Atoi(parts[1])
 	if err != nil || iterations < 1 || iterations > maxPasswordIterations {
-		return 0, nil, nil, errors.New("state: password hash: bad iteration count")
+		return 0, nil, nil, errors.New("registry: password hash: bad iteration count")
 	}
 	enc := base64.RawStdEncoding
 	salt, err = enc.DecodeString(parts[2])
 	if err != nil || len(salt) < 8 {
-		return 0, nil, nil, errors.New("state: password hash: bad salt")
+		return 0, nil, nil, errors.New("registry: password hash: bad salt")
 	}
 	sum, err = enc.DecodeString(parts[3])
 	if err != nil || len(sum) < 16 || len(sum) > 64 {
-		return 0, nil, nil, errors.New("state: password hash: bad hash")
+		return 0, nil, nil, errors.New("registry: password hash: bad hash")
 	}
 	return iterations, salt, sum, nil
 }
@@ -163,7 +163,7 @@ func (d *Dir) User(id string) (*User, error) {
 			return &u, nil
 		}
 	}
-	return nil, fmt.Errorf("state: user %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("registry: user %q: %w", id, ErrNotFound)
 }
 
 // Users returns every user, sorted by id.
@@ -187,10 +187,10 @@ func (d *Dir) AddUser(u User, password string) error {
 
 func (d *Dir) addUserLocked(u User, password string) error {
 	if !userIDPattern.MatchString(u.ID) {
-		return fmt.Errorf("state: user id %q: want 1 to 128 characters of A-Z a-z 0-9 . _ @ + -", u.ID)
+		return fmt.Errorf("registry: user id %q: want 1 to 128 characters of A-Z a-z 0-9 . _ @ + -", u.ID)
 	}
 	if password == "" {
-		return fmt.Errorf("state: user %s: empty password", u.ID)
+		return fmt.Errorf("registry: user %s: empty password", u.ID)
 	}
 	path := d.file(usersFile)
 	list, err := readJSON[userList](path)
@@ -199,7 +199,7 @@ func (d *Dir) addUserLocked(u User, password string) error {
 	}
 	for _, e := range list.Users {
 		if e.ID == u.ID {
-			return fmt.Errorf("state: user %q: %w", u.ID, ErrExists)
+			return fmt.Errorf("registry: user %q: %w", u.ID, ErrExists)
 		}
 	}
 	u.PasswordHash, err = hashPassword(password, d.iterations)
@@ -216,7 +216,7 @@ func (d *Dir) addUserLocked(u User, password string) error {
 	d.mu.Lock()
 	d.users = cached[userList]{loaded: fi != nil, fi: fi, value: list}
 	d.mu.Unlock()
-	d.log.Info("state.user_added", "user", u.ID)
+	d.log.Info("registry.user_added", "user", u.ID)
 	return nil
 }
 
@@ -261,7 +261,7 @@ func (d *Dir) setUserCodeLocked(id, code string) error {
 	}
 	i := slices.IndexFunc(list.Users, func(u User) bool { return u.ID == id })
 	if i < 0 {
-		return fmt.Errorf("state: user %q: %w", id, ErrNotFound)
+		return fmt.Errorf("registry: user %q: %w", id, ErrNotFound)
 	}
 	list.Users[i].UserCodeHash = hash
 	fi, err := writeJSON(path, list)
@@ -271,6 +271,6 @@ func (d *Dir) setUserCodeLocked(id, code string) error {
 	d.mu.Lock()
 	d.users = cached[userList]{loaded: fi != nil, fi: fi, value: list}
 	d.mu.Unlock()
-	d.log.Info("state.user_code_set", "user", id, "removed", code == "")
+	d.log.Info("registry.user_code_set", "user", id, "removed", code == "")
 	return nil
 }

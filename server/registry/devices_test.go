@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/ecdsa"
@@ -153,7 +153,7 @@ func TestEnrollRefusesBadInput(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			x := testDevice(t, "alice")
 			tt.mod(&x)
-			if _, err := d.EnrollDevice(x); err == nil || !strings.HasPrefix(err.Error(), "state: ") {
+			if _, err := d.EnrollDevice(x); err == nil || !strings.HasPrefix(err.Error(), "registry: ") {
 				t.Fatalf("err = %v, want a refusal", err)
 			}
 		})

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/rand"
@@ -161,10 +161,10 @@ func (d *Dir) ensureCAFileLocked(root *ca.CA) (string, error) {
 		return "", nil
 	}
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	if err := pki.WritePublicFile(d.CAFile(), want); err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	return "CA certificate for clients to trust the server: " + d.CAFile(), nil
 }
@@ -191,10 +191,10 @@ func (d *Dir) ensureClientCredsLocked(root *ca.CA, clientID string, r *InitRepor
 	}
 	keyPEM, err := pki.EncodePrivateKeyPEM(issued.Key)
 	if err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	if err := os.MkdirAll(d.file(credsDir), 0o700); err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	for _, f := range []struct {
 		path   string
@@ -211,7 +211,7 @@ func (d *Dir) ensureClientCredsLocked(root *ca.CA, clientID string, r *InitRepor
 			write = pki.WritePublicFile
 		}
 		if err := write(f.path, f.data); err != nil {
-			return "", fmt.Errorf("state: %w", err)
+			return "", fmt.Errorf("registry: %w", err)
 		}
 	}
 	return fmt.Sprintf("client credentials for %s (PKCS#12, password in %s): %s", clientID, r.ClientP12PasswordFile, r.ClientP12), nil
@@ -249,7 +249,7 @@ func randomPassword(n int) (string, error) {
 	for range n {
 		i, err := rand.Int(rand.Reader, max)
 		if err != nil {
-			return "", fmt.Errorf("state: random password: %w", err)
+			return "", fmt.Errorf("registry: random password: %w", err)
 		}
 		b.WriteByte(alphabet[i.Int64()])
 	}

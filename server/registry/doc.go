@@ -33,4 +33,4 @@
 // turned into certificate subjects by a small parser that accepts the
 // attribute types CN, O, OU, C, L, ST, STREET, POSTALCODE and SERIALNUMBER
 // and single-valued RDNs, and keeps the RDN order of the string.
-package state
+package registry

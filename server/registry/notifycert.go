@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/tls"
@@ -22,11 +22,11 @@ func (d *Dir) IssueNotificationCert(clientID string, validity time.Duration) (tl
 		return tls.Certificate{}, err
 	}
 	if client.DeliveryMode != oauth.ModePing && client.DeliveryMode != oauth.ModePush {
-		return tls.Certificate{}, fmt.Errorf("state: client %s is in %s mode: only ping and push clients have a notification endpoint", clientID, client.DeliveryMode)
+		return tls.Certificate{}, fmt.Errorf("registry: client %s is in %s mode: only ping and push clients have a notification endpoint", clientID, client.DeliveryMode)
 	}
 	u, err := url.Parse(client.NotificationEndpoint)
 	if err != nil || u.Scheme != "https" || u.Hostname() == "" {
-		return tls.Certificate{}, fmt.Errorf("state: client %s: backchannel_client_notification_endpoint %q is not an https URL (CIBA Core 1.0 §4)", clientID, client.NotificationEndpoint)
+		return tls.Certificate{}, fmt.Errorf("registry: client %s: backchannel_client_notification_endpoint %q is not an https URL (CIBA Core 1.0 §4)", clientID, client.NotificationEndpoint)
 	}
 	root, err := d.CA(DefaultCAName)
 	if err != nil {
@@ -34,9 +34,9 @@ func (d *Dir) IssueNotificationCert(clientID string, validity time.Duration) (tl
 	}
 	cert, err := root.IssueServer([]string{u.Hostname()}, validity)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("state: client %s: notification endpoint certificate: %w", clientID, err)
+		return tls.Certificate{}, fmt.Errorf("registry: client %s: notification endpoint certificate: %w", clientID, err)
 	}
-	d.log.Info("state.notification_certificate_issued", "client_id", clientID, "host", u.Hostname(),
+	d.log.Info("registry.notification_certificate_issued", "client_id", clientID, "host", u.Hostname(),
 		"x5t#S256", pki.ThumbprintS256(cert.Leaf), "not_after", cert.Leaf.NotAfter)
 	return cert, nil
 }

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/ecdsa"
@@ -41,7 +41,7 @@ type IssuedCert struct {
 // It writes nothing.
 func (d *Dir) IssueClientCert(clientID string, opts IssueOptions) (*IssuedCert, error) {
 	if opts.Password == "" && !opts.InsecureEmptyPassword {
-		return nil, errors.New("state: refusing to issue a PKCS#12 file with an empty password")
+		return nil, errors.New("registry: refusing to issue a PKCS#12 file with an empty password")
 	}
 	client, err := d.Client(clientID)
 	if err != nil {
@@ -62,13 +62,13 @@ func (d *Dir) IssueClientCert(clientID string, opts IssueOptions) (*IssuedCert, 
 	certOpts.Validity = opts.Validity
 	cert, key, err := root.IssueClient(subject, certOpts)
 	if err != nil {
-		return nil, fmt.Errorf("state: client %s: %w", clientID, err)
+		return nil, fmt.Errorf("registry: client %s: %w", clientID, err)
 	}
 	p12, err := pki.EncodePKCS12(key, cert, []*x509.Certificate{root.Cert}, opts.Password)
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
-	d.log.Info("state.client_certificate_issued", "client_id", clientID, "ca", caName,
+	d.log.Info("registry.client_certificate_issued", "client_id", clientID, "ca", caName,
 		"x5t#S256", pki.ThumbprintS256(cert), "not_after", cert.NotAfter)
 	return &IssuedCert{Cert: cert, Key: key, P12: p12}, nil
 }
@@ -82,7 +82,7 @@ func clientCertRequest(c *Client) (pkix.Name, ca.ClientCertOptions, error) {
 	case c.SubjectDN != "":
 		name, err := parseSubjectDN(c.SubjectDN)
 		if err != nil {
-			return pkix.Name{}, opts, fmt.Errorf("state: client %s: tls_client_auth_subject_dn: %w", c.ID, err)
+			return pkix.Name{}, opts, fmt.Errorf("registry: client %s: tls_client_auth_subject_dn: %w", c.ID, err)
 		}
 		return name, opts, nil
 	case c.SANDNS != "":
@@ -90,19 +90,19 @@ func clientCertRequest(c *Client) (pkix.Name, ca.ClientCertOptions, error) {
 	case c.SANURI != "":
 		u, err := url.Parse(c.SANURI)
 		if err != nil {
-			return pkix.Name{}, opts, fmt.Errorf("state: client %s: tls_client_auth_san_uri: %w", c.ID, err)
+			return pkix.Name{}, opts, fmt.Errorf("registry: client %s: tls_client_auth_san_uri: %w", c.ID, err)
 		}
 		opts.URIs = []*url.URL{u}
 	case c.SANIP != "":
 		ip := net.ParseIP(c.SANIP)
 		if ip == nil {
-			return pkix.Name{}, opts, fmt.Errorf("state: client %s: tls_client_auth_san_ip %q is not an IP address", c.ID, c.SANIP)
+			return pkix.Name{}, opts, fmt.Errorf("registry: client %s: tls_client_auth_san_ip %q is not an IP address", c.ID, c.SANIP)
 		}
 		opts.IPAddresses = []net.IP{ip}
 	case c.SANEmail != "":
 		opts.EmailAddresses = []string{c.SANEmail}
 	default:
-		return pkix.Name{}, opts, fmt.Errorf("state: client %s has no tls_client_auth certificate identifier", c.ID)
+		return pkix.Name{}, opts, fmt.Errorf("registry: client %s has no tls_client_auth certificate identifier", c.ID)
 	}
 	return cn, opts, nil
 }

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/x509"
@@ -32,7 +32,7 @@ func (d *Dir) caDir(name string) string { return filepath.Join(d.file(casDir), n
 
 func checkCAName(name string) error {
 	if !caNamePattern.MatchString(name) {
-		return fmt.Errorf("state: CA name %q: want 1 to 64 characters of A-Z a-z 0-9 _ -", name)
+		return fmt.Errorf("registry: CA name %q: want 1 to 64 characters of A-Z a-z 0-9 _ -", name)
 	}
 	return nil
 }
@@ -57,34 +57,34 @@ func (d *Dir) CreateCA(name string) (*ca.CA, error) {
 func (d *Dir) createCALocked(name string) (*ca.CA, error) {
 	target := d.caDir(name)
 	if _, err := os.Lstat(target); err == nil {
-		return nil, fmt.Errorf("state: certificate authority %q: %w", name, ErrExists)
+		return nil, fmt.Errorf("registry: certificate authority %q: %w", name, ErrExists)
 	}
 	if err := os.MkdirAll(d.file(casDir), 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	c, err := ca.New(d.caConfig(), name)
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	// Build the CA in a hidden directory and rename it into place, so a
 	// reader never sees a half-written CA.
 	tmp, err := os.MkdirTemp(d.file(casDir), "."+name+".tmp")
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	defer os.RemoveAll(tmp) // no-op after the rename
 	if err := c.Save(tmp); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	if err := os.Rename(tmp, target); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	if name == DefaultCAName {
 		if err := pki.WritePublicFile(d.CAFile(), pki.EncodeCertificatePEM(c.Cert)); err != nil {
-			return nil, fmt.Errorf("state: %w", err)
+			return nil, fmt.Errorf("registry: %w", err)
 		}
 	}
-	d.log.Info("state.ca_created", "name", name, "x5t#S256", pki.ThumbprintS256(c.Cert))
+	d.log.Info("registry.ca_created", "name", name, "x5t#S256", pki.ThumbprintS256(c.Cert))
 	return c, nil
 }
 
@@ -95,11 +95,11 @@ func (d *Dir) CA(name string) (*ca.CA, error) {
 	}
 	dir := d.caDir(name)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("state: certificate authority %q: %w", name, ErrNotFound)
+		return nil, fmt.Errorf("registry: certificate authority %q: %w", name, ErrNotFound)
 	}
 	c, err := ca.Load(d.caConfig(), name, dir)
 	if err != nil {
-		return nil, fmt.Errorf("state: certificate authority %q: %w", name, err)
+		return nil, fmt.Errorf("registry: certificate authority %q: %w", name, err)
 	}
 	return c, nil
 }
@@ -111,7 +111,7 @@ func (d *Dir) caNames() ([]string, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	var names []string
 	for _, e := range entries {
@@ -162,7 +162,7 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 		}
 	}
 	if len(files) == 0 {
-		return nil, fmt.Errorf("state: no certificate authority in %s (run ciba-op init): %w", d.file(casDir), ErrNotFound)
+		return nil, fmt.Errorf("registry: no certificate authority in %s (run ciba-op init): %w", d.file(casDir), ErrNotFound)
 	}
 	d.mu.Lock()
 	defer d.mu.Unlock()
@@ -176,17 +176,17 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 		path := filepath.Join(d.caDir(f.name), ca.CertFile)
 		data, err := os.ReadFile(path)
 		if err != nil {
-			return nil, fmt.Errorf("state: %w", err)
+			return nil, fmt.Errorf("registry: %w", err)
 		}
 		certs, err := pki.ParseCertificatesPEM(data)
 		if err != nil {
-			return nil, fmt.Errorf("state: %s: %w", path, err)
+			return nil, fmt.Errorf("registry: %s: %w", path, err)
 		}
 		for _, c := range certs {
 			pool.AddCert(c)
 		}
 	}
 	d.pool = poolCache{files: files, pool: pool}
-	d.log.Info("state.client_cas_loaded", "count", len(files))
+	d.log.Info("registry.client_cas_loaded", "count", len(files))
 	return pool.Clone(), nil
 }

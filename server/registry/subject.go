@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/x509/pkix"
@@ -18,7 +18,7 @@ func parseSubjectDN(s string) (pkix.Name, error) {
 		return pkix.Name{}, err
 	}
 	if len(d) == 0 {
-		return pkix.Name{}, fmt.Errorf("state: empty subject DN")
+		return pkix.Name{}, fmt.Errorf("registry: empty subject DN")
 	}
 	return d.ToPKIXName()
 }

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto"
@@ -110,36 +110,36 @@ type clientList struct {
 // authentication requests has a key to verify them with.
 func (c *Client) Validate() error {
 	if !clientIDPattern.MatchString(c.ID) {
-		return fmt.Errorf("state: client_id %q: want 1 to 128 characters of A-Z a-z 0-9 . _ -", c.ID)
+		return fmt.Errorf("registry: client_id %q: want 1 to 128 characters of A-Z a-z 0-9 . _ -", c.ID)
 	}
 	if err := c.validateAuth(); err != nil {
 		return err
 	}
 	if !c.DeliveryMode.Valid() {
-		return fmt.Errorf("state: client %s: backchannel_token_delivery_mode %q: want poll, ping or push", c.ID, c.DeliveryMode)
+		return fmt.Errorf("registry: client %s: backchannel_token_delivery_mode %q: want poll, ping or push", c.ID, c.DeliveryMode)
 	}
 	if c.DeliveryMode == oauth.ModePoll {
 		if c.NotificationEndpoint != "" {
-			return fmt.Errorf("state: client %s: poll mode takes no backchannel_client_notification_endpoint", c.ID)
+			return fmt.Errorf("registry: client %s: poll mode takes no backchannel_client_notification_endpoint", c.ID)
 		}
 	} else {
 		u, err := url.Parse(c.NotificationEndpoint)
 		if err != nil || u.Scheme != "https" || u.Host == "" {
-			return fmt.Errorf("state: client %s: %s mode needs an https backchannel_client_notification_endpoint (CIBA Core 1.0 §4)", c.ID, c.DeliveryMode)
+			return fmt.Errorf("registry: client %s: %s mode needs an https backchannel_client_notification_endpoint (CIBA Core 1.0 §4)", c.ID, c.DeliveryMode)
 		}
 	}
 	if len(c.GrantTypes) == 0 {
-		return fmt.Errorf("state: client %s: no grant_types", c.ID)
+		return fmt.Errorf("registry: client %s: no grant_types", c.ID)
 	}
 	if c.IDTokenSignedResponseAlg != "" && !slices.Contains(IDTokenAlgs(), c.IDTokenSignedResponseAlg) {
-		return fmt.Errorf("state: client %s: id_token_signed_response_alg %q: want one of %s", c.ID, c.IDTokenSignedResponseAlg, strings.Join(IDTokenAlgs(), ", "))
+		return fmt.Errorf("registry: client %s: id_token_signed_response_alg %q: want one of %s", c.ID, c.IDTokenSignedResponseAlg, strings.Join(IDTokenAlgs(), ", "))
 	}
 	if c.BackchannelAuthRequestSigningAlg != "" && !slices.Contains(RequestSigningAlgs(), c.BackchannelAuthRequestSigningAlg) {
-		return fmt.Errorf("state: client %s: backchannel_authentication_request_signing_alg %q: want one of %s (CIBA Core 1.0 §7.1.1 asks for an asymmetric signature)",
+		return fmt.Errorf("registry: client %s: backchannel_authentication_request_signing_alg %q: want one of %s (CIBA Core 1.0 §7.1.1 asks for an asymmetric signature)",
 			c.ID, c.BackchannelAuthRequestSigningAlg, strings.Join(RequestSigningAlgs(), ", "))
 	}
 	if (c.RequireSignedRequest || c.BackchannelAuthRequestSigningAlg != "") && !c.hasSigningKey() {
-		return fmt.Errorf("state: client %s: signed authentication requests need a jwks with a public key", c.ID)
+		return fmt.Errorf("registry: client %s: signed authentication requests need a jwks with a public key", c.ID)
 	}
 	return nil
 }
@@ -163,32 +163,32 @@ func (c *Client) validateAuth() error {
 	}
 	if c.JWKS != nil {
 		if err := validateJWKS(c.JWKS); err != nil {
-			return fmt.Errorf("state: client %s: jwks: %w", c.ID, err)
+			return fmt.Errorf("registry: client %s: jwks: %w", c.ID, err)
 		}
 	}
 	if c.TokenEndpointAuthMethod != oauth.AuthTLSClient && set > 0 {
-		return fmt.Errorf("state: client %s: tls_client_auth_subject_dn and _san_* are for tls_client_auth only", c.ID)
+		return fmt.Errorf("registry: client %s: tls_client_auth_subject_dn and _san_* are for tls_client_auth only", c.ID)
 	}
 	if c.ClientSecretHash != "" && !isSecretMethod(c.TokenEndpointAuthMethod) {
-		return fmt.Errorf("state: client %s: client_secret_hash is for client_secret_basic and client_secret_post only", c.ID)
+		return fmt.Errorf("registry: client %s: client_secret_hash is for client_secret_basic and client_secret_post only", c.ID)
 	}
 	switch c.TokenEndpointAuthMethod {
 	case oauth.AuthTLSClient:
 		return c.validateTLSSubject(set)
 	case oauth.AuthSelfSignedTLSClient:
 		if c.JWKS == nil || !slices.ContainsFunc(c.JWKS.Keys, func(k pki.JWK) bool { return len(k.X5c) > 0 }) {
-			return fmt.Errorf("state: client %s: self_signed_tls_client_auth needs a jwks key with its certificate in x5c (RFC 8705 §2.2.2)", c.ID)
+			return fmt.Errorf("registry: client %s: self_signed_tls_client_auth needs a jwks key with its certificate in x5c (RFC 8705 §2.2.2)", c.ID)
 		}
 	case AuthPrivateKeyJWT:
 		if !c.hasSigningKey() {
-			return fmt.Errorf("state: client %s: private_key_jwt needs a jwks with a public key (RFC 7523 §2.2)", c.ID)
+			return fmt.Errorf("registry: client %s: private_key_jwt needs a jwks with a public key (RFC 7523 §2.2)", c.ID)
 		}
 	case AuthClientSecretBasic, AuthClientSecretPost:
 		if _, err := parseSecretHash(c.ClientSecretHash); err != nil {
-			return fmt.Errorf("state: client %s: %s: %w", c.ID, c.TokenEndpointAuthMethod, err)
+			return fmt.Errorf("registry: client %s: %s: %w", c.ID, c.TokenEndpointAuthMethod, err)
 		}
 	default:
-		return fmt.Errorf("state: client %s: token_endpoint_auth_method %q is not supported (want one of %s)", c.ID, c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
+		return fmt.Errorf("registry: client %s: token_endpoint_auth_method %q is not supported (want one of %s)", c.ID, c.TokenEndpointAuthMethod, strings.Join(AuthMethods(), ", "))
 	}
 	return nil
 }
@@ -197,30 +197,30 @@ func (c *Client) validateAuth() error {
 // tls_client_auth client; set is how many of the five are set.
 func (c *Client) validateTLSSubject(set int) error {
 	if set != 1 {
-		return fmt.Errorf("state: client %s: tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email (RFC 8705 §2.1.2), got %d", c.ID, set)
+		return fmt.Errorf("registry: client %s: tls_client_auth needs exactly one of tls_client_auth_subject_dn, _san_dns, _san_uri, _san_ip, _san_email (RFC 8705 §2.1.2), got %d", c.ID, set)
 	}
 	switch {
 	case c.SubjectDN != "":
 		if _, err := parseSubjectDN(c.SubjectDN); err != nil {
-			return fmt.Errorf("state: client %s: tls_client_auth_subject_dn: %w", c.ID, err)
+			return fmt.Errorf("registry: client %s: tls_client_auth_subject_dn: %w", c.ID, err)
 		}
 	case c.SANIP != "":
 		if net.ParseIP(c.SANIP) == nil {
-			return fmt.Errorf("state: client %s: tls_client_auth_san_ip %q is not an IP address", c.ID, c.SANIP)
+			return fmt.Errorf("registry: client %s: tls_client_auth_san_ip %q is not an IP address", c.ID, c.SANIP)
 		}
 	case c.SANURI != "":
 		u, err := url.Parse(c.SANURI)
 		if err != nil || !u.IsAbs() {
-			return fmt.Errorf("state: client %s: tls_client_auth_san_uri %q is not an absolute URI", c.ID, c.SANURI)
+			return fmt.Errorf("registry: client %s: tls_client_auth_san_uri %q is not an absolute URI", c.ID, c.SANURI)
 		}
 	case c.SANEmail != "":
 		local, domain, ok := strings.Cut(c.SANEmail, "@")
 		if !ok || local == "" || domain == "" || strings.ContainsAny(c.SANEmail, " \t\r\n") {
-			return fmt.Errorf("state: client %s: tls_client_auth_san_email %q is not an e-mail address", c.ID, c.SANEmail)
+			return fmt.Errorf("registry: client %s: tls_client_auth_san_email %q is not an e-mail address", c.ID, c.SANEmail)
 		}
 	case c.SANDNS != "":
 		if strings.ContainsAny(c.SANDNS, " \t\r\n/@") {
-			return fmt.Errorf("state: client %s: tls_client_auth_san_dns %q is not a DNS name", c.ID, c.SANDNS)
+			return fmt.Errorf("registry: client %s: tls_client_auth_san_dns %q is not a DNS name", c.ID, c.SANDNS)
 		}
 	}
 	return nil
@@ -287,7 +287,7 @@ func (d *Dir) Client(id string) (*Client, error) {
 			return &cc, nil
 		}
 	}
-	return nil, fmt.Errorf("state: client %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("registry: client %q: %w", id, ErrNotFound)
 }
 
 // Clients returns a copy of every registered client, sorted by id.
@@ -334,7 +334,7 @@ func (d *Dir) addClientLocked(c Client) error {
 	}
 	for _, e := range list.Clients {
 		if e.ID == c.ID {
-			return fmt.Errorf("state: client %q: %w", c.ID, ErrExists)
+			return fmt.Errorf("registry: client %q: %w", c.ID, ErrExists)
 		}
 	}
 	list.Clients = append(list.Clients, c)
@@ -346,7 +346,7 @@ func (d *Dir) addClientLocked(c Client) error {
 	d.mu.Lock()
 	d.clients = cached[clientList]{loaded: fi != nil, fi: fi, value: list}
 	d.mu.Unlock()
-	d.log.Info("state.client_added", "client_id", c.ID, "delivery_mode", string(c.DeliveryMode))
+	d.log.Info("registry.client_added", "client_id", c.ID, "delivery_mode", string(c.DeliveryMode))
 	return nil
 }
 
@@ -373,7 +373,7 @@ func GenerateClientSecret() string {
 // at least MinClientSecretLen characters long (a generated secret).
 func HashClientSecret(secret string) (string, error) {
 	if len(secret) < MinClientSecretLen {
-		return "", fmt.Errorf("state: a client secret must have at least %d characters (use a generated one)", MinClientSecretLen)
+		return "", fmt.Errorf("registry: a client secret must have at least %d characters (use a generated one)", MinClientSecretLen)
 	}
 	sum := sha256.Sum256([]byte(secret))
 	return secretScheme + "$" + base64.RawURLEncoding.EncodeToString(sum[:]), nil

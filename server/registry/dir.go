@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"errors"
@@ -13,12 +13,12 @@ import (
 // Errors callers branch on; they are wrapped, so use errors.Is.
 var (
 	// ErrNotFound reports a client, user, CA or file that does not exist.
-	ErrNotFound = errors.New("state: not found")
+	ErrNotFound = errors.New("registry: not found")
 	// ErrExists reports a client, user or CA that already exists.
-	ErrExists = errors.New("state: already exists")
+	ErrExists = errors.New("registry: already exists")
 	// ErrBadCredentials reports an unknown user or a wrong password,
 	// without saying which.
-	ErrBadCredentials = errors.New("state: bad credentials")
+	ErrBadCredentials = errors.New("registry: bad credentials")
 )
 
 // DefaultPasswordIterations is the PBKDF2-SHA256 iteration count of new
@@ -78,20 +78,20 @@ type Dir struct {
 // (0700) if it is missing. It creates nothing else: see [Dir.Init].
 func Open(path string, cfg Config) (*Dir, error) {
 	if path == "" {
-		return nil, errors.New("state: empty directory path")
+		return nil, errors.New("registry: empty directory path")
 	}
 	if cfg.PasswordIterations < 0 {
-		return nil, errors.New("state: negative PasswordIterations")
+		return nil, errors.New("registry: negative PasswordIterations")
 	}
 	if err := os.MkdirAll(path, 0o700); err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	fi, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	if !fi.IsDir() {
-		return nil, fmt.Errorf("state: %s is not a directory", path)
+		return nil, fmt.Errorf("registry: %s is not a directory", path)
 	}
 	d := &Dir{path: path, now: cfg.Now, log: cfg.Logger, iterations: cfg.PasswordIterations}
 	if d.now == nil {
@@ -104,7 +104,7 @@ func Open(path string, cfg Config) (*Dir, error) {
 		d.iterations = DefaultPasswordIterations
 	}
 	if fi.Mode().Perm()&0o077 != 0 {
-		d.log.Warn("state.permissive_dir", "path", path, "mode", fmt.Sprintf("%o", fi.Mode().Perm()))
+		d.log.Warn("registry.permissive_dir", "path", path, "mode", fmt.Sprintf("%o", fi.Mode().Perm()))
 	}
 	return d, nil
 }
@@ -147,7 +147,7 @@ func statOrNil(path string) (os.FileInfo, error) {
 		return nil, nil
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	return fi, nil
 }

@@ -1,6 +1,6 @@
 //go:build !unix
 
-package state
+package registry
 
 // lockExclusive is a no-op where flock(2) does not exist: writers are
 // then serialised only inside one process.

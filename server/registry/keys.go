@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/ecdsa"
@@ -33,16 +33,16 @@ func (d *Dir) ServerCertificate() (tls.Certificate, error) {
 	certPath, keyPath := d.file(serverCertFile), d.file(serverKeyFile)
 	for _, p := range []string{certPath, keyPath} {
 		if _, err := os.Stat(p); errors.Is(err, os.ErrNotExist) {
-			return tls.Certificate{}, fmt.Errorf("state: %s missing (run ciba-op init): %w", p, ErrNotFound)
+			return tls.Certificate{}, fmt.Errorf("registry: %s missing (run ciba-op init): %w", p, ErrNotFound)
 		}
 	}
 	cert, err := pki.LoadPEMKeyPair(certPath, keyPath)
 	if err != nil {
-		return tls.Certificate{}, fmt.Errorf("state: server certificate: %w", err)
+		return tls.Certificate{}, fmt.Errorf("registry: server certificate: %w", err)
 	}
 	if cert.Leaf == nil {
 		if cert.Leaf, err = x509.ParseCertificate(cert.Certificate[0]); err != nil {
-			return tls.Certificate{}, fmt.Errorf("state: server certificate: %w", err)
+			return tls.Certificate{}, fmt.Errorf("registry: server certificate: %w", err)
 		}
 	}
 	return cert, nil
@@ -65,25 +65,25 @@ func (d *Dir) ensureServerCertLocked(root *ca.CA, hosts []string) (string, error
 	}
 	tc, err := root.IssueServer(hosts, serverCertValidity)
 	if err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	keyPEM, err := pki.EncodePrivateKeyPEM(tc.PrivateKey)
 	if err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	var chainPEM []byte
 	chainPEM = append(chainPEM, pki.EncodeCertificatePEM(tc.Leaf)...)
 	chainPEM = append(chainPEM, pki.EncodeCertificatePEM(root.Cert)...)
 	if err := os.MkdirAll(d.file(serverDir), 0o700); err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	if err := pki.WriteSecretFile(d.file(serverKeyFile), keyPEM); err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
 	if err := pki.WritePublicFile(d.file(serverCertFile), chainPEM); err != nil {
-		return "", fmt.Errorf("state: %w", err)
+		return "", fmt.Errorf("registry: %w", err)
 	}
-	d.log.Info("state.server_certificate_issued", "hosts", hosts, "not_after", tc.Leaf.NotAfter)
+	d.log.Info("registry.server_certificate_issued", "hosts", hosts, "not_after", tc.Leaf.NotAfter)
 	return fmt.Sprintf("server certificate for %s (valid until %s): %s",
 		strings.Join(hosts, ", "), tc.Leaf.NotAfter.UTC().Format(time.DateOnly), d.file(serverCertFile)), nil
 }
@@ -144,11 +144,11 @@ func (d *Dir) loadSigningKeys() (*rsa.PrivateKey, *ecdsa.PrivateKey, error) {
 	}
 	rs, ok := rk.(*rsa.PrivateKey)
 	if !ok || rs.N.BitLen() < 2048 {
-		return nil, nil, fmt.Errorf("state: %s is not an RSA key of at least 2048 bits", d.file(rs256File))
+		return nil, nil, fmt.Errorf("registry: %s is not an RSA key of at least 2048 bits", d.file(rs256File))
 	}
 	es, ok := ek.(*ecdsa.PrivateKey)
 	if !ok || es.Curve != elliptic.P256() {
-		return nil, nil, fmt.Errorf("state: %s is not an ECDSA P-256 key", d.file(es256File))
+		return nil, nil, fmt.Errorf("registry: %s is not an ECDSA P-256 key", d.file(es256File))
 	}
 	return rs, es, nil
 }
@@ -157,14 +157,14 @@ func (d *Dir) loadKey(rel string) (any, error) {
 	path := d.file(rel)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
-		return nil, fmt.Errorf("state: %s: %w", path, ErrNotFound)
+		return nil, fmt.Errorf("registry: %s: %w", path, ErrNotFound)
 	}
 	if err != nil {
-		return nil, fmt.Errorf("state: %w", err)
+		return nil, fmt.Errorf("registry: %w", err)
 	}
 	key, err := pki.ParsePrivateKeyPEM(data)
 	if err != nil {
-		return nil, fmt.Errorf("state: %s: %w", path, err)
+		return nil, fmt.Errorf("registry: %s: %w", path, err)
 	}
 	return key, nil
 }
@@ -184,23 +184,23 @@ func (d *Dir) ensureSigningKeysLocked() ([]string, error) {
 		if _, err := os.Stat(path); err == nil {
 			continue
 		} else if !errors.Is(err, os.ErrNotExist) {
-			return created, fmt.Errorf("state: %w", err)
+			return created, fmt.Errorf("registry: %w", err)
 		}
 		key, err := k.gen()
 		if err != nil {
-			return created, fmt.Errorf("state: generate key: %w", err)
+			return created, fmt.Errorf("registry: generate key: %w", err)
 		}
 		data, err := pki.EncodePrivateKeyPEM(key)
 		if err != nil {
-			return created, fmt.Errorf("state: %w", err)
+			return created, fmt.Errorf("registry: %w", err)
 		}
 		if err := os.MkdirAll(d.file(keysDir), 0o700); err != nil {
-			return created, fmt.Errorf("state: %w", err)
+			return created, fmt.Errorf("registry: %w", err)
 		}
 		if err := pki.WriteSecretFile(path, data); err != nil {
-			return created, fmt.Errorf("state: %w", err)
+			return created, fmt.Errorf("registry: %w", err)
 		}
-		d.log.Info("state.signing_key_created", "path", path)
+		d.log.Info("registry.signing_key_created", "path", path)
 		created = append(created, k.desc+": "+path)
 	}
 	return created, nil

@@ -1,4 +1,4 @@
-package state
+package registry
 
 import (
 	"crypto/ecdsa"
@@ -22,7 +22,7 @@ const devicesFile = "devices.json"
 
 // ErrDeviceRevoked reports an enrollment of keys that belong to a revoked
 // device: a revoked device stays revoked, its keys cannot come back.
-var ErrDeviceRevoked = errors.New("state: device revoked")
+var ErrDeviceRevoked = errors.New("registry: device revoked")
 
 // maxDeviceName bounds a device's display name, in runes.
 const maxDeviceName = 64
@@ -52,7 +52,7 @@ func (d *Device) Revoked() bool { return d.RevokedAt != nil }
 func (d *Device) PublicKey() (*ecdsa.PublicKey, error) {
 	k, err := p256Key(d.Key)
 	if err != nil {
-		return nil, fmt.Errorf("state: device %s: %w", d.ID, err)
+		return nil, fmt.Errorf("registry: device %s: %w", d.ID, err)
 	}
 	return k, nil
 }
@@ -105,7 +105,7 @@ func (d *Dir) Device(id string) (*Device, error) {
 			return &dev, nil
 		}
 	}
-	return nil, fmt.Errorf("state: device %q: %w", id, ErrNotFound)
+	return nil, fmt.Errorf("registry: device %q: %w", id, ErrNotFound)
 }
 
 // EnrollDevice stores a new device of dev.User with dev.Name, dev.Key and
@@ -126,17 +126,17 @@ func (d *Dir) EnrollDevice(dev Device) (Device, error) {
 
 func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 	if !userIDPattern.MatchString(dev.User) {
-		return Device{}, fmt.Errorf("state: device: bad user id %q", dev.User)
+		return Device{}, fmt.Errorf("registry: device: bad user id %q", dev.User)
 	}
 	if err := checkDeviceName(dev.Name); err != nil {
 		return Device{}, err
 	}
 	if !validNKey(dev.NKey) {
-		return Device{}, errors.New("state: device: nkey is not a public NATS user key")
+		return Device{}, errors.New("registry: device: nkey is not a public NATS user key")
 	}
 	dev.Key = pki.JWK{Kty: dev.Key.Kty, Crv: dev.Key.Crv, X: dev.Key.X, Y: dev.Key.Y, Kid: dev.Key.Kid, Alg: "ES256", Use: "sig"}
 	if _, err := p256Key(dev.Key); err != nil {
-		return Device{}, errors.New("state: device: key is not an EC P-256 public key")
+		return Device{}, errors.New("registry: device: key is not an EC P-256 public key")
 	}
 	list, err := d.readDevices()
 	if err != nil {
@@ -149,9 +149,9 @@ func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 		}
 		switch {
 		case e.Revoked():
-			return Device{}, fmt.Errorf("state: device %s: %w", e.ID, ErrDeviceRevoked)
+			return Device{}, fmt.Errorf("registry: device %s: %w", e.ID, ErrDeviceRevoked)
 		case e.User != dev.User || e.NKey != dev.NKey || !sameKey:
-			return Device{}, fmt.Errorf("state: device keys: %w", ErrExists)
+			return Device{}, fmt.Errorf("registry: device keys: %w", ErrExists)
 		}
 		return e, nil // the same device enrolling again
 	}
@@ -166,7 +166,7 @@ func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 	if _, err := writeJSON(d.file(devicesFile), list); err != nil {
 		return Device{}, err
 	}
-	d.log.Info("state.device_enrolled", "device", dev.ID, "user", dev.User)
+	d.log.Info("registry.device_enrolled", "device", dev.ID, "user", dev.User)
 	return dev, nil
 }
 
@@ -183,7 +183,7 @@ func (d *Dir) RevokeDevice(id string) (Device, error) {
 		}
 		i := slices.IndexFunc(list.Devices, func(e Device) bool { return e.ID == id })
 		if i < 0 {
-			return fmt.Errorf("state: device %q: %w", id, ErrNotFound)
+			return fmt.Errorf("registry: device %q: %w", id, ErrNotFound)
 		}
 		if !list.Devices[i].Revoked() {
 			now := d.now().UTC()
@@ -191,7 +191,7 @@ func (d *Dir) RevokeDevice(id string) (Device, error) {
 			if _, err := writeJSON(d.file(devicesFile), list); err != nil {
 				return err
 			}
-			d.log.Info("state.device_revoked", "device", id, "user", list.Devices[i].User)
+			d.log.Info("registry.device_revoked", "device", id, "user", list.Devices[i].User)
 		}
 		out = list.Devices[i]
 		return nil
@@ -215,7 +215,7 @@ func sortDevices(devs []Device) {
 func newDeviceID() (string, error) {
 	b := make([]byte, 10)
 	if _, err := rand.Read(b); err != nil {
-		return "", fmt.Errorf("state: device id: %w", err)
+		return "", fmt.Errorf("registry: device id: %w", err)
 	}
 	id := "dev-" + strings.ToLower(base32.StdEncoding.EncodeToString(b))
 	if err := channel.ValidDeviceID(id); err != nil {
@@ -227,11 +227,11 @@ func newDeviceID() (string, error) {
 // checkDeviceName accepts up to 64 printable runes.
 func checkDeviceName(name string) error {
 	if utf8.RuneCountInString(name) > maxDeviceName || !utf8.ValidString(name) {
-		return fmt.Errorf("state: device name: at most %d characters", maxDeviceName)
+		return fmt.Errorf("registry: device name: at most %d characters", maxDeviceName)
 	}
 	for _, r := range name {
 		if !unicode.IsPrint(r) {
-			return errors.New("state: device name: printable characters only")
+			return errors.New("registry: device name: printable characters only")
 		}
 	}
 	return nil
