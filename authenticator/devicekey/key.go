@@ -66,7 +66,7 @@ func Thumbprint(jwk pki.JWK) string {
 func (k *Key) KeyID() string { return k.jwk.Kid }
 
 // PublicJWK is the public half of the key as a JWK with kid, alg ES256 and
-// use sig, as a device registers it at sign-in.
+// use sig, as a device registers it at enrollment.
 func (k *Key) PublicJWK() pki.JWK { return k.jwk }
 
 // Public is the public half of the key.

@@ -431,8 +431,6 @@ func TestClosedByDefault(t *testing.T) {
 		channel.UserRequestsSubject("master", "alice"),
 		channel.DeviceDecideSubject("master", alice.id),
 		channel.DevicePendingSubject("master", alice.id),
-		channel.DecideSubject("master"),
-		channel.SignInSubject("master"),
 		channel.EnrollKeySubject("master", alice.pub),
 	} {
 		anon.Publish(subject, []byte(`{"v":1}`))

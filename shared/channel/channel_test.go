@@ -49,7 +49,7 @@ func TestSubjects(t *testing.T) {
 	if got := UserRequestsSubject("master", "a.b"); got != "cibalab.v1.master.user.a_2Eb.requests" {
 		t.Fatal(got)
 	}
-	for _, s := range []string{SignInSubject("m"), PendingSubject("m"), DecideSubject("m"), EventsSubject("m")} {
+	for _, s := range []string{DevicePendingSubject("m", "d"), DeviceDecideSubject("m", "d"), EnrollSubject("m"), EventsSubject("m")} {
 		if !strings.HasPrefix(s, "cibalab.v1.m.") {
 			t.Errorf("subject %q lacks the versioned prefix", s)
 		}
@@ -72,10 +72,9 @@ func TestGoldenJSON(t *testing.T) {
 	}{
 		{AuthRequest{Version: 1, AuthReqID: "id", ClientID: "c", User: "u", Scope: []string{"openid"}, BindingMessage: "m", CreatedAt: 1, ExpiresAt: 2},
 			`{"v":1,"auth_req_id":"id","client_id":"c","user":"u","scope":["openid"],"binding_message":"m","created_at":1,"expires_at":2}`},
-		{Decision{Version: 1, SessionID: "s", JWT: "j"}, `{"v":1,"session_id":"s","jwt":"j"}`},
+		{Decision{Version: 1, JWT: "j"}, `{"v":1,"jwt":"j"}`},
 		{DecisionResult{Version: 1, Accepted: true}, `{"v":1,"accepted":true}`},
-		{SignInResponse{Version: 1, Error: ErrBadCredentials, ErrorDescription: "bad credentials"}, `{"v":1,"error":"bad_credentials","error_description":"bad credentials"}`},
-		{PendingRequest{Version: 1, SessionID: "s"}, `{"v":1,"session_id":"s"}`},
+		{PendingRequest{Version: 1}, `{"v":1}`},
 		{RequestClosed{Version: 1, Type: RequestClosedType, AuthReqID: "id", User: "u", Reason: ClosedApproved, DeviceID: "d"},
 			`{"v":1,"type":"request.closed","auth_req_id":"id","user":"u","reason":"approved","device_id":"d"}`},
 		{RequestClosed{Version: 1, Type: RequestClosedType, AuthReqID: "id", User: "u", Reason: ClosedExpired},
@@ -91,7 +90,7 @@ func TestGoldenJSON(t *testing.T) {
 }
 
 func TestDecisionClaimsValidate(t *testing.T) {
-	ok := DecisionClaims{AuthReqID: "a", Verdict: VerdictApprove, SessionID: "s",
+	ok := DecisionClaims{AuthReqID: "a", Verdict: VerdictApprove, DeviceID: "d",
 		RegisteredClaims: jwt.RegisteredClaims{ID: "j", IssuedAt: jwt.NewNumericDate(time.Unix(1, 0))}}
 	if err := ok.Validate(); err != nil {
 		t.Fatal(err)
@@ -99,7 +98,7 @@ func TestDecisionClaimsValidate(t *testing.T) {
 	for name, mod := range map[string]func(*DecisionClaims){
 		"no auth_req_id": func(c *DecisionClaims) { c.AuthReqID = "" },
 		"bad verdict":    func(c *DecisionClaims) { c.Verdict = "yes" },
-		"no sid":         func(c *DecisionClaims) { c.SessionID = "" },
+		"no device_id":   func(c *DecisionClaims) { c.DeviceID = "" },
 		"no jti":         func(c *DecisionClaims) { c.ID = "" },
 		"no iat":         func(c *DecisionClaims) { c.IssuedAt = nil },
 	} {

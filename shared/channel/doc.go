@@ -46,8 +46,4 @@
 // The per-device subjects name their sender: the NATS server lets only
 // the device's own nkey publish on them, so the OP knows which device
 // asks without trusting the payload.
-//
-// The session exchange that predates enrollment ([SignInSubject],
-// [PendingSubject], [DecideSubject] with a session id) is kept in this
-// package for compatibility; cibalab's OP no longer serves it.
 package channel

@@ -25,9 +25,9 @@ func TestDeviceSubjects(t *testing.T) {
 	}
 	// The per-device subjects never collide with the shared ones, whatever
 	// the (valid) device id.
-	for _, id := range []string{"signin", "pending", "decide", "enroll"} {
+	for _, id := range []string{"pending", "decide", "enroll", "events"} {
 		for _, s := range []string{DevicePendingSubject("m", id), DeviceDecideSubject("m", id)} {
-			for _, shared := range []string{SignInSubject("m"), PendingSubject("m"), DecideSubject("m"), EnrollSubject("m")} {
+			for _, shared := range []string{EnrollSubject("m"), EventsSubject("m"), UserRequestsSubject("m", "u")} {
 				if s == shared {
 					t.Errorf("device %q: %s collides", id, s)
 				}

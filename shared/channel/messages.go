@@ -1,35 +1,12 @@
 package channel
 
 import (
-	"encoding/json"
 	"errors"
 	"fmt"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 )
-
-// SignInRequest proves a user to the OP and registers the device's public
-// key for the session. Password is a secret: never log it.
-type SignInRequest struct {
-	Version    int             `json:"v"`
-	User       string          `json:"user"`
-	Password   string          `json:"password"`
-	DeviceName string          `json:"device_name,omitempty"`
-	DeviceKey  json.RawMessage `json:"device_key"` // public JWK, EC P-256
-}
-
-// SignInResponse answers a SignInRequest. On failure Error is set and the
-// other fields are empty.
-type SignInResponse struct {
-	Version          int    `json:"v"`
-	SessionID        string `json:"session_id,omitempty"`
-	User             string `json:"user,omitempty"`
-	RequestsSubject  string `json:"requests_subject,omitempty"`
-	SessionExpiresAt int64  `json:"session_expires_at,omitempty"` // Unix seconds
-	Error            string `json:"error,omitempty"`
-	ErrorDescription string `json:"error_description,omitempty"`
-}
 
 // AuthRequest announces a backchannel authentication request to the devices
 // of its user (CIBA Core 1.0 §8: the OP shows the client, the scope and the
@@ -57,12 +34,11 @@ func (r *AuthRequest) SecondsLeft(now time.Time) int {
 	return int(left)
 }
 
-// PendingRequest asks for the requests still pending for the session's
-// user; on an enrolled device's DevicePendingSubject the subject names the
-// device and SessionID stays empty.
+// PendingRequest asks, on an enrolled device's DevicePendingSubject, for
+// the requests still pending for the device's user; the subject names the
+// device.
 type PendingRequest struct {
-	Version   int    `json:"v"`
-	SessionID string `json:"session_id"`
+	Version int `json:"v"`
 }
 
 // PendingResponse lists pending requests, oldest first.
@@ -73,13 +49,11 @@ type PendingResponse struct {
 	ErrorDescription string        `json:"error_description,omitempty"`
 }
 
-// Decision carries a device's signed decision. On an enrolled device's
-// DeviceDecideSubject the subject and the JWT's device_id name the device
-// and SessionID stays empty.
+// Decision carries a device's signed decision on its DeviceDecideSubject;
+// the subject and the JWT's device_id name the device.
 type Decision struct {
-	Version   int    `json:"v"`
-	SessionID string `json:"session_id"`
-	// JWT is signed with ES256 by the device key registered at sign-in;
+	Version int `json:"v"`
+	// JWT is signed with ES256 by the device key registered at enrollment;
 	// its claims are DecisionClaims.
 	JWT string `json:"jwt"`
 }
@@ -101,9 +75,7 @@ const DecisionLeeway = 5 * time.Second
 type DecisionClaims struct {
 	AuthReqID string `json:"auth_req_id"`
 	Verdict   string `json:"verdict"`
-	SessionID string `json:"sid,omitempty"`
-	// DeviceID names the enrolled device whose key signed the decision;
-	// a decision carries it or, from a password sign-in, SessionID.
+	// DeviceID names the enrolled device whose key signed the decision.
 	DeviceID string   `json:"device_id,omitempty"`
 	ACR      string   `json:"acr,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
@@ -117,8 +89,8 @@ func (c *DecisionClaims) Validate() error {
 		return errors.New("channel: decision without auth_req_id")
 	case c.Verdict != VerdictApprove && c.Verdict != VerdictDeny:
 		return fmt.Errorf("channel: decision verdict %q is neither approve nor deny", c.Verdict)
-	case c.SessionID == "" && c.DeviceID == "":
-		return errors.New("channel: decision without device_id or sid")
+	case c.DeviceID == "":
+		return errors.New("channel: decision without device_id")
 	case c.ID == "":
 		return errors.New("channel: decision without jti")
 	case c.IssuedAt == nil:
@@ -140,8 +112,7 @@ type DecisionResult struct {
 const (
 	ErrBadMessage     = "bad_message" // not JSON, or a field missing or malformed
 	ErrUnsupported    = "unsupported_version"
-	ErrBadCredentials = "bad_credentials"  // sign-in refused
-	ErrUnknownSession = "unknown_session"  // sign in again
+	ErrBadCredentials = "bad_credentials"  // enrollment refused
 	ErrBadSignature   = "bad_signature"    // decision JWT does not verify
 	ErrReplay         = "replay"           // decision jti already used
 	ErrNotYourRequest = "not_your_request" // unknown, or another user's request
@@ -159,7 +130,6 @@ const (
 	EventDecisionRefused  = "decision.refused"
 	EventTokenIssued      = "token.issued"
 	EventRequestExpired   = "request.expired"
-	EventDeviceSignedIn   = "device.signed_in"
 )
 
 // Event is one thing that happened at the OP, for watchers. It never carries

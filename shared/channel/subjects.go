@@ -54,16 +54,6 @@ func UserToken(user string) string {
 
 func base(realm string) string { return Prefix + "." + realm }
 
-// SignInSubject is where devices send a [SignInRequest] (request/reply).
-func SignInSubject(realm string) string { return base(realm) + ".device.signin" }
-
-// PendingSubject is where devices send a [PendingRequest] to list the
-// requests still pending for their user (request/reply).
-func PendingSubject(realm string) string { return base(realm) + ".device.pending" }
-
-// DecideSubject is where devices send a [Decision] (request/reply).
-func DecideSubject(realm string) string { return base(realm) + ".device.decide" }
-
 // UserRequestsSubject is where the OP publishes each [AuthRequest] for user.
 func UserRequestsSubject(realm, user string) string {
 	return base(realm) + ".user." + UserToken(user) + ".requests"
