@@ -8,8 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
+	"cibalab/server/authreq"
+	"cibalab/server/store"
 	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
 )
 
 // nextClosed waits for the next request.closed message on sub.
@@ -55,13 +56,15 @@ func TestRequestClosedTold(t *testing.T) {
 	if c := nextClosed(t, sub); c.AuthReqID != "pending-user-1" || c.Reason != channel.ClosedDenied || c.DeviceID != phone.id || c.User != "user" || c.Version != 1 {
 		t.Fatalf("closed after a decision: %+v", c)
 	}
-	// Redeemed (the OP's token endpoint reports token.issued).
-	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: oauth.ReqRef("pending-user-2"), User: "user"})
+	// Redeemed (the OP's lifecycle reports the transition).
+	h.r.Transition(ctx, authreq.Event{Type: authreq.EventRedeemed, Time: clk.Now(), Detail: "poll",
+		Request: &store.Request{ID: "pending-user-2", ClientID: "c", User: "user", Status: store.StatusRedeemed}})
 	if c := nextClosed(t, sub); c.AuthReqID != "pending-user-2" || c.Reason != channel.ClosedRedeemed {
 		t.Fatalf("closed after redemption: %+v", c)
 	}
-	// A token.issued naming another user's request closes nothing.
-	h.r.Event(ctx, channel.Event{Version: 1, Type: channel.EventTokenIssued, ReqRef: oauth.ReqRef("pending-user-3"), User: "alice"})
+	// A redemption naming another user closes nothing.
+	h.r.Transition(ctx, authreq.Event{Type: authreq.EventRedeemed, Time: clk.Now(), Detail: "poll",
+		Request: &store.Request{ID: "pending-user-3", ClientID: "c", User: "alice", Status: store.StatusRedeemed}})
 	// Expired undecided.
 	clk.Advance(2 * time.Minute)
 	h.r.closeExpired(clk.Now())

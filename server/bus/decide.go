@@ -167,15 +167,9 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 		r.log.Error("decision failed", "err", err)
 		return refuse(refusal{channel.ErrInternal, "internal error"})
 	}
-	r.log.Info("decision accepted", "device", dev.ID, "user", dev.User, "req", reqRef, "verdict", claims.Verdict)
-	r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionAccepted, Time: now.UnixMilli(),
-		ReqRef: reqRef, User: dev.User, Detail: claims.Verdict})
-	reason := channel.ClosedDenied
-	if claims.Verdict == channel.VerdictApprove {
-		reason = channel.ClosedApproved
-	}
-	r.open.take(reqRef, dev.User)
-	r.publishClosed(claims.AuthReqID, dev.User, reason, dev.ID)
+	// The decision's event and the devices' closed notice come from the
+	// request's transition (Transition), once, whoever applied it.
+	r.log.Debug("decision answered", "device", dev.ID, "user", dev.User, "req", reqRef, "verdict", claims.Verdict)
 	res := channel.DecisionResult{Version: channel.Version, Accepted: true}
 	r.settleJTI(entry, res)
 	return res

@@ -15,6 +15,7 @@ import (
 	"cibalab/server/authreq"
 	"cibalab/server/registry"
 	"cibalab/shared/channel"
+	"cibalab/shared/oauth"
 )
 
 // Decider applies decisions and lists pending requests; *op.Provider
@@ -370,18 +371,47 @@ func (r *Responder) Announce(ctx context.Context, req channel.AuthRequest) error
 	return r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b)
 }
 
-// Event publishes e for watchers (op.Announcer). Events are best effort.
-// A token.issued event also tells the request's user's devices that the
-// request was redeemed (channel.RequestClosed).
+// Event publishes e for watchers. Events are best effort.
 func (r *Responder) Event(ctx context.Context, e channel.Event) {
 	if b, err := json.Marshal(e); err == nil {
 		r.cfg.Conn.Publish(channel.EventsSubject(r.cfg.Realm), b)
 	}
-	if e.Type == channel.EventTokenIssued && e.ReqRef != "" {
-		if o, ok := r.open.take(e.ReqRef, e.User); ok {
-			r.publishClosed(o.id, o.user, channel.ClosedRedeemed, "")
+}
+
+// Transition receives the transitions of the requests' lifecycle
+// (authreq.Sink; op.Config.Transitions). It publishes those watchers know
+// as events (request.created, decision.accepted, token.issued,
+// request.expired), and tells the user's devices when a request closes
+// (channel.RequestClosed): decided, by which device, redeemed, or expired.
+func (r *Responder) Transition(ctx context.Context, e authreq.Event) {
+	req := e.Request
+	ref := oauth.ReqRef(req.ID)
+	ev := channel.Event{Version: channel.Version, Time: e.Time.UnixMilli(), ReqRef: ref, ClientID: req.ClientID, User: req.User}
+	switch e.Type {
+	case authreq.EventCreated:
+		ev.Type = channel.EventRequestCreated
+	case authreq.EventApproved, authreq.EventDenied:
+		ev.Type, ev.Detail = channel.EventDecisionAccepted, channel.VerdictDeny
+		reason := channel.ClosedDenied
+		if e.Type == authreq.EventApproved {
+			ev.Detail, reason = channel.VerdictApprove, channel.ClosedApproved
 		}
+		r.open.take(ref, req.User)
+		r.publishClosed(req.ID, req.User, reason, req.DecidedBy)
+	case authreq.EventRedeemed:
+		ev.Type, ev.Detail = channel.EventTokenIssued, e.Detail
+		if _, ok := r.open.take(ref, req.User); ok {
+			r.publishClosed(req.ID, req.User, channel.ClosedRedeemed, "")
+		}
+	case authreq.EventExpired:
+		ev.Type = channel.EventRequestExpired
+		if _, ok := r.open.take(ref, req.User); ok {
+			r.publishClosed(req.ID, req.User, channel.ClosedExpired, "")
+		}
+	default:
+		return // polls, notification records: not on the event stream
 	}
+	r.Event(ctx, ev)
 }
 
 // deviceFromSubject returns the device id token of a per-device subject

@@ -21,6 +21,7 @@ import (
 
 	"cibalab/server/authreq"
 	"cibalab/server/registry"
+	"cibalab/server/store"
 	"cibalab/shared/channel"
 	"cibalab/shared/pki"
 )
@@ -36,6 +37,9 @@ type decider struct {
 	mu   sync.Mutex
 	got  []decision
 	done map[string]bool
+	// sink is told each accepted decision, as the OP's lifecycle tells
+	// the Responder (op.Config.Transitions).
+	sink authreq.Sink
 }
 
 func (d *decider) Decide(_ context.Context, user, id string, v authreq.Verdict) error {
@@ -49,6 +53,14 @@ func (d *decider) Decide(_ context.Context, user, id string, v authreq.Verdict) 
 	}
 	d.done[id] = true
 	d.got = append(d.got, decision{user, id, v})
+	if d.sink != nil {
+		ev, st := authreq.EventDenied, store.StatusDenied
+		if v.Approve {
+			ev, st = authreq.EventApproved, store.StatusApproved
+		}
+		d.sink.Transition(context.Background(), authreq.Event{Type: ev, Time: time.Now(),
+			Request: &store.Request{ID: id, ClientID: "c", User: user, Status: st, DecidedBy: v.Device}})
+	}
 	return nil
 }
 
@@ -131,7 +143,7 @@ func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dec := &decider{done: map[string]bool{}}
+	dec := &decider{done: map[string]bool{}, sink: r}
 	if err := r.Serve(dec); err != nil {
 		t.Fatal(err)
 	}

@@ -11,7 +11,6 @@ import (
 	"unicode/utf8"
 
 	"cibalab/server/store"
-	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 	"cibalab/shared/pki"
 )
@@ -41,8 +40,6 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request, 
 	if err := p.life.Create(r.Context(), req); err != nil {
 		return err
 	}
-	p.log.Info("authentication request accepted", "req", oauth.ReqRef(req.ID), "client_id", req.ClientID, "user", req.User,
-		"expires_in", int(req.ExpiresAt.Sub(now)/time.Second))
 
 	ack := oauth.BackchannelAuthResponse{
 		AuthReqID: req.ID,
@@ -247,8 +244,4 @@ func (p *Provider) announce(r *http.Request, req *store.Request, client *authent
 	if err := p.cfg.Announcer.Announce(r.Context(), msg); err != nil {
 		p.log.Error("announce failed", "req", oauth.ReqRef(req.ID), "err", err)
 	}
-	p.cfg.Announcer.Event(r.Context(), channel.Event{
-		Version: channel.Version, Type: channel.EventRequestCreated, Time: p.cfg.Now().UnixMilli(),
-		ReqRef: oauth.ReqRef(req.ID), ClientID: req.ClientID, User: req.User,
-	})
 }

@@ -26,7 +26,6 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v authreq
 		p.log.Info("decision resent: answered as before", "req", oauth.ReqRef(authReqID), "user", user, "device", v.Device)
 		return nil
 	}
-	p.log.Info("decision accepted", "req", oauth.ReqRef(req.ID), "user", user, "status", string(req.Status))
 	p.notifyDecision(req)
 	return nil
 }

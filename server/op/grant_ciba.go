@@ -8,7 +8,6 @@ import (
 
 	"cibalab/server/authreq"
 	"cibalab/server/store"
-	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
 
@@ -66,14 +65,7 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		p.unredeem(r, req, m)
 		return err
 	}
-	p.log.Info("tokens issued", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "user", req.User)
 	writeJSONStatus(w, http.StatusOK, resp)
-	if p.cfg.Announcer != nil {
-		p.cfg.Announcer.Event(r.Context(), channel.Event{
-			Version: channel.Version, Type: channel.EventTokenIssued, Time: now.UnixMilli(),
-			ReqRef: oauth.ReqRef(req.ID), ClientID: client.ID, User: req.User,
-		})
-	}
 	return nil
 }
 

@@ -17,7 +17,6 @@ import (
 
 	"cibalab/server/registry"
 	"cibalab/server/store"
-	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
 )
 
@@ -357,7 +356,7 @@ func (p *Provider) push(ctx context.Context, client *registry.Client, req *store
 		// happen even when Close cancelled ctx meanwhile.
 		cctx, cancel := cleanupContext(ctx)
 		if ok {
-			p.recordPushed(cctx, req, client)
+			p.recordPushed(cctx, req)
 			cancel()
 			p.log.Info("push delivered", attrs...)
 			return
@@ -434,15 +433,8 @@ func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 
 // recordPushed records a delivered push: an approved request is then
 // consumed, as a redeemed one (CIBA Core 1.0 §10.3.1).
-func (p *Provider) recordPushed(ctx context.Context, req *store.Request, client *registry.Client) {
+func (p *Provider) recordPushed(ctx context.Context, req *store.Request) {
 	if _, err := p.life.RecordPushed(ctx, req.ID); err != nil {
 		p.log.Error("push: recording the delivery failed", "req", oauth.ReqRef(req.ID), "err", err)
-		return
-	}
-	if req.Status == store.StatusApproved && p.cfg.Announcer != nil {
-		p.cfg.Announcer.Event(ctx, channel.Event{
-			Version: channel.Version, Type: channel.EventTokenIssued, Time: p.cfg.Now().UnixMilli(),
-			ReqRef: oauth.ReqRef(req.ID), ClientID: client.ID, User: req.User, Detail: "push",
-		})
 	}
 }

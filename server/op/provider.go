@@ -28,11 +28,10 @@ type Users interface {
 	User(id string) (*registry.User, error)
 }
 
-// Announcer tells the user's authentication devices about a new request and
-// publishes events for watchers. bus.Responder implements it over NATS.
+// Announcer tells the user's authentication devices about a new request
+// (CIBA Core 1.0 §8). bus.Responder implements it over NATS.
 type Announcer interface {
 	Announce(ctx context.Context, req channel.AuthRequest) error
-	Event(ctx context.Context, e channel.Event)
 }
 
 // Config configures a Provider. Zero values are the documented defaults.
@@ -54,6 +53,11 @@ type Config struct {
 	ES256Key *ecdsa.PrivateKey
 	// Announcer reaches the authentication devices; nil announces nothing.
 	Announcer Announcer
+	// Transitions receives every transition of every authentication
+	// request (package authreq), after it is stored and logged: the NATS
+	// event stream and the devices' closed notices (bus.Responder). nil
+	// only logs them.
+	Transitions authreq.Sink
 
 	// Interval is the minimum time between polls (CIBA Core 1.0 §7.3);
 	// 0 means 5 s. PollTolerance is how much sooner a poll may arrive
@@ -192,6 +196,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	if p.life, err = authreq.New(authreq.Config{
 		Store: cfg.Store, PollTolerance: cfg.PollTolerance, SelectACR: p.selectACR, Now: cfg.Now,
+		Sink: authreq.SinkFunc(p.transition),
 	}); err != nil {
 		return nil, err
 	}

@@ -220,6 +220,7 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
+	pc.Transitions = responder
 	pc.Now = cfg.Now
 	pc.Logger = cfg.Logger.With("component", "op")
 	if s.Provider, err = op.New(pc); err != nil {
