@@ -14,18 +14,14 @@ import (
 
 // runList implements "ciba-authenticator list".
 func runList(ctx context.Context, o options, e env) (int, *failure) {
-	dev, f := loadOrEnroll(ctx, o, e)
-	if f != nil {
-		return 0, f
-	}
-	d, f := connect(ctx, o, e, dev)
+	_, d, f := openDevice(ctx, o, e)
 	if f != nil {
 		return 0, f
 	}
 	defer d.Close()
-	reqs, err := d.Pending(ctx)
-	if err != nil {
-		return 0, fail(ExitUnexpected, "%v", err)
+	reqs, f := listPending(ctx, d)
+	if f != nil {
+		return 0, f
 	}
 	(&printer{w: e.stdout, stderr: e.stderr, json: o.json}).pending(reqs, e.now())
 	return ExitOK, nil
@@ -68,9 +64,9 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 		return 0, f
 	}
 	defer d.Close()
-	reqs, err := d.Pending(ctx)
-	if err != nil {
-		return 0, fail(ExitUnexpected, "%v", err)
+	reqs, f := listPending(ctx, d)
+	if f != nil {
+		return 0, f
 	}
 	req, ok := find(reqs, o.arg)
 	if !ok {
@@ -84,7 +80,7 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 	p := &printer{w: e.stdout, stderr: e.stderr, json: o.json}
 	p.decisionSent(req, verdict, amr, "command")
 	told := false
-	err = d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
+	err := d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
 		if !told {
 			told = true
 			p.retrying(req, verdict, lapses.Sub(e.now()))

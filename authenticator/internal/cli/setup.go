@@ -210,3 +210,26 @@ func logDestination(o options, stderr io.Writer, cardScreen bool) (io.Writer, fu
 	}
 	return stderr, func() {}, nil
 }
+
+// openDevice loads the device (enrolling it on the fly when a password is
+// at hand) and connects it to the OP. The caller closes the connection.
+func openDevice(ctx context.Context, o options, e env) (*devicedir.Device, *device.Device, *failure) {
+	dev, f := loadOrEnroll(ctx, o, e)
+	if f != nil {
+		return nil, nil, f
+	}
+	d, f := connect(ctx, o, e, dev)
+	if f != nil {
+		return nil, nil, f
+	}
+	return dev, d, nil
+}
+
+// listPending asks the OP for the user's pending requests.
+func listPending(ctx context.Context, d *device.Device) ([]channel.AuthRequest, *failure) {
+	reqs, err := d.Pending(ctx)
+	if err != nil {
+		return nil, fail(ExitUnexpected, "%v", err)
+	}
+	return reqs, nil
+}

@@ -1,0 +1,195 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"io"
+	"strings"
+	"time"
+
+	"cibalab/shared/channel"
+)
+
+// readLines delivers stdin line by line, each with the time it was read,
+// and closes the channel at the end of input. It stops sending once done
+// is closed.
+func readLines(stdin io.Reader, now func() time.Time, done <-chan struct{}) <-chan key {
+	ch := make(chan key)
+	go func() {
+		defer close(ch)
+		sc := bufio.NewScanner(stdin)
+		for sc.Scan() {
+			k := key{sc.Text(), now()}
+			select {
+			case ch <- k:
+			case <-done:
+				return
+			}
+		}
+	}()
+	return ch
+}
+
+// answer maps a typed line (or, on a terminal, a key) to a verdict; ""
+// means neither.
+func answer(line string) string {
+	switch strings.ToLower(strings.TrimSpace(line)) {
+	case "y", "yes", "a", "approve":
+		return channel.VerdictApprove
+	case "n", "no", "d", "deny":
+		return channel.VerdictDeny
+	}
+	return ""
+}
+
+// drainKeys discards the keys already typed, reporting whether one was
+// Ctrl-C.
+func (r *runner) drainKeys() bool {
+	for {
+		select {
+		case k, ok := <-r.input:
+			if !ok {
+				return false
+			}
+			if k.s == keyInterrupt {
+				return true
+			}
+		default:
+			return false
+		}
+	}
+}
+
+// ask waits for the person's answer on req, whose card was shown at
+// shown, until it expires; approving asks for the PIN when the device has
+// one. On a terminal a key read before shown is ignored: the person
+// cannot have meant this card (CIBA Core 1.0 §8: the user authorizes
+// after seeing the request). An empty verdict comes with the outcome to
+// return.
+func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Time) (string, string, []string, outcome) {
+	expiry := time.NewTimer(time.Unix(req.ExpiresAt, 0).Sub(r.now()))
+	defer expiry.Stop()
+	var tick <-chan time.Time
+	if r.tty {
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		tick = t.C
+		r.out.countdown(req.SecondsLeft(r.now()))
+	}
+	failures := 0
+	for {
+		select {
+		case <-ctx.Done():
+			return "", "", nil, outcome{ExitInterrupted, true}
+		case <-tick:
+			r.out.countdown(req.SecondsLeft(r.now()))
+		case c := <-r.closures():
+			if c.AuthReqID != req.AuthReqID {
+				continue
+			}
+			r.out.endCountdown(r.tty)
+			r.out.closed(req, c, r.d.ID())
+			return "", "", nil, outcome{}
+		case <-expiry.C:
+			r.out.endCountdown(r.tty)
+			r.out.expired(req)
+			return "", "", nil, outcome{}
+		case k, ok := <-r.input:
+			in := k.s
+			if !ok {
+				return "", "", nil, outcome{ExitOK, true}
+			}
+			if in == keyInterrupt {
+				return "", "", nil, outcome{ExitInterrupted, true}
+			}
+			if r.tty && k.at.Before(shown) {
+				continue // typed ahead, before this card was shown
+			}
+			if r.tty && strings.EqualFold(in, "s") {
+				r.out.endCountdown(true)
+				r.out.ignored(req)
+				return "", "", nil, outcome{}
+			}
+			v := answer(in)
+			if v == "" {
+				if !r.tty {
+					r.out.reprompt()
+				}
+				continue
+			}
+			r.out.endCountdown(r.tty)
+			if v == channel.VerdictDeny || !r.dev.HasPIN() {
+				return v, "", amrKeyOnly, outcome{}
+			}
+			ok, res := r.checkPIN(ctx)
+			if res.stop {
+				return "", "", nil, res
+			}
+			if ok {
+				return v, acrPIN, amrPIN, outcome{}
+			}
+			failures++
+			r.out.pinRefused(req, maxPINTries-failures)
+			if failures >= maxPINTries {
+				r.out.note("too many wrong PINs: nothing sent; the request stays pending")
+				return "", "", nil, outcome{}
+			}
+			if r.tty {
+				r.out.countdown(req.SecondsLeft(r.now()))
+			}
+		}
+	}
+}
+
+// checkPIN asks for the device PIN (--pin-file, $CIBA_AUTH_PIN, else typed
+// on the terminal or as the next line) and checks it.
+func (r *runner) checkPIN(ctx context.Context) (bool, outcome) {
+	pin, err := pinFromFileOrEnv(r.o, r.e.getenv)
+	if err != nil {
+		r.out.note(err.Error())
+		return false, outcome{}
+	}
+	if pin == "" {
+		r.out.askPIN(r.tty)
+		var res outcome
+		pin, res = r.readPIN(ctx)
+		if res.stop {
+			return false, res
+		}
+	}
+	return r.dev.CheckPIN(pin), outcome{}
+}
+
+// readPIN reads a PIN from the input: a line, or keys up to Enter on a
+// terminal (echoed as dots).
+func (r *runner) readPIN(ctx context.Context) (string, outcome) {
+	var b strings.Builder
+	for {
+		select {
+		case <-ctx.Done():
+			return "", outcome{ExitInterrupted, true}
+		case k, ok := <-r.input:
+			in := k.s
+			switch {
+			case !ok:
+				return "", outcome{ExitOK, true}
+			case in == keyInterrupt:
+				return "", outcome{ExitInterrupted, true}
+			case !r.tty:
+				return strings.TrimSpace(in), outcome{}
+			case in == "\r" || in == "\n":
+				r.out.endPIN()
+				return b.String(), outcome{}
+			case in == "\x7f" || in == "\b":
+				if s := b.String(); s != "" {
+					b.Reset()
+					b.WriteString(s[:len(s)-1])
+					r.out.erase()
+				}
+			case len(in) == 1 && in[0] >= 0x20:
+				b.WriteString(in)
+				r.out.dot()
+			}
+		}
+	}
+}

@@ -1,0 +1,205 @@
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"cibalab/authenticator/device"
+	"cibalab/authenticator/devicedir"
+	"cibalab/shared/channel"
+)
+
+// Authentication context of decisions (RFC 8176 §2 amr values; the acr
+// the OP advertises for a PIN). See the package documentation.
+const acrPIN = "urn:cibalab:acr:pin"
+
+var (
+	amrPIN      = []string{"pin", "swk"}
+	amrKeyOnly  = []string{"swk"}
+	maxPINTries = 3
+)
+
+// runner shows requests and sends decisions until done.
+type runner struct {
+	d     *device.Device
+	dev   *devicedir.Device
+	o     options
+	e     env
+	rules *rules
+	now   func() time.Time
+	out   *printer
+	tty   bool
+	input <-chan key // lines, or keys on a terminal
+	// hookAccepted receives a decision the approval hook got accepted.
+	hookAccepted chan struct{}
+	// hookSecret is the approval hook's per-run path secret.
+	hookSecret string
+}
+
+// outcome ends the loop with code when stop is set.
+type outcome struct {
+	code int
+	stop bool
+}
+
+func (r *runner) loop(ctx context.Context) int {
+	for {
+		select {
+		case <-ctx.Done():
+			return ExitInterrupted
+		case <-r.hookAccepted:
+			if r.o.once {
+				return ExitOK
+			}
+		case <-r.closures():
+			// No card is shown: nothing to take away.
+		case req, ok := <-r.d.Requests():
+			if !ok {
+				return r.lost()
+			}
+			if res := r.handle(ctx, req); res.stop {
+				return res.code
+			}
+		case k, ok := <-r.input:
+			in := k.s
+			if !ok {
+				if r.o.auto != "" || r.rules != nil || r.o.hookListen != "" {
+					r.input = nil // scripted: stdin does not matter
+					continue
+				}
+				return ExitOK // end of input
+			}
+			if in == keyInterrupt {
+				return ExitInterrupted
+			}
+			if strings.TrimSpace(in) != "" {
+				r.out.note("no request is waiting for an answer")
+			}
+		}
+	}
+}
+
+// lost reports the end of the connection.
+func (r *runner) lost() int {
+	if r.d.Refused() {
+		fmt.Fprintf(r.e.stderr, "%s: the OP refused device %s: it was revoked\n", Name, r.d.ID())
+		return ExitNotAccepted
+	}
+	fmt.Fprintf(r.e.stderr, "%s: connection to the OP closed\n", Name)
+	return ExitUnexpected
+}
+
+// plan is what to do with a request: an action (approve, deny, ignore,
+// ask) after a delay.
+func (r *runner) plan(req channel.AuthRequest) (string, time.Duration) {
+	if rule := r.rules.match(req); rule != nil {
+		return rule.Action, rule.delay
+	}
+	if r.o.auto != "" {
+		return r.o.auto, r.o.delay
+	}
+	return actionAsk, 0
+}
+
+// handle shows one request, gets a verdict and sends it.
+func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
+	action, delay := r.plan(req)
+	footer := prompt
+	if r.tty {
+		footer = keyPrompt
+	}
+	switch action {
+	case actionIgnore:
+		footer = "ignored: it will expire"
+	case channel.VerdictApprove, channel.VerdictDeny:
+		footer = "auto " + action
+		if delay > 0 {
+			footer += " in " + delay.String()
+		}
+	}
+	if action == actionAsk && r.tty {
+		// Keys typed before this card was shown answer something else.
+		if r.drainKeys() {
+			return outcome{ExitInterrupted, true}
+		}
+	}
+	r.out.request(req, r.now(), footer)
+	shown := r.now()
+	if action == actionIgnore {
+		r.out.ignored(req)
+		return outcome{}
+	}
+	var verdict, acr string
+	var amr []string
+	if action == actionAsk {
+		if r.o.json {
+			fmt.Fprintln(r.e.stderr, prompt)
+		}
+		var res outcome
+		verdict, acr, amr, res = r.ask(ctx, req, shown)
+		if verdict == "" {
+			return res
+		}
+	} else {
+		if delay > 0 {
+			t := time.NewTimer(delay)
+			defer t.Stop()
+		wait:
+			for {
+				select {
+				case <-ctx.Done():
+					return outcome{ExitInterrupted, true}
+				case c := <-r.closures():
+					if c.AuthReqID == req.AuthReqID {
+						r.out.closed(req, c, r.d.ID())
+						return outcome{}
+					}
+				case <-t.C:
+					break wait
+				}
+			}
+		}
+		verdict, amr = action, amrKeyOnly
+	}
+	return r.send(ctx, req, verdict, acr, amr)
+}
+
+// send sends a decision and reports the OP's answer.
+func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string) outcome {
+	r.out.decisionSent(req, verdict, amr, "device")
+	told := false
+	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
+		if !told {
+			told = true
+			r.out.retrying(req, verdict, lapses.Sub(r.now()))
+		}
+	}))
+	var refused *device.RefusedError
+	switch {
+	case err == nil:
+		r.out.accepted(req, verdict)
+		return outcome{ExitOK, r.o.once}
+	case errors.As(err, &refused):
+		r.out.refused(req, verdict, refused)
+		return outcome{ExitRefused, r.o.once}
+	case ctx.Err() != nil:
+		return outcome{ExitInterrupted, true}
+	case errors.Is(err, device.ErrNotDelivered):
+		r.out.notDelivered(req, verdict)
+		return outcome{ExitUnexpected, r.o.once}
+	}
+	fmt.Fprintf(r.e.stderr, "%s: %v\n", Name, err)
+	return outcome{ExitUnexpected, r.o.once}
+}
+
+// closures are the device's closures (device.Device.Closed); nil, which
+// never delivers, without a device.
+func (r *runner) closures() <-chan device.Closure {
+	if r.d == nil {
+		return nil
+	}
+	return r.d.Closed()
+}
