@@ -339,13 +339,9 @@ func (d *Dir) addClientLocked(c Client) error {
 	}
 	list.Clients = append(list.Clients, c)
 	slices.SortFunc(list.Clients, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
-	fi, err := writeJSON(path, list)
-	if err != nil {
+	if err := save(d, path, &d.clients, list); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.clients = cached[clientList]{loaded: fi != nil, fi: fi, value: list}
-	d.mu.Unlock()
 	d.log.Info("registry.client_added", "client_id", c.ID, "delivery_mode", string(c.DeliveryMode))
 	return nil
 }

@@ -82,3 +82,16 @@ func writeJSON(path string, v any) (os.FileInfo, error) {
 	}
 	return statOrNil(path)
 }
+
+// save writes value to the JSON file at path (writeJSON) and makes it the
+// cached copy in slot, under d.mu, so the next read needs no file access.
+func save[T any](d *Dir, path string, slot *cached[T], value T) error {
+	fi, err := writeJSON(path, value)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	*slot = cached[T]{loaded: fi != nil, fi: fi, value: value}
+	d.mu.Unlock()
+	return nil
+}

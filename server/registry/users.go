@@ -209,13 +209,9 @@ func (d *Dir) addUserLocked(u User, password string) error {
 	u.CreatedAt = d.now().UTC()
 	list.Users = append(list.Users, u)
 	slices.SortFunc(list.Users, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
-	fi, err := writeJSON(path, list)
-	if err != nil {
+	if err := save(d, path, &d.users, list); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.users = cached[userList]{loaded: fi != nil, fi: fi, value: list}
-	d.mu.Unlock()
 	d.log.Info("registry.user_added", "user", u.ID)
 	return nil
 }
@@ -264,13 +260,9 @@ func (d *Dir) setUserCodeLocked(id, code string) error {
 		return fmt.Errorf("registry: user %q: %w", id, ErrNotFound)
 	}
 	list.Users[i].UserCodeHash = hash
-	fi, err := writeJSON(path, list)
-	if err != nil {
+	if err := save(d, path, &d.users, list); err != nil {
 		return err
 	}
-	d.mu.Lock()
-	d.users = cached[userList]{loaded: fi != nil, fi: fi, value: list}
-	d.mu.Unlock()
 	d.log.Info("registry.user_code_set", "user", id, "removed", code == "")
 	return nil
 }
