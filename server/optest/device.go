@@ -113,13 +113,7 @@ func (d *device) connect(ctx context.Context) error {
 		nc.Close()
 		return fmt.Errorf("optest: device of %s: subscribe: %w", d.cfg.user, err)
 	}
-	d.mu.Lock()
-	old := d.nc
-	d.nc = nc
-	d.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
+	d.setConn(nc)
 	pending, err := d.pending(ctx)
 	if err != nil {
 		return err
@@ -299,13 +293,7 @@ func (d *device) decide(ctx context.Context, authReqID string, approve bool) err
 
 // drop closes the device's connection; connect opens a new one.
 func (d *device) drop() {
-	d.mu.Lock()
-	nc := d.nc
-	d.nc = nil
-	d.mu.Unlock()
-	if nc != nil {
-		nc.Close()
-	}
+	d.setConn(nil)
 }
 
 // request sends in on subject and decodes the reply into out. While the OP
@@ -335,5 +323,17 @@ func request(ctx context.Context, nc *nats.Conn, subject string, in, out any) er
 			return fmt.Errorf("reply is not JSON: %w", err)
 		}
 		return nil
+	}
+}
+
+// setConn makes nc the device's connection (nil for none) and closes the
+// one it replaces.
+func (d *device) setConn(nc *nats.Conn) {
+	d.mu.Lock()
+	old := d.nc
+	d.nc = nc
+	d.mu.Unlock()
+	if old != nil {
+		old.Close()
 	}
 }

@@ -110,9 +110,8 @@ type flowResult struct {
 	perSecond float64       // flows / window
 	tokenReqs float64       // token requests per finished flow
 	cpu       time.Duration // OP CPU time inside the window
-	errors    int           // unexpected answers, anywhere
-	slowDown  int           // slow_down answers, anywhere
-	firstErr  string
+	unexpected
+	slowDown  int // slow_down answers, anywhere
 	tls       string
 	started   int // flows started, warm-up and window
 	abandoned int // flows without tokens when the measurement ended
@@ -151,14 +150,7 @@ func runFlows(ctx context.Context, t *target, o flowOpts) (flowResult, error) {
 		tlsOnce   sync.Once
 		stopStart atomic.Bool
 	)
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		res.errors++
-		if res.firstErr == "" {
-			res.firstErr = fmt.Sprintf(format, args...)
-		}
-		mu.Unlock()
-	}
+	fail := res.failer()
 	release := func() { <-slots; inFlight.Add(-1) }
 	start := func() {
 		inFlight.Add(1)
@@ -290,8 +282,28 @@ type pendingResult struct {
 	pollRate float64 // token requests/s on pending requests
 	pollCPU  float64 // OP CPU µs per token request on a pending request
 	polled   int
+	unexpected
+}
+
+// unexpected counts the unexpected answers of a measurement and keeps the
+// first one's description.
+type unexpected struct {
 	errors   int
 	firstErr string
+}
+
+// failer returns the function that records an unexpected answer in u,
+// safe for the measurement's goroutines.
+func (u *unexpected) failer() func(format string, args ...any) {
+	var mu sync.Mutex
+	return func(format string, args ...any) {
+		mu.Lock()
+		defer mu.Unlock()
+		u.errors++
+		if u.firstErr == "" {
+			u.firstErr = fmt.Sprintf(format, args...)
+		}
+	}
 }
 
 // runPending creates requests for "idle", whose device never answers,
@@ -309,15 +321,8 @@ func runPending(ctx context.Context, t *target, conns int, counts []int, limit t
 	if res.rss0, err = settledRSS(ctx, t.pid); err != nil {
 		return res, err
 	}
-	var mu sync.Mutex
-	fail := func(format string, args ...any) {
-		mu.Lock()
-		res.errors++
-		if res.firstErr == "" {
-			res.firstErr = fmt.Sprintf(format, args...)
-		}
-		mu.Unlock()
-	}
+	fail := res.failer()
+	var mu sync.Mutex // guards got
 	var ids []string
 	for i, n := range counts {
 		todo := n - len(ids)
