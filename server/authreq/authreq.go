@@ -195,18 +195,18 @@ func (l *Lifecycle) Poll(ctx context.Context, clientID, id string) (*store.Reque
 	return req, nil
 }
 
-// errChanged aborts a compare-and-swap that finds the request changed
-// since the caller read it.
-var errChanged = errors.New("authreq: the request changed meanwhile")
+// ErrChanged: Unredeem found the request changed since it was redeemed
+// (another revision, or no longer redeemed); nothing was given back.
+var ErrChanged = errors.New("authreq: the request changed meanwhile")
 
 // Unredeem gives back a request that Poll redeemed when its tokens could
 // not be issued, so the client can poll again; a request that changed
-// since (another revision) is left alone.
+// since (another revision) is left alone, ErrChanged.
 func (l *Lifecycle) Unredeem(ctx context.Context, redeemed *store.Request) error {
 	now := l.cfg.Now()
 	req, err := l.cfg.Store.Update(ctx, redeemed.ID, func(r *store.Request) error {
 		if r.Revision != redeemed.Revision || r.Status != store.StatusRedeemed {
-			return errChanged
+			return ErrChanged
 		}
 		r.Status = store.StatusApproved
 		r.RedeemedAt = time.Time{}

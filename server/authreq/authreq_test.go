@@ -181,6 +181,22 @@ func TestTransitions(t *testing.T) {
 		{"push acknowledged", func(h *harness) error { _, err := h.l.RecordPushed(ctx, reqID); return err }},
 		{"notification failed", func(h *harness) error { return h.l.RecordNotification(ctx, reqID, false) }},
 		{"claim expiry push", func(h *harness) error { _, err := h.l.ClaimExpiryPush(ctx, reqID); return err }},
+		// The token endpoint gives back the request it read, its tokens
+		// not issued.
+		{"unredeem", func(h *harness) error {
+			cur, err := h.st.Get(ctx, reqID)
+			if err != nil {
+				return err
+			}
+			return h.l.Unredeem(ctx, cur)
+		}},
+		// A second after the state: expired requests are past their
+		// expiry, and a zero retention deletes them.
+		{"sweep", func(h *harness) error {
+			h.clock.Advance(time.Second)
+			_, err := h.l.Sweep(ctx, 0)
+			return err
+		}},
 	}
 
 	type want struct {
@@ -198,6 +214,7 @@ func TestTransitions(t *testing.T) {
 	// table[state][event]
 	table := map[string]map[string]want{
 		"unknown": {
+			"unredeem": {store.ErrNotFound, "", ""}, "sweep": {nil, "", ""},
 			"approval resent": {authreq.ErrNotYours, "", ""}, "approval after its NotAfter": {authreq.ErrNotYours, "", ""},
 			"poll at once": {authreq.ErrUnknown, "", ""}, "poll after the interval": {authreq.ErrUnknown, "", ""},
 			"poll by another client": {authreq.ErrUnknown, "", ""},
@@ -207,6 +224,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, "", ""},
 		},
 		"pending": {
+			"unredeem": {authreq.ErrChanged, pending, ""}, "sweep": {nil, pending, ""},
 			"approval resent": {nil, approved, authreq.EventApproved}, "approval after its NotAfter": {authreq.ErrLapsed, pending, ""},
 			"poll at once": {authreq.ErrPending, pending, authreq.EventPolled}, "poll after the interval": {authreq.ErrPending, pending, authreq.EventPolled},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
@@ -216,6 +234,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, pending, ""},
 		},
 		"pending, just polled": {
+			"unredeem": {authreq.ErrChanged, pending, ""}, "sweep": {nil, pending, ""},
 			"approval resent": {nil, approved, authreq.EventApproved}, "approval after its NotAfter": {authreq.ErrLapsed, pending, ""},
 			"poll at once": {authreq.ErrSlowDown, pending, authreq.EventPolled}, "poll after the interval": {authreq.ErrPending, pending, authreq.EventPolled},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
@@ -225,6 +244,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, pending, ""},
 		},
 		"approved": {
+			"unredeem": {authreq.ErrChanged, approved, ""}, "sweep": {nil, approved, ""},
 			"approval resent": {nil, approved, ""}, "approval after its NotAfter": {authreq.ErrNotPending, approved, ""},
 			"poll at once": {nil, redeemed, authreq.EventRedeemed}, "poll after the interval": {nil, redeemed, authreq.EventRedeemed},
 			"poll by another client": {authreq.ErrUnknown, approved, ""},
@@ -234,6 +254,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, approved, ""},
 		},
 		"denied": {
+			"unredeem": {authreq.ErrChanged, denied, ""}, "sweep": {nil, denied, ""},
 			"approval resent": {authreq.ErrNotPending, denied, ""}, "approval after its NotAfter": {authreq.ErrNotPending, denied, ""},
 			"poll at once": {authreq.ErrDenied, denied, ""}, "poll after the interval": {authreq.ErrDenied, denied, ""},
 			"poll by another client": {authreq.ErrUnknown, denied, ""},
@@ -243,6 +264,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, denied, ""},
 		},
 		"redeemed": {
+			"unredeem": {nil, approved, authreq.EventUnredeemed}, "sweep": {nil, redeemed, ""},
 			"approval resent": {nil, redeemed, ""}, "approval after its NotAfter": {authreq.ErrNotPending, redeemed, ""},
 			"poll at once": {authreq.ErrRedeemed, redeemed, ""}, "poll after the interval": {authreq.ErrRedeemed, redeemed, ""},
 			"poll by another client": {authreq.ErrUnknown, redeemed, ""},
@@ -252,6 +274,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, redeemed, ""},
 		},
 		"expired pending": {
+			"unredeem": {authreq.ErrChanged, pending, ""}, "sweep": {nil, "", ""},
 			"approval resent": {authreq.ErrNotPending, pending, ""}, "approval after its NotAfter": {authreq.ErrNotPending, pending, ""},
 			"poll at once": {authreq.ErrExpired, pending, ""}, "poll after the interval": {authreq.ErrExpired, pending, ""},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
@@ -261,6 +284,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {nil, pending, authreq.EventExpired},
 		},
 		"expired approved": {
+			"unredeem": {authreq.ErrChanged, approved, ""}, "sweep": {nil, "", ""},
 			"approval resent": {nil, approved, ""}, "approval after its NotAfter": {authreq.ErrNotPending, approved, ""},
 			"poll at once": {authreq.ErrExpired, approved, ""}, "poll after the interval": {authreq.ErrExpired, approved, ""},
 			"poll by another client": {authreq.ErrUnknown, approved, ""},
@@ -272,6 +296,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, approved, ""},
 		},
 		"expired denied": {
+			"unredeem": {authreq.ErrChanged, denied, ""}, "sweep": {nil, "", ""},
 			"approval resent": {authreq.ErrNotPending, denied, ""}, "approval after its NotAfter": {authreq.ErrNotPending, denied, ""},
 			"poll at once": {authreq.ErrExpired, denied, ""}, "poll after the interval": {authreq.ErrExpired, denied, ""},
 			"poll by another client": {authreq.ErrUnknown, denied, ""},
@@ -281,6 +306,7 @@ func TestTransitions(t *testing.T) {
 			"claim expiry push": {authreq.ErrClaimed, denied, ""},
 		},
 		"expired, expiry push claimed": {
+			"unredeem": {authreq.ErrChanged, pending, ""}, "sweep": {nil, "", ""},
 			"approval resent": {authreq.ErrNotPending, pending, ""}, "approval after its NotAfter": {authreq.ErrNotPending, pending, ""},
 			"poll at once": {authreq.ErrExpired, pending, ""}, "poll after the interval": {authreq.ErrExpired, pending, ""},
 			"poll by another client": {authreq.ErrUnknown, pending, ""},
