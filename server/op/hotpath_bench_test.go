@@ -113,7 +113,7 @@ func BenchmarkTokenPending(b *testing.B) {
 }
 
 // BenchmarkTokenApproved redeems approved requests: the answer carries an
-// RS256 access token and an ID token of the named algorithm.
+// access token (ES256, the default) and an ID token of the named algorithm.
 func BenchmarkTokenApproved(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256"} {
 		b.Run("idtoken="+alg, func(b *testing.B) {

@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -51,6 +52,12 @@ type Config struct {
 	// Connect Core 1.0 §15.1 makes RS256 the default ID token algorithm).
 	RS256Key *rsa.PrivateKey
 	ES256Key *ecdsa.PrivateKey
+	// AccessTokenAlg signs JWT access tokens (RFC 9068 §2.1): "ES256" or
+	// "RS256". "" means ES256, or RS256 when ES256Key is nil. Only the OP
+	// verifies access tokens, and it accepts both algorithms whichever
+	// this names; ES256 costs a small fraction of an RSA-2048 signature.
+	// The JWKS publishes both keys either way.
+	AccessTokenAlg string
 	// Announcer reaches the authentication devices; nil announces nothing.
 	Announcer Announcer
 	// Transitions receives every transition of every authentication
@@ -158,6 +165,20 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("op: Clients, Users, Store and ClientCAs are required")
 	case cfg.RS256Key == nil:
 		return nil, errors.New("op: RS256Key is required")
+	}
+	switch cfg.AccessTokenAlg {
+	case "":
+		cfg.AccessTokenAlg = "ES256"
+		if cfg.ES256Key == nil {
+			cfg.AccessTokenAlg = "RS256"
+		}
+	case "RS256":
+	case "ES256":
+		if cfg.ES256Key == nil {
+			return nil, errors.New("op: AccessTokenAlg ES256 needs ES256Key")
+		}
+	default:
+		return nil, fmt.Errorf("op: AccessTokenAlg %q: want ES256 or RS256", cfg.AccessTokenAlg)
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	setDefault(&cfg.Interval, 5*time.Second)
