@@ -46,7 +46,12 @@ type Config struct {
 	Store   store.Store
 	// ClientCAs returns the trust anchors for tls_client_auth certificates
 	// (RFC 8705 §2.1). It is called on every authentication, so a CA added
-	// while the provider runs is trusted at once. Required.
+	// or removed while the provider runs takes effect at once. The pool's
+	// identity is the trust store's version: return the same pool while
+	// the CAs are unchanged, so that a chain verified once is not verified
+	// again on every request, and a new pool when they change, which
+	// forgets every verdict (registry.Dir.ClientCAPool does both). The
+	// provider never modifies the pool. Required.
 	ClientCAs func() (*x509.CertPool, error)
 	// RS256Key and ES256Key sign tokens; RS256Key is required (OpenID
 	// Connect Core 1.0 §15.1 makes RS256 the default ID token algorithm).
@@ -150,6 +155,8 @@ type Provider struct {
 	userCodes *failureLimiter
 	// tokenGate bounds the token requests in flight (throttle.go).
 	tokenGate *gate
+	// chains remembers verified client certificate chains (chaincache.go).
+	chains *chainCache
 	// life makes every change of an authentication request (package
 	// authreq); the endpoints only map its outcomes to OAuth.
 	life *authreq.Lifecycle
@@ -225,6 +232,7 @@ func New(cfg Config) (*Provider, error) {
 	p.jtis = newJTICache(0, 0)
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)
+	p.chains = newChainCache()
 	return p, nil
 }
 

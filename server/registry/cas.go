@@ -144,8 +144,12 @@ func (d *Dir) CAs() ([]*ca.CA, error) {
 // anchors for client certificates (RFC 8705 §2.1). Each call stats the
 // CA files and rebuilds the pool only when one was added, removed or
 // replaced, so a CA created while the server runs is trusted without a
-// restart. Without any CA it returns an error wrapping ErrNotFound. The
-// returned pool is the caller's own.
+// restart. Without any CA it returns an error wrapping ErrNotFound.
+//
+// The pool is shared and must not be modified. It is the same pool as long
+// as the CA files are unchanged and a new one after any change, so its
+// identity is the trust store's version: op.Provider keys its cache of
+// verified client certificate chains by it.
 func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 	names, err := d.caNames()
 	if err != nil {
@@ -169,7 +173,7 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 	if d.pool.pool != nil && slices.EqualFunc(d.pool.files, files, func(a, b caFileInfo) bool {
 		return a.name == b.name && sameFile(a.fi, b.fi)
 	}) {
-		return d.pool.pool.Clone(), nil
+		return d.pool.pool, nil
 	}
 	pool := x509.NewCertPool()
 	for _, f := range files {
@@ -188,5 +192,5 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 	}
 	d.pool = poolCache{files: files, pool: pool}
 	d.log.Info("registry.client_cas_loaded", "count", len(files))
-	return pool.Clone(), nil
+	return pool, nil
 }
