@@ -4,6 +4,7 @@ import (
 	"crypto/x509"
 	"os"
 	"testing"
+	"time"
 )
 
 // TestClientCAPoolVersion: ClientCAPool returns the same pool while the CAs
@@ -51,5 +52,61 @@ func TestClientCAPoolVersion(t *testing.T) {
 	}
 	if err := verifyClient(t, cert, removed, clock.Now()); err == nil {
 		t.Fatal("a removed CA is still trusted")
+	}
+}
+
+// TestClientCAPoolListsOnlyOnChange: with cas/ unchanged (and settled, see
+// dirSettle), ClientCAPool does not list the directory again; a CA created
+// by another Dir or removed by hand changes it, and takes effect at the
+// next call.
+func TestClientCAPoolListsOnlyOnChange(t *testing.T) {
+	clock := newClock()
+	reader := openDir(t, clock)
+	initDir(t, reader)
+	writer := openPath(t, reader.Path(), clock)
+	lists := 0
+	reader.readDir = func(name string) ([]os.DirEntry, error) { lists++; return os.ReadDir(name) }
+	settle := func() {
+		t.Helper()
+		old := time.Now().Add(-time.Minute)
+		if err := os.Chtimes(reader.file(casDir), old, old); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pool := func() *x509.CertPool {
+		t.Helper()
+		p, err := reader.ClientCAPool()
+		if err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	settle()
+	pool()
+	before := lists
+	for range 10 {
+		pool()
+	}
+	if lists != before {
+		t.Fatalf("cas/ listed %d times while unchanged", lists-before)
+	}
+	team, err := writer.CreateCA("team")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert, _, err := team.IssueClient(mustName(t, "CN=late"), caOpts())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyClient(t, cert, pool(), clock.Now()); err != nil {
+		t.Fatalf("a CA created by another Dir is not trusted at the next call: %v", err)
+	}
+	settle()
+	pool()
+	if err := os.RemoveAll(reader.caDir("team")); err != nil {
+		t.Fatal(err)
+	}
+	if err := verifyClient(t, cert, pool(), clock.Now()); err == nil {
+		t.Fatal("a CA removed by hand is still trusted at the next call")
 	}
 }
