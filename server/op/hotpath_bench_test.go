@@ -193,6 +193,23 @@ func BenchmarkClientAuthTLS(b *testing.B) {
 	}
 }
 
+// BenchmarkClientAuthTLSCold is BenchmarkClientAuthTLS with the remembered
+// chain verifications forgotten before each request: a certificate's first
+// request, or any request after the trust store changed.
+func BenchmarkClientAuthTLSCold(b *testing.B) {
+	f := newBenchFixture(b)
+	form := url.Values{"client_id": {"client1"}}
+	req := httptest.NewRequest(http.MethodPost, issuer+pathToken, nil)
+	req.TLS = &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{f.certs["client1"]}}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.p.chains = newChainCache()
+		if _, err := f.p.authenticateClient(req, form, oauth.TokenError); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 // BenchmarkSign signs an access token and an ID token as mintTokens does.
 func BenchmarkSign(b *testing.B) {
 	f := newBenchFixture(b)
