@@ -81,6 +81,26 @@ func TestAccessTokenAlgSwitch(t *testing.T) {
 	}
 }
 
+// TestAccessTokenOtherAlg: an access token signed by the OP's RSA key with
+// PS256 (which the key also signs ID tokens with) is refused: access
+// tokens are ES256 or RS256 only.
+func TestAccessTokenOtherAlg(t *testing.T) {
+	f := newFixture(t, func(c *Config) { c.AccessTokenAlg = "RS256" })
+	at := f.tokensFor(t, "client1", nil).str("access_token")
+	claims, _ := f.verifyJWT(t, at, "RS256")
+	k := f.p.keys.byAlg["PS256"]
+	tok := jwt.NewWithClaims(k.method, claims)
+	tok.Header["kid"], tok.Header["typ"] = k.kid, "at+jwt"
+	ps, err := tok.SignedString(k.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantError(t, f.do(t, userinfoReq(http.MethodGet, ps), f.certs["client1"]), 401, oauth.ErrInvalidToken)
+	if r := f.post(t, pathIntrospect, introspectForm("client1", ps), f.certs["client1"]); r.body["active"] != false {
+		t.Errorf("introspection of a PS256 access token: %s", r.raw)
+	}
+}
+
 // TestAccessTokenAlgConfig: New refuses an algorithm other than ES256 and
 // RS256, and ES256 without an ES256 key; with no ES256 key the default is
 // RS256.

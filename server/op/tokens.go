@@ -252,8 +252,8 @@ func (p *Provider) parseAccessToken(ctx context.Context, raw string) (*accessTok
 	claims := &accessTokenClaims{}
 	tok, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		k, ok := p.keys.byAlg[t.Method.Alg()]
-		if !ok {
-			return nil, errors.New("no key for the algorithm")
+		if !ok || !slices.Contains(accessTokenAlgs, k.alg) {
+			return nil, errors.New("not an access token algorithm of this OP")
 		}
 		if kid, _ := t.Header["kid"].(string); kid != k.kid {
 			return nil, errors.New("not this OP's kid for the algorithm")
