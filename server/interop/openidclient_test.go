@@ -342,13 +342,13 @@ func (e *env) finish(t *testing.T, s *script, rp *rpClient, binding string, appr
 	}
 	// The access token verifies with the OP's key and is bound to the
 	// script's certificate (RFC 8705 §3.1).
-	rsKey, _, err := e.srv.OP.Dir.SigningKeys()
+	_, esKey, err := e.srv.OP.Dir.SigningKeys()
 	if err != nil {
 		t.Fatal(err)
 	}
 	claims := jwt.MapClaims{}
-	if _, err := jwt.ParseWithClaims(fmt.Sprint(tok["access_token"]), claims, func(*jwt.Token) (any, error) { return rsKey.Public(), nil },
-		jwt.WithValidMethods([]string{"RS256"}), jwt.WithIssuer(e.srv.URL)); err != nil {
+	if _, err := jwt.ParseWithClaims(fmt.Sprint(tok["access_token"]), claims, func(*jwt.Token) (any, error) { return esKey.Public(), nil },
+		jwt.WithValidMethods([]string{"ES256"}), jwt.WithIssuer(e.srv.URL)); err != nil {
 		t.Fatalf("access token: %v", err)
 	}
 	cnf, _ := claims["cnf"].(map[string]any)

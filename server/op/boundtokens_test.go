@@ -82,7 +82,7 @@ func TestCertificateBoundTokensRequired(t *testing.T) {
 				if withCert.status != 200 {
 					t.Fatalf("with a certificate after the refusal: %d %s", withCert.status, withCert.raw)
 				}
-				at, _ := f.verifyJWT(t, withCert.str("access_token"), "RS256")
+				at, _ := f.verifyJWT(t, withCert.str("access_token"), "ES256")
 				if cnf, _ := at["cnf"].(map[string]any); cnf["x5t#S256"] != pki.ThumbprintS256(cert) {
 					t.Errorf("cnf %v, want the certificate's thumbprint", at["cnf"])
 				}
@@ -91,7 +91,7 @@ func TestCertificateBoundTokensRequired(t *testing.T) {
 			if noCert.status != http.StatusOK {
 				t.Fatalf("without a certificate: %d %s", noCert.status, noCert.raw)
 			}
-			if at, _ := f.verifyJWT(t, noCert.str("access_token"), "RS256"); at["cnf"] != nil {
+			if at, _ := f.verifyJWT(t, noCert.str("access_token"), "ES256"); at["cnf"] != nil {
 				t.Errorf("cnf %v without a certificate", at["cnf"])
 			}
 		})

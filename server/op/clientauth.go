@@ -218,24 +218,33 @@ func (p *Provider) verifySelfSignedClient(c *registry.Client, leaf *x509.Certifi
 
 // verifyPKIClient implements tls_client_auth (RFC 8705 §2.1): the chain must
 // verify against the OP's client CAs for client authentication, and the leaf
-// must carry the one registered subject value (§2.1.2).
+// must carry the one registered subject value (§2.1.2). A successful chain
+// verification is remembered for the same certificates and trust store
+// while the clock is inside the chain's validity (chaincache.go); the
+// subject is matched on every request.
 func (p *Provider) verifyPKIClient(c *registry.Client, chain []*x509.Certificate) error {
 	roots, err := p.cfg.ClientCAs()
 	if err != nil {
 		return err
 	}
-	inter := x509.NewCertPool()
-	for _, ic := range chain[1:] {
-		inter.AddCert(ic)
-	}
 	leaf := chain[0]
-	if _, err := leaf.Verify(x509.VerifyOptions{
-		Roots:         roots,
-		Intermediates: inter,
-		CurrentTime:   p.cfg.Now(),
-		KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}); err != nil {
-		return err
+	now := p.cfg.Now()
+	key := chainKey{chain: chainHash(chain), roots: roots}
+	if !p.chains.valid(key, now) {
+		inter := x509.NewCertPool()
+		for _, ic := range chain[1:] {
+			inter.AddCert(ic)
+		}
+		verified, err := leaf.Verify(x509.VerifyOptions{
+			Roots:         roots,
+			Intermediates: inter,
+			CurrentTime:   now,
+			KeyUsages:     []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
+		})
+		if err != nil {
+			return err
+		}
+		p.chains.add(key, verified[0])
 	}
 	return matchSubject(c, leaf)
 }

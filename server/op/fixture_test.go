@@ -105,7 +105,9 @@ var testKeys = sync.OnceValues(func() (keyPair, error) {
 	return keyPair{rs, es}, err
 })
 
-func newFixture(t testing.TB) *fixture {
+// newFixture builds a provider over a fake registry; each opt may change
+// its Config before New.
+func newFixture(t testing.TB, opts ...func(*Config)) *fixture {
 	t.Helper()
 	clk := &clock{t: time.Date(2026, 11, 23, 12, 0, 0, 0, time.UTC)}
 	root, err := ca.New(ca.Config{Now: clk.Now}, "test")
@@ -152,11 +154,15 @@ func newFixture(t testing.TB) *fixture {
 		}}
 	pool := x509.NewCertPool()
 	pool.AddCert(root.Cert)
-	f.p, err = New(Config{
+	cfg := Config{
 		Issuer: issuer, Clients: reg, Users: reg, Store: f.store,
 		ClientCAs: func() (*x509.CertPool, error) { return pool, nil },
 		RS256Key:  rs, ES256Key: es, Announcer: f.ann, Now: clk.Now,
-	})
+	}
+	for _, opt := range opts {
+		opt(&cfg)
+	}
+	f.p, err = New(cfg)
 	if err != nil {
 		t.Fatal(err)
 	}

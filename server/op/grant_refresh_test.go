@@ -157,7 +157,7 @@ func TestRefreshRotation(t *testing.T) {
 	if rt2 == "" || rt2 == rt1 {
 		t.Fatal("the refresh token was not rotated")
 	}
-	at, _ := f.verifyJWT(t, second.str("access_token"), "RS256")
+	at, _ := f.verifyJWT(t, second.str("access_token"), "ES256")
 	if cnf, _ := at["cnf"].(map[string]any); cnf["x5t#S256"] != pki.ThumbprintS256(f.certs["client1"]) {
 		t.Errorf("cnf %v", at["cnf"])
 	}

@@ -113,7 +113,7 @@ func BenchmarkTokenPending(b *testing.B) {
 }
 
 // BenchmarkTokenApproved redeems approved requests: the answer carries an
-// RS256 access token and an ID token of the named algorithm.
+// access token (ES256, the default) and an ID token of the named algorithm.
 func BenchmarkTokenApproved(b *testing.B) {
 	for _, alg := range []string{"RS256", "ES256"} {
 		b.Run("idtoken="+alg, func(b *testing.B) {
@@ -187,6 +187,23 @@ func BenchmarkClientAuthTLS(b *testing.B) {
 	req.TLS = &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{f.certs["client1"]}}
 	b.ReportAllocs()
 	for b.Loop() {
+		if _, err := f.p.authenticateClient(req, form, oauth.TokenError); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// BenchmarkClientAuthTLSCold is BenchmarkClientAuthTLS with the remembered
+// chain verifications forgotten before each request: a certificate's first
+// request, or any request after the trust store changed.
+func BenchmarkClientAuthTLSCold(b *testing.B) {
+	f := newBenchFixture(b)
+	form := url.Values{"client_id": {"client1"}}
+	req := httptest.NewRequest(http.MethodPost, issuer+pathToken, nil)
+	req.TLS = &tls.ConnectionState{HandshakeComplete: true, PeerCertificates: []*x509.Certificate{f.certs["client1"]}}
+	b.ReportAllocs()
+	for b.Loop() {
+		f.p.chains = newChainCache()
 		if _, err := f.p.authenticateClient(req, form, oauth.TokenError); err != nil {
 			b.Fatal(err)
 		}

@@ -435,7 +435,7 @@ func TestPush(t *testing.T) {
 				if rt == "" && idt[oauth.ClaimRTHash] != nil {
 					t.Errorf("rt_hash without a refresh token")
 				}
-				atc, _ := f.verifyJWT(t, at, "RS256")
+				atc, _ := f.verifyJWT(t, at, "ES256")
 				if cnf, _ := atc["cnf"].(map[string]any); cnf["x5t#S256"] != pki.ThumbprintS256(f.certs[client]) {
 					t.Errorf("push access token cnf %v, want the certificate of the backchannel request", atc["cnf"])
 				}

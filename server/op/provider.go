@@ -6,6 +6,7 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/url"
@@ -45,12 +46,23 @@ type Config struct {
 	Store   store.Store
 	// ClientCAs returns the trust anchors for tls_client_auth certificates
 	// (RFC 8705 §2.1). It is called on every authentication, so a CA added
-	// while the provider runs is trusted at once. Required.
+	// or removed while the provider runs takes effect at once. The pool's
+	// identity is the trust store's version: return the same pool while
+	// the CAs are unchanged, so that a chain verified once is not verified
+	// again on every request, and a new pool when they change, which
+	// forgets every verdict (registry.Dir.ClientCAPool does both). The
+	// provider never modifies the pool. Required.
 	ClientCAs func() (*x509.CertPool, error)
 	// RS256Key and ES256Key sign tokens; RS256Key is required (OpenID
 	// Connect Core 1.0 §15.1 makes RS256 the default ID token algorithm).
 	RS256Key *rsa.PrivateKey
 	ES256Key *ecdsa.PrivateKey
+	// AccessTokenAlg signs JWT access tokens (RFC 9068 §2.1): "ES256" or
+	// "RS256". "" means ES256, or RS256 when ES256Key is nil. Only the OP
+	// verifies access tokens, and it accepts both algorithms whichever
+	// this names; ES256 costs a small fraction of an RSA-2048 signature.
+	// The JWKS publishes both keys either way.
+	AccessTokenAlg string
 	// Announcer reaches the authentication devices; nil announces nothing.
 	Announcer Announcer
 	// Transitions receives every transition of every authentication
@@ -143,6 +155,8 @@ type Provider struct {
 	userCodes *failureLimiter
 	// tokenGate bounds the token requests in flight (throttle.go).
 	tokenGate *gate
+	// chains remembers verified client certificate chains (chaincache.go).
+	chains *chainCache
 	// life makes every change of an authentication request (package
 	// authreq); the endpoints only map its outcomes to OAuth.
 	life *authreq.Lifecycle
@@ -158,6 +172,20 @@ func New(cfg Config) (*Provider, error) {
 		return nil, errors.New("op: Clients, Users, Store and ClientCAs are required")
 	case cfg.RS256Key == nil:
 		return nil, errors.New("op: RS256Key is required")
+	}
+	switch cfg.AccessTokenAlg {
+	case "":
+		cfg.AccessTokenAlg = "ES256"
+		if cfg.ES256Key == nil {
+			cfg.AccessTokenAlg = "RS256"
+		}
+	case "RS256":
+	case "ES256":
+		if cfg.ES256Key == nil {
+			return nil, errors.New("op: AccessTokenAlg ES256 needs ES256Key")
+		}
+	default:
+		return nil, fmt.Errorf("op: AccessTokenAlg %q: want ES256 or RS256", cfg.AccessTokenAlg)
 	}
 	cfg.Issuer = strings.TrimSuffix(cfg.Issuer, "/")
 	setDefault(&cfg.Interval, 5*time.Second)
@@ -204,6 +232,7 @@ func New(cfg Config) (*Provider, error) {
 	p.jtis = newJTICache(0, 0)
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)
+	p.chains = newChainCache()
 	return p, nil
 }
 

@@ -74,15 +74,15 @@ func TestTokenClaims(t *testing.T) {
 		}
 		return k.PublicKey()
 	}
-	parse := func(raw string) jwt.MapClaims {
+	parse := func(raw, alg string) jwt.MapClaims {
 		t.Helper()
 		claims := jwt.MapClaims{}
-		if _, err := jwt.ParseWithClaims(raw, claims, keyfunc, jwt.WithValidMethods([]string{"RS256"}), jwt.WithTimeFunc(f.clock.Now)); err != nil {
+		if _, err := jwt.ParseWithClaims(raw, claims, keyfunc, jwt.WithValidMethods([]string{alg}), jwt.WithTimeFunc(f.clock.Now)); err != nil {
 			t.Fatalf("token does not verify with the JWKS: %v", err)
 		}
 		return claims
 	}
-	at := parse(r.str("access_token"))
+	at := parse(r.str("access_token"), "ES256") // access tokens: ES256 by default
 	wantX5t := pki.ThumbprintS256(f.certs["client1"])
 	if cnf, _ := at["cnf"].(map[string]any); cnf["x5t#S256"] != wantX5t {
 		t.Errorf("access token cnf = %v, want x5t#S256 %s (RFC 8705 §3.1)", at["cnf"], wantX5t)
@@ -90,7 +90,7 @@ func TestTokenClaims(t *testing.T) {
 	if at["sub"] != "user" || at["client_id"] != "client1" || at["scope"] != "openid profile" || at["iss"] != issuer {
 		t.Errorf("access token claims %v", at)
 	}
-	idt := parse(r.str("id_token"))
+	idt := parse(r.str("id_token"), "RS256") // the client registered no id_token_signed_response_alg
 	if idt["aud"] != "client1" && !audContains(idt["aud"], "client1") {
 		t.Errorf("id token aud %v", idt["aud"])
 	}

@@ -21,9 +21,12 @@ import (
 	"cibalab/shared/pki"
 )
 
-// accessTokenAlg signs access tokens. Only the OP verifies them (userinfo,
-// introspection, revocation), so one algorithm serves every client.
-const accessTokenAlg = "RS256"
+// accessTokenAlgs are the algorithms Config.AccessTokenAlg may name, and
+// the ones parseAccessToken accepts: only the OP verifies its access tokens
+// (userinfo, introspection, revocation), and RFC 9068 §2.1 leaves the
+// algorithm to it. Both verify whichever signs, so tokens issued before a
+// restart with the other setting stay valid until they expire.
+var accessTokenAlgs = []string{"ES256", "RS256"}
 
 // accessTokenClaims are the claims of a JWT access token (RFC 9068 §2.2)
 // bound to the client certificate (RFC 8705 §3.1).
@@ -120,7 +123,7 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 	if g.X5t != "" {
 		at.Cnf = &confirmation{X5tS256: g.X5t}
 	}
-	accessToken, err := p.keys.sign(accessTokenAlg, "at+jwt", at)
+	accessToken, err := p.keys.sign(p.cfg.AccessTokenAlg, "at+jwt", at)
 	if err != nil {
 		return nil, out, err
 	}
@@ -241,14 +244,23 @@ func (p *Provider) revokeFamily(ctx context.Context, family string, now time.Tim
 var errBadAccessToken = errors.New("op: invalid access token")
 
 // parseAccessToken verifies an access token this OP issued: the signature
-// with the OP's key, typ at+jwt, iss, aud and exp (RFC 9068 §4), and that
+// with the OP's key of its alg (ES256 or RS256, whichever
+// Config.AccessTokenAlg chose when it was issued) and that key's kid, typ at+jwt, iss, aud and exp (RFC 9068 §4), and that
 // it was not revoked (RFC 7009). The certificate binding (cnf) is the
 // caller's to check.
 func (p *Provider) parseAccessToken(ctx context.Context, raw string) (*accessTokenClaims, error) {
-	k := p.keys.byAlg[accessTokenAlg]
 	claims := &accessTokenClaims{}
-	tok, err := jwt.ParseWithClaims(raw, claims, func(*jwt.Token) (any, error) { return k.key.Public(), nil },
-		jwt.WithValidMethods([]string{accessTokenAlg}),
+	tok, err := jwt.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		k, ok := p.keys.byAlg[t.Method.Alg()]
+		if !ok || !slices.Contains(accessTokenAlgs, k.alg) {
+			return nil, errors.New("not an access token algorithm of this OP")
+		}
+		if kid, _ := t.Header["kid"].(string); kid != k.kid {
+			return nil, errors.New("not this OP's kid for the algorithm")
+		}
+		return k.key.Public(), nil
+	},
+		jwt.WithValidMethods(accessTokenAlgs),
 		jwt.WithIssuer(p.cfg.Issuer),
 		jwt.WithAudience(p.cfg.Issuer),
 		jwt.WithExpirationRequired(),
@@ -257,7 +269,7 @@ func (p *Provider) parseAccessToken(ctx context.Context, raw string) (*accessTok
 	if err != nil {
 		return nil, fmt.Errorf("%w: %v", errBadAccessToken, err)
 	}
-	if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" || tok.Header["kid"] != k.kid {
+	if typ, _ := tok.Header["typ"].(string); typ != "at+jwt" {
 		return nil, fmt.Errorf("%w: not an access token of this OP", errBadAccessToken)
 	}
 	if claims.ID == "" || claims.ClientID == "" || (claims.Cnf != nil && claims.Cnf.X5tS256 == "") {

@@ -8,6 +8,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"slices"
+	"time"
 
 	"cibalab/server/ca"
 	"cibalab/shared/pki"
@@ -15,11 +16,25 @@ import (
 
 var caNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
 
-// poolCache is the client CA pool and the ca.pem files it was built from.
+// poolCache is the client CA pool and the ca.pem files it was built from,
+// and the last listing of cas/ with the directory's identity then.
 type poolCache struct {
 	files []caFileInfo
 	pool  *x509.CertPool
+
+	listed bool
+	dir    os.FileInfo // cas/ when names were listed; nil if it was missing
+	names  []string
 }
+
+// dirSettle is how old the modification time of cas/ must be before a
+// listing of it is reused. Adding or removing a CA changes the directory's
+// modification time, but two changes within one tick of the file system's
+// clock may leave the same time, so a listing taken while the directory's
+// time is recent might miss the second change; a directory unchanged for
+// dirSettle (by the wall clock, which the file system uses) is listed again
+// only when its time changes.
+const dirSettle = 2 * time.Second
 
 type caFileInfo struct {
 	name string
@@ -106,7 +121,7 @@ func (d *Dir) CA(name string) (*ca.CA, error) {
 
 // caNames lists the CA directories under cas/, sorted.
 func (d *Dir) caNames() ([]string, error) {
-	entries, err := os.ReadDir(d.file(casDir))
+	entries, err := d.readDir(d.file(casDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
 	}
@@ -141,15 +156,30 @@ func (d *Dir) CAs() ([]*ca.CA, error) {
 }
 
 // ClientCAPool returns the certificates of every CA under cas/, the trust
-// anchors for client certificates (RFC 8705 §2.1). Each call stats the
-// CA files and rebuilds the pool only when one was added, removed or
-// replaced, so a CA created while the server runs is trusted without a
-// restart. Without any CA it returns an error wrapping ErrNotFound. The
-// returned pool is the caller's own.
+// anchors for client certificates (RFC 8705 §2.1). Each call stats cas/
+// and each CA's ca.pem, lists cas/ again only when the directory changed
+// (see dirSettle), and rebuilds the pool only when a CA was added, removed
+// or replaced, so a CA created or removed while the server runs, also by
+// another process (ciba-op ca create) or by hand, takes effect at the next
+// call. Without any CA it returns an error wrapping ErrNotFound.
+//
+// The pool is shared and must not be modified. It is the same pool as long
+// as the CA files are unchanged and a new one after any change, so its
+// identity is the trust store's version: op.Provider keys its cache of
+// verified client certificate chains by it.
 func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
-	names, err := d.caNames()
+	dirFI, err := statOrNil(d.file(casDir))
 	if err != nil {
 		return nil, err
+	}
+	d.mu.Lock()
+	prev := d.pool
+	d.mu.Unlock()
+	names := prev.names
+	if !prev.listed || !sameFile(prev.dir, dirFI) || (dirFI != nil && time.Since(dirFI.ModTime()) < dirSettle) {
+		if names, err = d.caNames(); err != nil {
+			return nil, err
+		}
 	}
 	var files []caFileInfo
 	for _, name := range names {
@@ -169,7 +199,8 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 	if d.pool.pool != nil && slices.EqualFunc(d.pool.files, files, func(a, b caFileInfo) bool {
 		return a.name == b.name && sameFile(a.fi, b.fi)
 	}) {
-		return d.pool.pool.Clone(), nil
+		d.pool.listed, d.pool.dir, d.pool.names = true, dirFI, names
+		return d.pool.pool, nil
 	}
 	pool := x509.NewCertPool()
 	for _, f := range files {
@@ -186,7 +217,7 @@ func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
 			pool.AddCert(c)
 		}
 	}
-	d.pool = poolCache{files: files, pool: pool}
+	d.pool = poolCache{files: files, pool: pool, listed: true, dir: dirFI, names: names}
 	d.log.Info("registry.client_cas_loaded", "count", len(files))
-	return pool.Clone(), nil
+	return pool, nil
 }

@@ -74,17 +74,27 @@ type deviceList struct {
 	Devices []Device `json:"devices"`
 }
 
-// readDevices reads devices.json afresh: it is small, and a revocation by
-// another process must be seen at once.
+// readDevices reads devices.json afresh, for a writer holding the lock.
 func (d *Dir) readDevices() (deviceList, error) {
 	return readJSON[deviceList](d.file(devicesFile))
 }
 
+// loadDevices returns devices.json from memory, re-read when the file
+// changed: one stat per call, so a change made by another process (ciba-op
+// device revoke) is seen at once. The list is shared: callers copy what
+// they return.
+func (d *Dir) loadDevices() (deviceList, error) {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return load(&d.devices, d.file(devicesFile))
+}
+
 // Devices returns every enrolled device, revoked ones included, sorted by
-// user then creation time. devices.json is read on every call, so a
-// change made by another process (ciba-op device revoke) is seen at once.
+// user then creation time. devices.json is stat'ed on every call and
+// re-read when it changed, so a change made by another process (ciba-op
+// device revoke) is seen at once.
 func (d *Dir) Devices() ([]Device, error) {
-	list, err := d.readDevices()
+	list, err := d.loadDevices()
 	if err != nil {
 		return nil, err
 	}
@@ -96,7 +106,7 @@ func (d *Dir) Devices() ([]Device, error) {
 // Device returns a copy of the device id; an unknown id gives an error
 // wrapping ErrNotFound.
 func (d *Dir) Device(id string) (*Device, error) {
-	list, err := d.readDevices()
+	list, err := d.loadDevices()
 	if err != nil {
 		return nil, err
 	}
@@ -163,7 +173,7 @@ func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 	dev.RevokedAt = nil
 	list.Devices = append(list.Devices, dev)
 	sortDevices(list.Devices)
-	if _, err := writeJSON(d.file(devicesFile), list); err != nil {
+	if err := save(d, d.file(devicesFile), &d.devices, list); err != nil {
 		return Device{}, err
 	}
 	d.log.Info("registry.device_enrolled", "device", dev.ID, "user", dev.User)
@@ -188,7 +198,7 @@ func (d *Dir) RevokeDevice(id string) (Device, error) {
 		if !list.Devices[i].Revoked() {
 			now := d.now().UTC()
 			list.Devices[i].RevokedAt = &now
-			if _, err := writeJSON(d.file(devicesFile), list); err != nil {
+			if err := save(d, d.file(devicesFile), &d.devices, list); err != nil {
 				return err
 			}
 			d.log.Info("registry.device_revoked", "device", id, "user", list.Devices[i].User)

@@ -175,3 +175,34 @@ func TestDevicesCorruptFile(t *testing.T) {
 		t.Fatal("enrolled over a corrupt file")
 	}
 }
+
+// TestDeviceRevokedByAnotherDir: devices are kept in memory, and a
+// revocation by another process (another Dir on the same path) is seen at
+// the next call, as is a new enrollment.
+func TestDeviceRevokedByAnotherDir(t *testing.T) {
+	reader := openDir(t, nil)
+	writer := openPath(t, reader.Path(), nil)
+	dev, err := writer.EnrollDevice(testDevice(t, "alice"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 2 { // the second read is served from memory
+		got, err := reader.Device(dev.ID)
+		if err != nil || got.Revoked() {
+			t.Fatalf("Device before revocation: %+v, %v", got, err)
+		}
+	}
+	if _, err := writer.RevokeDevice(dev.ID); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := reader.Device(dev.ID); err != nil || !got.Revoked() {
+		t.Fatalf("Device after another Dir revoked it: %+v, %v; want revoked at once", got, err)
+	}
+	other, err := writer.EnrollDevice(testDevice(t, "bob"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if devs, err := reader.Devices(); err != nil || len(devs) != 2 || devs[1].ID != other.ID {
+		t.Fatalf("Devices after another Dir enrolled one: %+v, %v", devs, err)
+	}
+}

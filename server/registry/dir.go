@@ -63,6 +63,8 @@ type Dir struct {
 	now        func() time.Time
 	log        *slog.Logger
 	iterations int
+	// readDir lists a directory: os.ReadDir; tests count the calls.
+	readDir func(string) ([]os.DirEntry, error)
 
 	// wmu serialises writers inside this process; the flock on .lock
 	// serialises processes.
@@ -71,6 +73,7 @@ type Dir struct {
 	mu      sync.Mutex // guards the caches below
 	clients cached[clientList]
 	users   cached[userList]
+	devices cached[deviceList]
 	pool    poolCache
 }
 
@@ -93,7 +96,7 @@ func Open(path string, cfg Config) (*Dir, error) {
 	if !fi.IsDir() {
 		return nil, fmt.Errorf("registry: %s is not a directory", path)
 	}
-	d := &Dir{path: path, now: cfg.Now, log: cfg.Logger, iterations: cfg.PasswordIterations}
+	d := &Dir{path: path, now: cfg.Now, log: cfg.Logger, iterations: cfg.PasswordIterations, readDir: os.ReadDir}
 	if d.now == nil {
 		d.now = time.Now
 	}

@@ -34,6 +34,8 @@ type serveOptions struct {
 	logLevel      string
 	userCode      bool
 	notifyCAFile  string
+	// accessTokenAlg is op.Config.AccessTokenAlg.
+	accessTokenAlg string
 	// maxTokenConcurrency is op.Config.MaxConcurrentTokenRequests.
 	maxTokenConcurrency int
 }
@@ -66,6 +68,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.boolVar(&o.userCode, "user-code", "accept user_code from clients registered with --user-code (CIBA §7.1.2)")
 	c.env["user-code"] = "CIBA_OP_ACCEPT_USER_CODE"
 	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3), besides the system roots and the OP's default CA, which issues them with 'cert issue'")
+	c.stringVar(&o.accessTokenAlg, "access-token-alg", "CIBA_OP_ACCESS_TOKEN_ALG", "ES256", "`ALG` signing the JWT access tokens (RFC 9068), which only the OP verifies: ES256 or RS256; both verify at userinfo, introspection and revocation whichever signs")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
@@ -81,6 +84,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	}
 	if o.maxTokenConcurrency == 0 {
 		return c.usageError(e, "--max-token-concurrency 0: want a positive number, or a negative one for no limit")
+	}
+	if o.accessTokenAlg != "ES256" && o.accessTokenAlg != "RS256" {
+		return c.usageError(e, fmt.Sprintf("--access-token-alg %q: want ES256 or RS256", o.accessTokenAlg))
 	}
 	if err := channel.ValidRealm(o.realm); err != nil {
 		return c.usageError(e, "--realm: "+err.Error())
@@ -133,6 +139,7 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 			MaxExpiry:         o.maxExpiry,
 			UserCodeSupported: o.userCode,
 			NotificationRoots: notifyRoots,
+			AccessTokenAlg:    o.accessTokenAlg,
 
 			MaxConcurrentTokenRequests: o.maxTokenConcurrency,
 		},
