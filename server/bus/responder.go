@@ -367,7 +367,7 @@ func (r *Responder) Announce(ctx context.Context, req channel.AuthRequest) error
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
-	r.open.add(req, r.cfg.Now())
+	r.open.add(req)
 	return r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b)
 }
 
