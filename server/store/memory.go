@@ -56,7 +56,7 @@ func (m *Memory) Get(ctx context.Context, id string) (*Request, error) {
 	if !ok {
 		return nil, ErrNotFound
 	}
-	return p.unpack(), nil
+	return p.unpack(id), nil
 }
 
 // Update implements Store. The memory backend holds its lock while fn runs,
@@ -71,16 +71,16 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(*Request) error)
 	if !ok {
 		return nil, ErrNotFound
 	}
-	next := cur.unpack()
+	next := cur.unpack(id)
 	if err := fn(next); err != nil {
 		return nil, err
 	}
-	next.ID = cur.id // an update cannot change the key
+	// An update cannot change the key: next.ID is not stored.
 	m.rev++
 	next.Revision = m.rev
 	p := pack(next, cur)
 	m.rows[id] = p
-	return p.unpack(), nil
+	return p.unpack(id), nil
 }
 
 // List implements Store.
@@ -90,9 +90,9 @@ func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Reque
 	}
 	m.mu.Lock()
 	var out []*Request
-	for _, p := range m.rows {
+	for id, p := range m.rows {
 		if (user == "" || p.user.Value() == user) && p.status.Value() == status {
-			out = append(out, p.unpack())
+			out = append(out, p.unpack(id))
 		}
 	}
 	m.mu.Unlock()

@@ -2,6 +2,7 @@ package store
 
 import (
 	"reflect"
+	"strings"
 	"testing"
 	"time"
 )
@@ -35,31 +36,33 @@ func TestPackRoundTrip(t *testing.T) {
 		{"zero instant in another location", &Request{ID: "id", DecidedAt: time.Time{}.In(paris)}},
 		{"only a notification", &Request{ID: "id", NotifyAttempts: 1}},
 		{"zero", &Request{}},
+		{"lists of odd strings", &Request{ID: "id", Scope: []string{"", "a b", "\x00\x01", strings.Repeat("s", 300)},
+			ACRValues: []string{""}, AMR: []string{"", ""}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			want := tt.r.Clone()
 			p := pack(tt.r, nil)
-			if got := p.unpack(); !reflect.DeepEqual(got, want) {
+			if got := p.unpack(tt.r.ID); !reflect.DeepEqual(got, want) {
 				t.Fatalf("unpack(pack(r)) =\n%+v\nwant\n%+v", got, want)
 			}
 			// An update that changes nothing keeps the row equal too.
-			if got := pack(p.unpack(), p).unpack(); !reflect.DeepEqual(got, want) {
+			if got := pack(p.unpack(tt.r.ID), p).unpack(tt.r.ID); !reflect.DeepEqual(got, want) {
 				t.Fatalf("repacked =\n%+v\nwant\n%+v", got, want)
 			}
 		})
 	}
 	p := pack(full, nil)
-	got := p.unpack()
+	got := p.unpack("id")
 	got.Scope[0], got.AMR[0], got.ACRValues[0] = "x", "x", "x"
-	if again := p.unpack(); again.Scope[0] != "openid" || again.AMR[0] != "pin" || again.ACRValues[0] != "urn:a" {
+	if again := p.unpack("id"); again.Scope[0] != "openid" || again.AMR[0] != "pin" || again.ACRValues[0] != "urn:a" {
 		t.Fatalf("a change to an unpacked slice reached the row: %+v", again)
 	}
 	// An update that changes a slice is stored, not the previous one.
-	next := p.unpack()
+	next := p.unpack("id")
 	next.Scope = append(next.Scope, "email")
 	next.AMR = nil
-	if r := pack(next, p).unpack(); len(r.Scope) != 3 || r.AMR != nil {
+	if r := pack(next, p).unpack("id"); len(r.Scope) != 3 || r.AMR != nil {
 		t.Fatalf("update lost: %+v", r)
 	}
 }
