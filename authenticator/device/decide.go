@@ -7,6 +7,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"sync"
 	"time"
 
 	"cibalab/shared/channel"
@@ -33,6 +34,20 @@ type DecideOption func(*decideOptions)
 
 type decideOptions struct {
 	onRetry func(reason error, lapsesAt time.Time)
+	turn    <-chan struct{}
+	sent    func()
+}
+
+// InTurn orders the decisions of several goroutines: Decide sends its
+// decision the first time only once turn is closed (say, once the
+// previous decision was sent), and calls sent as soon as that first
+// attempt is on the wire, or when Decide returns without sending it, so
+// that the next decision never waits for an answer, only for its turn.
+// The OP answers a device's decisions in the order they come, so that
+// decisions sent in turn are applied in turn, while their answers are
+// awaited together. Retries are not ordered.
+func InTurn(turn <-chan struct{}, sent func()) DecideOption {
+	return func(o *decideOptions) { o.turn, o.sent = turn, sent }
 }
 
 // OnRetry has Decide call f, from the calling goroutine, each time it is
@@ -59,15 +74,21 @@ func OnRetry(f func(reason error, lapsesAt time.Time)) DecideOption {
 // applied later. When ctx ends first, its error is returned and the
 // outcome is unknown until the decision lapses.
 func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr []string, opts ...DecideOption) error {
+	var o decideOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	published := func() {}
+	if o.sent != nil {
+		var once sync.Once
+		published = func() { once.Do(o.sent) }
+		defer published()
+	}
 	if authReqID == "" {
 		return errors.New("device: decide: empty auth_req_id")
 	}
 	if verdict != channel.VerdictApprove && verdict != channel.VerdictDeny {
 		return fmt.Errorf("device: decide: verdict %q is neither approve nor deny", verdict)
-	}
-	var o decideOptions
-	for _, opt := range opts {
-		opt(&o)
 	}
 	ref := oauth.ReqRef(authReqID)
 	token, exp, err := d.signDecision(authReqID, verdict, acr, amr)
@@ -97,11 +118,25 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			d.log.Warn("decision lapsed without an answer", "req", ref, "verdict", verdict, "last", last)
 			return fmt.Errorf("%w (%v)", ErrNotDelivered, last)
 		}
+		if attempt == 0 && o.turn != nil {
+			select {
+			case <-o.turn:
+			case <-ctx.Done():
+				return fmt.Errorf("device: decide: %w", ctx.Err())
+			}
+		}
 		if !d.nc.IsConnected() {
 			last = errors.New("not connected to NATS")
+			published()
 			continue
 		}
-		res, err := d.sendDecision(ctx, data, min(d.cfg.RequestTimeout, left))
+		var res channel.DecisionResult
+		if attempt == 0 && o.sent != nil {
+			res, err = d.sendDecisionInTurn(ctx, data, min(d.cfg.RequestTimeout, left), published)
+		} else {
+			res, err = d.sendDecision(ctx, data, min(d.cfg.RequestTimeout, left))
+		}
+		published()
 		switch {
 		case ctx.Err() != nil:
 			return fmt.Errorf("device: decide: %w", ctx.Err())
@@ -140,10 +175,43 @@ func (d *Device) sendDecision(ctx context.Context, data []byte, timeout time.Dur
 	case err != nil:
 		return res, err
 	}
-	if len(msg.Data) > maxMessage {
+	return decisionReply(msg.Data)
+}
+
+// sendDecisionInTurn is sendDecision that calls published once the
+// request is on the wire, before it waits for the answer.
+func (d *Device) sendDecisionInTurn(ctx context.Context, data []byte, timeout time.Duration, published func()) (channel.DecisionResult, error) {
+	var res channel.DecisionResult
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	sub, err := d.nc.SubscribeSync(d.nc.NewInbox())
+	if err != nil {
+		return res, errors.New("not connected to NATS: not sent")
+	}
+	defer sub.Unsubscribe()
+	if err := d.nc.PublishRequest(d.decideSubject, sub.Subject, data); err != nil {
+		return res, errors.New("not connected to NATS: not sent")
+	}
+	published()
+	msg, err := sub.NextMsgWithContext(ctx)
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return res, errors.New("no answer yet")
+	case err != nil:
+		return res, err
+	case len(msg.Data) == 0 && msg.Header.Get("Status") == "503":
+		return res, errors.New("no OP answers")
+	}
+	return decisionReply(msg.Data)
+}
+
+// decisionReply decodes the OP's answer to a decision.
+func decisionReply(data []byte) (channel.DecisionResult, error) {
+	var res channel.DecisionResult
+	if len(data) > maxMessage {
 		return res, errors.New("reply too large")
 	}
-	if err := json.Unmarshal(msg.Data, &res); err != nil {
+	if err := json.Unmarshal(data, &res); err != nil {
 		return res, fmt.Errorf("malformed reply: %w", err)
 	}
 	return res, nil

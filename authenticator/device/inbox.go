@@ -101,20 +101,6 @@ type Closure struct {
 // decided, redeemed or expired while the device was away).
 const ClosedGone = "gone"
 
-// Bounds of the requests the device remembers, so that none is shown
-// twice: each is kept until seenGrace after it expires (the OP keeps
-// expired requests 10 minutes), and at most maxSeen at once.
-const (
-	seenGrace = 10 * time.Minute
-	maxSeen   = 4096
-)
-
-// tracked is what the pump remembers of a request it saw.
-type tracked struct {
-	expiresAt         int64
-	delivered, closed bool
-}
-
 // parseClosed decodes a message on the requests subject that has a type:
 // a [channel.RequestClosed] for user. ok is false for a message without a
 // type (an AuthRequest); err reports a typed message the device cannot use.
@@ -159,26 +145,10 @@ func (d *Device) Closed() <-chan Closure { return d.closures }
 func (d *Device) pump(initial []channel.AuthRequest) {
 	defer close(d.done)
 	defer close(d.out)
-	seen := map[string]*tracked{}
+	seen := newSeenSet()
 	var queue []channel.AuthRequest
-	forget := func(now int64) {
-		for id, t := range seen {
-			if t.expiresAt+int64(seenGrace/time.Second) <= now {
-				delete(seen, id)
-			}
-		}
-		for len(seen) >= maxSeen {
-			var oldest string
-			for id, t := range seen {
-				if oldest == "" || t.expiresAt < seen[oldest].expiresAt {
-					oldest = id
-				}
-			}
-			delete(seen, oldest)
-		}
-	}
 	add := func(r channel.AuthRequest, source string) {
-		if _, dup := seen[r.AuthReqID]; dup {
+		if seen.get(r.AuthReqID) != nil {
 			d.log.Debug("request already seen", "req", oauth.ReqRef(r.AuthReqID), "source", source)
 			return
 		}
@@ -186,17 +156,16 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			d.log.Warn("request dropped: too many waiting", "req", oauth.ReqRef(r.AuthReqID))
 			return
 		}
-		forget(d.cfg.Now().Unix())
-		seen[r.AuthReqID] = &tracked{expiresAt: r.ExpiresAt}
+		seen.add(r.AuthReqID, &tracked{expiresAt: r.ExpiresAt}, d.cfg.Now().Unix())
 		queue = append(queue, r)
 		d.log.Info("request received", "req", oauth.ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
 	}
 	closeReq := func(id, reason, deviceID string) {
-		t := seen[id]
+		t := seen.get(id)
 		if t == nil {
 			// Closed before it was seen: never show it.
-			forget(d.cfg.Now().Unix())
-			seen[id] = &tracked{expiresAt: d.cfg.Now().Unix(), closed: true}
+			now := d.cfg.Now().Unix()
+			seen.add(id, &tracked{expiresAt: now, closed: true}, now)
 			return
 		}
 		if t.closed {
@@ -244,7 +213,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			listed[r.AuthReqID] = true
 			add(r, "pending")
 		}
-		for id, t := range seen {
+		for id, t := range seen.m {
 			if !t.closed && !listed[id] {
 				closeReq(id, ClosedGone, "")
 			}
@@ -268,7 +237,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			return
 		case out <- head:
 			queue = queue[1:]
-			if t := seen[head.AuthReqID]; t != nil {
+			if t := seen.get(head.AuthReqID); t != nil {
 				t.delivered = true
 			}
 		case m := <-d.msgs:

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"sync"
 	"time"
+	"unique"
 
 	"cibalab/shared/channel"
 	"cibalab/shared/oauth"
@@ -15,33 +16,57 @@ const maxOpen = 10000
 
 // openRequest is an announced request that may still close.
 type openRequest struct {
-	id, user  string
-	expiresAt time.Time
-	added     time.Time
+	id        string
+	user      unique.Handle[string] // one copy of each user id
+	expiresAt int64                 // Unix seconds, as announced
+	seq       uint64                // its place in the order of announcement
+}
+
+// openKey is an announced request in the order of announcement.
+type openKey struct {
+	ref string
+	seq uint64
 }
 
 // openRequests remembers the announced requests by their oauth.ReqRef
 // (the events name requests so), so that their devices can be told when
-// they close.
+// they close. Beyond maxOpen the oldest announced is forgotten: the
+// order of announcement waits in a queue whose entries for requests
+// already closed are skipped, so adding one costs O(1) amortised.
 type openRequests struct {
-	mu sync.Mutex
-	m  map[string]openRequest
+	mu    sync.Mutex
+	m     map[string]openRequest
+	order []openKey // oldest first, from head
+	head  int
+	seq   uint64
 }
 
-func (o *openRequests) add(req channel.AuthRequest, now time.Time) {
+func (o *openRequests) add(req channel.AuthRequest) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
-	if len(o.m) >= maxOpen {
-		var oldest string
-		var at time.Time
-		for k, v := range o.m {
-			if oldest == "" || v.added.Before(at) {
-				oldest, at = k, v.added
+	ref := oauth.ReqRef(req.AuthReqID)
+	for len(o.m) >= maxOpen && o.head < len(o.order) {
+		k := o.order[o.head]
+		o.order[o.head] = openKey{}
+		o.head++
+		if r, ok := o.m[k.ref]; ok && r.seq == k.seq {
+			delete(o.m, k.ref)
+		}
+	}
+	o.seq++
+	o.m[ref] = openRequest{id: req.AuthReqID, user: unique.Make(req.User), expiresAt: req.ExpiresAt, seq: o.seq}
+	o.order = append(o.order, openKey{ref: ref, seq: o.seq})
+	// Drop the queue's dead entries once they are the larger part.
+	if live := len(o.order) - o.head; live > 64 && live >= 2*len(o.m) || o.head > 64 && 2*o.head >= len(o.order) {
+		keep := o.order[:0]
+		for _, k := range o.order[o.head:] {
+			if r, ok := o.m[k.ref]; ok && r.seq == k.seq {
+				keep = append(keep, k)
 			}
 		}
-		delete(o.m, oldest)
+		clear(o.order[len(keep):])
+		o.order, o.head = keep, 0
 	}
-	o.m[oauth.ReqRef(req.AuthReqID)] = openRequest{id: req.AuthReqID, user: req.User, expiresAt: time.Unix(req.ExpiresAt, 0), added: now}
 }
 
 // take forgets and returns the open request ref of user.
@@ -49,7 +74,7 @@ func (o *openRequests) take(ref, user string) (openRequest, bool) {
 	o.mu.Lock()
 	defer o.mu.Unlock()
 	r, ok := o.m[ref]
-	if !ok || r.user != user {
+	if !ok || r.user.Value() != user {
 		return openRequest{}, false
 	}
 	delete(o.m, ref)
@@ -62,7 +87,7 @@ func (o *openRequests) expired(now time.Time) []openRequest {
 	defer o.mu.Unlock()
 	var out []openRequest
 	for k, r := range o.m {
-		if !now.Before(r.expiresAt) {
+		if !now.Before(time.Unix(r.expiresAt, 0)) {
 			out = append(out, r)
 			delete(o.m, k)
 		}
@@ -90,6 +115,6 @@ func (r *Responder) publishClosed(authReqID, user, reason, deviceID string) {
 // at now without being closed otherwise.
 func (r *Responder) closeExpired(now time.Time) {
 	for _, o := range r.open.expired(now) {
-		r.publishClosed(o.id, o.user, channel.ClosedExpired, "")
+		r.publishClosed(o.id, o.user.Value(), channel.ClosedExpired, "")
 	}
 }

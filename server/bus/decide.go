@@ -2,11 +2,9 @@ package bus
 
 import (
 	"context"
-	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"strings"
-	"time"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -173,45 +171,4 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	res := channel.DecisionResult{Version: channel.Version, Accepted: true}
 	r.settleJTI(entry, res)
 	return res
-}
-
-// jtiEntry is what the OP remembers of a decision's jti: the device and
-// the hash of the JWT that used it, and, once settled, the answer given.
-type jtiEntry struct {
-	device  string
-	token   [32]byte
-	until   time.Time // when it may be forgotten
-	settled bool
-	result  channel.DecisionResult
-}
-
-// useJTI records jti for the decision token of device and returns its
-// entry. resent is true when the same device already sent this very
-// token: it is answered as before (idempotent). A jti already used by
-// another token or device returns nil: a replay.
-func (r *Responder) useJTI(jti, device, token string, now time.Time) (e *jtiEntry, resent bool) {
-	sum := sha256.Sum256([]byte(token))
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if e, seen := r.jtis[jti]; seen {
-		if e.device == device && e.token == sum {
-			return e, true
-		}
-		return nil, false
-	}
-	for k, e := range r.jtis {
-		if now.After(e.until) {
-			delete(r.jtis, k)
-		}
-	}
-	e = &jtiEntry{device: device, token: sum, until: now.Add(2*r.cfg.MaxDecisionAge + time.Minute)}
-	r.jtis[jti] = e
-	return e, false
-}
-
-// settleJTI records the answer given to a decision, for its resends.
-func (r *Responder) settleJTI(e *jtiEntry, res channel.DecisionResult) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	e.settled, e.result = true, res
 }

@@ -82,7 +82,7 @@ type Responder struct {
 	rateLimited map[string][]byte
 
 	mu      sync.Mutex
-	jtis    map[string]*jtiEntry // jti → what was answered, until when
+	jtis    jtiCache // jti → what was answered, until when
 	subs    []*nats.Subscription
 	stop    chan struct{}
 	done    chan struct{}
@@ -126,7 +126,7 @@ func NewResponder(cfg Config) (*Responder, error) {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	cfg.DeviceLimits.defaults()
-	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: map[string]*jtiEntry{},
+	return &Responder{cfg: cfg, log: cfg.Logger, limit: newEnrollLimiter(cfg.Enroll), jtis: newJTICache(2*cfg.MaxDecisionAge + time.Minute),
 		rateLimited: rateLimitedReplies(), lanes: map[string]*deviceLane{}, open: openRequests{m: map[string]openRequest{}},
 		tickets: map[string]time.Time{}, knownNKeys: map[string]bool{}}, nil
 }
@@ -367,7 +367,7 @@ func (r *Responder) Announce(ctx context.Context, req channel.AuthRequest) error
 	if err != nil {
 		return fmt.Errorf("bus: %w", err)
 	}
-	r.open.add(req, r.cfg.Now())
+	r.open.add(req)
 	return r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b)
 }
 

@@ -9,16 +9,18 @@ import (
 	"time"
 )
 
-// Memory is a Store held in process memory. The zero value is not usable;
-// call NewMemory.
+// Memory is a Store held in process memory: each request is held packed
+// (packedRequest), written with a new revision, and handed out only as
+// copies. The zero value is not usable; call NewMemory.
 type Memory struct {
 	mu   sync.Mutex
-	reqs table[Request, *Request]
+	rows map[string]*packedRequest
+	rev  uint64
 }
 
 // NewMemory returns an empty in-memory store.
 func NewMemory() *Memory {
-	return &Memory{reqs: newTable[Request]()}
+	return &Memory{rows: make(map[string]*packedRequest)}
 }
 
 var _ Store = (*Memory)(nil)
@@ -31,9 +33,16 @@ func (m *Memory) Create(ctx context.Context, r *Request) error {
 	if r.ID == "" {
 		return fmt.Errorf("store: request without ID")
 	}
+	p := pack(r, nil)
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.reqs.insert(r.ID, r)
+	if _, ok := m.rows[r.ID]; ok {
+		return ErrExists
+	}
+	m.rev++
+	p.revision = m.rev
+	m.rows[r.ID] = p
+	return nil
 }
 
 // Get implements Store.
@@ -42,8 +51,12 @@ func (m *Memory) Get(ctx context.Context, id string) (*Request, error) {
 		return nil, err
 	}
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.reqs.get(id)
+	p, ok := m.rows[id]
+	m.mu.Unlock()
+	if !ok {
+		return nil, ErrNotFound
+	}
+	return p.unpack(id), nil
 }
 
 // Update implements Store. The memory backend holds its lock while fn runs,
@@ -54,7 +67,20 @@ func (m *Memory) Update(ctx context.Context, id string, fn func(*Request) error)
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	return m.reqs.update(id, fn)
+	cur, ok := m.rows[id]
+	if !ok {
+		return nil, ErrNotFound
+	}
+	next := cur.unpack(id)
+	if err := fn(next); err != nil {
+		return nil, err
+	}
+	// An update cannot change the key: next.ID is not stored.
+	m.rev++
+	next.Revision = m.rev
+	p := pack(next, cur)
+	m.rows[id] = p
+	return p.unpack(id), nil
 }
 
 // List implements Store.
@@ -64,9 +90,9 @@ func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Reque
 	}
 	m.mu.Lock()
 	var out []*Request
-	for _, r := range m.reqs.rows {
-		if (user == "" || r.User == user) && r.Status == status {
-			out = append(out, r.Clone())
+	for id, p := range m.rows {
+		if (user == "" || p.user.Value() == user) && p.status.Value() == status {
+			out = append(out, p.unpack(id))
 		}
 	}
 	m.mu.Unlock()
@@ -82,9 +108,9 @@ func (m *Memory) DeleteExpired(ctx context.Context, cutoff time.Time) (int, erro
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	n := 0
-	for id, r := range m.reqs.rows {
-		if r.ExpiresAt.Before(cutoff) {
-			delete(m.reqs.rows, id)
+	for id, p := range m.rows {
+		if p.expiresAt.Before(cutoff) {
+			delete(m.rows, id)
 			n++
 		}
 	}

@@ -4,19 +4,22 @@ import (
 	"context"
 	"runtime"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
 	"cibalab/server/store"
 )
 
-// benchRequest is a pending request the size of one bc-authorize makes.
+// benchRequest is a pending request the size of one bc-authorize makes:
+// as in the OP, its strings are made for it (parsed from the form, or
+// computed from the client certificate), not shared constants.
 func benchRequest(i int, now time.Time) *store.Request {
 	return &store.Request{
-		ID: strconv.Itoa(i) + "-Ahx0ZpL6Qm1yVn3c8RkT2wJfB5sDqXeGu7oIaHbYcN", ClientID: "benchES", User: "idle",
-		Scope: []string{"openid"}, BindingMessage: "bench", Status: store.StatusPending,
+		ID: strconv.Itoa(i) + "-Ahx0ZpL6Qm1yVn3c8RkT2wJfB5sDqXeGu7oIaHbYcN", ClientID: strings.Clone("benchES"), User: strings.Clone("idle"),
+		Scope: []string{strings.Clone("openid")}, BindingMessage: strings.Clone("bench"), Status: store.StatusPending,
 		CreatedAt: now, ExpiresAt: now.Add(10 * time.Minute), Interval: time.Second,
-		CertThumbprint: "O1A4au0pF9rM5ptGU4MNpB7fHvoWbrkI_jPeNLvALto",
+		CertThumbprint: strings.Clone("O1A4au0pF9rM5ptGU4MNpB7fHvoWbrkI_jPeNLvALto"),
 	}
 }
 

@@ -93,11 +93,6 @@ func (r *Request) Clone() *Request {
 	return &c
 }
 
-func (r *Request) setRevision(rev uint64) { r.Revision = rev }
-
-// keepKeys restores the key of cur on r: an update cannot change it.
-func (r *Request) keepKeys(cur *Request) { r.ID = cur.ID }
-
 // Store holds requests. Implementations are safe for concurrent use.
 type Store interface {
 	// Create stores a new request; ErrExists if its ID is taken.

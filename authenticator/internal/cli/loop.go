@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"cibalab/authenticator/device"
@@ -37,6 +38,27 @@ type runner struct {
 	hookAccepted chan struct{}
 	// hookSecret is the approval hook's per-run path secret.
 	hookSecret string
+
+	// The scripted decisions running beside the loop (see concurrent),
+	// owned by the loop: how many, each one's closures by auth_req_id
+	// while it waits its delay, and where each reports its end.
+	running  int
+	waiting  map[string]chan device.Closure
+	finished chan finished
+	wg       sync.WaitGroup
+	// lastSent is closed once the latest scripted decision was sent (or
+	// will not be): the next is sent after it (device.InTurn).
+	lastSent chan struct{}
+}
+
+// maxConcurrent bounds the scripted decisions running at once; the loop
+// takes no new request while that many run.
+const maxConcurrent = 16
+
+// finished is the end of a scripted decision running beside the loop.
+type finished struct {
+	authReqID string
+	res       outcome
 }
 
 // outcome ends the loop with code when stop is set.
@@ -46,7 +68,24 @@ type outcome struct {
 }
 
 func (r *runner) loop(ctx context.Context) int {
+	ctx, cancel := context.WithCancel(ctx)
+	r.waiting, r.finished = map[string]chan device.Closure{}, make(chan finished)
+	r.lastSent = make(chan struct{})
+	close(r.lastSent)
+	code := r.serve(ctx)
+	// The scripted decisions still running end with the loop.
+	cancel()
+	r.wg.Wait()
+	return code
+}
+
+// serve is the loop of loop.
+func (r *runner) serve(ctx context.Context) int {
 	for {
+		requests := r.d.Requests()
+		if r.running >= maxConcurrent {
+			requests = nil
+		}
 		select {
 		case <-ctx.Done():
 			return ExitInterrupted
@@ -54,9 +93,20 @@ func (r *runner) loop(ctx context.Context) int {
 			if r.o.once {
 				return ExitOK
 			}
-		case <-r.closures():
-			// No card is shown: nothing to take away.
-		case req, ok := <-r.d.Requests():
+		case c := <-r.closures():
+			// The card of a scripted decision waiting its delay is taken
+			// away; any other card was decided already.
+			if w, ok := r.waiting[c.AuthReqID]; ok {
+				delete(r.waiting, c.AuthReqID)
+				w <- c
+			}
+		case f := <-r.finished:
+			r.running--
+			delete(r.waiting, f.authReqID)
+			if f.res.stop {
+				return f.res.code
+			}
+		case req, ok := <-requests:
 			if !ok {
 				return r.lost()
 			}
@@ -143,6 +193,9 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 		if verdict == "" {
 			return res
 		}
+	} else if r.concurrent() {
+		r.start(ctx, req, action, delay)
+		return outcome{}
 	} else {
 		if delay > 0 {
 			t := time.NewTimer(delay)
@@ -167,16 +220,72 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	return r.send(ctx, req, verdict, acr, amr)
 }
 
+// concurrent reports whether scripted decisions run beside the loop, so
+// that several requests are decided at once rather than one after the
+// other: with --auto approve|deny and no rules (a rule may ask the
+// person, who answers one card at a time), and not with --once, which
+// ends at the first decision accepted. Each card is still shown once, by
+// the loop, in the order the requests come.
+func (r *runner) concurrent() bool {
+	return r.rules == nil && !r.o.once && r.finished != nil &&
+		(r.o.auto == channel.VerdictApprove || r.o.auto == channel.VerdictDeny)
+}
+
+// start decides req with verdict after delay beside the loop, unless the
+// request closes meanwhile (the loop hands its closure over), and reports
+// the end to the loop. Decisions are sent in the order of the cards, each
+// once the one before is on the wire, and their answers awaited together.
+func (r *runner) start(ctx context.Context, req channel.AuthRequest, verdict string, delay time.Duration) {
+	var closed chan device.Closure
+	if delay > 0 {
+		closed = make(chan device.Closure, 1)
+		r.waiting[req.AuthReqID] = closed
+	}
+	turn, sent := r.lastSent, make(chan struct{})
+	r.lastSent = sent
+	var once sync.Once
+	done := func() { once.Do(func() { close(sent) }) }
+	r.running++
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		defer done()
+		res := r.delayed(ctx, req, verdict, delay, closed, device.InTurn(turn, done))
+		select {
+		case r.finished <- finished{req.AuthReqID, res}:
+		case <-ctx.Done():
+		}
+	}()
+}
+
+// delayed waits delay, then sends verdict on req, unless req closes
+// (closed) or ctx ends first.
+func (r *runner) delayed(ctx context.Context, req channel.AuthRequest, verdict string, delay time.Duration, closed <-chan device.Closure, opts ...device.DecideOption) outcome {
+	if delay > 0 {
+		t := time.NewTimer(delay)
+		defer t.Stop()
+		select {
+		case <-ctx.Done():
+			return outcome{ExitInterrupted, true}
+		case c := <-closed:
+			r.out.closed(req, c, r.d.ID())
+			return outcome{}
+		case <-t.C:
+		}
+	}
+	return r.send(ctx, req, verdict, "", amrKeyOnly, opts...)
+}
+
 // send sends a decision and reports the OP's answer.
-func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string) outcome {
+func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string, opts ...device.DecideOption) outcome {
 	r.out.decisionSent(req, verdict, amr, "device")
 	told := false
-	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
+	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr, append(opts, device.OnRetry(func(_ error, lapses time.Time) {
 		if !told {
 			told = true
 			r.out.retrying(req, verdict, lapses.Sub(r.now()))
 		}
-	}))
+	}))...)
 	var refused *device.RefusedError
 	switch {
 	case err == nil:
