@@ -22,10 +22,12 @@ import (
 // log. Zero values are the defaults.
 type DeviceLimits struct {
 	// DecideBurst is how many decisions one device may send at once; 0
-	// means 20.
+	// means 200.
 	DecideBurst int
 	// DecideInterval is how often a device's decision bucket gains one; 0
-	// means 100 ms (10 a second).
+	// means 5 ms (200 a second: far beyond a person, enough for a test
+	// suite approving through one scripted device, and still a bound on
+	// the signature checks one device can ask of the OP).
 	DecideInterval time.Duration
 	// PendingBurst is how many pending lists one device may ask at once;
 	// 0 means 10.
@@ -40,8 +42,8 @@ type DeviceLimits struct {
 }
 
 func (l *DeviceLimits) defaults() {
-	setDefault(&l.DecideBurst, 20)
-	setDefault(&l.DecideInterval, 100*time.Millisecond)
+	setDefault(&l.DecideBurst, 200)
+	setDefault(&l.DecideInterval, 5*time.Millisecond)
 	setDefault(&l.PendingBurst, 10)
 	setDefault(&l.PendingInterval, 500*time.Millisecond)
 	setDefault(&l.Queue, 512)

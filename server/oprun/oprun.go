@@ -58,6 +58,9 @@ type Config struct {
 	// NATSURL the external server must have JetStream enabled. Ignored
 	// when Store is set.
 	Persist bool
+	// DeviceLimits bounds what each enrolled device may make the OP do
+	// (bus.DeviceLimits); its zero value is the documented defaults.
+	DeviceLimits bus.DeviceLimits
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
 	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
 	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start.
@@ -198,7 +201,7 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
-	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
 	}

@@ -181,10 +181,13 @@ const defaultUserPassword = "password"
 // "user" that approves every request at once.
 func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, interval time.Duration) (_ *target, err error) {
 	t := &target{name: "ciba-op", interval: interval, certs: st.certs, roots: st.roots, push: true,
-		accessTokens: "JWT RS256", decisionKey: oauth.ReqRef, decisions: newDecisionLog()}
+		accessTokens: "JWT ES256", decisionKey: oauth.ReqRef, decisions: newDecisionLog()}
 	ready := make(chan string, 1)
 	cmd := exec.Command(bins.op, "serve", "--state-dir", st.dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0",
-		"--interval", interval.String(), "--log-level", "warn", "--notification-ca-file", filepath.Join(st.dir, "ca.pem"))
+		"--interval", interval.String(), "--log-level", "warn", "--notification-ca-file", filepath.Join(st.dir, "ca.pem"),
+		// One device approves every flow: lift its rate limit, which
+		// guards against a flooding device, not against a load test.
+		"--device-decision-rate", "1000000")
 	cmd.Env = os.Environ()
 	op, err := startProc("ciba-op", cmd, func(line string, _ time.Time) {
 		if strings.HasPrefix(line, "ciba-op ready ") {

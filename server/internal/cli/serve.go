@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"cibalab/server/bus"
 	"cibalab/server/op"
 	"cibalab/server/oprun"
 	"cibalab/server/registry"
@@ -38,6 +39,9 @@ type serveOptions struct {
 	accessTokenAlg string
 	// maxTokenConcurrency is op.Config.MaxConcurrentTokenRequests.
 	maxTokenConcurrency int
+	// deviceDecisionRate is the decisions a second one device may send
+	// (bus.DeviceLimits).
+	deviceDecisionRate int
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -69,6 +73,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.env["user-code"] = "CIBA_OP_ACCEPT_USER_CODE"
 	c.stringVar(&o.notifyCAFile, "notification-ca-file", "CIBA_OP_NOTIFICATION_CA_FILE", "", "PEM `FILE` of extra CAs trusted for clients' ping and push endpoints (CIBA §10.2, §10.3), besides the system roots and the OP's default CA, which issues them with 'cert issue'")
 	c.stringVar(&o.accessTokenAlg, "access-token-alg", "CIBA_OP_ACCESS_TOKEN_ALG", "ES256", "`ALG` signing the JWT access tokens (RFC 9068), which only the OP verifies: ES256 or RS256; both verify at userinfo, introspection and revocation whichever signs")
+	c.intVar(&o.deviceDecisionRate, "device-decision-rate", "CIBA_OP_DEVICE_DECISION_RATE", 200, "`N` decisions a second one authentication device may send (and N at once); more are answered rate_limited, so one device cannot flood the OP")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
@@ -81,6 +86,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	}
 	if o.minExpiry > o.defaultExpiry || o.defaultExpiry > o.maxExpiry {
 		return c.usageError(e, "expiry bounds must satisfy --min-expiry <= --default-expiry <= --max-expiry")
+	}
+	if o.deviceDecisionRate < 1 || o.deviceDecisionRate > 1_000_000 {
+		return c.usageError(e, fmt.Sprintf("--device-decision-rate %d: want 1 to 1000000", o.deviceDecisionRate))
 	}
 	if o.maxTokenConcurrency == 0 {
 		return c.usageError(e, "--max-token-concurrency 0: want a positive number, or a negative one for no limit")
@@ -132,6 +140,10 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		InsecureNATSNonLoopback: o.insecureNATS,
 		Persist:                 o.persist,
 		PasswordIterations:      servePasswordIterations(e),
+		DeviceLimits: bus.DeviceLimits{
+			DecideBurst:    o.deviceDecisionRate,
+			DecideInterval: time.Second / time.Duration(o.deviceDecisionRate),
+		},
 		Provider: op.Config{
 			Interval:          o.interval,
 			DefaultExpiry:     o.defaultExpiry,

@@ -23,6 +23,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"--realm", "a.b"},
 		{"--log-level", "loud"},
 		{"--max-token-concurrency", "0"},
+		{"--device-decision-rate", "0"},
+		{"--device-decision-rate", "x"},
 		{"extra"},
 	} {
 		var stderr bytes.Buffer
