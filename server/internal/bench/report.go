@@ -192,7 +192,13 @@ func printReport(w io.Writer, m machine, s settings, all []*results) {
 	fmt.Fprintf(w, "machine:   %s CPUs, %s; Go %s, Node %s\n", m.cpus, m.model, strings.TrimPrefix(m.goVersion, "go"), strings.TrimPrefix(m.nodeVersion, "v"))
 	fmt.Fprintf(w, "load avg:  %s before, %s after (1, 5, 15 min)\n", m.loadBefore, m.loadAfter)
 	fmt.Fprintf(w, "TLS:       ciba-op %s; oidc-provider %s; HTTP/1.1, tls_client_auth, ECDSA P-256 certificates from one CA on both sides\n", tlsOf(op), tlsOf(other))
-	fmt.Fprintf(w, "tokens:    ID tokens ES256 or RS256 as each row says, same keys on both sides; access tokens: ciba-op JWT RS256, oidc-provider opaque (stored)\n")
+	tokensOf := func(r *results) string {
+		if r == nil || r.accessTokens == "" {
+			return na
+		}
+		return r.accessTokens
+	}
+	fmt.Fprintf(w, "tokens:    ID tokens ES256 or RS256 as each row says, same keys on both sides; access tokens: ciba-op %s, oidc-provider %s\n", tokensOf(op), tokensOf(other))
 	fmt.Fprintf(w, "settings:  C=%d, poll interval %s, warm-up %s, window %s, at most %d flows in flight, %d flows per latency figure\n",
 		s.conns, s.interval, s.warmup, s.window, s.maxInFlight, s.latencyFlows)
 	fmt.Fprintf(w, "yardstick: one RSA-2048 PKCS#1 v1.5 signature (Go crypto/rsa, one core) = %.3f ms\n\n", ms(m.rsaSig))

@@ -323,7 +323,7 @@ func hookURL(ctx context.Context, p *proc) (string, error) {
 // user that approves at once and one that never answers.
 func startOIDCProvider(ctx context.Context, bins binaries, st *opState, notifyURL string, interval time.Duration) (_ *target, err error) {
 	t := &target{name: "oidc-provider", interval: interval, certs: st.certs, roots: st.roots,
-		accessTokens: "opaque", decisionKey: func(id string) string { return id }, decisions: newDecisionLog()}
+		accessTokens: "opaque (stored)", decisionKey: func(id string) string { return id }, decisions: newDecisionLog()}
 	jwks, err := signingJWKS(st.dir)
 	if err != nil {
 		return nil, err
