@@ -59,9 +59,8 @@ func (r *fakeRegistry) User(id string) (*registry.User, error) {
 
 // recorder is an Announcer that keeps what it was told.
 type recorder struct {
-	mu     sync.Mutex
-	reqs   []channel.AuthRequest
-	events []channel.Event
+	mu   sync.Mutex
+	reqs []channel.AuthRequest
 }
 
 func (r *recorder) Announce(_ context.Context, req channel.AuthRequest) error {
@@ -71,23 +70,16 @@ func (r *recorder) Announce(_ context.Context, req channel.AuthRequest) error {
 	return nil
 }
 
-func (r *recorder) Event(_ context.Context, e channel.Event) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.events = append(r.events, e)
-}
-
 type fixture struct {
-	p       *Provider
-	clock   *clock
-	store   *store.Memory
-	reg     *fakeRegistry
-	ann     *recorder
-	ca      *ca.CA
-	certs   map[string]*x509.Certificate // by name: "client1", "client2", "otherCA", "wrongDN"
-	rsKey   *rsa.PrivateKey
-	esKey   *ecdsa.PrivateKey
-	fixedID string
+	p     *Provider
+	clock *clock
+	store *store.Memory
+	reg   *fakeRegistry
+	ann   *recorder
+	ca    *ca.CA
+	certs map[string]*x509.Certificate // by name: "client1", "client2", "otherCA", "wrongDN"
+	rsKey *rsa.PrivateKey
+	esKey *ecdsa.PrivateKey
 }
 
 type keyPair struct {

@@ -35,5 +35,3 @@ type ReadyInfo struct {
 }
 
 func (e Env) getenv(name string) string { return progenv.Getenv(e.Getenv, name) }
-
-func (e Env) now() time.Time { return progenv.Now(e.Now) }

@@ -35,31 +35,61 @@ func TestServeUsageErrors(t *testing.T) {
 	}
 }
 
+// serving is a "ciba-op serve" running in this process.
+type serving struct {
+	info           ReadyInfo
+	stdout, stderr *bytes.Buffer
+	cancel         context.CancelFunc
+	done           chan int
+}
+
+// startServe runs "ciba-op serve" on random loopback ports with the state
+// directory dir (and the extra flags), waits until it is ready, and stops
+// it at the end of the test.
+func startServe(t *testing.T, dir string, extra ...string) *serving {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	s := &serving{stdout: &bytes.Buffer{}, stderr: &bytes.Buffer{}, cancel: cancel, done: make(chan int, 1)}
+	ready := make(chan ReadyInfo, 1)
+	args := append([]string{"serve", "--state-dir", dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0"}, extra...)
+	go func() {
+		s.done <- Main(ctx, args, Env{Stdout: s.stdout, Stderr: s.stderr, Getenv: func(k string) string {
+			if k == envPasswordIterations {
+				return "1000"
+			}
+			return ""
+		}, Ready: func(r ReadyInfo) { ready <- r }})
+	}()
+	t.Cleanup(cancel)
+	select {
+	case s.info = <-ready:
+	case code := <-s.done:
+		t.Fatalf("serve exited %d: %s", code, s.stderr.String())
+	case <-time.After(30 * time.Second):
+		t.Fatal("serve not ready after 30 s")
+	}
+	return s
+}
+
+// stop cancels serve and returns its exit code.
+func (s *serving) stop(t *testing.T) int {
+	t.Helper()
+	s.cancel()
+	select {
+	case code := <-s.done:
+		return code
+	case <-time.After(15 * time.Second):
+		t.Fatal("serve did not stop within 15 s of cancellation")
+		return 0
+	}
+}
+
 // TestServeInProcess starts serve on random ports, checks discovery and
 // NATS through the reported addresses, and stops it with the context.
 func TestServeInProcess(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	ctx, cancel := context.WithCancel(context.Background())
-	ready := make(chan ReadyInfo, 1)
-	var stdout, stderr bytes.Buffer
-	done := make(chan int, 1)
-	go func() {
-		done <- Main(ctx, []string{"serve", "--state-dir", dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0", "--realm", "lab"},
-			Env{Stdout: &stdout, Stderr: &stderr, Getenv: func(k string) string {
-				if k == "CIBA_OP_PASSWORD_ITERATIONS" {
-					return "1000"
-				}
-				return ""
-			}, Ready: func(r ReadyInfo) { ready <- r }})
-	}()
-	var info ReadyInfo
-	select {
-	case info = <-ready:
-	case code := <-done:
-		t.Fatalf("serve exited %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("serve not ready after 30 s")
-	}
+	srv := startServe(t, dir, "--realm", "lab")
+	info, stdout := srv.info, srv.stdout
 	if !strings.HasPrefix(info.Issuer, "https://127.0.0.1:") || !strings.HasSuffix(info.Issuer, "/lab") {
 		t.Fatalf("issuer %q", info.Issuer)
 	}
@@ -84,13 +114,7 @@ func TestServeInProcess(t *testing.T) {
 	if !strings.Contains(stdout.String(), "ciba-op ready issuer="+info.Issuer) || !strings.Contains(stdout.String(), "ciba-client --issuer "+info.Issuer) {
 		t.Fatalf("stdout lacks the ready line or the next command:\n%s", stdout.String())
 	}
-	cancel()
-	select {
-	case code := <-done:
-		if code != 0 {
-			t.Fatalf("exit %d after cancel: %s", code, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatal("serve did not stop within 15 s of cancellation")
+	if code := srv.stop(t); code != 0 {
+		t.Fatalf("exit %d after cancel: %s", code, srv.stderr.String())
 	}
 }

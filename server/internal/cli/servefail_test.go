@@ -1,8 +1,6 @@
 package cli
 
 import (
-	"bytes"
-	"context"
 	"crypto/sha256"
 	"fmt"
 	"io/fs"
@@ -125,28 +123,8 @@ func TestServeStartFailures(t *testing.T) {
 // first keeps serving.
 func TestSecondServe(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "state")
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	ready := make(chan ReadyInfo, 1)
-	done := make(chan int, 1)
-	var stderr bytes.Buffer
-	go func() {
-		done <- Main(ctx, []string{"serve", "--state-dir", dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0"},
-			Env{Stdout: &bytes.Buffer{}, Stderr: &stderr, Getenv: func(k string) string {
-				if k == envPasswordIterations {
-					return "2"
-				}
-				return ""
-			}, Ready: func(r ReadyInfo) { ready <- r }})
-	}()
-	var info ReadyInfo
-	select {
-	case info = <-ready:
-	case code := <-done:
-		t.Fatalf("first serve exited %d: %s", code, stderr.String())
-	case <-time.After(30 * time.Second):
-		t.Fatal("first serve not ready after 30 s")
-	}
+	first := startServe(t, dir)
+	info := first.info
 	before := snapshot(t, dir)
 	natsAddr := strings.TrimPrefix(info.NATSURL, "nats://")
 	for _, flags := range [][]string{
@@ -163,12 +141,11 @@ func TestSecondServe(t *testing.T) {
 		t.Errorf("the state directory changed:\nbefore:\n%s\nafter:\n%s", before, after)
 	}
 	select {
-	case code := <-done:
-		t.Fatalf("the first serve stopped (exit %d): %s", code, stderr.String())
+	case code := <-first.done:
+		t.Fatalf("the first serve stopped (exit %d): %s", code, first.stderr.String())
 	default:
 	}
-	cancel()
-	if code := <-done; code != 0 {
+	if code := first.stop(t); code != 0 {
 		t.Fatalf("first serve exit %d", code)
 	}
 }
