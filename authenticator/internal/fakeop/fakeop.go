@@ -18,6 +18,7 @@ import (
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nkeys"
 )
 
 // Config configures [Start].
@@ -80,6 +81,7 @@ type OP struct {
 	refusal     *channel.DecisionResult
 	lockedOut   bool
 	admitted    map[string]bool // nkeys admitted to enroll by a hello
+	auth        *auth           // the NATS server's client authentication
 	hellos      int
 	decisions   []Decision
 	decided     chan Decision
@@ -97,7 +99,8 @@ func Start(tb testing.TB, cfg Config) *OP {
 		cfg.Now = time.Now
 	}
 	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
-		requests: map[string]*request{}, jtis: map[string]sent{}, admitted: map[string]bool{}, decided: make(chan Decision, 100)}
+		requests: map[string]*request{}, jtis: map[string]sent{}, admitted: map[string]bool{}, decided: make(chan Decision, 100),
+		auth: &auth{nkeys: map[string]bool{}, conns: map[string][]uint64{}}}
 	op.ns = startNATS(tb, op.options(-1))
 	op.URL = op.ns.ClientURL()
 	op.port = op.ns.Addr().(*net.TCPAddr).Port
@@ -141,37 +144,86 @@ func Start(tb testing.TB, cfg Config) *OP {
 // opPassword is the fake OP's own NATS password.
 const opPassword = "fakeop-password"
 
-// sentinelNKey is a valid public user nkey whose seed nobody has.
-const sentinelNKey = "UCO2PUCRWUOTM5AYMHP2BOWIA5P37PKXD4TYWT6ZMZI2XS2QKIFV2TDP"
-
-// options are the NATS server options: the fake OP's user, one nkey user
-// per unrevoked device, and every connection without credentials admitted
-// (to enroll). Permissions are not enforced here. The caller holds op.mu
-// or is Start.
+// options are the NATS server options: every client is authenticated by
+// op.auth (the fake OP's user, the nkeys of unrevoked devices and of
+// admitted enrollments, and connections without credentials, admitted to
+// enroll). Permissions are not enforced here.
 func (op *OP) options(port int) *server.Options {
-	o := &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, AlwaysEnableNonce: true,
-		Users:      []*server.User{{Username: "fakeop", Password: opPassword}, {Username: "anonymous", Password: opPassword + "-unused"}},
-		NoAuthUser: "anonymous",
-		// An nkey nobody holds: with one configured, unknown nkeys are
-		// refused rather than admitted as anonymous.
-		Nkeys: []*server.NkeyUser{{Nkey: sentinelNKey}}}
+	return &server.Options{Host: "127.0.0.1", Port: port, NoLog: true, NoSigs: true, AlwaysEnableNonce: true,
+		CustomClientAuthentication: op.auth}
+}
+
+// reload applies the device set to the running server: an nkey no longer
+// admitted is disconnected. No server reload: nats-server re-authorizes
+// clients still connecting unsafely during one. The caller holds op.mu.
+func (op *OP) reload() {
+	keys := map[string]bool{}
 	for _, d := range op.devices {
 		if !d.Revoked {
-			o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: d.NKey})
+			keys[d.NKey] = true
 		}
 	}
 	for nk := range op.admitted {
-		o.Nkeys = append(o.Nkeys, &server.NkeyUser{Nkey: nk})
+		keys[nk] = true
 	}
-	return o
+	for _, cid := range op.auth.set(keys) {
+		op.ns.DisconnectClientByID(cid) // a client gone already is no error
+	}
 }
 
-// reload applies the device set to the running server; the caller holds
-// op.mu.
-func (op *OP) reload() {
-	if err := op.ns.ReloadOptions(op.options(op.port)); err != nil {
-		op.tb.Errorf("fakeop: reload: %v", err)
+// auth is the fake OP's NATS client authentication (server.Authentication).
+type auth struct {
+	mu    sync.Mutex
+	nkeys map[string]bool     // admitted nkeys
+	conns map[string][]uint64 // nkey → client ids admitted with it
+}
+
+// Check implements server.Authentication.
+func (a *auth) Check(c server.ClientAuthentication) bool {
+	o := c.GetOpts()
+	switch {
+	case o.Nkey != "":
+		sig, err := base64.RawURLEncoding.DecodeString(o.Sig)
+		if err != nil {
+			if sig, err = base64.StdEncoding.DecodeString(o.Sig); err != nil {
+				return false
+			}
+		}
+		pub, err := nkeys.FromPublicKey(o.Nkey)
+		if err != nil || pub.Verify(c.GetNonce(), sig) != nil {
+			return false
+		}
+		a.mu.Lock()
+		defer a.mu.Unlock()
+		if !a.nkeys[o.Nkey] {
+			return false
+		}
+		a.conns[o.Nkey] = append(a.conns[o.Nkey], c.GetID())
+	case o.Username == "fakeop":
+		if o.Password != opPassword {
+			return false
+		}
+	case o.Username != "" || o.Password != "" || o.Token != "" || o.JWT != "":
+		return false
 	}
+	c.RegisterUser(&server.User{}) // unnamed: the server leaves the client's options alone
+	return true
+}
+
+// set replaces the admitted nkeys and returns the client ids of the nkeys
+// no longer admitted.
+func (a *auth) set(keys map[string]bool) []uint64 {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	var gone []uint64
+	for nk, ids := range a.conns {
+		if !keys[nk] {
+			gone = append(gone, ids...)
+			delete(a.conns, nk)
+		}
+	}
+	a.nkeys = keys
+	return gone
 }
 
 func startNATS(tb testing.TB, opts *server.Options) *server.Server {
