@@ -1,9 +1,9 @@
-module cibalab/authenticator
+module github.com/cibalab/cibalab/authenticator
 
 go 1.26.8
 
 require (
-	cibalab/shared v0.0.0
+	github.com/cibalab/cibalab/shared v0.0.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	github.com/nats-io/nats-server/v2 v2.15.3
 	github.com/nats-io/nats.go v1.56.0
@@ -24,4 +24,4 @@ require (
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
-replace cibalab/shared => ../shared
+replace github.com/cibalab/cibalab/shared => ../shared

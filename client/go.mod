@@ -1,9 +1,9 @@
-module cibalab/client
+module github.com/cibalab/cibalab/client
 
 go 1.26.8
 
 require (
-	cibalab/shared v0.0.0
+	github.com/cibalab/cibalab/shared v0.0.0
 	github.com/golang-jwt/jwt/v5 v5.3.1
 	golang.org/x/term v0.48.0
 )
@@ -14,4 +14,4 @@ require (
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
-replace cibalab/shared => ../shared
+replace github.com/cibalab/cibalab/shared => ../shared

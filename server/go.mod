@@ -1,8 +1,8 @@
-module cibalab/server
+module github.com/cibalab/cibalab/server
 
 go 1.26.8
 
-require cibalab/shared v0.0.0
+require github.com/cibalab/cibalab/shared v0.0.0
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.9.0 // indirect
@@ -22,4 +22,4 @@ require (
 	software.sslmate.com/src/go-pkcs12 v0.7.4 // indirect
 )
 
-replace cibalab/shared => ../shared
+replace github.com/cibalab/cibalab/shared => ../shared

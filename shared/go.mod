@@ -1,4 +1,4 @@
-module cibalab/shared
+module github.com/cibalab/cibalab/shared
 
 go 1.26.8
 

@@ -10,8 +10,8 @@ import (
 	"sync"
 	"time"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"

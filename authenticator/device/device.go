@@ -9,8 +9,8 @@ import (
 	"sync"
 	"time"
 
-	"cibalab/authenticator/devicekey"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/devicekey"
+	"github.com/cibalab/cibalab/shared/channel"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
@@ -29,7 +29,7 @@ const (
 const DefaultDecisionLifetime = 30 * time.Second
 
 // Credentials are what an enrolled device connects with: its id and user,
-// its decision key and its NATS nkey (see cibalab/authenticator/devicedir).
+// its decision key and its NATS nkey (see github.com/cibalab/cibalab/authenticator/devicedir).
 type Credentials struct {
 	DeviceID string
 	User     string

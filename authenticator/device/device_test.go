@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/authenticator/devicedir"
-	"cibalab/authenticator/internal/fakeop"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/channel"
 
 	"github.com/nats-io/nats.go"
 )

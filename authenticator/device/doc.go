@@ -1,7 +1,7 @@
 // Package device is the NATS side of an authentication device (CIBA Core
 // 1.0 §8: the OP authenticates the end user on the authentication device
 // and obtains consent). It speaks version 1 of the approval channel of
-// cibalab/shared/channel and has no terminal code.
+// github.com/cibalab/cibalab/shared/channel and has no terminal code.
 //
 // [Enroll] registers a device once: over a connection without
 // credentials it asks the OP to admit the device's NATS user nkey for a
@@ -9,7 +9,7 @@
 // replies below an inbox only that nkey may read, it proves the user with
 // their password and registers the public halves of the device's ES256
 // decision key and of its nkey; the OP answers with a device id. Keeping
-// the keys is the caller's job (see cibalab/authenticator/devicedir).
+// the keys is the caller's job (see github.com/cibalab/cibalab/authenticator/devicedir).
 //
 // [Connect] then connects with the nkey (the password is not needed any
 // more), with replies below the device's private inbox prefix, and

@@ -10,8 +10,8 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"cibalab/authenticator/devicekey"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/devicekey"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // EnrollConfig configures [Enroll]. User, Key and NKey are required.

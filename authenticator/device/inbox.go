@@ -7,8 +7,8 @@ import (
 	"fmt"
 	"time"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // maxMessage bounds the size of an announced request the device decodes.

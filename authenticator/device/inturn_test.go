@@ -4,9 +4,9 @@ import (
 	"context"
 	"testing"
 
-	"cibalab/authenticator/device"
-	"cibalab/authenticator/internal/fakeop"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestDecideInTurn: decisions chained with InTurn reach the OP in the

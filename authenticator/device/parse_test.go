@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 func TestParseAuthRequest(t *testing.T) {

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/authenticator/internal/fakeop"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestFailedDecisionNeverAppliedLater: with the OP's NATS server down,

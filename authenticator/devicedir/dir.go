@@ -20,9 +20,9 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"cibalab/authenticator/devicekey"
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/authenticator/devicekey"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // File names inside a device directory.

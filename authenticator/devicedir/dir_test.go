@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // newDevice is an enrolled-looking device in a fresh directory.

@@ -7,5 +7,5 @@
 // "kid" of its public JWK and of every JWT it signs. A device generates its
 // key once, at enrollment, registers the public half with the OP and keeps
 // the private half in its device directory (MarshalPEM, ParsePEM; see
-// cibalab/authenticator/devicedir).
+// github.com/cibalab/cibalab/authenticator/devicedir).
 package devicekey

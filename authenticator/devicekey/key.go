@@ -10,7 +10,7 @@ import (
 	"errors"
 	"fmt"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 
 	"github.com/golang-jwt/jwt/v5"
 )

@@ -6,7 +6,7 @@ import (
 	"crypto/rand"
 	"testing"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 
 	"github.com/golang-jwt/jwt/v5"
 )

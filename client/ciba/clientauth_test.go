@@ -17,9 +17,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // parseJWT verifies s with pub and alg and returns its claims.

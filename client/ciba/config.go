@@ -9,7 +9,7 @@ import (
 	"net/http"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // DefaultMaxResponseBytes is the largest response body read when

@@ -9,7 +9,7 @@ import (
 	"slices"
 	"strings"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // WellKnownPath is appended to the issuer to find its metadata

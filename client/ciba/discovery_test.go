@@ -6,9 +6,9 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 func TestDiscoverPrefersMTLSAliases(t *testing.T) {

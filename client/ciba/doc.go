@@ -22,7 +22,7 @@
 // rt_hash and the auth_req_id claim (CIBA Core 1.0 §10.3.1).
 //
 // Errors returned by the provider are *oauth.Error values (package
-// cibalab/shared/oauth) carrying the error code and the HTTP status; callers
+// github.com/cibalab/cibalab/shared/oauth) carrying the error code and the HTTP status; callers
 // branch on the Code with errors.As, never on message text. A response that
 // does not follow the specification is a *ResponseError, an ID token that
 // fails a check an *IDTokenError. When the request expires locally, Wait

@@ -17,8 +17,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // exampleOP is a minimal provider for the examples: it acknowledges every

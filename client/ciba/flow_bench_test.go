@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
 )
 
 // BenchmarkStartAndWait is the client's side of one flow against a fake OP

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 func FuzzDecodeAck(f *testing.F) {

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
 )
 
 // fakeClock is a clock whose Sleep advances time at once.

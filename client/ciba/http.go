@@ -13,7 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // response is a bounded, fully read HTTP response.

@@ -8,8 +8,8 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
 )
 
 func TestNewHTTPClientRefusesOldTLS(t *testing.T) {

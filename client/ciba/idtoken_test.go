@@ -10,9 +10,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestIDTokenChecks covers the invalid-* and valid-* ID token tests of the

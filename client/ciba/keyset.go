@@ -15,7 +15,7 @@ import (
 	"sync"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // DefaultJWKSRefreshInterval is the least time between two fetches of a

@@ -5,7 +5,7 @@ import (
 	"encoding/json"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Notification is what the provider delivered for one request.

@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestNotificationsAreAcknowledgedBeforeWaitReturns: a program that closes

@@ -8,7 +8,7 @@ import (
 	"net/http"
 	"strings"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // ServeHTTP implements the client notification endpoint (CIBA Core 1.0

@@ -6,7 +6,7 @@ import (
 	"encoding/base64"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // subscription is one pending request waiting for its notification.

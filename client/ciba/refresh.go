@@ -5,7 +5,7 @@ import (
 	"errors"
 	"net/url"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Refresh exchanges refreshToken at the token endpoint

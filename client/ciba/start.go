@@ -11,7 +11,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Request holds the parameters of a backchannel authentication request

@@ -12,7 +12,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Token is a successful token response (RFC 6749 §5.1,

@@ -11,9 +11,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 func ackReply(expiresIn, interval int) func(fakeop.Request) fakeop.Reply {

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"time"
 
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 // Errors of the transitions. The token endpoint maps them to the OAuth

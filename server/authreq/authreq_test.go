@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 // clock is a fake clock tests move by hand.

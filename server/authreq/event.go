@@ -4,7 +4,7 @@ import (
 	"context"
 	"time"
 
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 // EventType names a transition. The names are stable: logs and the NATS

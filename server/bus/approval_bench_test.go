@@ -13,10 +13,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/server/authreq"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // lifecycleDecider is the Decider of the OP (op.Provider) reduced to the

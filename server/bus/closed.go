@@ -6,8 +6,8 @@ import (
 	"time"
 	"unique"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // maxOpen bounds the announced requests remembered for closing; beyond it

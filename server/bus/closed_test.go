@@ -8,9 +8,9 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // nextClosed waits for the next request.closed message on sub.

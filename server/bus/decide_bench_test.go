@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/registry"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // acceptAll is a Decider that accepts every decision, so that the

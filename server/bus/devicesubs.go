@@ -9,7 +9,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // DeviceLimits bounds what one enrolled device can make the OP do, so that

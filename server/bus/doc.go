@@ -1,5 +1,5 @@
 // Package bus is the OP's side of the NATS approval channel
-// (package cibalab/shared/channel; CIBA Core 1.0 §8 leaves this channel to
+// (package github.com/cibalab/cibalab/shared/channel; CIBA Core 1.0 §8 leaves this channel to
 // the deployment): it embeds a nats-server, closed by default, when no
 // external one is given ([StartServer]); it enrolls authentication devices,
 // lets exactly the enrolled, unrevoked ones in with their own nkeys and

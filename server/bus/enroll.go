@@ -9,9 +9,9 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"cibalab/server/registry"
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // maxHello bounds the size of an EnrollHello the OP decodes.

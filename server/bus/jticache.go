@@ -4,7 +4,7 @@ import (
 	"crypto/sha256"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // jtiEntry is what the OP remembers of a decision's jti: the device and

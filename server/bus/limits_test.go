@@ -11,7 +11,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // clock is a test clock that moves only when told.

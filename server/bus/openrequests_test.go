@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 func openReq(i int) channel.AuthRequest {

@@ -3,7 +3,7 @@ package bus
 import (
 	"strings"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // maxReplyLen bounds the reply subjects the OP answers to; the inboxes of

@@ -12,10 +12,10 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/server/authreq"
-	"cibalab/server/registry"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Decider applies decisions and lists pending requests; *op.Provider

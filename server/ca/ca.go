@@ -19,7 +19,7 @@ import (
 	"path/filepath"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // File names of a CA inside its directory.

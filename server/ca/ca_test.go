@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 var fixedNow = time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)

@@ -13,8 +13,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // verify checks a JWT against the OP's published keys and returns its claims.

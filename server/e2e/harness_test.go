@@ -35,7 +35,7 @@ func runMain(m *testing.M) (int, error) {
 	}
 	defer os.RemoveAll(dir)
 	build := exec.Command("go", "build", "-o", dir+string(os.PathSeparator),
-		"cibalab/server/cmd/ciba-op", "cibalab/client/cmd/ciba-client", "cibalab/authenticator/cmd/ciba-authenticator")
+		"github.com/cibalab/cibalab/server/cmd/ciba-op", "github.com/cibalab/cibalab/client/cmd/ciba-client", "github.com/cibalab/cibalab/authenticator/cmd/ciba-authenticator")
 	build.Stderr = os.Stderr
 	if err := build.Run(); err != nil {
 		return 1, fmt.Errorf("go build: %w", err)

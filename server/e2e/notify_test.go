@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/ca"
 )
 
 // freeLoopbackPort returns a port that was free on 127.0.0.1 a moment ago.

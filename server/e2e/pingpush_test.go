@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // notifyClient is a ping or push client registered with the README's

@@ -15,7 +15,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // TestSimpleIdServerSeedConsoleApp replays, byte for byte, what the console

@@ -20,11 +20,11 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/ca"
-	"cibalab/server/optest"
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // runTimeout bounds one run of the Node script.

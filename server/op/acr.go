@@ -4,7 +4,7 @@ import (
 	"slices"
 	"strings"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // The acr values the OP asserts when Config.ACRValuesSupported is nil: a

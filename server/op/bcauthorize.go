@@ -10,9 +10,9 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // MaxBindingMessage is the longest binding_message accepted, in characters.

@@ -8,10 +8,10 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // TestCertificateBoundTokensRequired: a client registered with

@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestChainCache: a verified client certificate chain is remembered, and

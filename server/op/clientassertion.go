@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"slices"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // verifyClientAssertion implements private_key_jwt (RFC 7523 §2.2 and §3,

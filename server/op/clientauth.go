@@ -12,9 +12,9 @@ import (
 	"net/url"
 	"strings"
 
-	"cibalab/server/dn"
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/dn"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // authenticatedClient is the result of client authentication: the client

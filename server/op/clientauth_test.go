@@ -12,10 +12,10 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // TestMatchSubject covers the five registered subject kinds of RFC 8705

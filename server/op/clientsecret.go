@@ -3,7 +3,7 @@ package op
 import (
 	"errors"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // verifyClientSecret implements client_secret_basic and client_secret_post

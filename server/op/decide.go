@@ -3,10 +3,10 @@ package op
 import (
 	"context"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Decide records the decision of user's authentication device on the

@@ -6,9 +6,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestDecideResendIdempotent: a device that resends its decision (its

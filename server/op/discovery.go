@@ -3,8 +3,8 @@ package op
 import (
 	"net/http"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Metadata returns the provider's metadata (OpenID Connect Discovery 1.0

@@ -18,11 +18,11 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 const issuer = "https://op.test/master"

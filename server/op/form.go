@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"unicode/utf8"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // parseForm reads a POST body of type application/x-www-form-urlencoded, as

@@ -6,9 +6,9 @@ import (
 	"net/url"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // grantCIBA redeems an auth_req_id (CIBA Core 1.0 §10.1). The request's

@@ -8,8 +8,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // grantRefresh exchanges a refresh token (RFC 6749 §6). The token must have

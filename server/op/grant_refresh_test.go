@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // allowRefresh registers the refresh_token grant for the given clients.

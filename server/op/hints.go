@@ -7,8 +7,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Subject identifier formats accepted in the sub_id claim of a

@@ -8,7 +8,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // hintClaims are the claims of a valid login_hint_token of client1 naming

@@ -18,8 +18,8 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/authreq"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // The hot paths of one CIBA flow (docs/performance.md): bc-authorize, the

@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"strings"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // introspection is an introspection response (RFC 7662 §2.2) with the

@@ -15,9 +15,9 @@ import (
 	"syscall"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Bounds of client notification (CIBA Core 1.0 §10.2, §10.3).

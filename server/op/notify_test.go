@@ -17,12 +17,12 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/authreq"
-	"cibalab/server/ca"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // notifyCall is one request a notification endpoint received.

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 
-	"cibalab/server/authreq"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // NotifyExpired pushes {"error":"expired_token","auth_req_id":...} to the

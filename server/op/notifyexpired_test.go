@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // expiry is the requested_expiry of the requests of these tests.

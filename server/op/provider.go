@@ -13,10 +13,10 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/authreq"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // Clients looks up registered clients; registry.Dir implements it.

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestRefusalLogsOnceWithCause: a refused client authentication is logged

@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"slices"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // maxJTILen bounds the jti of client JWTs.

@@ -8,7 +8,7 @@ import (
 	"sync/atomic"
 	"testing"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 var jtiCounter atomic.Int64

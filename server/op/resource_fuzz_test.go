@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // FuzzUserinfo sends arbitrary Authorization headers and bodies to the

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // userinfoReq builds a userinfo request with the access token in the

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // endpointKind tells which table of error statuses applies.

@@ -5,8 +5,8 @@ import (
 	"net/http"
 	"net/url"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // revoke is the revocation endpoint (RFC 7009). The caller authenticates as

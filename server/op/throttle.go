@@ -4,7 +4,7 @@ import (
 	"net/http"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // defaultMaxConcurrentTokenRequests is the bound on token requests in

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // snapshot returns the stored request id, failing the test if it is gone.

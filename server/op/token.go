@@ -5,7 +5,7 @@ import (
 	"net/url"
 	"slices"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // token is the token endpoint (RFC 6749 §3.2): for a client clientEndpoint

@@ -10,9 +10,9 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"cibalab/server/authreq"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 func approve(t testing.TB, f *fixture, id string) {

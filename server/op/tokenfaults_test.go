@@ -7,8 +7,8 @@ import (
 	"sync"
 	"testing"
 
-	"cibalab/server/store"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // faultyTokens wraps a TokenStore: beforeCreate runs before each

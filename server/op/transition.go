@@ -4,8 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"cibalab/server/authreq"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // transition is the sink of the requests' lifecycle: it logs each

@@ -3,8 +3,8 @@ package op
 import (
 	"net/url"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // userCodeEnabled reports whether user_code applies to client's requests:

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // syncBuffer is a bytes.Buffer safe for the provider's concurrent logging.

@@ -8,9 +8,9 @@ import (
 	"slices"
 	"strings"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // bearerError is a resource endpoint refusal (RFC 6750 §3): its status, and

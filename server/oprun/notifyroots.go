@@ -3,7 +3,7 @@ package oprun
 import (
 	"crypto/x509"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // notificationRoots returns the CAs trusted for clients' notification

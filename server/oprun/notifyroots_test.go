@@ -5,9 +5,9 @@ import (
 	"path/filepath"
 	"testing"
 
-	"cibalab/server/ca"
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestNotificationRootsTrustTheOwnCA: the certificate ciba-op cert issue

@@ -16,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"cibalab/server/bus"
-	"cibalab/server/op"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/server/store/natskv"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/op"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store/natskv"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // Config configures a Server. Zero values are the documented defaults.

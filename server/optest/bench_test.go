@@ -6,8 +6,8 @@ import (
 	"net/url"
 	"testing"
 
-	"cibalab/server/optest"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // BenchmarkApproveScenario measures one complete approve scenario on a

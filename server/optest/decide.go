@@ -7,9 +7,9 @@ import (
 	"slices"
 	"time"
 
-	"cibalab/server/store"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Pending is a backchannel authentication request the OP accepted and

@@ -16,12 +16,12 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nkeys"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // This file holds all of optest's code for the approval channel between
-// the OP and authentication devices (package cibalab/shared/channel, whose
+// the OP and authentication devices (package github.com/cibalab/cibalab/shared/channel, whose
 // doc comment describes the exchange). A device enrolls once with the
 // user's password, its ES256 decision key and its NATS nkey (step 0),
 // then connects with the nkey, listens for its user's requests (step 1),

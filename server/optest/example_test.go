@@ -8,7 +8,7 @@ import (
 	"net/url"
 	"time"
 
-	"cibalab/server/optest"
+	"github.com/cibalab/cibalab/server/optest"
 )
 
 // call POSTs form to the endpoint with the client hc, as a consumption

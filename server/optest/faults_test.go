@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // endpoint is a client's notification endpoint that records what reaches

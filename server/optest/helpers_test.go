@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/optest"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // reply is an endpoint's answer: its status and JSON body.

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"sync"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // signingKeyFiles are the PEM files of the token signing keys, by their

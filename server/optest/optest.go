@@ -16,12 +16,12 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/oprun"
-	"cibalab/server/registry"
-	"cibalab/server/store"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/oprun"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // The client and user every Server starts with, as "ciba-op serve" creates

@@ -11,10 +11,10 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/optest"
-	"cibalab/server/registry"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestDecideFromTheTest: WaitPending shows what the device shows, and

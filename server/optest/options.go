@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"time"
 
-	"cibalab/server/op"
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/op"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Option configures a Server.

@@ -8,9 +8,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/op"
-	"cibalab/server/optest"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/op"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // pollRaw polls the token endpoint once as clientID and returns the

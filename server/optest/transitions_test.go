@@ -9,9 +9,9 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/optest"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/server/optest"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // lockedBuffer is a log destination safe for concurrent writers.

@@ -10,8 +10,8 @@ import (
 	"slices"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 var caNamePattern = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)

@@ -16,14 +16,14 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 var clientIDPattern = regexp.MustCompile(`^[A-Za-z0-9._-]{1,128}$`)
 
 // Client authentication methods besides those of RFC 8705 (which are in
-// cibalab/shared/oauth): OpenID Connect Core 1.0 §9, RFC 7523 §2.2 and
+// github.com/cibalab/cibalab/shared/oauth): OpenID Connect Core 1.0 §9, RFC 7523 §2.2 and
 // RFC 6749 §2.3.1.
 const (
 	AuthPrivateKeyJWT     = "private_key_jwt"

@@ -17,8 +17,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 func TestClientValidate(t *testing.T) {

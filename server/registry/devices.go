@@ -13,8 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // devicesFile holds the enrolled authentication devices.

@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // testDevice is a device of user with fresh keys; the nkey is shaped like

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // testClock is a settable clock safe for concurrent use.

@@ -10,9 +10,9 @@ import (
 	"path/filepath"
 	"strings"
 
-	"cibalab/server/ca"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // InitOptions are the options of [Dir.Init]; zero values take the

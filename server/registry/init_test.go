@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 func TestOpenCreatesOnlyTheDirectory(t *testing.T) {

@@ -10,8 +10,8 @@ import (
 	"net/url"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // IssueOptions are the options of [Dir.IssueClientCert].

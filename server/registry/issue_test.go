@@ -8,8 +8,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 func mustName(t testing.TB, dn string) pkix.Name {

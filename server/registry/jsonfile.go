@@ -8,7 +8,7 @@ import (
 	"io"
 	"os"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // cached is the parsed content of a JSON file and the file's identity

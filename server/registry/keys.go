@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 const (

@@ -6,8 +6,8 @@ import (
 	"net/url"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // IssueNotificationCert issues a TLS server certificate (EKU serverAuth)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 func TestIssueNotificationCert(t *testing.T) {

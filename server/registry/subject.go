@@ -4,7 +4,7 @@ import (
 	"crypto/x509/pkix"
 	"fmt"
 
-	"cibalab/server/dn"
+	"github.com/cibalab/cibalab/server/dn"
 )
 
 // parseSubjectDN turns an RFC 4514 distinguished name string such as

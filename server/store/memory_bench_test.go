@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 // benchRequest is a pending request the size of one bc-authorize makes:

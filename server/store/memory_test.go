@@ -3,8 +3,8 @@ package store_test
 import (
 	"testing"
 
-	"cibalab/server/store"
-	"cibalab/server/store/storetest"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store/storetest"
 )
 
 func TestMemoryConformance(t *testing.T) {

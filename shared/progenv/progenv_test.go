@@ -4,7 +4,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/progenv"
+	"github.com/cibalab/cibalab/shared/progenv"
 )
 
 func TestGetenv(t *testing.T) {

@@ -1,5 +1,5 @@
 // Command ciba-authenticator simulates a user's authentication device for
-// OpenID Connect CIBA; see cibalab/authenticator/internal/cli.
+// OpenID Connect CIBA; see github.com/cibalab/cibalab/authenticator/internal/cli.
 package main
 
 import (
@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"cibalab/authenticator/internal/cli"
+	"github.com/cibalab/cibalab/authenticator/internal/cli"
 )
 
 func main() {

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // readLines delivers stdin line by line, each with the time it was read,

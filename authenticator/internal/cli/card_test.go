@@ -6,7 +6,7 @@ import (
 	"time"
 	"unicode"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 func TestCard(t *testing.T) {

@@ -4,7 +4,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestAutoDecidesConcurrently: with --auto, the decisions of several

@@ -9,9 +9,9 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/authenticator/devicedir"
-	"cibalab/authenticator/internal/fakeop"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // enrolled enrolls a device of "user" on op into a fresh directory, with

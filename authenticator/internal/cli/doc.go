@@ -5,8 +5,8 @@
 //
 // The device is enrolled once (enroll, or on the fly at the first run
 // when the password is at hand): its keys live in a device directory
-// (cibalab/authenticator/devicedir) and it connects to the OP's NATS
-// server with its own nkey (cibalab/authenticator/device). It then shows
+// (github.com/cibalab/cibalab/authenticator/devicedir) and it connects to the OP's NATS
+// server with its own nkey (github.com/cibalab/cibalab/authenticator/device). It then shows
 // each authentication request like a phone notification card and sends the
 // user's decision, signed with the device key. Decisions are interactive
 // (single keys and a live countdown on a terminal, lines otherwise, the

@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
 )
 
 // runEnroll implements "ciba-authenticator enroll".

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // Exit codes of ciba-authenticator.

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/internal/fakeop"
+	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
 )
 
 const waitLimit = 10 * time.Second

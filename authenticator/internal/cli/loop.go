@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/authenticator/devicedir"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // Authentication context of decisions (RFC 8176 §2 amr values; the acr

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 func TestAutoOnce(t *testing.T) {

@@ -7,9 +7,9 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // runList implements "ciba-authenticator list".

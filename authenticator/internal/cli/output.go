@@ -8,9 +8,9 @@ import (
 	"sync"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/shared/channel"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Event types of --json output, one JSON object a line on stdout.

@@ -10,7 +10,7 @@ import (
 	"slices"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // Rule actions besides the two verdicts.

@@ -5,7 +5,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 func TestRules(t *testing.T) {

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"net/url"
 
-	"cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
 )
 
 // runDevice implements the default command: show requests and decide.

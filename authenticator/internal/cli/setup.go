@@ -11,9 +11,9 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cibalab/authenticator/device"
-	"cibalab/authenticator/devicedir"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/device"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // env is what a command reads and writes besides its options.

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestCardClosedElsewhere: a card whose request another device decides

@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/devicedir"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/devicedir"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestTypeAheadNeverAnswersTheNextCard: on a terminal, with request A on

@@ -12,8 +12,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats-server/v2/server"

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/authenticator/devicekey"
-	"cibalab/shared/channel"
+	"github.com/cibalab/cibalab/authenticator/devicekey"
+	"github.com/cibalab/cibalab/shared/channel"
 
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/nats-io/nats.go"

@@ -6,7 +6,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"cibalab/client/internal/cli"
+	"github.com/cibalab/cibalab/client/internal/cli"
 )
 
 func main() {

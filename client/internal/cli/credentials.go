@@ -12,8 +12,8 @@ import (
 	"path/filepath"
 	"strings"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // credentialError is a client certificate that exists but cannot be used

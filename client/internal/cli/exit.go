@@ -7,8 +7,8 @@ import (
 	"errors"
 	"net"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Error codes of the --json document for failures that are not OAuth

@@ -12,8 +12,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Defaults of ciba-client.

@@ -9,8 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/internal/cli"
-	"cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/client/internal/cli"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
 )
 
 const p12Password = "correct horse"

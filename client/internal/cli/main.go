@@ -8,7 +8,7 @@ import (
 
 	"golang.org/x/term"
 
-	"cibalab/shared/progenv"
+	"github.com/cibalab/cibalab/shared/progenv"
 )
 
 // Exit codes of ciba-client; they are part of its interface.

@@ -15,10 +15,10 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/internal/cli"
-	"cibalab/client/internal/fakeop"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/client/internal/cli"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // watchedWriter is a stderr that tells when a line matching re appears.

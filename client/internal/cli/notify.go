@@ -12,9 +12,9 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/client/internal/notifycert"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/client/internal/notifycert"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // notificationServer starts the HTTPS notification endpoint of CIBA Core

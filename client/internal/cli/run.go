@@ -11,8 +11,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Run is Main with an explicit Env.

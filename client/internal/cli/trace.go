@@ -14,8 +14,8 @@ import (
 	"sync"
 	"unicode/utf8"
 
-	"cibalab/client/ciba"
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // secretParams are form parameters and JSON members --trace redacts: the

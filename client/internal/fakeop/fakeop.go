@@ -18,8 +18,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // DefaultClientID is the client the fake OP knows unless told otherwise.

@@ -5,7 +5,7 @@ import (
 	"net/http"
 	"strconv"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // Reply is a scripted HTTP answer.

@@ -5,8 +5,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/client/internal/fakeop"
-	"cibalab/client/internal/notifycert"
+	"github.com/cibalab/cibalab/client/internal/fakeop"
+	"github.com/cibalab/cibalab/client/internal/notifycert"
 )
 
 // TestIssuedCertificateVerifies: a certificate issued for a host verifies

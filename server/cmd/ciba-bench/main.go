@@ -9,7 +9,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"cibalab/server/internal/bench"
+	"github.com/cibalab/cibalab/server/internal/bench"
 )
 
 func main() {

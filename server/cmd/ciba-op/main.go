@@ -8,7 +8,7 @@ import (
 	"os/signal"
 	"syscall"
 
-	"cibalab/server/internal/cli"
+	"github.com/cibalab/cibalab/server/internal/cli"
 )
 
 func main() {

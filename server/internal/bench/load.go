@@ -14,7 +14,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // newClient is the load generator's HTTP client: HTTP/1.1 over mutual TLS,

@@ -18,7 +18,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // Name is the program name.

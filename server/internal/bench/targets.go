@@ -22,8 +22,8 @@ import (
 	"sync/atomic"
 	"time"
 
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // The clients both OPs register, all tls_client_auth with subject CN=<id>

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // TestClientAddBoundTokens: --bound-tokens registers

@@ -10,8 +10,8 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/ca"
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/ca"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // runCACreate implements "ciba-op ca create".

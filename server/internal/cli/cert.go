@@ -8,9 +8,9 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/shared/oauth"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/oauth"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // runCertIssue implements "ciba-op cert issue".

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // TestCertIssueWritesTheNotificationCertificate: for a ping or push

@@ -11,8 +11,8 @@ import (
 	"strings"
 	"testing"
 
-	"cibalab/server/registry"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 type result struct {

@@ -14,8 +14,8 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/registry"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // clientKeyFiles writes a JWK Set with one public key and a self-signed

@@ -7,7 +7,7 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // deviceInfo is one device in the output of "device list --json": public

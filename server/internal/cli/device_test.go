@@ -10,8 +10,8 @@ import (
 
 	"github.com/nats-io/nkeys"
 
-	"cibalab/server/registry"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // enrollDevice enrolls a device of user in the state directory at path,

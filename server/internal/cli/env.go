@@ -5,7 +5,7 @@ import (
 	"log/slog"
 	"time"
 
-	"cibalab/shared/progenv"
+	"github.com/cibalab/cibalab/shared/progenv"
 )
 
 // Env is everything a command takes from the process: standard streams, the

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"strings"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // runInit implements "ciba-op init".

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // runList runs a "list" command: it adds --state-dir and --json to cmd

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // Environment variables read by the admin commands.

@@ -11,12 +11,12 @@ import (
 	"strings"
 	"time"
 
-	"cibalab/server/bus"
-	"cibalab/server/op"
-	"cibalab/server/oprun"
-	"cibalab/server/registry"
-	"cibalab/shared/channel"
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/op"
+	"github.com/cibalab/cibalab/server/oprun"
+	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // serveOptions are the flags of "ciba-op serve".

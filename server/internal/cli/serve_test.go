@@ -12,7 +12,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 
-	"cibalab/shared/pki"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 func TestServeUsageErrors(t *testing.T) {

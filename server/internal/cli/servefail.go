@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"cibalab/server/oprun"
+	"github.com/cibalab/cibalab/server/oprun"
 )
 
 // checkListenAddr reports a listen address that is not HOST:PORT with a

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"time"
 
-	"cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/registry"
 )
 
 // envUserCode holds the user_code of "user add" when --user-code-file is

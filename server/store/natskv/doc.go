@@ -7,6 +7,6 @@
 // conformance suite.
 package natskv
 
-import "cibalab/server/store"
+import "github.com/cibalab/cibalab/server/store"
 
 var _ store.Store = (*Store)(nil)

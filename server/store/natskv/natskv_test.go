@@ -11,9 +11,9 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
-	"cibalab/server/store"
-	"cibalab/server/store/natskv"
-	"cibalab/server/store/storetest"
+	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store/natskv"
+	"github.com/cibalab/cibalab/server/store/storetest"
 )
 
 // startJetStream starts a nats-server with JetStream on a random loopback

@@ -9,7 +9,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 var t0 = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"cibalab/server/store"
+	"github.com/cibalab/cibalab/server/store"
 )
 
 func newToken(hash, family string, issued time.Time) *store.Token {
