@@ -388,14 +388,11 @@ func (l *Lifecycle) Pending(ctx context.Context, user string) ([]*store.Request,
 // ExpiredUndecided returns the requests that expired while pending and
 // whose expired_token push nobody claimed yet, oldest first.
 func (l *Lifecycle) ExpiredUndecided(ctx context.Context) ([]*store.Request, error) {
-	reqs, err := l.cfg.Store.List(ctx, "", store.StatusPending)
+	reqs, err := l.cfg.Store.ListExpired(ctx, store.StatusPending, l.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	now := l.cfg.Now()
-	return slices.DeleteFunc(reqs, func(r *store.Request) bool {
-		return !r.Expired(now) || !r.ExpiryPushedAt.IsZero()
-	}), nil
+	return slices.DeleteFunc(reqs, func(r *store.Request) bool { return !r.ExpiryPushedAt.IsZero() }), nil
 }
 
 // Sweep deletes the requests that expired more than retention ago; until

@@ -107,6 +107,11 @@ type Store interface {
 	// List returns copies of the requests of user (all users when user is
 	// empty) with the given status, oldest first.
 	List(ctx context.Context, user string, status Status) ([]*Request, error)
+	// ListExpired returns copies of the requests with the given status
+	// that have expired at now (Request.Expired), oldest first. It spares
+	// the OP's once-a-second look for expired pending requests a copy of
+	// every pending one.
+	ListExpired(ctx context.Context, status Status, now time.Time) ([]*Request, error)
 	// DeleteExpired removes requests that expired before cutoff and
 	// returns how many it removed.
 	DeleteExpired(ctx context.Context, cutoff time.Time) (int, error)

@@ -145,6 +145,28 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatalf("all = %s", idsOf(all))
 			}
 		}},
+		{"list expired", func(t *testing.T, s store.Store) {
+			// newRequest's requests expire 1 minute after they are created.
+			s.Create(ctx, newRequest("b", "alice", t0.Add(time.Second)))
+			s.Create(ctx, newRequest("a", "bob", t0))
+			s.Create(ctx, newRequest("live", "alice", t0.Add(time.Hour)))
+			d := newRequest("d", "alice", t0)
+			d.Status = store.StatusDenied
+			s.Create(ctx, d)
+			got, err := s.ListExpired(ctx, store.StatusPending, t0.Add(2*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids := idsOf(got); ids != "[a b]" {
+				t.Fatalf("pending and expired = %s, want [a b]", ids)
+			}
+			if got, _ := s.ListExpired(ctx, store.StatusPending, t0.Add(time.Minute)); idsOf(got) != "[a]" {
+				t.Fatalf("at its expiry instant = %s, want [a] (expired at ExpiresAt)", idsOf(got))
+			}
+			if got, _ := s.ListExpired(ctx, store.StatusDenied, t0.Add(2*time.Minute)); idsOf(got) != "[d]" {
+				t.Fatalf("denied and expired = %s, want [d]", idsOf(got))
+			}
+		}},
 		{"delete expired", func(t *testing.T, s store.Store) {
 			s.Create(ctx, newRequest("old", "alice", t0))
 			s.Create(ctx, newRequest("new", "alice", t0.Add(time.Hour)))
