@@ -34,10 +34,7 @@ func (r *runner) runPhone(parent context.Context) int {
 	ctx, cancel := context.WithCancel(parent)
 	defer cancel()
 	out := unwrap(r.e.stdout)
-	renderer := lipgloss.NewRenderer(out)
-	if r.e.getenv("NO_COLOR") != "" {
-		renderer.SetColorProfile(termenv.Ascii)
-	}
+	renderer := screenRenderer(out, r.e.getenv)
 	name := r.dev.DeviceName
 	if name == "" || name == device.DefaultDeviceName {
 		name = "device " + r.d.ID()
@@ -151,3 +148,27 @@ func unwrap(w io.Writer) io.Writer {
 	}
 	return w
 }
+
+// screenRenderer draws the phone's styles on out: the colour profile
+// follows the environment ($TERM, $COLORTERM, $NO_COLOR honoured), the
+// colours the terminal's light or dark background, asked of the terminal
+// before the phone takes its input (else $COLORFGBG, else dark). Without
+// colours the background does not matter and the terminal is not asked.
+func screenRenderer(out io.Writer, getenv func(string) string) *lipgloss.Renderer {
+	o := termenv.NewOutput(out, termenv.WithEnvironment(environ(getenv)))
+	r := lipgloss.NewRenderer(out)
+	profile := o.EnvColorProfile()
+	r.SetColorProfile(profile)
+	if profile == termenv.Ascii {
+		r.SetHasDarkBackground(true)
+	} else {
+		r.SetHasDarkBackground(o.HasDarkBackground())
+	}
+	return r
+}
+
+// environ lets termenv read the environment through getenv.
+type environ func(string) string
+
+func (e environ) Getenv(k string) string { return e(k) }
+func (e environ) Environ() []string      { return nil }
