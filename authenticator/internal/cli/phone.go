@@ -37,7 +37,7 @@ func (r *runner) runPhone(parent context.Context) int {
 	renderer := screenRenderer(out, r.e.getenv)
 	name := r.dev.DeviceName
 	if name == "" || name == device.DefaultDeviceName {
-		name = "device " + r.d.ID()
+		name = r.d.ID()
 	}
 	knownPIN, err := pinFromFileOrEnv(r.o, r.e.getenv)
 	if err != nil {

@@ -308,7 +308,7 @@ func (m *Model) closed(c ClosedMsg) {
 	m.remove(c.AuthReqID)
 	why := closedText(c, m.cfg.DeviceID)
 	m.addHistory(entry{at: m.cfg.Now(), client: clientName(r.AuthRequest), message: r.BindingMessage, text: why})
-	m.say(clientName(r.AuthRequest) + ": " + why)
+	m.say(subject(r.AuthRequest) + ": " + why)
 	if m.viewing == c.AuthReqID && (m.screen == screenRequest || m.screen == screenPIN) {
 		m.viewing, m.pin, m.pinErr = "", "", ""
 		m.screen = screenInbox
@@ -319,7 +319,7 @@ func (m *Model) closed(c ClosedMsg) {
 func closedText(c ClosedMsg, own string) string {
 	where := "on another device"
 	if c.DeviceID != "" && c.DeviceID == own {
-		where = "on this device"
+		where = "elsewhere on this device"
 	}
 	switch c.Reason {
 	case channel.ClosedApproved:
@@ -348,9 +348,9 @@ func (m *Model) decided(d decidedMsg) {
 	m.addHistory(entry{at: m.cfg.Now(), client: clientName(r.AuthRequest), message: r.BindingMessage,
 		verdict: d.verdict, ok: d.out.Applied, text: d.out.Text})
 	if d.out.Applied {
-		m.say(word + ": " + d.out.Text)
+		m.say(word + ": " + d.out.Text + " (" + subject(r.AuthRequest) + ")")
 	} else {
-		m.say("Not " + lower(word) + ": " + d.out.Text)
+		m.say("Not " + lower(word) + ": " + d.out.Text + " (" + subject(r.AuthRequest) + ")")
 	}
 	if m.viewing == d.id {
 		m.viewing = ""

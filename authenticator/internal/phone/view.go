@@ -116,7 +116,7 @@ func (m *Model) statusBar(width int, now time.Time) string {
 		conn = m.st.warn.Render("◌ reconnecting…")
 	}
 	right := conn + " " + m.st.key.Render(now.Format("15:04"))
-	return spread(clean(m.cfg.Device)+" · "+clean(m.cfg.User), right, width)
+	return spread(clean(m.cfg.User)+" · "+clean(m.cfg.Device), right, width)
 }
 
 // hints are the keys of the screen.

@@ -47,6 +47,15 @@ func clientName(r channel.AuthRequest) string {
 	return clean(r.ClientID)
 }
 
+// subject names a request in a toast: its binding message, else its
+// client.
+func subject(r channel.AuthRequest) string {
+	if r.BindingMessage != "" {
+		return "“" + clean(r.BindingMessage) + "”"
+	}
+	return clientName(r)
+}
+
 // quoteOr is " “s”" or alt when s is empty.
 func quoteOr(s, alt string) string {
 	if s == "" {
