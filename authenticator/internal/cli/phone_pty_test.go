@@ -127,7 +127,7 @@ func TestPhoneInPseudoTerminal(t *testing.T) {
 	if d.Claims.ACR != "" || strings.Join(d.Claims.AMR, " ") != "swk" {
 		t.Fatalf("approval without a PIN carries acr %q amr %v, want none and [swk]", d.Claims.ACR, d.Claims.AMR)
 	}
-	screen.waitFor(t, "Approved: the OP accepted (“Order 42”)")
+	screen.waitFor(t, "Approved: the OP accepted")
 	key("q")
 	select {
 	case err := <-exited:
