@@ -265,6 +265,16 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 	case decidedMsg:
 		m.decided(msg)
 	case tea.KeyMsg:
+		if msg.Type == tea.KeyRunes && len(msg.Runes) > 1 {
+			// Keys typed faster than they are read (or pasted) come
+			// together: each is a key of its own.
+			var cmds []tea.Cmd
+			for _, r := range msg.Runes {
+				_, cmd := m.key(string(r))
+				cmds = append(cmds, cmd)
+			}
+			return m, tea.Batch(cmds...)
+		}
 		return m.key(msg.String())
 	case tea.MouseMsg:
 		if msg.Action == tea.MouseActionPress && msg.Button == tea.MouseButtonLeft {
