@@ -255,6 +255,9 @@ func (m *Model) Update(msg tea.Msg) (tea.Model, tea.Cmd) {
 		m.width, m.height = msg.Width, msg.Height
 	case tickMsg:
 		m.expire()
+		if !m.lockedUntil.IsZero() && !m.cfg.Now().Before(m.lockedUntil) {
+			m.lockedUntil, m.pinErr = time.Time{}, ""
+		}
 		return m, m.tick()
 	case ConnMsg:
 		m.connected = msg.Connected

@@ -195,3 +195,38 @@ func TestFitsIn40x20(t *testing.T) {
 		}
 	}
 }
+
+// TestAnySize: at every terminal size, from tiny to large, and whatever
+// was scrolled, a rendering fits the terminal and nothing panics.
+func TestAnySize(t *testing.T) {
+	five := func(tb testing.TB, c *clockAt) *Model {
+		m := newPhone(tb, c, false, nil)
+		for i := range 5 {
+			send(m, RequestMsg{request(fmt.Sprint("r", i), fmt.Sprint("Client", i), "Order "+fmt.Sprint(i), time.Duration(i)*time.Second, time.Minute)})
+		}
+		keys(m, "down", "down", "down", "down", "down")
+		return m
+	}
+	all := map[string]func(tb testing.TB, c *clockAt) *Model{"five": five}
+	for k, v := range scenes {
+		all[k] = v
+	}
+	for name, build := range all {
+		m := build(t, &clockAt{t0})
+		keys(m, "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j", "j")
+		for w := 1; w <= 100; w += 3 {
+			for h := 1; h <= 40; h += 3 {
+				m.Update(tea.WindowSizeMsg{Width: w, Height: h})
+				lines := strings.Split(m.View(), "\n")
+				if len(lines) > max(h, 1) {
+					t.Fatalf("%s at %d×%d: %d lines", name, w, h, len(lines))
+				}
+				for _, l := range lines {
+					if ansi.StringWidth(l) > w {
+						t.Fatalf("%s at %d×%d: line of %d cells: %q", name, w, h, ansi.StringWidth(l), ansi.Strip(l))
+					}
+				}
+			}
+		}
+	}
+}

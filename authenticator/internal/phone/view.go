@@ -104,7 +104,7 @@ func (m *Model) View() string {
 		if i > 0 {
 			out.WriteString("\n")
 		}
-		out.WriteString(strings.Repeat(" ", offX) + l)
+		out.WriteString(spaces(offX) + l)
 	}
 	return out.String()
 }
@@ -188,7 +188,7 @@ func (m *Model) pad(b *body, width int, now time.Time, prompt string) {
 	left := (width - (3*cell + 2*gap)) / 2
 	for _, row := range rows {
 		var line strings.Builder
-		line.WriteString(strings.Repeat(" ", left))
+		line.WriteString(spaces(left))
 		for i, k := range row {
 			action := "digit:" + k
 			switch k {
@@ -200,10 +200,10 @@ func (m *Model) pad(b *body, width int, now time.Time, prompt string) {
 			x := left + i*(cell+gap)
 			b.click(action, x, x+cell)
 			label := "[" + center(k, cell-2)
-			label += strings.Repeat(" ", cell-1-lipgloss.Width(label)) + "]"
+			label += spaces(cell-1-lipgloss.Width(label)) + "]"
 			line.WriteString(m.st.button.Render(label))
 			if i < 2 {
-				line.WriteString(strings.Repeat(" ", gap))
+				line.WriteString(spaces(gap))
 			}
 		}
 		b.add(line.String())
@@ -276,7 +276,7 @@ func (m *Model) requestBody(b *body, width, height int, now time.Time) {
 			if i == 0 {
 				s.add(m.st.faint.Render(padRight(label, labelW)) + st.Render(l))
 			} else {
-				s.add(strings.Repeat(" ", labelW) + st.Render(l))
+				s.add(spaces(labelW) + st.Render(l))
 			}
 		}
 	}
@@ -316,7 +316,7 @@ func (m *Model) requestBody(b *body, width, height int, now time.Time) {
 			if i == 0 {
 				fixed.add(m.st.faint.Render(padRight(label, labelW)) + st.Render(l))
 			} else {
-				fixed.add(strings.Repeat(" ", labelW) + st.Render(l))
+				fixed.add(spaces(labelW) + st.Render(l))
 			}
 		}
 	}
@@ -343,10 +343,10 @@ func (m *Model) requestBody(b *body, width, height int, now time.Time) {
 		}
 		fixed.click("approve", x, x+aw)
 		fixed.click("deny", x+aw+3, x+aw+3+dw)
-		fixed.add(strings.Repeat(" ", x) + as.Render(approve) + "   " + ds.Render(deny))
+		fixed.add(spaces(x) + as.Render(approve) + "   " + ds.Render(deny))
 	}
 	b.add(m.title("Request", width))
-	room := height - len(b.lines) - len(fixed.lines)
+	room := max(height-len(b.lines)-len(fixed.lines), 0)
 	maxScroll := max(len(s.lines)-room, 0)
 	m.scroll = min(m.scroll, maxScroll)
 	shown := s.lines[m.scroll:]
@@ -412,9 +412,9 @@ func (m *Model) historyBody(b *body, width, height int) {
 }
 
 func padRight(s string, w int) string {
-	return s + strings.Repeat(" ", max(w-lipgloss.Width(s), 0))
+	return s + spaces(max(w-lipgloss.Width(s), 0))
 }
 
 func padLeft(s string, w int) string {
-	return strings.Repeat(" ", max(w-lipgloss.Width(s), 0)) + s
+	return spaces(max(w-lipgloss.Width(s), 0)) + s
 }

@@ -101,8 +101,12 @@ func plural(n int, one, many string) string {
 	return strconv.Itoa(n) + " " + many
 }
 
+// spaces is n blanks, none when n is not positive.
+func spaces(n int) string { return strings.Repeat(" ", max(n, 0)) }
+
 // bar is a time-left bar of width cells.
 func (m *Model) bar(r channel.AuthRequest, now time.Time, width int) string {
+	width = max(width, 0)
 	total := r.ExpiresAt - r.CreatedAt
 	left := int64(r.SecondsLeft(now))
 	full := width
@@ -143,7 +147,7 @@ func wrap(s string, width int) []string {
 func center(s string, width int) string {
 	s = fit(s, width)
 	pad := (width - lipgloss.Width(s)) / 2
-	return strings.Repeat(" ", pad) + s
+	return spaces(pad) + s
 }
 
 // spread puts left and right on one line of width cells, cutting left.
@@ -154,5 +158,5 @@ func spread(left, right string, width int) string {
 	if gap < 1 {
 		return fit(left+" "+right, width)
 	}
-	return left + strings.Repeat(" ", gap) + right
+	return left + spaces(gap) + right
 }
