@@ -38,15 +38,21 @@ func (s *screenLog) text() string {
 	return ansi.Strip(s.buf.String())
 }
 
+// mark is the length of what was drawn so far.
+func (s *screenLog) mark() int { return len(s.text()) }
+
 // waitFor returns once the screen drew want.
-func (s *screenLog) waitFor(tb testing.TB, want string) {
+func (s *screenLog) waitFor(tb testing.TB, want string) { tb.Helper(); s.waitAfter(tb, 0, want) }
+
+// waitAfter returns once the screen drew want after mark.
+func (s *screenLog) waitAfter(tb testing.TB, mark int, want string) {
 	tb.Helper()
 	deadline := time.After(waitLimit)
 	for {
 		s.mu.Lock()
 		ch := s.changed
 		s.mu.Unlock()
-		if strings.Contains(s.text(), want) {
+		if strings.Contains(s.text()[mark:], want) {
 			return
 		}
 		select {
@@ -72,8 +78,9 @@ func buildAuthenticator(tb testing.TB) string {
 // TestPhoneInPseudoTerminal runs the real program on a 40×20
 // pseudo-terminal against an OP: the phone shows the request in its
 // inbox, Enter opens it, the a key approves it, the OP receives the
-// signed approval, the request leaves the inbox with a toast, and q quits
-// with exit code 0.
+// signed approval, the request leaves the inbox with a toast; a request
+// denied on another device leaves it too, with a toast; q quits with exit
+// code 0.
 func TestPhoneInPseudoTerminal(t *testing.T) {
 	bin := buildAuthenticator(t)
 	op := startOP(t)
@@ -128,6 +135,14 @@ func TestPhoneInPseudoTerminal(t *testing.T) {
 		t.Fatalf("approval without a PIN carries acr %q amr %v, want none and [swk]", d.Claims.ACR, d.Claims.AMR)
 	}
 	screen.waitFor(t, "Approved: the OP accepted")
+	// A request decided on another device leaves the inbox with a toast.
+	other := op.NewRequest("user", "Other")
+	op.Announce(t, other)
+	screen.waitFor(t, "“Other”")
+	mark := screen.mark()
+	op.CloseRequest(t, other.AuthReqID, channel.ClosedDenied)
+	screen.waitAfter(t, mark, "denied on another")
+	screen.waitAfter(t, mark, "No pending requests")
 	key("q")
 	select {
 	case err := <-exited:
