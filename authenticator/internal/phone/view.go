@@ -127,7 +127,7 @@ func (m *Model) hints() string {
 	case screenPIN:
 		return "0-9 PIN  ⏎ approve  esc back"
 	case screenRequest:
-		return "a approve  d deny  esc back"
+		return "a approve  d deny  esc back  ↑↓ more"
 	case screenHistory:
 		return "esc back"
 	}
