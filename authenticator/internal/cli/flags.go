@@ -111,7 +111,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 	}
 	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
-	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands inside a card")
+	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while the phone or cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands on the screen")
 	return fs
 }
 

@@ -66,3 +66,23 @@ func TestDecidePhone(t *testing.T) {
 		})
 	}
 }
+
+// TestScreenColours: the phone is drawn in colour when the environment
+// allows it, and without a single colour or style code under NO_COLOR.
+func TestScreenColours(t *testing.T) {
+	for _, tt := range []struct {
+		env    map[string]string
+		colour bool
+	}{
+		{map[string]string{"TERM": "xterm-256color", "CLICOLOR_FORCE": "1"}, true},
+		{map[string]string{"TERM": "xterm-256color", "CLICOLOR_FORCE": "1", "NO_COLOR": "1"}, false},
+	} {
+		var b strings.Builder
+		r := screenRenderer(&b, func(k string) string { return tt.env[k] })
+		m := phone.New(phone.Config{Device: "d", User: "u", Renderer: r, NoTick: true})
+		m.Update(phone.ConnMsg{Connected: false})
+		if got := strings.Contains(m.View(), "\x1b["); got != tt.colour {
+			t.Errorf("env %v: escape codes drawn %v, want %v:\n%q", tt.env, got, tt.colour, m.View())
+		}
+	}
+}
