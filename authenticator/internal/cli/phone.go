@@ -99,6 +99,8 @@ func (r *runner) feedPhone(ctx context.Context, prog *tea.Program, lost chan<- s
 				prog.Quit()
 				return
 			}
+			// Readable lines of what the request asks beyond its scope go
+			// in Request.Details, shown on the request screen.
 			prog.Send(phone.RequestMsg{Request: phone.Request{AuthRequest: req}})
 		case c := <-r.closures():
 			prog.Send(phone.ClosedMsg{AuthReqID: c.AuthReqID, Reason: c.Reason, DeviceID: c.DeviceID})
