@@ -40,6 +40,9 @@ type printer struct {
 	w      io.Writer
 	stderr io.Writer
 	json   bool
+	// hasPIN is set when the device has a PIN (the cards say which acr an
+	// approval carries).
+	hasPIN bool
 
 	mu sync.Mutex
 	// counting is set while a countdown line is shown on a terminal.
@@ -161,7 +164,7 @@ func requestFields(r channel.AuthRequest, now time.Time) map[string]any {
 func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 	if !p.json {
 		var b strings.Builder
-		writeCard(&b, r, now, footer)
+		writeCard(&b, r, now, footer, p.hasPIN)
 		p.text(b.String())
 		return
 	}

@@ -18,7 +18,7 @@ import (
 func TestTypeAheadNeverAnswersTheNextCard(t *testing.T) {
 	op := startOP(t)
 	stdin, w := pipe(t)
-	p := startTTY(t, true, stdin, envFor(t, op))
+	p := startTTY(t, true, stdin, envFor(t, op), "--plain")
 	p.ready(t, "user")
 	a, b := op.NewRequest("user", "first"), op.NewRequest("user", "second")
 	op.Announce(t, a)
