@@ -53,6 +53,9 @@ type Rule struct {
 	DelaySeconds float64 `json:"delay_seconds,omitempty"`
 }
 
+// maxHandled bounds the requests a device remembers having answered.
+const maxHandled = 10000
+
 // maxDelay bounds a policy's delay.
 const maxDelay = 10 * time.Minute
 
@@ -188,6 +191,11 @@ func (s *Server) announced(ud *userDevice, r channel.AuthRequest) {
 	defer s.wg.Done()
 	ud.mu.Lock()
 	seen := ud.handled[r.AuthReqID]
+	if len(ud.handled) >= maxHandled {
+		// Forget the old ones: a request answered twice is refused by
+		// the OP the second time, which only logs a warning.
+		clear(ud.handled)
+	}
 	ud.handled[r.AuthReqID] = true
 	ud.mu.Unlock()
 	if seen {

@@ -125,6 +125,8 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		}
 	} else if o.controlAllowRemote {
 		return c.usageError(e, "--control-allow-remote without --control-addr")
+	} else if o.testClock {
+		return c.usageError(e, "--test-clock without --control-addr: only the control API moves the clock")
 	}
 	logger := e.Logger
 	if logger == nil {

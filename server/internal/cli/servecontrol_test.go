@@ -26,6 +26,7 @@ func TestServeControlUsageErrors(t *testing.T) {
 		{[]string{"--control-addr", "no-port"}, "HOST:PORT"},
 		{[]string{"--control-addr", "127.0.0.1:0", "--nats-url", "nats://127.0.0.1:4222"}, "embedded NATS"},
 		{[]string{"--control-allow-remote"}, "without --control-addr"},
+		{[]string{"--test-clock"}, "without --control-addr"},
 	} {
 		dir := filepath.Join(t.TempDir(), "state")
 		var stderr bytes.Buffer
