@@ -2,6 +2,7 @@ package control
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -221,4 +222,24 @@ func TestFaults(t *testing.T) {
 	// Reconnected, the device lists what is pending and its policy denies it.
 	f.want("POST", "/faults/reconnect-devices", nil, http.StatusOK)
 	f.waitStatus(id, "denied")
+}
+
+// TestWithoutHooks: an API given no fault injectors, event log or test
+// clock refuses those endpoints with 409 and a clear code.
+func TestWithoutHooks(t *testing.T) {
+	f := newFixture(t, true)
+	bare, err := New(Config{Token: testToken, OP: f.op})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(bare.Handler())
+	t.Cleanup(func() { srv.Close(); bare.Close() })
+	g := &fixture{t: t, op: f.op, api: bare, srv: srv}
+	g.wantError("POST", "/faults/token-unavailable", nil, http.StatusConflict, "faults_disabled")
+	g.wantError("POST", "/faults/notification", map[string]any{"status": 500}, http.StatusConflict, "faults_disabled")
+	g.wantError("GET", "/requests/x/events", nil, http.StatusConflict, "events_disabled")
+	g.wantError("POST", "/clock/advance", map[string]any{"seconds": 1}, http.StatusConflict, "test_clock_disabled")
+	if out := g.want("GET", "/faults", nil, http.StatusOK); out["token_unavailable"] != 0.0 || out["notification"] != 0.0 {
+		t.Fatalf("%v", out)
+	}
 }
