@@ -24,6 +24,9 @@ import (
 type userDevice struct {
 	user string
 	dev  *simdevice.Device
+	// ready is closed once the first Connect ended, with err its result.
+	ready chan struct{}
+	err   error
 
 	mu      sync.Mutex
 	handled map[string]bool // auth_req_ids a policy answered or ignored
@@ -43,7 +46,7 @@ func (s *Server) device(ctx context.Context, user string) (*userDevice, error) {
 	}
 	if d := s.devices[user]; d != nil {
 		s.mu.Unlock()
-		return d, nil
+		return waitReady(ctx, d)
 	}
 	s.mu.Unlock()
 	if _, err := s.cfg.OP.Dir.User(user); err != nil {
@@ -52,7 +55,7 @@ func (s *Server) device(ctx context.Context, user string) (*userDevice, error) {
 		}
 		return nil, err
 	}
-	ud := &userDevice{user: user, handled: map[string]bool{}}
+	ud := &userDevice{user: user, handled: map[string]bool{}, ready: make(chan struct{})}
 	realm := path.Base(s.cfg.OP.Issuer)
 	dev, err := simdevice.New(simdevice.Config{
 		NATSURL: s.cfg.OP.NATSURL, Realm: realm, User: user, Name: deviceName, Now: s.cfg.Now,
@@ -66,20 +69,39 @@ func (s *Server) device(ctx context.Context, user string) (*userDevice, error) {
 	}
 	ud.dev = dev
 	s.mu.Lock()
-	if d := s.devices[user]; d != nil { // enrolled meanwhile
+	if d := s.devices[user]; d != nil { // another call enrolls it
 		s.mu.Unlock()
-		return d, nil
+		return waitReady(ctx, d)
 	}
 	s.devices[user] = ud
 	s.mu.Unlock()
-	if err := dev.Connect(ctx); err != nil {
+	ud.err = dev.Connect(ctx)
+	if ud.err != nil {
 		s.mu.Lock()
-		delete(s.devices, user)
+		if s.devices[user] == ud {
+			delete(s.devices, user)
+		}
 		s.mu.Unlock()
 		dev.Drop()
-		return nil, err
+	}
+	close(ud.ready)
+	if ud.err != nil {
+		return nil, ud.err
 	}
 	return ud, nil
+}
+
+// waitReady waits until the first connection of d ended.
+func waitReady(ctx context.Context, d *userDevice) (*userDevice, error) {
+	select {
+	case <-d.ready:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	if d.err != nil {
+		return nil, d.err
+	}
+	return d, nil
 }
 
 // enroll registers the device's public keys for user and lets it into
@@ -149,8 +171,8 @@ func (s *Server) reconnectDevices(ctx context.Context) (int, error) {
 	s.mu.Unlock()
 	slices.SortFunc(devs, func(a, b *userDevice) int { return strings.Compare(a.user, b.user) })
 	for _, d := range devs {
-		if d.dev.Online() {
-			continue
+		if _, err := waitReady(ctx, d); err != nil || d.dev.Online() {
+			continue // never connected (its caller had the error), or online
 		}
 		if err := d.dev.Connect(ctx); err != nil {
 			return 0, fmt.Errorf("reconnecting the device of %s: %w", d.user, err)

@@ -1,9 +1,11 @@
 package control
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 )
@@ -241,5 +243,36 @@ func TestWithoutHooks(t *testing.T) {
 	g.wantError("POST", "/clock/advance", map[string]any{"seconds": 1}, http.StatusConflict, "test_clock_disabled")
 	if out := g.want("GET", "/faults", nil, http.StatusOK); out["token_unavailable"] != 0.0 || out["notification"] != 0.0 {
 		t.Fatalf("%v", out)
+	}
+}
+
+// TestConcurrentFirstDecisions: decisions sent at once for a user whose
+// device is not enrolled yet all go through the one device enrolled.
+func TestConcurrentFirstDecisions(t *testing.T) {
+	f := newFixture(t, false)
+	f.want("POST", "/clients", map[string]any{"client_id": "shop", "tls_client_auth_subject_dn": "CN=shop"}, http.StatusCreated)
+	hc := f.opClient("shop")
+	var ids []string
+	for i := range 4 {
+		ids = append(ids, f.authorize(hc, "shop", "user", fmt.Sprintf("at once %d", i)))
+	}
+	var wg sync.WaitGroup
+	statuses := make([]int, len(ids))
+	for i, id := range ids {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			statuses[i], _ = f.call("POST", "/requests/"+id+"/approve", nil)
+		}()
+	}
+	wg.Wait()
+	for i, st := range statuses {
+		if st != http.StatusOK {
+			t.Errorf("approval %d: status %d", i, st)
+		}
+	}
+	devs, err := f.op.Dir.Devices()
+	if err != nil || len(devs) != 1 {
+		t.Fatalf("%d devices enrolled, want 1: %v", len(devs), err)
 	}
 }
