@@ -52,12 +52,19 @@ type notifier struct {
 	wg     sync.WaitGroup
 }
 
-func newNotifier(c *http.Client, roots *x509.CertPool) *notifier {
+func newNotifier(c *http.Client, roots *x509.CertPool, wrap func(http.RoundTripper) http.RoundTripper) *notifier {
 	if c == nil {
 		c = defaultNotificationClient(roots)
 	} else {
 		cp := *c
 		c = &cp
+	}
+	if wrap != nil {
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = wrap(base)
 	}
 	// Redirects are never followed (CIBA Core 1.0 §10.2; the working
 	// group's reading, checklist §4.2), whichever client is used.

@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/registry"
@@ -63,7 +64,9 @@ type Config struct {
 	DeviceLimits bus.DeviceLimits
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
 	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
-	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start.
+	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start;
+	// its Transitions, when set, receives every transition after the
+	// channel responder.
 	Provider op.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -85,6 +88,10 @@ type Server struct {
 	Provider *op.Provider
 	// NATS is the OP's own NATS connection.
 	NATS *nats.Conn
+	// Store holds the authentication requests.
+	Store store.Store
+	// Responder is the OP's side of the NATS channel.
+	Responder *bus.Responder
 
 	log     *slog.Logger
 	closers []func()
@@ -223,7 +230,12 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
-	pc.Transitions = responder
+	if pc.Transitions == nil {
+		pc.Transitions = responder
+	} else {
+		pc.Transitions = bothSinks{responder, pc.Transitions}
+	}
+	s.Store, s.Responder = pc.Store, responder
 	pc.Now = cfg.Now
 	pc.Logger = cfg.Logger.With("component", "op")
 	if s.Provider, err = op.New(pc); err != nil {
@@ -323,6 +335,16 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// bothSinks passes every transition to the channel responder, then to the
+// caller's Config.Provider.Transitions.
+type bothSinks [2]authreq.Sink
+
+// Transition implements authreq.Sink.
+func (b bothSinks) Transition(ctx context.Context, e authreq.Event) {
+	b[0].Transition(ctx, e)
+	b[1].Transition(ctx, e)
 }
 
 // openJetStream opens the requests bucket of realm on nc's JetStream.

@@ -107,8 +107,12 @@ func (s *Server) decide(ctx context.Context, authReqID string, approve bool) err
 	if d == nil {
 		return fmt.Errorf("optest: user %s has no device (add users with AddUser)", req.User)
 	}
-	if err := d.decide(ctx, authReqID, approve); err != nil {
-		return err
+	if err := d.Decide(ctx, authReqID, approve); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return err
+		}
+		return fmt.Errorf("optest: %w", err)
 	}
 	s.mu.Lock()
 	s.decided[authReqID] = approve

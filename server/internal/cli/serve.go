@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/control"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/registry"
@@ -42,6 +43,11 @@ type serveOptions struct {
 	// deviceDecisionRate is the decisions a second one device may send
 	// (bus.DeviceLimits).
 	deviceDecisionRate int
+	// controlAddr, controlAllowRemote and testClock configure the control
+	// API (package control).
+	controlAddr        string
+	controlAllowRemote bool
+	testClock          bool
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -75,6 +81,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.accessTokenAlg, "access-token-alg", "CIBA_OP_ACCESS_TOKEN_ALG", "ES256", "`ALG` signing the JWT access tokens (RFC 9068), which only the OP verifies: ES256 or RS256; both verify at userinfo, introspection and revocation whichever signs")
 	c.intVar(&o.deviceDecisionRate, "device-decision-rate", "CIBA_OP_DEVICE_DECISION_RATE", 200, "`N` decisions a second one authentication device may send (and N at once); more are answered rate_limited, so one device cannot flood the OP")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
+	c.stringVar(&o.controlAddr, "control-addr", "CIBA_OP_CONTROL_ADDR", "", "serve the control API (docs/control-api.md) on `HOST:PORT`, a loopback address; port 0 picks a free port. Its bearer token is printed on stderr and written to STATE-DIR/control-token")
+	c.boolVar(&o.controlAllowRemote, "control-allow-remote", "let --control-addr be a non-loopback address: whoever reaches it with the token can register clients and approve any request")
+	c.boolVar(&o.testClock, "test-clock", "run the OP on a test clock that the control API can move forward (POST /clock/advance)")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
 		return code
@@ -107,6 +116,18 @@ func runServe(ctx context.Context, e Env, args []string) int {
 			return c.usageError(e, "--nats-addr "+err.Error())
 		}
 	}
+	if o.controlAddr != "" {
+		if err := control.CheckAddr(o.controlAddr, o.controlAllowRemote); err != nil {
+			return c.usageError(e, "--control-addr "+err.Error())
+		}
+		if o.natsURL != "" {
+			return c.usageError(e, "--control-addr needs the embedded NATS server, where it enrolls its devices; drop --nats-url")
+		}
+	} else if o.controlAllowRemote {
+		return c.usageError(e, "--control-allow-remote without --control-addr")
+	} else if o.testClock {
+		return c.usageError(e, "--test-clock without --control-addr: only the control API moves the clock")
+	}
 	logger := e.Logger
 	if logger == nil {
 		var level slog.Level
@@ -131,7 +152,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 
 // serve runs the OP until ctx is done.
 func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
-	s, err := oprun.Start(oprun.Config{
+	now := e.Now
+	var clock *control.Clock
+	if o.testClock {
+		clock = control.NewClock(e.Now)
+		now = clock.Now
+	}
+	var ctl controlHooks
+	cfg := oprun.Config{
 		StateDir:                o.stateDir,
 		Addr:                    o.addr,
 		Realm:                   o.realm,
@@ -155,20 +183,34 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 
 			MaxConcurrentTokenRequests: o.maxTokenConcurrency,
 		},
-		Now:    e.Now,
+		Now:    now,
 		Logger: logger,
-	})
+	}
+	if o.controlAddr != "" {
+		ctl.install(&cfg.Provider)
+	}
+	s, err := oprun.Start(cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	var ready ReadyInfo
+	if o.controlAddr != "" {
+		ctlURL, stop, err := startControl(e, o, s, clock, ctl, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		ready.ControlURL = ctlURL
+	}
 	for _, line := range s.Report.Created {
 		fmt.Fprintln(e.Stdout, "created "+line)
 	}
 	printNextSteps(e.Stdout, s.Dir, s.Report, s.Issuer, s.NATSURL)
 	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", s.Issuer, s.NATSURL, s.Dir.Path())
 	if e.Ready != nil {
-		e.Ready(ReadyInfo{Issuer: s.Issuer, HTTPAddr: s.HTTPAddr, NATSURL: s.NATSURL, StateDir: s.Dir.Path()})
+		ready.Issuer, ready.HTTPAddr, ready.NATSURL, ready.StateDir = s.Issuer, s.HTTPAddr, s.NATSURL, s.Dir.Path()
+		e.Ready(ready)
 	}
 	select {
 	case err := <-s.Err():
