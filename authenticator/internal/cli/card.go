@@ -44,7 +44,9 @@ func quoted(s string) string {
 
 // writeCard shows a request like a phone notification (CIBA Core 1.0 §8:
 // the client, the scope and the binding message the user compares with the
-// consumption device), ending with footer.
+// consumption device; RFC 9396: each authorization_details entry, numbered
+// and in words, so the person knows what each approval grants), ending
+// with footer.
 func writeCard(w io.Writer, r channel.AuthRequest, now time.Time, footer string) {
 	client := display(r.ClientID)
 	if r.ClientName != "" {
@@ -63,6 +65,13 @@ func writeCard(w io.Writer, r channel.AuthRequest, now time.Time, footer string)
 	row("message", message)
 	if len(r.ACRValues) > 0 {
 		row("acr", display(strings.Join(r.ACRValues, " ")))
+	}
+	for i, line := range r.AuthorizationDetails.Lines() {
+		label := ""
+		if i == 0 {
+			label = "details"
+		}
+		row(label, fmt.Sprintf("%d. %s", i+1, display(line)))
 	}
 	row("expires", fmt.Sprintf("in %d s", r.SecondsLeft(now)))
 	b.WriteString("└ " + footer + "\n")

@@ -155,6 +155,11 @@ func requestFields(r channel.AuthRequest, now time.Time) map[string]any {
 	if len(r.ACRValues) > 0 {
 		f["acr_values"] = r.ACRValues
 	}
+	if len(r.AuthorizationDetails) > 0 {
+		// The entries as the client sent them, and each in words.
+		f["authorization_details"] = r.AuthorizationDetails
+		f["authorization_details_text"] = r.AuthorizationDetails.Lines()
+	}
 	return f
 }
 
@@ -173,6 +178,22 @@ func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 // --json it goes to stderr so stdout stays JSON.
 func (p *printer) reprompt() { p.text("  answer y or n: " + prompt + "\n") }
 
+// detailsPrompt is the question of a card with several
+// authorization_details entries, which may be approved in part.
+const detailsPrompt = "approve? [y]es, all / [n]o / entry numbers to approve only those, e.g. 1,3"
+
+// partial says which entries an approval grants, when not all.
+func (p *printer) partial(r channel.AuthRequest, approved []int) {
+	if p.json {
+		return // decision_sent carries them
+	}
+	nums := make([]string, len(approved))
+	for i, a := range approved {
+		nums[i] = fmt.Sprint(a + 1)
+	}
+	p.text(fmt.Sprintf("  approving %d of %d: entry %s; the others are not granted\n", len(approved), len(r.AuthorizationDetails), strings.Join(nums, ", ")))
+}
+
 func (p *printer) expired(r channel.AuthRequest) {
 	if p.json {
 		p.event(EventRequestExpired, map[string]any{"req": oauth.ReqRef(r.AuthReqID)})
@@ -181,9 +202,13 @@ func (p *printer) expired(r channel.AuthRequest) {
 	p.text("  expired before a decision\n")
 }
 
-func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string) {
+func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string, approved []int) {
 	if p.json {
-		p.event(EventDecisionSent, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source})
+		f := map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source}
+		if approved != nil {
+			f["approved_details"] = approved
+		}
+		p.event(EventDecisionSent, f)
 	}
 }
 
