@@ -249,7 +249,7 @@ func (d *device) pending(ctx context.Context) ([]channel.AuthRequest, error) {
 
 // decide sends a decision on authReqID signed with the device key (step 2)
 // and returns nil once the OP accepted it, a *RefusedError when it refused.
-func (d *device) decide(ctx context.Context, authReqID string, approve bool) error {
+func (d *device) decide(ctx context.Context, authReqID string, approve bool, approved []int) error {
 	nc, enr, err := d.conn()
 	if err != nil {
 		return err
@@ -268,6 +268,8 @@ func (d *device) decide(ctx context.Context, authReqID string, approve bool) err
 		Verdict:   verdict,
 		DeviceID:  enr.DeviceID,
 		AMR:       []string{"pwd"},
+		// The authorization_details entries approved; nil for all.
+		ApprovedDetails: approved,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
 			IssuedAt:  jwt.NewNumericDate(now),
