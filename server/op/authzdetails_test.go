@@ -234,3 +234,25 @@ func TestAuthorizationDetailsDiscovery(t *testing.T) {
 		t.Fatalf("authorization_details_types_supported = %v", got)
 	}
 }
+
+// TestAuthorizationDetailsPush: a push client receives the granted entries
+// in the pushed token response (CIBA Core 1.0 §10.3.1, RFC 9396 §7).
+func TestAuthorizationDetailsPush(t *testing.T) {
+	f := newFixture(t)
+	e := newNotifyEndpoint(t, nil)
+	f.withNotifications(t, e, nil)
+	f.reg.clients["pusher"].AuthorizationDetailsTypes = []string{authzdetails.TypePaymentInitiation, authzdetails.TypeAccountInformation}
+	id := f.startAs(t, "pusher", url.Values{"authorization_details": {rarBoth}})
+	if err := f.p.Decide(context.Background(), "user", id, authreq.Verdict{Approve: true, ApprovedDetails: []int{0}}); err != nil {
+		t.Fatal(err)
+	}
+	f.settle()
+	calls := e.Calls()
+	if len(calls) != 1 {
+		t.Fatalf("calls %+v", calls)
+	}
+	b := pushBody(t, calls[0])
+	if got := typesOf(b["authorization_details"]); strings.Join(got, ",") != "payment_initiation" {
+		t.Fatalf("pushed authorization_details %v: %v", got, b)
+	}
+}
