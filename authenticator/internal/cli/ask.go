@@ -168,7 +168,7 @@ func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Ti
 			v, idx := choose(in, n)
 			if v == "" {
 				if !r.tty {
-					r.out.reprompt()
+					r.out.reprompt(n > 1)
 				}
 				continue
 			}

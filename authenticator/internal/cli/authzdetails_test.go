@@ -153,7 +153,7 @@ func TestDetailsTerminal(t *testing.T) {
 	req := op.NewRequest("user", "Invoice")
 	req.AuthorizationDetails = mustDetails(t, "["+cardPayment+","+cardAccount+","+cardAccount+"]")
 	op.Announce(t, req)
-	p.stdout.waitFor(t, "└ "+detailsPrompt+"\n", 1)
+	p.stdout.waitFor(t, "└ "+detailsPrompt+" / [s]kip\n", 1)
 	write(t, w, "1,3")
 	p.stdout.waitFor(t, "entries: 1,3", 1)
 	write(t, w, "\r")
@@ -187,5 +187,25 @@ func TestDetailsRulesRun(t *testing.T) {
 	}
 	if !strings.Contains(p.stdout.String(), `"authorization_details_text":["Pay €499.99 to ACME GmbH, DE89 3704 0044 0532 0130 00"]`) {
 		t.Errorf("--json request lacks the details in words:\n%s", p.stdout.String())
+	}
+}
+
+// TestDetailsList: the list command shows each pending request's entries
+// in words.
+func TestDetailsList(t *testing.T) {
+	op := startOP(t)
+	dir := enrolled(t, op, "")
+	req := op.NewRequest("user", "Invoice 4711")
+	req.AuthorizationDetails = mustDetails(t, "["+cardPayment+","+cardAccount+"]")
+	op.Add(req)
+	p := start(t, strings.NewReader(""), only(op, dir), "list")
+	if code := p.wait(t); code != ExitOK {
+		t.Fatalf("list: exit %d\n%s", code, p.stderr)
+	}
+	out := p.stdout.String()
+	for _, line := range []string{"    1. Pay €1,000.00 to ACME GmbH, DE89 3704 0044 0532 0130 00\n", "    2. Read balances at bank.example/accounts\n"} {
+		if !strings.Contains(out, line) {
+			t.Errorf("list lacks %q:\n%s", line, out)
+		}
 	}
 }

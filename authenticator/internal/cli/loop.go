@@ -163,6 +163,9 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	}
 	if len(req.AuthorizationDetails) > 1 {
 		footer = detailsPrompt
+		if r.tty {
+			footer += " / [s]kip"
+		}
 	}
 	switch action {
 	case actionIgnore:
@@ -190,7 +193,11 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	var approved []int // authorization_details entries approved; nil for all
 	if action == actionAsk {
 		if r.o.json {
-			fmt.Fprintln(r.e.stderr, prompt)
+			if len(req.AuthorizationDetails) > 1 {
+				fmt.Fprintln(r.e.stderr, detailsPrompt)
+			} else {
+				fmt.Fprintln(r.e.stderr, prompt)
+			}
 		}
 		var res outcome
 		verdict, acr, amr, res = r.ask(ctx, req, shown, &approved)

@@ -176,7 +176,14 @@ func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 
 // reprompt asks again after an answer that is neither yes nor no; with
 // --json it goes to stderr so stdout stays JSON.
-func (p *printer) reprompt() { p.text("  answer y or n: " + prompt + "\n") }
+// With several authorization_details entries it offers their numbers too.
+func (p *printer) reprompt(details bool) {
+	if details {
+		p.text("  answer y or n, or entry numbers: " + detailsPrompt + "\n")
+		return
+	}
+	p.text("  answer y or n: " + prompt + "\n")
+}
 
 // detailsPrompt is the question of a card with several
 // authorization_details entries, which may be approved in part.
@@ -323,6 +330,9 @@ func (p *printer) pending(reqs []channel.AuthRequest, now time.Time) {
 			msg = quoted(r.BindingMessage)
 		}
 		fmt.Fprintf(&b, "%s  %-20s %4d s  %s  [%s]\n", oauth.ReqRef(r.AuthReqID), display(r.ClientID), r.SecondsLeft(now), msg, display(strings.Join(r.Scope, " ")))
+		for i, line := range r.AuthorizationDetails.Lines() {
+			fmt.Fprintf(&b, "    %d. %s\n", i+1, display(line))
+		}
 	}
 	p.text(b.String())
 }
