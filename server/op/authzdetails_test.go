@@ -226,7 +226,7 @@ func TestAuthorizationDetailsRequestObject(t *testing.T) {
 }
 
 // TestAuthorizationDetailsDiscovery: the metadata lists the built-in
-// types (RFC 9396 §10.1).
+// types (RFC 9396 §10).
 func TestAuthorizationDetailsDiscovery(t *testing.T) {
 	f := newFixture(t)
 	got := f.p.Metadata().AuthorizationDetailsTypesSupported
