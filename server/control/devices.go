@@ -133,7 +133,7 @@ func (s *Server) decide(ctx context.Context, user, authReqID string, approve boo
 	if err != nil {
 		return err
 	}
-	err = ud.dev.Decide(ctx, authReqID, approve)
+	err = ud.dev.Decide(ctx, authReqID, approve, nil)
 	var refused *simdevice.RefusedError
 	switch {
 	case errors.As(err, &refused):

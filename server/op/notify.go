@@ -406,7 +406,7 @@ func (p *Provider) pushOnce(ctx context.Context, client *registry.Client, req *s
 	resp, m, err := p.mintTokens(ctx, grant{
 		Client: client, X5t: req.CertThumbprint,
 		User: req.User, Scope: req.Scope, ACR: req.ACR, AMR: req.AMR, AuthTime: req.AuthTime,
-		AuthReqID: req.ID,
+		Details: req.GrantedDetails, AuthReqID: req.ID,
 	}, now)
 	if err != nil {
 		p.log.Error("push: minting tokens failed; sending transaction_failed", "req", oauth.ReqRef(req.ID), "err", err)

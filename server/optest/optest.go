@@ -412,6 +412,7 @@ func pendingFrom(r channel.AuthRequest) Pending {
 	return Pending{
 		AuthReqID: r.AuthReqID, ClientID: r.ClientID, ClientName: r.ClientName, User: r.User,
 		Scope: r.Scope, BindingMessage: r.BindingMessage, ACRValues: r.ACRValues,
-		CreatedAt: time.Unix(r.CreatedAt, 0), ExpiresAt: time.Unix(r.ExpiresAt, 0),
+		AuthorizationDetails: r.AuthorizationDetails,
+		CreatedAt:            time.Unix(r.CreatedAt, 0), ExpiresAt: time.Unix(r.ExpiresAt, 0),
 	}
 }

@@ -93,8 +93,12 @@ type Client struct {
 	// without a client certificate on the connection. It matters for the
 	// methods that do not need a certificate; with mutual TLS client
 	// authentication tokens are always bound.
-	TLSClientCertificateBoundAccessTokens bool      `json:"tls_client_certificate_bound_access_tokens,omitempty"`
-	CreatedAt                             time.Time `json:"created_at"`
+	TLSClientCertificateBoundAccessTokens bool `json:"tls_client_certificate_bound_access_tokens,omitempty"`
+	// AuthorizationDetailsTypes are the authorization_details types the
+	// client may request (RFC 9396 §10: client metadata
+	// authorization_details_types); empty allows none.
+	AuthorizationDetailsTypes []string  `json:"authorization_details_types,omitempty"`
+	CreatedAt                 time.Time `json:"created_at"`
 }
 
 type clientList struct {
@@ -140,6 +144,26 @@ func (c *Client) Validate() error {
 	}
 	if (c.RequireSignedRequest || c.BackchannelAuthRequestSigningAlg != "") && !c.hasSigningKey() {
 		return fmt.Errorf("registry: client %s: signed authentication requests need a jwks with a public key", c.ID)
+	}
+	return ValidateDetailsTypes(c.AuthorizationDetailsTypes)
+}
+
+// detailsTypePattern is the authorization_details type values a client
+// may register: printable ASCII without spaces or commas, so that a list
+// of them can be written comma-separated.
+var detailsTypePattern = regexp.MustCompile(`^[!-+\--~]{1,128}$`)
+
+// ValidateDetailsTypes checks a client's authorization_details_types
+// (RFC 9396 §10): each 1 to 128 printable ASCII characters without
+// spaces or commas, none twice.
+func ValidateDetailsTypes(types []string) error {
+	for i, t := range types {
+		if !detailsTypePattern.MatchString(t) {
+			return fmt.Errorf("registry: authorization_details type %q: want 1 to 128 printable ASCII characters, no space or comma", t)
+		}
+		if slices.Contains(types[:i], t) {
+			return fmt.Errorf("registry: authorization_details type %q is listed twice", t)
+		}
 	}
 	return nil
 }

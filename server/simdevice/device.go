@@ -299,8 +299,10 @@ func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
 
 // Decide sends a decision on authReqID signed with the device key
 // (step 2, CIBA Core 1.0 §8) and returns nil once the OP accepted it, a
-// *RefusedError when it refused, ErrOffline after Drop.
-func (d *Device) Decide(ctx context.Context, authReqID string, approve bool) error {
+// *RefusedError when it refused, ErrOffline after Drop. approved names the
+// authorization_details entries approved, by index (RFC 9396); nil approves
+// them all.
+func (d *Device) Decide(ctx context.Context, authReqID string, approve bool, approved []int) error {
 	nc, enr, err := d.conn()
 	if err != nil {
 		return err
@@ -319,6 +321,9 @@ func (d *Device) Decide(ctx context.Context, authReqID string, approve bool) err
 		Verdict:   verdict,
 		DeviceID:  enr.DeviceID,
 		AMR:       []string{"pwd"},
+		// The authorization_details entries approved (RFC 9396); nil for
+		// all of them.
+		ApprovedDetails: approved,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
 			IssuedAt:  jwt.NewNumericDate(now),

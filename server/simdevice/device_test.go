@@ -51,11 +51,11 @@ func TestDevice(t *testing.T) {
 		t.Fatalf("id %q, online %v", d.ID(), d.Online())
 	}
 	var refused *simdevice.RefusedError
-	if err := d.Decide(ctx, "no-such-request", true); !errors.As(err, &refused) || refused.Code == "" {
+	if err := d.Decide(ctx, "no-such-request", true, nil); !errors.As(err, &refused) || refused.Code == "" {
 		t.Fatalf("decision on an unknown request: %v", err)
 	}
 	d.Drop()
-	if err := d.Decide(ctx, "x", true); !errors.Is(err, simdevice.ErrOffline) {
+	if err := d.Decide(ctx, "x", true, nil); !errors.Is(err, simdevice.ErrOffline) {
 		t.Fatalf("decision while offline: %v", err)
 	}
 	if err := d.Connect(ctx); err != nil || !d.Online() {

@@ -45,9 +45,10 @@ func quoted(s string) string {
 
 // writeCard shows a request like a phone notification (CIBA Core 1.0 §8:
 // the client, the scope and the binding message the user compares with the
-// consumption device), ending with footer. The acr the request asks for is
-// shown as asked, with a warning when this device (with a PIN or not,
-// hasPIN) cannot give it.
+// consumption device; RFC 9396: each authorization_details entry, numbered
+// and in words, so the person knows what each approval grants), ending
+// with footer. The acr the request asks for is shown as asked, with a
+// warning when this device (with a PIN or not, hasPIN) cannot give it.
 func writeCard(w io.Writer, r channel.AuthRequest, now time.Time, footer string, hasPIN bool) {
 	client := display(r.ClientID)
 	if r.ClientName != "" {
@@ -69,6 +70,13 @@ func writeCard(w io.Writer, r channel.AuthRequest, now time.Time, footer string,
 		if w := acrWarning(r.ACRValues, hasPIN); w != "" {
 			row("⚠", w)
 		}
+	}
+	for i, line := range r.AuthorizationDetails.Lines() {
+		label := ""
+		if i == 0 {
+			label = "details"
+		}
+		row(label, fmt.Sprintf("%d. %s", i+1, display(line)))
 	}
 	row("expires", fmt.Sprintf("in %d s", r.SecondsLeft(now)))
 	b.WriteString("└ " + footer + "\n")

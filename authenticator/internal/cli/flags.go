@@ -104,7 +104,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 	if cmd == "" {
 		fs.StringVar(&o.auto, "auto", "", "decide every request without asking: `approve|deny|ignore`")
 		fs.DurationVar(&o.delay, "delay", 0, "wait this `duration` before an automatic decision, e.g. 2s")
-		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message or acr (see Rules below)")
+		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message, acr or authorization details (see Rules below)")
 		fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
 		fs.BoolVar(&o.plain, "plain", false, "on a terminal, show cards one under the other and read single keys instead of the full-screen phone")
 		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099 (see Approval hook below)")
@@ -281,11 +281,19 @@ match leaves the request to --auto, else to the person at the terminal.
   {"rules": [
     {"client_id": "shop", "scope": "payments", "action": "approve", "delay": "2s"},
     {"binding_message": "^Order [0-9]+$", "acr": "urn:cibalab:acr:pin", "action": "deny"},
+    {"details": {"type": "payment_initiation", "currency": "EUR", "max_amount": "500.00"}, "action": "approve"},
     {"action": "ignore"}
   ]}
   client_id equal; scope among the requested scopes; binding_message an RE2
-  regular expression; acr among the requested acr_values; action approve,
-  deny, ignore (let it expire) or ask; delay waits before acting.
+  regular expression; acr among the requested acr_values; details matches
+  when every authorization_details entry (RFC 9396) has the type, and, for
+  payments, the currency and an amount of at most max_amount; action
+  approve, deny, ignore (let it expire) or ask; delay waits before acting.
+
+Authorization details: a card shows each entry of a request's
+  authorization_details in words, numbered. Answer y to approve them all,
+  n to deny, or the numbers of the entries to approve only those (1,3);
+  on a terminal type the numbers, then Enter.
 
 Approval hook (--approval-hook-listen, loopback only): POST
   /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this

@@ -99,9 +99,9 @@ func (r *runner) feedPhone(ctx context.Context, prog *tea.Program, lost chan<- s
 				prog.Quit()
 				return
 			}
-			// Readable lines of what the request asks beyond its scope go
-			// in Request.Details, shown on the request screen.
-			prog.Send(phone.RequestMsg{Request: phone.Request{AuthRequest: req}})
+			// Each authorization_details entry in words (RFC 9396), shown
+			// on the request screen; the phone approves or denies them all.
+			prog.Send(phone.RequestMsg{Request: phone.Request{AuthRequest: req, Details: req.AuthorizationDetails.Lines()}})
 		case c := <-r.closures():
 			prog.Send(phone.ClosedMsg{AuthReqID: c.AuthReqID, Reason: c.Reason, DeviceID: c.DeviceID})
 		case <-poll.C:

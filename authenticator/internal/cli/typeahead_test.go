@@ -65,7 +65,7 @@ func TestAskIgnoresKeysReadBeforeTheCard(t *testing.T) {
 			r := &runner{tty: true, dev: &devicedir.Device{}, now: time.Now, input: in,
 				out: &printer{w: &out, stderr: &out}}
 			req := channel.AuthRequest{AuthReqID: "id", ExpiresAt: shown.Add(time.Minute).Unix()}
-			verdict, _, _, res := r.ask(context.Background(), req, shown)
+			verdict, _, _, res := r.ask(context.Background(), req, shown, new([]int))
 			if verdict != tt.verdict || res.code != tt.code {
 				t.Fatalf("ask = %q, %+v; want %q, exit %d", verdict, res, tt.verdict, tt.code)
 			}

@@ -47,6 +47,23 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatal("Get returned shared memory")
 			}
 		}},
+		{"authorization_details kept", func(t *testing.T, s store.Store) {
+			r := newRequest("a", "alice", t0)
+			r.AuthorizationDetails = `[{"type":"a"},{"type":"b"}]`
+			if err := s.Create(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Update(ctx, "a", func(r *store.Request) error {
+				r.Status, r.GrantedDetails = store.StatusApproved, `[{"type":"b"}]`
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, "a")
+			if err != nil || got.AuthorizationDetails != r.AuthorizationDetails || got.GrantedDetails != `[{"type":"b"}]` {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		}},
 		{"create twice", func(t *testing.T, s store.Store) {
 			if err := s.Create(ctx, newRequest("a", "alice", t0)); err != nil {
 				t.Fatal(err)
