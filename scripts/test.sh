@@ -25,6 +25,8 @@ for m in "${modules[@]}"; do
   echo "== $m: go test -race"
   (cd "$m" && go test -race -count=1 "$@" ./...) || status=1
 done
+echo "== optest from a module outside the workspace (README lines)"
+./scripts/optest-module.sh || status=1
 if [ "$status" -ne 0 ]; then
   echo "FAIL: at least one module failed (see above)"
 else
