@@ -1,0 +1,44 @@
+package cliconv
+
+import "strings"
+
+// packagePrefixes are the names of Go packages whose errors start with
+// "name: "; Message drops them, since they name code, not what went wrong.
+var packagePrefixes = []string{
+	"registry", "state", "ca", "pki", "dn", "oprun", "bus", "op", "store", "authreq",
+	"ciba", "device", "devicedir", "devicekey", "channel", "progenv", "optest",
+	"x509", "tls", "pkcs12", "json", "jwt", "nats",
+}
+
+// Message is err as one line of plain words: no line breaks and no
+// package prefixes ("registry: client \"shop\": registry: already exists"
+// becomes "client \"shop\": already exists").
+func Message(err error) string {
+	if err == nil {
+		return ""
+	}
+	return Plain(err.Error())
+}
+
+// Plain is Message for a string.
+func Plain(msg string) string {
+	msg = strings.Join(strings.Fields(msg), " ")
+	parts := strings.Split(msg, ": ")
+	out := parts[:0]
+	for i, p := range parts {
+		if i < len(parts)-1 && isPackage(p) {
+			continue
+		}
+		out = append(out, p)
+	}
+	return strings.Join(out, ": ")
+}
+
+func isPackage(s string) bool {
+	for _, p := range packagePrefixes {
+		if s == p {
+			return true
+		}
+	}
+	return false
+}
