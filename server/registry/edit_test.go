@@ -75,7 +75,11 @@ func TestUpdateAndRemoveClient(t *testing.T) {
 	if got, _ := d.Client("shop"); got.NotificationEndpoint != "https://shop.example/cb" {
 		t.Fatal("a refused update changed the client")
 	}
-	if err := d.UpdateClient(tlsClient("nobody", func(c *Client) { c.SubjectDN = "CN=x"; c.DeliveryMode = oauth.ModePoll; c.GrantTypes = []string{oauth.GrantTypeCIBA} })); !errors.Is(err, ErrNotFound) {
+	if err := d.UpdateClient(tlsClient("nobody", func(c *Client) {
+		c.SubjectDN = "CN=x"
+		c.DeliveryMode = oauth.ModePoll
+		c.GrantTypes = []string{oauth.GrantTypeCIBA}
+	})); !errors.Is(err, ErrNotFound) {
 		t.Fatalf("update unknown: %v", err)
 	}
 	if err := d.RemoveClient("shop"); err != nil {

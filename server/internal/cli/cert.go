@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -32,7 +33,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 `
 	var dir, clientID, out, caName, passwordFile string
 	var validity time.Duration
-	var insecureEmpty, withPEM bool
+	var insecureEmpty, withPEM, force bool
 	cmd.stateDirVar(&dir)
 	cmd.stringVar(&clientID, "client", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&out, "out", "", "", "PKCS#12 `FILE` to write (required)")
@@ -41,6 +42,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the PKCS#12 password (trailing newline ignored)")
 	cmd.boolVar(&insecureEmpty, "insecure-empty-password", "allow a PKCS#12 file without a password")
 	cmd.boolVar(&withPEM, "pem", "also write the certificate and key as PEM files")
+	cmd.boolVar(&force, "force", "overwrite --out (and the PEM files) when they exist")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
 	}
@@ -52,6 +54,18 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	}
 	if validity <= 0 {
 		return cmd.usageError(e, "--validity must be positive")
+	}
+	if !force {
+		targets := []string{out}
+		if withPEM {
+			base := strings.TrimSuffix(out, filepath.Ext(out))
+			targets = append(targets, base+".pem", base+"-key.pem")
+		}
+		for _, f := range targets {
+			if _, err := os.Lstat(f); err == nil {
+				return cmd.usageError(e, f+" exists: give another --out, or --force to overwrite it")
+			}
+		}
 	}
 	var password string
 	if passwordFile != "" {

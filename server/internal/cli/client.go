@@ -122,7 +122,8 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		if dir != defaultStateDir {
 			sd = " --state-dir " + shellQuote(dir)
 		}
-		fmt.Fprintf(e.Stdout, "Next: ciba-op cert issue --client %s --out %s --password-file FILE%s\n", shellQuote(c.ID), shellQuote(c.ID+".p12"), sd)
+		fmt.Fprintf(e.Stdout, "next: %s cert issue --client %s --out %s --password-file %s%s\n", e.bin("ciba-op"), shellQuote(c.ID), shellQuote(c.ID+".p12"), shellQuote(c.ID+".pass"), sd)
+		fmt.Fprintf(e.Stdout, "  (%s holds the password of the new PKCS#12 file; create it first, e.g. with: head -c 18 /dev/urandom | base64 > %s)\n", shellQuote(c.ID+".pass"), shellQuote(c.ID+".pass"))
 	}
 	return exitOK
 }

@@ -1,0 +1,90 @@
+package cli
+
+import (
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+func TestClientUpdateRemove(t *testing.T) {
+	_, env := newStateDir(t)
+	mustRun(t, env, "init")
+	mustRun(t, env, "client", "add", "--id", "shop", "--subject-dn", "CN=shop,O=Example")
+	r := runMain(t, env, "", "client", "add", "--id", "copy", "--subject-dn", "cn=SHOP, o=example")
+	if r.code != exitError || !strings.Contains(r.stderr, "already registered to client shop") || strings.Contains(r.stderr, "registry:") {
+		t.Fatalf("second client with the same DN: exit %d: %s", r.code, r.stderr)
+	}
+	mustRun(t, env, "client", "add", "--id", "copy", "--subject-dn", "CN=copy")
+	r = runMain(t, env, "", "client", "update", "--id", "copy", "--subject-dn", "CN=shop,O=Example")
+	if r.code != exitError || !strings.Contains(r.stderr, "already registered to client shop") {
+		t.Fatalf("update to a taken DN: exit %d: %s", r.code, r.stderr)
+	}
+	if r := runMain(t, env, "", "client", "update", "--id", "shop"); r.code != exitUsage {
+		t.Fatalf("update without changes: exit %d", r.code)
+	}
+	if r := runMain(t, env, "", "client", "update", "--id", "shop", "--delivery-mode", "ping"); r.code != exitUsage || !strings.Contains(r.stderr, "https") {
+		t.Fatalf("ping without endpoint: exit %d: %s", r.code, r.stderr)
+	}
+	mustRun(t, env, "client", "update", "--id", "shop", "--delivery-mode", "ping", "--notification-endpoint", "https://shop.example/cb")
+	list := mustRun(t, env, "client", "list", "--json").stdout
+	if !strings.Contains(list, `"backchannel_client_notification_endpoint": "https://shop.example/cb"`) && !strings.Contains(list, `"backchannel_client_notification_endpoint":"https://shop.example/cb"`) {
+		t.Fatalf("update not seen in the list:\n%s", list)
+	}
+	mustRun(t, env, "client", "remove", "--id", "shop")
+	if r := runMain(t, env, "", "client", "remove", "--id", "shop"); r.code != exitError || !strings.Contains(r.stderr, `client "shop": not found`) {
+		t.Fatalf("remove twice: exit %d: %s", r.code, r.stderr)
+	}
+	// The DN is free again.
+	mustRun(t, env, "client", "update", "--id", "copy", "--subject-dn", "CN=shop,O=Example")
+}
+
+func TestUserUpdateRemoveAndCARemove(t *testing.T) {
+	_, env := newStateDir(t)
+	mustRun(t, env, "init")
+	pw := writeFile(t, filepath.Join(t.TempDir(), "pw"), "new-password\n")
+	mustRun(t, env, "user", "update", "--id", "user", "--password-file", pw)
+	if r := runMain(t, env, "", "user", "update", "--id", "ghost", "--password-file", pw); r.code != exitError {
+		t.Fatalf("update unknown user: exit %d", r.code)
+	}
+	mustRun(t, env, "user", "remove", "--id", "user")
+	if !strings.Contains(mustRun(t, env, "user", "list").stdout, "ID") || strings.Contains(mustRun(t, env, "user", "list").stdout, "\nuser ") {
+		t.Fatal("removed user still listed")
+	}
+	mustRun(t, env, "ca", "create", "--name", "partner")
+	if r := runMain(t, env, "", "ca", "remove", "--name", "default"); r.code != exitUsage {
+		t.Fatalf("removing the default CA: exit %d", r.code)
+	}
+	mustRun(t, env, "ca", "remove", "--name", "partner")
+	if strings.Contains(mustRun(t, env, "ca", "list").stdout, "partner") {
+		t.Fatal("removed CA still listed")
+	}
+}
+
+func TestCertIssueForceAndCALifetime(t *testing.T) {
+	_, env := newStateDir(t)
+	mustRun(t, env, "init")
+	env[envCertPassword] = "pw"
+	out := filepath.Join(t.TempDir(), "c.p12")
+	mustRun(t, env, "cert", "issue", "--client", "cibaConformance", "--out", out)
+	before, _ := os.ReadFile(out)
+	r := runMain(t, env, "", "cert", "issue", "--client", "cibaConformance", "--out", out)
+	if r.code != exitUsage || !strings.Contains(r.stderr, "--force") {
+		t.Fatalf("overwrite without --force: exit %d: %s", r.code, r.stderr)
+	}
+	if after, _ := os.ReadFile(out); string(after) != string(before) {
+		t.Fatal("the refused issue changed --out")
+	}
+	mustRun(t, env, "cert", "issue", "--client", "cibaConformance", "--out", out, "--force")
+	r = runMain(t, env, "", "cert", "issue", "--client", "cibaConformance", "--out", out, "--force", "--validity", "100000h")
+	if r.code != exitError || !strings.Contains(r.stderr, "outlive its certificate authority") {
+		t.Fatalf("a certificate outliving its CA: exit %d: %s", r.code, r.stderr)
+	}
+}
+
+func TestVersion(t *testing.T) {
+	r := mustRun(t, nil, "--version")
+	if !strings.HasPrefix(r.stdout, "ciba-op ") || !strings.Contains(r.stdout, " go1.") {
+		t.Fatalf("--version: %q", r.stdout)
+	}
+}
