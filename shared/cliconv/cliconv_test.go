@@ -70,3 +70,23 @@ func TestVersion(t *testing.T) {
 		t.Fatalf("Version = %q", v)
 	}
 }
+
+func TestWantsJSON(t *testing.T) {
+	for _, tc := range []struct {
+		args []string
+		env  string
+		want bool
+	}{
+		{nil, "", false},
+		{[]string{"--json"}, "", true},
+		{[]string{"-json", "--bad"}, "", true},
+		{[]string{"--json=false"}, "true", false},
+		{nil, "true", true},
+		{[]string{"--", "--json"}, "", false},
+		{[]string{"--jsonx"}, "", false},
+	} {
+		if got := WantsJSON(tc.args, tc.env); got != tc.want {
+			t.Errorf("WantsJSON(%q, %q) = %v", tc.args, tc.env, got)
+		}
+	}
+}

@@ -1,6 +1,9 @@
 package cliconv
 
-import "strings"
+import (
+	"strconv"
+	"strings"
+)
 
 // packagePrefixes are the names of Go packages whose errors start with
 // "name: "; Message drops them, since they name code, not what went wrong.
@@ -41,4 +44,31 @@ func isPackage(s string) bool {
 		}
 	}
 	return false
+}
+
+// WantsJSON reports whether --json was asked for in args, which may not
+// parse, or else by env, the value of the program's environment variable
+// for --json. Programs use it to answer a usage mistake with one JSON
+// document too.
+func WantsJSON(args []string, env string) bool {
+	want := false
+	if b, err := strconv.ParseBool(strings.TrimSpace(env)); err == nil {
+		want = b
+	}
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || name != "json" {
+			continue
+		}
+		want = true
+		if hasVal {
+			if b, err := strconv.ParseBool(val); err == nil {
+				want = b
+			}
+		}
+	}
+	return want
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/cibalab/cibalab/shared/cliconv"
 )
 
 // Main runs ciba-authenticator with args (without the program name) and
@@ -22,13 +24,21 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
+	if len(args) == 1 && cliconv.IsVersion(args[0]) {
+		fmt.Fprintln(stdout, cliconv.Version(cliconv.Authenticator))
+		return ExitOK
+	}
 	o, fs, err := parseFlags(args, getenv)
 	switch {
 	case errors.Is(err, errHelp):
 		usage(stdout, o.cmd, fs)
 		return ExitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
+		msg := cliconv.Message(err)
+		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", Name, msg, Name)
+		if cliconv.WantsJSON(args, getenv(envName("json"))) {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": ExitUsage})
+		}
 		return ExitUsage
 	}
 	// The cards' terminal: stdin and stdout both terminals.
@@ -43,7 +53,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	stdout, stderr = &termWriter{w: stdout, raw: raw}, &termWriter{w: stderr, raw: raw}
 	logOut, closeLog, err := logDestination(o, stderr, o.cmd == "" && isTTY && stderrTTY)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: --log-file: %v\n", Name, err)
+		msg := "--log-file: " + cliconv.Message(err)
+		fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
+		if o.json {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": ExitUsage})
+		}
 		return ExitUsage
 	}
 	defer closeLog()
@@ -65,9 +79,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ctx.Err() != nil {
 			f = fail(ExitInterrupted, "interrupted")
 		}
-		fmt.Fprintf(stderr, "%s: %s\n", Name, f.msg)
-		if o.json && f.code != ExitInterrupted {
-			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": f.msg, "exit_code": f.code})
+		msg := cliconv.Plain(f.msg)
+		fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
+		if o.json {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": f.code})
 		}
 		return f.code
 	}

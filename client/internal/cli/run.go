@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -37,7 +36,7 @@ func Run(ctx context.Context, env Env, args []string) int {
 	if err != nil {
 		msg := cliconv.Message(err)
 		fmt.Fprintf(env.Stderr, "ciba-client: %s\nRun 'ciba-client --help' for usage.\n", msg)
-		if wantsJSON(args, env.getenv) {
+		if cliconv.WantsJSON(args, env.getenv(flagDef{name: "json"}.env())) {
 			(&run{env: env}).printJSON(jsonError{codeUsage, msg})
 		}
 		return ExitUsage
@@ -99,31 +98,6 @@ func (r *run) fail(err error, interrupted, timedOut bool) int {
 type jsonError struct {
 	Error       string `json:"error"`
 	Description string `json:"error_description,omitempty"`
-}
-
-// wantsJSON reports whether --json was asked for, by a flag or the
-// environment, in arguments that may not parse.
-func wantsJSON(args []string, getenv func(string) string) bool {
-	want := false
-	if b, err := strconv.ParseBool(strings.TrimSpace(getenv(flagDef{name: "json"}.env()))); err == nil {
-		want = b
-	}
-	for _, a := range args {
-		if a == "--" {
-			break
-		}
-		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
-		if !strings.HasPrefix(a, "-") || name != "json" {
-			continue
-		}
-		want = true
-		if hasVal {
-			if b, err := strconv.ParseBool(val); err == nil {
-				want = b
-			}
-		}
-	}
-	return want
 }
 
 func (r *run) printJSON(v any) {
