@@ -46,7 +46,7 @@ func Table() []Code {
 			Authenticator: "done; with --once, the OP accepted a decision; end of stdin",
 		}},
 		{ExitError, "error", "something unexpected; the message names it.", map[string]string{
-			OP:            "a file could not be read or written, a name already exists or is unknown, a listener failed",
+			OP:            "a file could not be read or written, a name already exists or is unknown, a subject DN or SAN is another client's, a listener failed",
 			Client:        "the OP is unreachable, answered against the specification, or sent an invalid ID token",
 			Authenticator: "NATS unreachable, no OP answering, a decision not delivered",
 		}},

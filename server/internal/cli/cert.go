@@ -21,7 +21,8 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 			"tls_client_auth (RFC 8705 §2.1): the subject is the client's registered subject DN, or\n"+
 			"CN=<ID> and its registered subject alternative name. Writes the key, the certificate\n"+
 			"and the issuing CA as a PKCS#12 file (0600); with --pem also FILE.pem and FILE-key.pem\n"+
-			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1).\n\n"+
+			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1). An existing\n"+
+			"FILE is kept unless --force, and no certificate outlives the CA that issues it.\n\n"+
 			"For a ping or push client it also writes FILE-notify.pem and FILE-notify-key.pem\n"+
 			"(0600), without FILE's extension: the TLS server certificate of the client's notification\n"+
 			"endpoint (CIBA Core 1.0 §9), for the host of its registered\n"+
