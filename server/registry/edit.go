@@ -44,11 +44,17 @@ func identifierConflict(list []Client, c Client) error {
 		default:
 			continue
 		}
-		return fmt.Errorf("registry: client %s: the %s is already registered to client %s, so one certificate would authenticate as both; give another, or remove or update %s first: %w",
-			c.ID, what, o.ID, o.ID, ErrIdentifierTaken)
+		return &identifierTakenError{fmt.Sprintf("registry: client %s: the %s is already registered to client %s, so one certificate would authenticate as both; give another, or remove or update %s first",
+			c.ID, what, o.ID, o.ID)}
 	}
 	return nil
 }
+
+// identifierTakenError is ErrIdentifierTaken with the clients it concerns.
+type identifierTakenError struct{ msg string }
+
+func (e *identifierTakenError) Error() string        { return e.msg }
+func (e *identifierTakenError) Is(target error) bool { return target == ErrIdentifierTaken }
 
 func sameDN(a, b string) bool {
 	da, err := dn.Parse(a)

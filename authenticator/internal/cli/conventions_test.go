@@ -1,7 +1,10 @@
 package cli
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -32,5 +35,22 @@ func TestUsageMistakeWithJSON(t *testing.T) {
 	}
 	if doc["type"] != "error" || doc["exit_code"] != float64(ExitUsage) {
 		t.Fatalf("document %v", doc)
+	}
+}
+
+// The enroll hint is a command to copy: the program as the README builds
+// it (or as it was invoked), with the flags that were given.
+func TestEnrollHintIsACommand(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "my device")
+	for _, tc := range []struct{ program, want string }{
+		{"", "bin/ciba-authenticator enroll --user alice --nats-url nats://127.0.0.1:1 --device-dir '" + dir + "'"},
+		{"./ciba-authenticator", "./ciba-authenticator enroll --user alice"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := MainAs(context.Background(), tc.program, []string{"list", "--user", "alice", "--nats-url", "nats://127.0.0.1:1", "--device-dir", dir},
+			strings.NewReader(""), &stdout, &stderr, nil)
+		if code != ExitUsage || !strings.Contains(stderr.String(), tc.want) {
+			t.Errorf("program %q: exit %d, stderr %q lacks %q", tc.program, code, stderr.String(), tc.want)
+		}
 	}
 }

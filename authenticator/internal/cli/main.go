@@ -15,12 +15,22 @@ import (
 // Main runs ciba-authenticator with args (without the program name) and
 // returns its exit code. getenv reads the environment; nil reads none.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	return run(ctx, args, stdin, stdout, stderr, getenv, nil)
+	return runAs(ctx, "", args, stdin, stdout, stderr, getenv, nil)
+}
+
+// MainAs is Main for the program invoked as program (os.Args[0]): the
+// commands it prints for the user to copy run it the same way.
+func MainAs(ctx context.Context, program string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return runAs(ctx, program, args, stdin, stdout, stderr, getenv, nil)
 }
 
 // run is Main with the terminal decision injectable: tty nil means
 // "stdin and stdout are both terminals".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty *bool) int {
+	return runAs(ctx, "", args, stdin, stdout, stderr, getenv, tty)
+}
+
+func runAs(ctx context.Context, program string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty *bool) int {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
 	}
@@ -61,7 +71,7 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitUsage
 	}
 	defer closeLog()
-	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw,
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw, program: program,
 		log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: o.logLevel}))}
 	var code int
 	var f *failure
