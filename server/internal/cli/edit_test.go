@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"encoding/json"
 	"os"
 	"path/filepath"
 	"strings"
@@ -86,5 +87,24 @@ func TestVersion(t *testing.T) {
 	r := mustRun(t, nil, "--version")
 	if !strings.HasPrefix(r.stdout, "ciba-op ") || !strings.Contains(r.stdout, " go1.") {
 		t.Fatalf("--version: %q", r.stdout)
+	}
+}
+
+// With --json anywhere, a usage mistake still prints one JSON document.
+func TestJSONOnUsageMistakes(t *testing.T) {
+	_, env := newStateDir(t)
+	for _, args := range [][]string{
+		{"client", "list", "--bogus", "--json"},
+		{"client", "lsit", "--json"},
+		{"nonsense", "--json"},
+	} {
+		r := runMain(t, env, "", args...)
+		if r.code != exitUsage {
+			t.Fatalf("%v: exit %d", args, r.code)
+		}
+		var doc map[string]string
+		if err := json.Unmarshal([]byte(r.stdout), &doc); err != nil || doc["error"] != "usage" {
+			t.Errorf("%v: stdout %q is not one usage document (%v)", args, r.stdout, err)
+		}
 	}
 }

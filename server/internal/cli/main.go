@@ -90,7 +90,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 		return group(ctx, e, "device", args[1:], map[string]runner{"list": runDeviceList, "revoke": runDeviceRevoke})
 	}
 	fmt.Fprintf(e.Stderr, "ciba-op: unknown command %q\nRun 'ciba-op --help' for usage.\n", args[0])
-	return exitUsage
+	return jsonFailure(e, cliconv.WantsJSON(args, ""), exitUsage, fmt.Errorf("unknown command %q", args[0]))
 }
 
 type runner func(ctx context.Context, e Env, args []string) int
@@ -118,7 +118,7 @@ func group(ctx context.Context, e Env, name string, args []string, subs map[stri
 	run, ok := subs[args[0]]
 	if !ok {
 		fmt.Fprintf(e.Stderr, "ciba-op %s: unknown subcommand %q\nRun 'ciba-op %s --help' for usage.\n", name, args[0], name)
-		return exitUsage
+		return jsonFailure(e, cliconv.WantsJSON(args, ""), exitUsage, fmt.Errorf("unknown subcommand %q", args[0]))
 	}
 	return run(ctx, e, args[1:])
 }
