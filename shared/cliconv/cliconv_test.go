@@ -51,12 +51,14 @@ func itoa(c int) string { return strconv.Itoa(c) }
 func TestPageLayout(t *testing.T) {
 	fs := flag.NewFlagSet("x", flag.ContinueOnError)
 	fs.String("issuer", "https://op", "issuer `URL`")
+	fs.String("dir", "", "device `directory`")
 	fs.Bool("json", false, "print JSON")
 	var b strings.Builder
 	Page{Program: Client, Usage: []string{"[flags]"}, Description: "Does it.",
 		Flags:    FlagsOf(fs, func(n string) string { return "CIBA_CLIENT_" + strings.ToUpper(n) }),
 		Sections: []Section{{"ENVIRONMENT", "A  b"}}}.Write(&b)
 	want := "USAGE\n  ciba-client [flags]\n\nDoes it.\n\nFLAGS (a flag beats its environment variable, which beats the default)\n" +
+		"  --dir DIRECTORY\n      device directory [env CIBA_CLIENT_DIR]\n" +
 		"  --issuer URL\n      issuer URL (default \"https://op\") [env CIBA_CLIENT_ISSUER]\n" +
 		"  --json\n      print JSON [env CIBA_CLIENT_JSON]\n\nENVIRONMENT\n  A  b\n\nEXIT CODES\n"
 	if !strings.HasPrefix(b.String(), want) {

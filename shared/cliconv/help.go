@@ -41,6 +41,9 @@ func FlagsOf(fs *flag.FlagSet, env func(name string) string) []Flag {
 	var out []Flag
 	fs.VisitAll(func(f *flag.Flag) {
 		arg, usage := flag.UnquoteUsage(f)
+		if isWord(arg) {
+			arg = strings.ToUpper(arg) // "file" -> FILE, as placeholders are written everywhere
+		}
 		def := f.DefValue
 		if def == "false" || def == "0s" || def == "0" {
 			def = ""
@@ -48,6 +51,11 @@ func FlagsOf(fs *flag.FlagSet, env func(name string) string) []Flag {
 		out = append(out, Flag{Name: f.Name, Arg: arg, Usage: usage, Default: def, Env: env(f.Name)})
 	})
 	return out
+}
+
+// isWord reports whether s is one word of lower-case letters.
+func isWord(s string) bool {
+	return s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz") == ""
 }
 
 // Write writes the page to w.

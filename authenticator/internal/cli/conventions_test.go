@@ -54,3 +54,18 @@ func TestEnrollHintIsACommand(t *testing.T) {
 		}
 	}
 }
+
+// An auth_req_id is base64url: it may start with "-" and is still the
+// request, not a flag.
+func TestRequestIDStartingWithDash(t *testing.T) {
+	o, _, err := parseFlags([]string{"deny", "-FT3i182f7vtqJ1Airyocxi1xgM", "--json"}, func(string) string { return "" })
+	if err != nil || o.arg != "-FT3i182f7vtqJ1Airyocxi1xgM" || !o.json {
+		t.Fatalf("parse: %+v, %v", o, err)
+	}
+	if _, _, err := parseFlags([]string{"deny", "--bogus"}, func(string) string { return "" }); err == nil {
+		t.Fatal("deny --bogus parsed")
+	}
+	if _, _, err := parseFlags([]string{"approve", "--help"}, func(string) string { return "" }); err != errHelp {
+		t.Fatalf("approve --help: %v", err)
+	}
+}

@@ -124,11 +124,11 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 			o.cmd, args = args[0], args[1:]
 		}
 	}
-	if (o.cmd == "approve" || o.cmd == "deny") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		o.arg, args = args[0], args[1:]
-	}
 	level := ""
 	fs := newFlagSet(o.cmd, &o, &level)
+	if (o.cmd == "approve" || o.cmd == "deny") && len(args) > 0 && isRequestID(fs, args[0]) {
+		o.arg, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, fs, errHelp
@@ -186,6 +186,21 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 		}
 	}
 	return o, fs, nil
+}
+
+// isRequestID reports whether arg, the first argument of approve or deny,
+// names the request rather than a flag: an auth_req_id is base64url and
+// may well start with "-"; it is the request unless it starts with "--" or
+// names one of the command's flags.
+func isRequestID(fs *flag.FlagSet, arg string) bool {
+	if !strings.HasPrefix(arg, "-") {
+		return true
+	}
+	if arg == "-" || strings.HasPrefix(arg, "--") {
+		return false // flags are written --name; an ID like that goes after "--"
+	}
+	name, _, _ := strings.Cut(arg[1:], "=")
+	return fs.Lookup(name) == nil && name != "h" && name != "help"
 }
 
 // loopbackAddr accepts host:port with a loopback host: the hook decides
