@@ -5,14 +5,6 @@ import (
 	"strings"
 )
 
-// packagePrefixes are the names of Go packages whose errors start with
-// "name: "; Message drops them, since they name code, not what went wrong.
-var packagePrefixes = []string{
-	"registry", "state", "ca", "pki", "dn", "oprun", "bus", "op", "store", "authreq",
-	"ciba", "device", "devicedir", "devicekey", "channel", "progenv", "optest",
-	"x509", "tls", "pkcs12", "json", "jwt", "nats",
-}
-
 // Message is err as one line of plain words: no line breaks and no
 // package prefixes ("registry: client \"shop\": registry: already exists"
 // becomes "client \"shop\": already exists").
@@ -37,11 +29,14 @@ func Plain(msg string) string {
 	return strings.Join(out, ": ")
 }
 
+// isPackage reports whether s is the name of a Go package whose errors
+// start with "name: "; such prefixes name code, not what went wrong.
 func isPackage(s string) bool {
-	for _, p := range packagePrefixes {
-		if s == p {
-			return true
-		}
+	switch s {
+	case "registry", "state", "ca", "pki", "dn", "oprun", "bus", "op", "store", "authreq",
+		"ciba", "device", "devicedir", "devicekey", "channel", "progenv", "optest",
+		"x509", "tls", "pkcs12", "json", "jwt", "nats":
+		return true
 	}
 	return false
 }

@@ -22,13 +22,14 @@ const (
 )
 
 // mainPage is the help page of ciba-op itself.
-var mainPage = cliconv.Page{
-	Program: cliconv.OP,
-	Usage:   []string{"<command> [flags]", "--version"},
-	Description: `ciba-op is a mock OpenID Provider for Client-Initiated Backchannel
+func mainPage() cliconv.Page {
+	return cliconv.Page{
+		Program: cliconv.OP,
+		Usage:   []string{"<command> [flags]", "--version"},
+		Description: `ciba-op is a mock OpenID Provider for Client-Initiated Backchannel
 Authentication (OpenID Connect CIBA Core 1.0) with mutual TLS (RFC 8705).`,
-	Sections: []cliconv.Section{
-		{Title: "COMMANDS", Body: `serve          run the OpenID Provider (HTTPS and NATS)
+		Sections: []cliconv.Section{
+			{Title: "COMMANDS", Body: `serve          run the OpenID Provider (HTTPS and NATS)
 init           create the state directory: CA, server certificate, signing keys,
                default client with its certificate, default user
 ca create      create a certificate authority trusted for client certificates
@@ -47,10 +48,11 @@ device list    list the enrolled authentication devices
 device revoke  revoke an authentication device (takes effect in a running serve)
 
 Run 'ciba-op <command> --help' for the flags of a command.`},
-		{Title: "ENVIRONMENT", Body: `CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
+			{Title: "ENVIRONMENT", Body: `CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
 CIBA_OP_PASSWORD_ITERATIONS  PBKDF2 iterations of new password hashes (default 210000);
                              a knob for tests, never lower it for real users`},
-	},
+		},
+	}
 }
 
 // Main runs ciba-op with args (without the program name) and returns the
@@ -63,7 +65,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 		e.Stderr = io.Discard
 	}
 	if len(args) == 0 {
-		mainPage.Write(e.Stderr)
+		mainPage().Write(e.Stderr)
 		return exitUsage
 	}
 	if cliconv.IsVersion(args[0]) {
@@ -72,7 +74,7 @@ func Main(ctx context.Context, args []string, e Env) int {
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		mainPage.Write(e.Stdout)
+		mainPage().Write(e.Stdout)
 		return exitOK
 	case "serve":
 		return runServe(ctx, e, args[1:])
