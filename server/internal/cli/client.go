@@ -122,8 +122,9 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		if dir != defaultStateDir {
 			sd = " --state-dir " + shellQuote(dir)
 		}
-		fmt.Fprintf(e.Stdout, "next: %s cert issue --client %s --out %s --password-file %s%s\n", e.bin("ciba-op"), shellQuote(c.ID), shellQuote(c.ID+".p12"), shellQuote(c.ID+".pass"), sd)
-		fmt.Fprintf(e.Stdout, "  (%s holds the password of the new PKCS#12 file; create it first, e.g. with: head -c 18 /dev/urandom | base64 > %s)\n", shellQuote(c.ID+".pass"), shellQuote(c.ID+".pass"))
+		pass := shellQuote(c.ID + ".pass")
+		fmt.Fprintf(e.Stdout, "next: a password file for its PKCS#12 file, then its certificate:\n  %s %s)\n  %s cert issue --client %s --out %s --password-file %s%s\n",
+			newSecretFileCommand, pass, e.bin("ciba-op"), shellQuote(c.ID), shellQuote(c.ID+".p12"), pass, sd)
 	}
 	return exitOK
 }

@@ -108,3 +108,27 @@ func TestJSONOnUsageMistakes(t *testing.T) {
 		}
 	}
 }
+
+// Next steps are commands to copy: the programs from bin/ (as the README
+// builds them), next to ciba-op when it ran by a path, by name from PATH.
+func TestNextStepsAreCommands(t *testing.T) {
+	_, env := newStateDir(t)
+	mustRun(t, env, "init")
+	out := mustRun(t, env, "client", "add", "--id", "shop").stdout
+	if !strings.Contains(out, "\n  bin/ciba-op cert issue --client shop --out shop.p12 --password-file shop.pass --state-dir ") ||
+		!strings.Contains(out, "\n  (umask 077; head -c 18 /dev/urandom | base64 > shop.pass)\n") {
+		t.Fatalf("client add next steps:\n%s", out)
+	}
+	for program, want := range map[string]string{
+		"":                       "bin/ciba-client",
+		"ciba-op":                "ciba-client",
+		"./ciba-op":              "./ciba-client",
+		"bin/ciba-op":            "bin/ciba-client",
+		"/opt/my tools/ciba-op":  "'/opt/my tools/ciba-client'",
+		"../cibalab/bin/ciba-op": "../cibalab/bin/ciba-client",
+	} {
+		if got := (Env{Program: program}).bin("ciba-client"); got != want {
+			t.Errorf("Program %q: bin = %q, want %q", program, got, want)
+		}
+	}
+}

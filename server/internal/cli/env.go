@@ -59,3 +59,8 @@ func (e Env) bin(name string) string {
 	}
 	return shellQuote(p)
 }
+
+// newSecretFileCommand starts a shell command, completed by a file name and
+// ")", that writes a random password into a new file only its owner can
+// read.
+const newSecretFileCommand = "(umask 077; head -c 18 /dev/urandom | base64 >"
