@@ -69,3 +69,22 @@ func TestRequestIDStartingWithDash(t *testing.T) {
 		t.Fatalf("approve --help: %v", err)
 	}
 }
+
+// approve and deny with --json print one document: the OP's answer.
+func TestDecideOnePrintsOneJSONDocument(t *testing.T) {
+	op := startOP(t)
+	dir := enrolled(t, op, "")
+	r := op.NewRequest("user", "x")
+	p := start(t, strings.NewReader(""), only(op, dir), "deny", r.AuthReqID, "--json")
+	if code := p.wait(t); code != ExitOK {
+		t.Fatalf("exit %d\n%s", code, p.stderr)
+	}
+	dec := json.NewDecoder(strings.NewReader(p.stdout.String()))
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil || dec.More() {
+		t.Fatalf("stdout is not one JSON document (%v):\n%s", err, p.stdout)
+	}
+	if doc["type"] != EventDecisionAccepted || doc["verdict"] != "deny" {
+		t.Fatalf("document %v", doc)
+	}
+}

@@ -109,7 +109,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 		fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
 		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099 (see Approval hook below)")
 	}
-	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
+	fs.BoolVar(&o.json, "json", false, "print JSON on stdout instead of text: one JSON document per run of enroll, list, approve and deny, failures included; JSON Lines events, one per line, when running the device")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands inside a card")
 	return fs
