@@ -48,7 +48,10 @@ trap 'echo; die "interrupted"' INT TERM
 
 step "Building ciba-op, ciba-authenticator and ciba-client into ./bin"
 mkdir -p bin
-go build -o bin/ ./server/cmd/ciba-op ./authenticator/cmd/ciba-authenticator ./client/cmd/ciba-client \
+# --version names the commit even where Go records no VCS information.
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || true)
+go build -ldflags "${commit:+-X github.com/cibalab/cibalab/shared/cliconv.commit=$commit}" \
+  -o bin/ ./server/cmd/ciba-op ./authenticator/cmd/ciba-authenticator ./client/cmd/ciba-client \
   || die "go build failed"
 if [ "$agent" = 1 ]; then
   go build -o bin/agent ./client/examples/agent || die "go build of the agent failed"
