@@ -227,8 +227,9 @@ func (s *Store) ListExpired(ctx context.Context, status store.Status, now time.T
 }
 
 // DeleteExpired implements Store. It reads every request of the bucket and
-// deletes an expired one only at the revision it read, so a request
-// updated meanwhile is left for the next sweep.
+// purges an expired one only at the revision it read, so a request
+// updated meanwhile is left for the next sweep; then it drops the purge
+// markers older than a minute, so removed requests leave nothing behind.
 func (s *Store) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
 	all, err := s.all(ctx)
 	if err != nil {
@@ -239,17 +240,17 @@ func (s *Store) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error
 		if !r.ExpiresAt.Before(cutoff) {
 			continue
 		}
-		err := s.kv.Delete(ctx, kvKey(r.ID), jetstream.LastRevision(r.Revision))
-		switch {
-		case err == nil:
-			n++
-		case errors.Is(err, jetstream.ErrKeyRevisionMismatch), isWrongLastSequence(err):
-			// changed since read: the next sweep decides
-		default:
+		// Purged, not deleted: no marker is left behind for the key. A
+		// request changed since read is left for the next sweep.
+		ok, err := purgeAt(ctx, s.kv, kvKey(r.ID), r.Revision)
+		if err != nil {
 			return n, fmt.Errorf("natskv: delete request: %w", err)
 		}
+		if ok {
+			n++
+		}
 	}
-	return n, nil
+	return n, purgeMarkers(ctx, s.kv)
 }
 
 // all returns every request of the bucket, in no particular order. A key

@@ -2,6 +2,7 @@ package natskv_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"sync/atomic"
 	"testing"
@@ -94,4 +95,80 @@ func TestJetStreamSharedBucket(t *testing.T) {
 	if err != nil || len(list) != 5 {
 		t.Fatalf("List = %d requests, %v", len(list), err)
 	}
+}
+
+func TestJetStreamTokensConformance(t *testing.T) {
+	js := startJetStream(t)
+	var n atomic.Int32
+	storetest.RunTokens(t, func(t *testing.T) store.TokenStore {
+		s, err := natskv.NewTokens(context.Background(), js, natskv.Config{Bucket: fmt.Sprintf("tokens_%d", n.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
+
+// TestJetStreamTokensShared: two token stores on one bucket (two OP
+// replicas) spend a refresh token once between them, and a family revoked
+// through one refuses new tokens through the other.
+func TestJetStreamTokensShared(t *testing.T) {
+	ctx := context.Background()
+	js := startJetStream(t)
+	var stores [2]*natskv.Tokens
+	for i := range stores {
+		s, err := natskv.NewTokens(ctx, js, natskv.Config{Realm: "lab"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stores[i] = s
+	}
+	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	tok := &store.Token{Hash: "h1", Family: "f1", ClientID: "c", User: "alice", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := stores[0].CreateToken(ctx, tok); err != nil {
+		t.Fatal(err)
+	}
+	var wins atomic.Int32
+	done := make(chan struct{})
+	for i := range 16 {
+		go func() {
+			defer func() { done <- struct{}{} }()
+			_, err := stores[i%2].UpdateToken(ctx, "h1", func(tk *store.Token) error {
+				if !tk.Active(now) {
+					return store.ErrNotFound
+				}
+				tk.UsedAt = now
+				return nil
+			})
+			if err == nil {
+				wins.Add(1)
+			}
+		}()
+	}
+	for range 16 {
+		<-done
+	}
+	if wins.Load() != 1 {
+		t.Fatalf("%d spends of one refresh token, want 1", wins.Load())
+	}
+	revoked, err := stores[1].RevokeFamily(ctx, "f1", now)
+	if err != nil || len(revoked) != 1 {
+		t.Fatalf("RevokeFamily = %d tokens, %v", len(revoked), err)
+	}
+	next := &store.Token{Hash: "h2", Family: "f1", IssuedAt: now, ExpiresAt: now.Add(time.Hour)}
+	if err := stores[0].CreateToken(ctx, next); !errors.Is(err, store.ErrFamilyRevoked) {
+		t.Fatalf("CreateToken in a family revoked by the other replica: %v", err)
+	}
+}
+
+func TestJetStreamJTIsConformance(t *testing.T) {
+	js := startJetStream(t)
+	var n atomic.Int32
+	storetest.RunJTIs(t, func(t *testing.T) store.JTIStore {
+		s, err := natskv.NewJTIs(context.Background(), js, natskv.Config{Bucket: fmt.Sprintf("jtis_%d", n.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
 }
