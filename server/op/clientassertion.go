@@ -58,5 +58,5 @@ func (p *Provider) verifyClientAssertion(c *registry.Client, form url.Values) er
 	if err != nil || !ok || jti == "" || len(jti) > maxJTILen {
 		return errors.New("jti is required")
 	}
-	return p.jtis.use(c.ID, "assertion\x00"+c.ID+"\x00"+jti, exp.Add(skew), now)
+	return p.useJTI(c.ID, "assertion\x00"+c.ID+"\x00"+jti, exp.Add(skew), now)
 }

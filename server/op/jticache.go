@@ -2,9 +2,12 @@ package op
 
 import (
 	"container/heap"
+	"context"
 	"errors"
 	"sync"
 	"time"
+
+	"github.com/cibalab/cibalab/server/store"
 )
 
 // defaultJTICapacity bounds the jti cache: enough for every client JWT of a
@@ -110,4 +113,34 @@ func (h *jtiHeap) Pop() any {
 	old[len(old)-1] = jtiEntry{}
 	*h = old[:len(old)-1]
 	return e
+}
+
+// sharedJTITimeout bounds one look-up in the shared jti store.
+const sharedJTITimeout = 5 * time.Second
+
+// errJTIsUnavailable is returned when the shared jti store cannot be
+// asked: a JWT that cannot be checked for replay is refused.
+var errJTIsUnavailable = errors.New("the replay check is unavailable; try again later")
+
+// useJTI records key, a jti of client, until expiry: in the OP's own
+// bounded cache and then, when Config.JTIs is set, in the store shared by
+// every replica, so that a JWT used at one OP is refused at the others
+// (RFC 7519 §4.1.7, RFC 7523 §3 item 7, CIBA Core 1.0 §7.1.1).
+func (p *Provider) useJTI(client, key string, expiry, now time.Time) error {
+	if err := p.jtis.use(client, key, expiry, now); err != nil {
+		return err
+	}
+	if p.cfg.JTIs == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedJTITimeout)
+	defer cancel()
+	switch err := p.cfg.JTIs.UseJTI(ctx, key, expiry, now); {
+	case errors.Is(err, store.ErrReplay):
+		return errReplay
+	case err != nil:
+		p.cfg.Logger.Error("shared jti store failed", "client", client, "err", err)
+		return errJTIsUnavailable
+	}
+	return nil
 }

@@ -108,6 +108,11 @@ type Config struct {
 	// Tokens keeps refresh tokens and revoked access tokens; nil means a
 	// new store.TokenMemory.
 	Tokens store.TokenStore
+	// JTIs, when not nil, is the jti store shared by OP replicas: a
+	// client JWT (assertion, signed request) used at one OP is refused at
+	// the others. Each OP checks its own bounded cache first. nil means
+	// the OP's cache alone.
+	JTIs store.JTIStore
 	// RefreshTokenTTL is the lifetime of refresh tokens; 0 means 24 hours.
 	RefreshTokenTTL time.Duration
 	// RequestObjectAlgs are the JWS algorithms accepted for signed
@@ -250,7 +255,7 @@ func setDefault(d *time.Duration, def time.Duration) {
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Sweep deletes requests that expired more than Retention ago, and refresh
-// tokens and access token revocations past their expiry. Serve calls it
+// tokens, access token revocations and shared jtis past their expiry. Serve calls it
 // periodically.
 func (p *Provider) Sweep(ctx context.Context) (int, error) {
 	n, err := p.life.Sweep(ctx, p.cfg.Retention)
@@ -258,7 +263,11 @@ func (p *Provider) Sweep(ctx context.Context) (int, error) {
 		return n, err
 	}
 	m, err := p.cfg.Tokens.DeleteExpiredTokens(ctx, p.cfg.Now())
-	return n + m, err
+	if err != nil || p.cfg.JTIs == nil {
+		return n + m, err
+	}
+	j, err := p.cfg.JTIs.DeleteExpiredJTIs(ctx, p.cfg.Now())
+	return n + m + j, err
 }
 
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -153,7 +153,7 @@ func (p *Provider) parseRequestObject(c *registry.Client, token string) (url.Val
 			return nil, fmt.Errorf("%s must be a string", name)
 		}
 	}
-	if err := p.jtis.use(c.ID, "request\x00"+c.ID+"\x00"+jti, exp.Add(skew), now); err != nil {
+	if err := p.useJTI(c.ID, "request\x00"+c.ID+"\x00"+jti, exp.Add(skew), now); err != nil {
 		return nil, err
 	}
 	return params, nil

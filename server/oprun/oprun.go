@@ -52,13 +52,19 @@ type Config struct {
 	// Store holds requests; nil means a new store.Memory, or a
 	// natskv.Store with Persist.
 	Store store.Store
-	// Persist keeps pending requests in a NATS JetStream key-value bucket
-	// (natskv.Store) instead of memory, so they survive a restart and
-	// OPs sharing one NATS server share them. The embedded NATS server
+	// Persist keeps pending requests, refresh tokens and the jtis of
+	// single-use client JWTs in NATS JetStream key-value buckets
+	// (natskv.Store, natskv.Tokens, natskv.JTIs) instead of memory, so
+	// they survive a restart and OPs sharing one NATS server or cluster
+	// share them. The embedded NATS server
 	// then runs JetStream with its data in <StateDir>/jetstream; with
 	// NATSURL the external server must have JetStream enabled. Ignored
 	// when Store is set.
 	Persist bool
+	// Replicas is the replica count of the JetStream buckets Persist
+	// creates: 3 on a three-node cluster, so that each survives the loss
+	// of a node; 0 means 1. Buckets that exist keep their count.
+	Replicas int
 	// DeviceLimits bounds what each enrolled device may make the OP do
 	// (bus.DeviceLimits); its zero value is the documented defaults.
 	DeviceLimits bus.DeviceLimits
@@ -217,8 +223,16 @@ func (s *Server) start(cfg Config) error {
 	pc.Clients, pc.Users = dir, dir
 	pc.Store = cfg.Store
 	if pc.Store == nil && cfg.Persist {
-		if pc.Store, err = openJetStream(s.NATS, cfg.Realm, cfg.Logger); err != nil {
+		js, err := openJetStream(s.NATS, cfg.Realm, cfg.Replicas, cfg.Logger)
+		if err != nil {
 			return err
+		}
+		pc.Store = js.requests
+		if pc.Tokens == nil {
+			pc.Tokens = js.tokens
+		}
+		if pc.JTIs == nil {
+			pc.JTIs = js.jtis
 		}
 	}
 	if pc.Store == nil {
@@ -347,19 +361,33 @@ func (b bothSinks) Transition(ctx context.Context, e authreq.Event) {
 	b[1].Transition(ctx, e)
 }
 
-// openJetStream opens the requests bucket of realm on nc's JetStream.
-func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*natskv.Store, error) {
+// jetStreamStores are the OP's state on JetStream.
+type jetStreamStores struct {
+	requests *natskv.Store
+	tokens   *natskv.Tokens
+	jtis     *natskv.JTIs
+}
+
+// openJetStream opens the buckets of realm on nc's JetStream: requests,
+// refresh tokens and jtis, created with replicas replicas when new.
+func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logger) (*jetStreamStores, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := natskv.New(ctx, js, natskv.Config{Realm: realm, Logger: logger.With("component", "store")})
+	cfg := natskv.Config{Realm: realm, Replicas: replicas, Logger: logger.With("component", "store")}
+	var out jetStreamStores
+	if out.requests, err = natskv.New(ctx, js, cfg); err == nil {
+		if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err == nil {
+			out.jtis, err = natskv.NewJTIs(ctx, js, cfg)
+		}
+	}
 	if err != nil {
 		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
 	}
-	return st, nil
+	return &out, nil
 }
 
 // expiryNotifyInterval is how often expired requests of push clients are
