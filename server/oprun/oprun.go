@@ -47,6 +47,11 @@ type Config struct {
 	// NATSURL, when set, is an external NATS server used instead of the
 	// embedded one.
 	NATSURL string
+	// Gate, with NATSURL, is told which devices the external NATS
+	// server must admit (bus.Gate), as the embedded server is: it stands
+	// for that server's own authorization of devices. nil leaves
+	// authorization to the external server's operator.
+	Gate bus.Gate
 	// PasswordIterations is passed to registry.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
@@ -195,7 +200,7 @@ func (s *Server) start(cfg Config) error {
 		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 
-	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
+	gate := cfg.Gate // with an external NATS server, nil unless its authorization is hooked
 	if cfg.NATSURL == "" {
 		var nsOpts []bus.ServerOption
 		if cfg.Persist && cfg.Store == nil {

@@ -92,7 +92,32 @@ func openBucket(ctx context.Context, js jetstream.JetStream, bucket string, repl
 	if err != nil {
 		return nil, fmt.Errorf("natskv: key-value bucket %q: %w", bucket, err)
 	}
-	return kv, nil
+	return readFromLeader(ctx, js, kv)
+}
+
+// readFromLeader turns off the direct reads of kv's stream, which any
+// replica answers, possibly before it applied the latest writes: a
+// request just created at the leader could then be "not found" at an OP
+// that reads from a lagging replica. Reads go to the stream's leader, so
+// an OP reads every write acknowledged before.
+func readFromLeader(ctx context.Context, js jetstream.JetStream, kv jetstream.KeyValue) (jetstream.KeyValue, error) {
+	st, err := js.Stream(ctx, "KV_"+kv.Bucket())
+	if err != nil {
+		return nil, fmt.Errorf("natskv: key-value bucket %q: %w", kv.Bucket(), err)
+	}
+	cfg := st.CachedInfo().Config
+	if !cfg.AllowDirect {
+		return kv, nil
+	}
+	cfg.AllowDirect = false
+	if _, err := js.UpdateStream(ctx, cfg); err != nil {
+		return nil, fmt.Errorf("natskv: key-value bucket %q: leader reads: %w", kv.Bucket(), err)
+	}
+	bound, err := js.KeyValue(ctx, kv.Bucket())
+	if err != nil {
+		return nil, fmt.Errorf("natskv: key-value bucket %q: %w", kv.Bucket(), err)
+	}
+	return bound, nil
 }
 
 // kvKey maps an ID to a key-value key. A key is made of letters, digits
