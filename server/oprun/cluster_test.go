@@ -65,6 +65,32 @@ func (n *natsNode) start(t *testing.T) {
 	n.srv = srv
 }
 
+// startNodes starts nodes at once: each waits for the others to recover
+// JetStream.
+func startNodes(t *testing.T, nodes []*natsNode) {
+	t.Helper()
+	errs := make(chan error, len(nodes))
+	for _, n := range nodes {
+		go func() {
+			o := *n.opts
+			srv, err := server.NewServer(&o)
+			if err == nil {
+				srv.Start()
+				n.srv = srv
+				if !srv.ReadyForConnections(10 * time.Second) {
+					err = fmt.Errorf("nats node %s did not start", o.ServerName)
+				}
+			}
+			errs <- err
+		}()
+	}
+	for range nodes {
+		if err := <-errs; err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
 func (n *natsNode) stop() {
 	if n.srv != nil {
 		n.srv.Shutdown()
@@ -117,9 +143,7 @@ func startCluster(t *testing.T, auth *clusterAuth) []*natsNode {
 			n.stop()
 		}
 	})
-	for _, n := range nodes {
-		n.start(t)
-	}
+	startNodes(t, nodes)
 	waitJetStream(t, nodes[0].opURL(auth.opPassword))
 	return nodes
 }
@@ -150,6 +174,50 @@ func waitJetStream(t *testing.T, url string) {
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("JetStream cluster not ready: %v", err)
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// waitStreams waits until every stream of the cluster (the OPs' buckets)
+// elected a leader after a restart of the whole cluster.
+func waitStreams(t *testing.T, url string) {
+	t.Helper()
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(30 * time.Second)
+	for {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		err := func() error {
+			names := js.StreamNames(ctx)
+			n := 0
+			for name := range names.Name() {
+				n++
+				if _, err := js.Stream(ctx, name); err != nil {
+					return fmt.Errorf("stream %s: %w", name, err)
+				}
+			}
+			if names.Err() != nil {
+				return names.Err()
+			}
+			if n == 0 {
+				return errors.New("no streams yet")
+			}
+			return nil
+		}()
+		cancel()
+		if err == nil {
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("streams not ready: %v", err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
@@ -206,7 +274,7 @@ func (c *opCluster) startOP(i int) {
 	s, err := Start(Config{
 		StateDir: c.dir, Addr: "127.0.0.1:0", NATSURL: strings.Join(urls, ","), Persist: true, Replicas: 3,
 		PasswordIterations: 1000, Gate: opGate{c.auth, i},
-		Provider:           op.Config{Interval: 100 * time.Millisecond, Transitions: c.counter},
+		Provider: op.Config{Interval: 100 * time.Millisecond, Transitions: c.counter},
 	})
 	if err != nil {
 		c.t.Fatalf("OP %d: %v", i, err)
@@ -726,4 +794,86 @@ func (g opGate) forget() {
 	g.a.mu.Lock()
 	defer g.a.mu.Unlock()
 	delete(g.a.grants, g.op)
+}
+
+// TestClusterRestartKeepsState: the whole cluster, NATS nodes and OPs,
+// stops and starts again. A pending request is still pending and can be
+// approved by the device, enrolled before, which reconnects; a refresh
+// token issued before is exchanged once at another OP and its replay is
+// refused. The registry (users, clients, devices) is the state directory
+// the OPs share.
+func TestClusterRestartKeepsState(t *testing.T) {
+	if testing.Short() {
+		t.Skip("cluster test: starts three NATS nodes and two OPs")
+	}
+	auth := newClusterAuth()
+	nodes := startCluster(t, auth)
+	c := newOPCluster(t, nodes, auth, 2)
+	users := addUsers(t, c.ops[0].Dir, 1)
+	enableRefresh(t, c.ops[0].Dir)
+	d := newClusterDevice(t, nodes[2].url(), users[0], "pw-cluster")
+
+	done := c.runFlow(1, users[0], "approve")
+	if done.outcome != "tokens" || done.refresh == "" {
+		t.Fatalf("flow before the restart: %+v", done)
+	}
+	status, body, err := c.call("/mtls/bc-authorize", url.Values{
+		"scope": {"openid"}, "login_hint": {users[0]}, "binding_message": {"flow 2 ignore"}, "requested_expiry": {"120"},
+	})
+	pending, _ := body["auth_req_id"].(string)
+	if err != nil || status != http.StatusOK || pending == "" {
+		t.Fatalf("bc-authorize: %d %v %v", status, body, err)
+	}
+
+	t0 := time.Now()
+	c.closeAll()
+	d.dev.Drop()
+	for _, n := range nodes {
+		n.stop()
+	}
+	startNodes(t, nodes)
+	stopped := time.Since(t0)
+	waitJetStream(t, nodes[0].opURL(auth.opPassword))
+	meta := time.Since(t0)
+	waitStreams(t, nodes[0].opURL(auth.opPassword))
+	streams := time.Since(t0)
+	c.startOP(0)
+	c.startOP(1)
+	restarted := time.Since(t0)
+
+	poll := url.Values{"grant_type": {"urn:openid:params:grant-type:ciba"}, "auth_req_id": {pending}}
+	if status, body, err := c.call("/mtls/token", poll); err != nil || body["error"] != "authorization_pending" {
+		t.Fatalf("pending request after the restart: %d %v %v, want authorization_pending", status, body, err)
+	}
+	refresh := url.Values{"grant_type": {"refresh_token"}, "refresh_token": {done.refresh}}
+	if status, body, err := c.call("/mtls/token", refresh); err != nil || status != http.StatusOK || body["access_token"] == nil {
+		t.Fatalf("refresh token after the restart: %d %v %v", status, body, err)
+	}
+	if status, body, err := c.call("/mtls/token", refresh); err != nil || body["error"] != "invalid_grant" {
+		t.Fatalf("replayed refresh token at another OP: %d %v %v, want invalid_grant", status, body, err)
+	}
+
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	if err := d.dev.Connect(ctx); err != nil {
+		t.Fatalf("device enrolled before the restart: %v", err)
+	}
+	if err := d.dev.Decide(ctx, pending, true, nil); err != nil {
+		t.Fatalf("decision after the restart: %v", err)
+	}
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		_, body, err := c.call("/mtls/token", poll)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if body["access_token"] != nil {
+			break
+		}
+		if body["error"] != "authorization_pending" || time.Now().After(deadline) {
+			t.Fatalf("poll after the decision: %v", body)
+		}
+		time.Sleep(150 * time.Millisecond)
+	}
+	t.Logf("whole cluster: stopped after %v, JetStream took R3 buckets again after %v, every bucket had a leader after %v, two OPs served after %v",
+		stopped.Round(time.Millisecond), meta.Round(time.Millisecond), streams.Round(time.Millisecond), restarted.Round(time.Millisecond))
 }
