@@ -183,8 +183,15 @@ func (s *Server) start(cfg Config) error {
 	}
 
 	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
+	var watched func() bool
 	if cfg.NATSURL == "" {
-		var nsOpts []bus.ServerOption
+		// The operator's identity on the embedded server: it may read the
+		// event stream (ciba-op watch), nothing else.
+		operator, err := bus.OperatorKey(filepath.Join(dir.Path(), bus.OperatorSeedFile))
+		if err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		nsOpts := []bus.ServerOption{bus.WithOperator(operator, cfg.Realm)}
 		if cfg.Persist && cfg.Store == nil {
 			nsOpts = append(nsOpts, bus.WithJetStream(filepath.Join(dir.Path(), "jetstream")))
 		}
@@ -195,13 +202,14 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		s.NATSURL = ns.ClientURL()
 		gate = ns
+		watched = ns.EventsWatched(cfg.Realm)
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
-	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, EventsWatched: watched, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
 	}
