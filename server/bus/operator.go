@@ -19,6 +19,11 @@ import (
 // reads the event stream of the embedded server.
 const OperatorSeedFile = "operator.nk"
 
+// NATSURLFile is the name, in the OP's state directory, of the file where
+// a running OP writes the URL of its embedded NATS server, so that
+// ciba-op watch finds it.
+const NATSURLFile = "nats.url"
+
 // OperatorKey returns the public user nkey of the operator whose seed is
 // in the file path, creating the seed (mode 0600) when there is none. A
 // seed file readable by others is refused: whoever reads it reads the

@@ -71,8 +71,8 @@ type Config struct {
 	// stream (Embedded.EventsWatched); when it says no, no event is
 	// encoded or published. nil publishes every event.
 	EventsWatched func() bool
-	Now          func() time.Time
-	Logger       *slog.Logger
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Responder serves the OP's side of the approval channel: enrollment,

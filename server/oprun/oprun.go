@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/cibalab/cibalab/server/registry"
 	"github.com/cibalab/cibalab/server/store"
 	"github.com/cibalab/cibalab/server/store/natskv"
+	"github.com/cibalab/cibalab/server/watch"
 	"github.com/cibalab/cibalab/shared/channel"
 )
 
@@ -206,6 +208,12 @@ func (s *Server) start(cfg Config) error {
 		s.NATSURL = ns.ClientURL()
 		gate = ns
 		watched = ns.EventsWatched(cfg.Realm)
+		// Where ciba-op watch finds this server; removed at Close.
+		urlFile := filepath.Join(dir.Path(), bus.NATSURLFile)
+		if err := os.WriteFile(urlFile, []byte(s.NATSURL+"\n"), 0o644); err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		s.closers = append(s.closers, func() { os.Remove(urlFile) })
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
 			return err
 		}
@@ -234,6 +242,9 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
+	// The exchanges and notifications of each flow go on the event
+	// stream too, for ciba-op watch.
+	pc.Observer = op.Observers(cfg.Provider.Observer, watch.NewPublisher(responder))
 	pc.Transitions = responder
 	if cfg.Provider.Transitions != nil {
 		pc.Transitions = sinks{responder, cfg.Provider.Transitions}
