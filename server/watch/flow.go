@@ -24,7 +24,8 @@ type Flow struct {
 	// Verdict is the user's decision, "approve" or "deny", once made.
 	Verdict string
 	// Outcome is how the flow ended: "tokens", "denied", "expired",
-	// "refused" (at bc-authorize), or "" while it goes on.
+	// "refused" (at bc-authorize), "failed" (an error pushed), or ""
+	// while it goes on.
 	Outcome string
 	// Start is when its first message was sent.
 	Start time.Time
@@ -54,14 +55,18 @@ func (f *Flow) update(e channel.Event) {
 	switch e.Type {
 	case channel.EventNotification:
 		f.Mode = e.Mode
-		if e.Kind == "tokens" && e.Error == "" {
+		switch {
+		case e.Kind == "tokens" && e.Error == "":
 			f.Outcome = "tokens"
+		case e.Kind == "error" && f.Verdict == channel.VerdictDeny:
+			f.Outcome = "denied"
+		case e.Kind == "error" && f.expired:
+			f.Outcome = "expired"
+		case e.Kind == "error":
+			f.Outcome = "failed"
 		}
 	case channel.EventDecisionAccepted:
 		f.Verdict = e.Detail
-		if e.Detail == channel.VerdictDeny && f.Mode == "push" {
-			f.Outcome = "denied"
-		}
 	case channel.EventRequestExpired:
 		f.expired, f.Outcome = true, "expired"
 	case channel.EventExchange:
