@@ -151,7 +151,7 @@ func messages(e channel.Event, f *Flow) []Message {
 	case channel.EventTokenIssued:
 		how, spec := "at the token endpoint", "CIBA §10.1.1"
 		if e.Detail == "push" {
-			how, spec = "for the push", "CIBA §10.3.1"
+			how, spec = "delivered by push", "CIBA §10.3.1"
 		}
 		return []Message{m(OP, OP, "tokens issued", how, spec, at, false)}
 	case channel.EventRequestExpired:
