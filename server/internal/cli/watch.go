@@ -147,12 +147,12 @@ func watchLoop(ctx context.Context, e Env, o watchOptions, filter watch.Filter, 
 			}
 		}
 		if o.record != "" && (len(rs) > 0 || all) {
-			return writeTranscript(o.record, t.Flows())
+			return writeTranscript(o.record, transcriptTitle(filter), t.Flows())
 		}
 		return nil
 	}
 	if o.record != "" {
-		if err := writeTranscript(o.record, nil); err != nil {
+		if err := writeTranscript(o.record, transcriptTitle(filter), nil); err != nil {
 			return err
 		}
 	}
@@ -196,14 +196,33 @@ func printerFor(w io.Writer, asJSON, color bool) watch.Printer {
 	return watch.Lines{W: w}
 }
 
+// transcriptTitle names the flows a transcript holds.
+func transcriptTitle(f watch.Filter) string {
+	title := "CIBA flows"
+	var of []string
+	if f.ClientID != "" {
+		of = append(of, "client "+f.ClientID)
+	}
+	if f.User != "" {
+		of = append(of, "user "+f.User)
+	}
+	if f.Req != "" {
+		of = append(of, "request "+f.Req)
+	}
+	if len(of) > 0 {
+		title += " of " + strings.Join(of, ", ")
+	}
+	return title
+}
+
 // writeTranscript replaces path with the transcript of flows.
-func writeTranscript(path string, flows []*watch.Flow) error {
+func writeTranscript(path, title string, flows []*watch.Flow) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
 	if err != nil {
 		return fmt.Errorf("--record: %w", err)
 	}
 	defer os.Remove(tmp.Name())
-	if err := watch.Transcript(tmp, "CIBA flows", flows); err != nil {
+	if err := watch.Transcript(tmp, title, flows); err != nil {
 		tmp.Close()
 		return fmt.Errorf("--record: %w", err)
 	}
