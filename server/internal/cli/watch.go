@@ -19,7 +19,6 @@ import (
 	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/watch"
 	"github.com/cibalab/cibalab/shared/channel"
-	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 const watchSummary = `Shows every backchannel authentication flow of a running ciba-op serve as it
@@ -62,7 +61,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "the OP's `REALM`")
 	c.stringVar(&o.client, "client", "", "", "show only the flows of client `ID`")
 	c.stringVar(&o.user, "user", "", "", "show only the flows of user `ID`")
-	c.stringVar(&o.req, "req", "", "", "show only the flow of request `REF` (its req, or its auth_req_id)")
+	c.stringVar(&o.req, "req", "", "", "show only the flow of request `REF`: its req reference (8 hex digits), as the client and the logs show it")
 	c.boolVar(&o.asJSON, "json", "print one JSON document per message (JSON Lines)")
 	c.stringVar(&o.record, "record", "", "", "also write the flows seen to `FILE` as Markdown with a Mermaid sequence diagram per flow")
 	if code, ok := c.parse(e, args); !ok {
@@ -71,7 +70,12 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 	if err := channel.ValidRealm(o.realm); err != nil {
 		return c.usageError(e, "--realm: "+err.Error())
 	}
-	filter := watch.Filter{ClientID: o.client, User: o.user, Req: reqRef(o.req)}
+	if o.req != "" && !validRef(o.req) {
+		// Never an auth_req_id: a bearer secret until redeemed, it would
+		// show in ps.
+		return c.usageError(e, fmt.Sprintf("--req %q: want a request reference, 8 hex digits (req=... in the logs and the client's output)", o.req))
+	}
+	filter := watch.Filter{ClientID: o.client, User: o.user, Req: o.req}
 	url := o.natsURL
 	if url == "" {
 		url = discoveredNATSURL(o.stateDir)
@@ -239,16 +243,11 @@ func writeTranscript(path, title string, flows []*watch.Flow) error {
 	return nil
 }
 
-// reqRef returns the request reference s names: s itself when it is one
-// (8 hex digits), else the reference of the auth_req_id s.
-func reqRef(s string) string {
-	if s == "" {
-		return ""
-	}
-	if _, err := hex.DecodeString(s); err == nil && len(s) == 8 {
-		return strings.ToLower(s)
-	}
-	return oauth.ReqRef(s)
+// validRef reports whether s is a request reference (oauth.ReqRef): 8
+// lower-case hex digits.
+func validRef(s string) bool {
+	_, err := hex.DecodeString(s)
+	return err == nil && len(s) == 8 && strings.ToLower(s) == s
 }
 
 // discoveredNATSURL is the NATS URL a serve on dir wrote, or the default.

@@ -11,8 +11,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nkeys"
-
-	"github.com/cibalab/cibalab/shared/oauth"
 )
 
 // TestWatchFindsServe: serve keeps the operator's seed (0600) and its NATS
@@ -82,6 +80,9 @@ func TestWatchFailures(t *testing.T) {
 	if r := runMain(t, nil, "", "watch", "--state-dir", dir, "extra"); r.code != 2 {
 		t.Fatalf("extra argument: %+v", r)
 	}
+	if r := runMain(t, nil, "", "watch", "--state-dir", dir, "--req", "a-whole-auth-req-id"); r.code != 2 || !strings.Contains(r.stderr, "8 hex digits") {
+		t.Fatalf("--req with an auth_req_id: %+v", r)
+	}
 	r := runMain(t, nil, "", "watch", "--state-dir", dir)
 	if r.code != 1 || !strings.Contains(r.stderr, "start ciba-op serve") {
 		t.Fatalf("no seed: %+v", r)
@@ -108,17 +109,17 @@ func TestWatchFailures(t *testing.T) {
 	}
 }
 
-func TestReqRef(t *testing.T) {
-	for in, want := range map[string]string{
-		"":                 "",
-		"1a2B3c4d":         "1a2b3c4d",
-		"an-auth-req-id":   oauth.ReqRef("an-auth-req-id"),
-		"1a2b3c4":          oauth.ReqRef("1a2b3c4"),
-		"zzzzzzzz":         oauth.ReqRef("zzzzzzzz"),
-		"1a2b3c4d5e6f7a8b": oauth.ReqRef("1a2b3c4d5e6f7a8b"),
+func TestValidRef(t *testing.T) {
+	for in, want := range map[string]bool{
+		"1a2b3c4d":         true,
+		"1A2B3C4D":         false,
+		"1a2b3c4":          false,
+		"zzzzzzzz":         false,
+		"1a2b3c4d5e6f7a8b": false,
+		"an-auth-req-id":   false,
 	} {
-		if got := reqRef(in); got != want {
-			t.Errorf("reqRef(%q) = %q, want %q", in, got, want)
+		if got := validRef(in); got != want {
+			t.Errorf("validRef(%q) = %v, want %v", in, got, want)
 		}
 	}
 }
