@@ -29,12 +29,20 @@ type Flow struct {
 	Outcome string
 	// Start is when its first message was sent.
 	Start time.Time
-	// Messages are its messages released so far, in the order sent.
+	// Messages are its messages released so far, in the order sent, the
+	// first MaxMessages of them.
 	Messages []Message
+	// Dropped counts the messages released beyond MaxMessages.
+	Dropped int
 
 	key     string
 	expired bool
 }
+
+// MaxMessages is how many messages a flow keeps (a request polled every
+// second for its whole lifetime sends a few hundred); the later ones are
+// still released, and counted.
+const MaxMessages = 400
 
 // Since is how long after the flow's first message m was sent.
 func (f *Flow) Since(m Message) time.Duration {
@@ -216,8 +224,12 @@ func (t *Tracker) Release(now time.Time, all bool) []Released {
 		}
 		m := h.m
 		m.Req, m.ClientID, m.User = f.Req, f.ClientID, f.User
-		f.Messages = append(f.Messages, m)
-		out = append(out, Released{Flow: f, Message: m, First: first, N: len(f.Messages)})
+		if len(f.Messages) < MaxMessages {
+			f.Messages = append(f.Messages, m)
+		} else {
+			f.Dropped++
+		}
+		out = append(out, Released{Flow: f, Message: m, First: first, N: len(f.Messages) + f.Dropped})
 	}
 	t.pending = slices.Delete(t.pending, 0, n)
 	return out

@@ -56,8 +56,8 @@ func (p *Publisher) Notification(ctx context.Context, n op.Notification) {
 		Mode: n.Mode, Kind: n.Kind, Status: n.Status}
 	if n.Err != nil {
 		ev.Error = n.Err.Error()
-		if len(ev.Error) > maxErrorLen {
-			ev.Error = ev.Error[:maxErrorLen] + "…"
+		if r := []rune(ev.Error); len(r) > maxErrorLen {
+			ev.Error = string(r[:maxErrorLen]) + "…"
 		}
 	}
 	p.events.Event(ctx, ev)

@@ -74,6 +74,9 @@ func writeFlow(b *strings.Builder, f *Flow) {
 		fmt.Fprintf(b, "| %d | %.3f | %s | %s | %s | %s | %s |\n", i+1, f.Since(m).Seconds(), m.From.Title(), to,
 			cell(m.Name), cell(m.Outcome), cell(m.Spec))
 	}
+	if f.Dropped > 0 {
+		fmt.Fprintf(b, "\n%d later messages are not shown.\n", f.Dropped)
+	}
 }
 
 // mermaidText makes s safe as a sequenceDiagram message: no line break,

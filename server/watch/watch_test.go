@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/shared/channel"
@@ -230,6 +231,28 @@ func TestRefusedAndFiltered(t *testing.T) {
 	_, got := track(t, TrackerConfig{Filter: Filter{ClientID: "shop", User: ""}}, []channel.Event{refused})
 	if len(got) != 2 || got[1].Message.Label() != "400 Bad Request → unknown_user_id" || got[1].Message.Spec != "CIBA §13" || !got[1].Message.Failed {
 		t.Fatalf("refused bc-authorize: %+v", got)
+	}
+}
+
+// TestFlowKeepsMaxMessages: a flow keeps MaxMessages messages, counts
+// the others and still releases them, numbered.
+func TestFlowKeepsMaxMessages(t *testing.T) {
+	tr := NewTracker(TrackerConfig{})
+	for i := range MaxMessages {
+		tr.Add(exchange("token", 1000+i, 1, 400, oauth.ErrAuthorizationPending), t0)
+	}
+	rs := tr.Release(t0, true)
+	if len(rs) != 2*MaxMessages || rs[len(rs)-1].N != 2*MaxMessages {
+		t.Fatalf("released %d messages, the last numbered %d", len(rs), rs[len(rs)-1].N)
+	}
+	f := tr.Flows()[0]
+	if len(f.Messages) != MaxMessages || f.Dropped != MaxMessages {
+		t.Fatalf("kept %d, dropped %d", len(f.Messages), f.Dropped)
+	}
+	var b bytes.Buffer
+	Transcript(&b, "x", tr.Flows())
+	if !strings.Contains(b.String(), "400 later messages are not shown.") {
+		t.Fatal("the transcript does not say messages were left out")
 	}
 }
 
@@ -457,7 +480,7 @@ func TestPublisher(t *testing.T) {
 	p.Exchange(ctx, op.Exchange{Endpoint: op.EndpointToken, GrantType: "refresh_token", Status: 200, Start: t0})
 	p.Exchange(ctx, op.Exchange{Endpoint: op.EndpointToken, GrantType: oauth.GrantTypeCIBA, Req: ref, Status: 400, Error: oauth.ErrSlowDown, Start: t0})
 	p.Notification(ctx, op.Notification{Mode: op.NotifyPing, Kind: op.KindPing, ClientID: "shop", Req: ref,
-		Err: errors.New(strings.Repeat("x", 500)), Start: t0, Duration: time.Second})
+		Err: errors.New(strings.Repeat("é", 500)), Start: t0, Duration: time.Second})
 	if len(sink.got) != 3 {
 		t.Fatalf("published %d events, want 3 (bc-authorize, the CIBA token request, the ping): %+v", len(sink.got), sink.got)
 	}
@@ -468,7 +491,7 @@ func TestPublisher(t *testing.T) {
 	if e := sink.got[1]; e.Error != oauth.ErrSlowDown || e.GrantType != oauth.GrantTypeCIBA {
 		t.Fatalf("token event %+v", e)
 	}
-	if e := sink.got[2]; e.Type != channel.EventNotification || e.Mode != "ping" || len([]rune(e.Error)) != maxErrorLen+1 {
+	if e := sink.got[2]; e.Type != channel.EventNotification || e.Mode != "ping" || len([]rune(e.Error)) != maxErrorLen+1 || !utf8.ValidString(e.Error) {
 		t.Fatalf("notification event %+v", e)
 	}
 }
