@@ -254,8 +254,10 @@ step "CIBA §8 what the authentication device showed and decided (ciba-authentic
 sed 's/^/    /' "$work/auth-deny.out"
 step "CIBA §11 OP → client: $(cat "$work/denied.json")  (exit code 3)"
 
+if [ -n "$record" ] || [ "$watch" = 1 ]; then
+  sleep 0.5 # the watchers show the last messages before the OP stops
+fi
 if [ -n "$record" ]; then
-  sleep 0.5 # the last messages reach the watchers
   stop_watchers
   step "Transcripts written: $record/poll.md, $record/ping.md, $record/push.md"
 fi

@@ -101,7 +101,7 @@ func messages(e channel.Event, f *Flow) []Message {
 			}
 			return []Message{req, m(OP, Client, status(e.Status), "auth_req_id "+refText(e.ReqRef)+", expires_in, interval", "CIBA §7.3", at, false)}
 		case "token":
-			req := m(Client, OP, "POST /token", "grant_type=ciba", "CIBA §10.1", start, false)
+			req := m(Client, OP, "POST /token", "", "CIBA §10.1", start, false)
 			if e.Error != "" {
 				return []Message{req, m(OP, Client, status(e.Status), e.Error, errorSpec(e.Endpoint, e.Error), at, !polling(e.Error))}
 			}

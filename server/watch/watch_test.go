@@ -314,7 +314,7 @@ func TestOutputs(t *testing.T) {
 		if len(lines) != len(pollSteps) {
 			t.Fatalf("%d lines, want %d:\n%s", len(lines), len(pollSteps), b.String())
 		}
-		if want := ref + "   +1.003s  client → op       POST /token: grant_type=ciba  [CIBA §10.1]"; lines[3] != want {
+		if want := ref + "   +1.003s  client → op       POST /token  [CIBA §10.1]"; lines[3] != want {
 			t.Fatalf("line 4:\n%q\nwant\n%q", lines[3], want)
 		}
 		if want := ref + "   +7.006s  op → client       200 OK: access_token (cert-bound), id_token  [CIBA §10.1.1, RFC 8705 §3]"; lines[11] != want {
