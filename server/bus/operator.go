@@ -92,8 +92,23 @@ func writeNew(path string, data []byte) error {
 	if err := tmp.Close(); err != nil {
 		return err
 	}
-	// A hard link fails when path exists, so no seed is ever replaced.
-	return os.Link(tmp.Name(), path)
+	// A hard link fails when path exists, so no seed is ever replaced,
+	// and a reader never sees half a seed.
+	err = os.Link(tmp.Name(), path)
+	if err == nil || errors.Is(err, fs.ErrExist) {
+		return err
+	}
+	// A file system without hard links: create it exclusively instead.
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if err != nil {
+		return err
+	}
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		os.Remove(path)
+		return err
+	}
+	return f.Close()
 }
 
 // WithOperator admits the operator's user nkey (OperatorKey) to the

@@ -75,7 +75,8 @@ func (p JSONLines) Print(r Released) error {
 	return err
 }
 
-// Diagram draws a live sequence diagram on a terminal: three lifelines,
+// Diagram draws a live sequence diagram on a terminal: above each flow the
+// three lifelines' names and the flow's reference, client and user, then
 // one row per message, the spec section at the right, the flow's
 // reference and relative time at the left.
 type Diagram struct {
@@ -84,8 +85,6 @@ type Diagram struct {
 	Width int
 	// Color turns on ANSI colours.
 	Color bool
-
-	header bool
 }
 
 const (
@@ -109,8 +108,10 @@ func (p *Diagram) Print(r Released) error {
 	var b strings.Builder
 	lane := p.lane()
 	cols := [3]int{0, lane + 1, 2*lane + 2}
-	if !p.header {
-		p.header = true
+	f, m := r.Flow, r.Message
+	if r.First {
+		// The lifelines' names above each flow, so that they are in
+		// sight however long the view has run.
 		title := make([]rune, 2*lane+3+10)
 		for i := range title {
 			title[i] = ' '
@@ -127,9 +128,6 @@ func (p *Diagram) Print(r Released) error {
 		place(cols[1], OP.Title())
 		place(cols[2]-6, Device.Title())
 		fmt.Fprintf(&b, "%s%s\n", strings.Repeat(" ", diagramMargin), p.style(bold, strings.TrimRight(string(title), " ")))
-	}
-	f, m := r.Flow, r.Message
-	if r.First {
 		head := fmt.Sprintf("── %s · client %s · user %s ", refOrDash(f.Req), orDash(f.ClientID), orDash(f.User))
 		head += strings.Repeat("─", max(diagramMargin+2*lane+3-utf8.RuneCountInString(head), 3))
 		fmt.Fprintln(&b, p.style(cyan, head))
