@@ -116,6 +116,11 @@ type Config struct {
 	// the others. Each OP checks its own bounded cache first. nil means
 	// the OP's cache alone.
 	JTIs store.JTIStore
+	// Lockouts, when not nil, is the user_code lockout store shared by
+	// OP replicas: wrong user_codes count across them (CIBA Core 1.0
+	// §7.1.2). Each OP keeps its own limiter too. nil means that one
+	// alone.
+	Lockouts store.LockoutStore
 	// RefreshTokenTTL is the lifetime of refresh tokens; 0 means 24 hours.
 	RefreshTokenTTL time.Duration
 	// RequestObjectAlgs are the JWS algorithms accepted for signed
@@ -258,19 +263,26 @@ func setDefault(d *time.Duration, def time.Duration) {
 func (p *Provider) Issuer() string { return p.cfg.Issuer }
 
 // Sweep deletes requests that expired more than Retention ago, and refresh
-// tokens, access token revocations and shared jtis past their expiry. Serve calls it
+// tokens, access token revocations, shared jtis and lockouts past their
+// expiry. Serve calls it
 // periodically.
 func (p *Provider) Sweep(ctx context.Context) (int, error) {
 	n, err := p.life.Sweep(ctx, p.cfg.Retention)
 	if err != nil {
 		return n, err
 	}
-	m, err := p.cfg.Tokens.DeleteExpiredTokens(ctx, p.cfg.Now())
-	if err != nil || p.cfg.JTIs == nil {
-		return n + m, err
+	now := p.cfg.Now()
+	m, err := p.cfg.Tokens.DeleteExpiredTokens(ctx, now)
+	n += m
+	if err == nil && p.cfg.JTIs != nil {
+		m, err = p.cfg.JTIs.DeleteExpiredJTIs(ctx, now)
+		n += m
 	}
-	j, err := p.cfg.JTIs.DeleteExpiredJTIs(ctx, p.cfg.Now())
-	return n + m + j, err
+	if err == nil && p.cfg.Lockouts != nil {
+		m, err = p.cfg.Lockouts.DeleteExpiredLockouts(ctx, now)
+		n += m
+	}
+	return n, err
 }
 
 func (p *Provider) url(path string) string { return p.cfg.Issuer + path }

@@ -1,9 +1,12 @@
 package op
 
 import (
+	"context"
 	"net/url"
+	"time"
 
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/store"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -46,12 +49,17 @@ func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.Us
 	}
 	now := p.cfg.Now()
 	key := client.ID + "\x00" + user.ID
-	if p.userCodes.locked(key, now) {
+	locked, err := p.userCodeLocked(key, now)
+	if err != nil {
+		p.log.Error("shared user_code lockouts failed", "client_id", client.ID, "err", err)
+		return oauth.BackchannelError(oauth.ErrTemporarilyUnavailable, "the user_code check is unavailable; try again later")
+	}
+	if locked {
 		p.log.Warn("user_code locked out: request refused", "client_id", client.ID, "user", user.ID)
 		return oauth.BackchannelError(oauth.ErrAccessDenied, "too many wrong user_codes; try again later")
 	}
 	if !user.CheckUserCode(params.Get(oauth.ParamUserCode)) {
-		if p.userCodes.fail(key, now) {
+		if p.userCodeFailed(key, now) {
 			p.log.Warn("user_code locked out after repeated failures", "client_id", client.ID, "user", user.ID,
 				"failures", userCodeMaxFailures, "cooldown", userCodeCooldown.String())
 		} else {
@@ -60,5 +68,46 @@ func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.Us
 		return oauth.BackchannelError(oauth.ErrInvalidUserCode, "the user_code is not the user's")
 	}
 	p.userCodes.succeed(key, now)
+	if p.cfg.Lockouts != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), sharedJTITimeout)
+		defer cancel()
+		if err := p.cfg.Lockouts.Succeed(ctx, key, now); err != nil {
+			p.log.Error("shared user_code lockouts failed", "client_id", client.ID, "err", err)
+		}
+	}
 	return nil
+}
+
+// userCodeRule is the user_code lockout rule of the shared store.
+var userCodeRule = store.LockoutRule{Max: userCodeMaxFailures, Window: userCodeWindow, Cooldown: userCodeCooldown}
+
+// userCodeLocked reports whether key is locked out in the OP's own
+// limiter or, when Config.Lockouts is set, in the store the OP replicas
+// share.
+func (p *Provider) userCodeLocked(key string, now time.Time) (bool, error) {
+	if p.userCodes.locked(key, now) {
+		return true, nil
+	}
+	if p.cfg.Lockouts == nil {
+		return false, nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedJTITimeout)
+	defer cancel()
+	return p.cfg.Lockouts.Locked(ctx, key, now)
+}
+
+// userCodeFailed records a wrong user_code of key in the OP's own limiter
+// and the shared store, and reports whether either started a lockout.
+func (p *Provider) userCodeFailed(key string, now time.Time) bool {
+	started := p.userCodes.fail(key, now)
+	if p.cfg.Lockouts == nil {
+		return started
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), sharedJTITimeout)
+	defer cancel()
+	shared, err := p.cfg.Lockouts.Fail(ctx, key, now, userCodeRule)
+	if err != nil {
+		p.log.Error("shared user_code lockouts failed", "err", err)
+	}
+	return started || shared
 }

@@ -59,9 +59,10 @@ type Config struct {
 	// Store holds requests; nil means a new store.Memory, or a
 	// natskv.Store with Persist.
 	Store store.Store
-	// Persist keeps pending requests, refresh tokens and the jtis of
-	// single-use client JWTs in NATS JetStream key-value buckets
-	// (natskv.Store, natskv.Tokens, natskv.JTIs) instead of memory, so
+	// Persist keeps pending requests, refresh tokens, the jtis of
+	// single-use client JWTs and user_code lockouts in NATS JetStream
+	// key-value buckets (natskv.Store, natskv.Tokens, natskv.JTIs,
+	// natskv.Lockouts) instead of memory, so
 	// they survive a restart and OPs sharing one NATS server or cluster
 	// share them. The embedded NATS server
 	// then runs JetStream with its data in <StateDir>/jetstream; with
@@ -255,6 +256,9 @@ func (s *Server) start(cfg Config) error {
 		if pc.JTIs == nil {
 			pc.JTIs = js.jtis
 		}
+		if pc.Lockouts == nil {
+			pc.Lockouts = js.lockouts
+		}
 	}
 	if pc.Store == nil {
 		pc.Store = store.NewMemory()
@@ -389,10 +393,11 @@ type jetStreamStores struct {
 	requests *natskv.Store
 	tokens   *natskv.Tokens
 	jtis     *natskv.JTIs
+	lockouts *natskv.Lockouts
 }
 
 // openJetStream opens the buckets of realm on nc's JetStream: requests,
-// refresh tokens and jtis, created with replicas replicas when new.
+// refresh tokens, jtis and user_code lockouts, created with replicas replicas when new.
 func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logger) (*jetStreamStores, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -404,7 +409,9 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 	var out jetStreamStores
 	if out.requests, err = natskv.New(ctx, js, cfg); err == nil {
 		if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err == nil {
-			out.jtis, err = natskv.NewJTIs(ctx, js, cfg)
+			if out.jtis, err = natskv.NewJTIs(ctx, js, cfg); err == nil {
+				out.lockouts, err = natskv.NewLockouts(ctx, js, cfg)
+			}
 		}
 	}
 	if err != nil {

@@ -28,6 +28,10 @@ type Config struct {
 	// Storage is where the bucket keeps its data; the zero value is
 	// jetstream.FileStorage, which survives a restart.
 	Storage jetstream.StorageType
+	// TTL, when a bucket is created, drops the keys not written for that
+	// long; 0 keeps them until deleted. Only the lockout bucket uses it
+	// (an hour by default).
+	TTL time.Duration
 	// MaxRetries bounds the attempts of one Update under contention; 0
 	// means 100.
 	MaxRetries int
@@ -77,13 +81,19 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 // openBucket binds to bucket, creating it when it does not exist. History
 // is 1: only the latest value of a key is needed.
 func openBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, storage jetstream.StorageType, desc string) (jetstream.KeyValue, error) {
+	return openBucketTTL(ctx, js, bucket, replicas, storage, 0, desc)
+}
+
+// openBucketTTL is openBucket for a bucket whose keys expire ttl after
+// their last write (0: never).
+func openBucketTTL(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, storage jetstream.StorageType, ttl time.Duration, desc string) (jetstream.KeyValue, error) {
 	if replicas <= 0 {
 		replicas = 1
 	}
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: bucket, Description: desc, History: 1, Replicas: replicas, Storage: storage,
+			Bucket: bucket, Description: desc, History: 1, Replicas: replicas, Storage: storage, TTL: ttl,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) { // another replica won the race
 			kv, err = js.KeyValue(ctx, bucket)

@@ -172,3 +172,15 @@ func TestJetStreamJTIsConformance(t *testing.T) {
 		return s
 	})
 }
+
+func TestJetStreamLockoutsConformance(t *testing.T) {
+	js := startJetStream(t)
+	var n atomic.Int32
+	storetest.RunLockouts(t, func(t *testing.T) store.LockoutStore {
+		s, err := natskv.NewLockouts(context.Background(), js, natskv.Config{Bucket: fmt.Sprintf("lockouts_%d", n.Add(1))})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	})
+}
