@@ -163,7 +163,7 @@ func waitJetStream(t *testing.T, url string) {
 	}
 	deadline := time.Now().Add(30 * time.Second)
 	for {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), 500*time.Millisecond)
 		_, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{Bucket: "probe", Replicas: 3, Storage: jetstream.MemoryStorage})
 		if err == nil {
 			err = js.DeleteKeyValue(ctx, "probe")
