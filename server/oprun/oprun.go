@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,7 +48,10 @@ type Config struct {
 	// network in clear. For a lab network only.
 	InsecureNATSNonLoopback bool
 	// NATSURL, when set, is an external NATS server used instead of the
-	// embedded one.
+	// embedded one: one URL, or several separated by commas (the nodes of
+	// a cluster). A URL may carry the OP's user and password
+	// (nats://user:password@host:4222); Server.NATSURL and the logs show
+	// it without them.
 	NATSURL string
 	// Gate, with NATSURL, is told which devices the external NATS
 	// server must admit (bus.Gate), as the embedded server is: it stands
@@ -175,11 +179,14 @@ func (s *Server) start(cfg Config) error {
 			return &StartError{Kind: FailNATSListen, Addr: cfg.NATSAddr, Err: err}
 		}
 	} else {
+		// The URLs may carry the OP's NATS credentials: they are neither
+		// shown nor handed to devices.
+		public := withoutCredentials(cfg.NATSURL)
 		if s.NATS, err = nats.Connect(cfg.NATSURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
-			return &StartError{Kind: FailNATSConnect, Addr: cfg.NATSURL, Err: err}
+			return &StartError{Kind: FailNATSConnect, Addr: public, Err: err}
 		}
 		s.closers = append(s.closers, s.NATS.Close)
-		s.NATSURL = cfg.NATSURL
+		s.NATSURL = public
 	}
 
 	dir, err := registry.Open(cfg.StateDir, registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
@@ -418,6 +425,23 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
 	}
 	return &out, nil
+}
+
+// withoutCredentials returns the comma-separated NATS URLs of urls with
+// any user and password removed.
+func withoutCredentials(urls string) string {
+	parts := strings.Split(urls, ",")
+	for i, p := range parts {
+		p = strings.TrimSpace(p)
+		if u, err := url.Parse(p); err == nil && u.User != nil {
+			u.User = nil
+			p = u.String()
+		} else if err != nil && strings.Contains(p, "@") {
+			p = p[strings.LastIndex(p, "@")+1:] // unparsable: keep the host part only
+		}
+		parts[i] = p
+	}
+	return strings.Join(parts, ",")
 }
 
 // expiryNotifyInterval is how often expired requests of push clients are

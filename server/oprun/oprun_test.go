@@ -5,6 +5,9 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
 )
 
 // TestNATSAddrMustBeLoopback: the embedded NATS server has no TLS, so
@@ -48,5 +51,34 @@ func TestLoopback(t *testing.T) {
 		if got := loopback(addr); got != want {
 			t.Errorf("loopback(%q) = %v, want %v", addr, got, want)
 		}
+	}
+}
+
+// TestNATSCredentialsHidden: the OP's NATS user and password in NATSURL
+// reach the server but neither Server.NATSURL (shown to operators and
+// devices) nor a start-up error.
+func TestNATSCredentialsHidden(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, JetStream: true, StoreDir: t.TempDir(),
+		Username: "op", Password: "s3cret-pw", NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	addr := ns.Addr().String()
+	s, err := Start(Config{StateDir: filepath.Join(t.TempDir(), "state"), Addr: "127.0.0.1:0", NATSURL: "nats://op:s3cret-pw@" + addr, Persist: true, PasswordIterations: 1000})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if s.NATSURL != "nats://"+addr {
+		t.Errorf("NATSURL = %q, want nats://%s", s.NATSURL, addr)
+	}
+	_, err = Start(Config{StateDir: filepath.Join(t.TempDir(), "state"), Addr: "127.0.0.1:0", NATSURL: "nats://op:wrong-pw@" + addr})
+	if err == nil || strings.Contains(err.Error(), "wrong-pw") {
+		t.Errorf("start with a wrong password: %v", err)
 	}
 }
