@@ -286,17 +286,7 @@ func (p *Provider) notifyDecision(req *store.Request) {
 		p.log.Error("notification not sent: the request has no client_notification_token", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
 		return
 	}
-	req = req.Clone()
-	started := p.notifier.spawn(func(ctx context.Context) {
-		if client.DeliveryMode == oauth.ModePing {
-			p.ping(ctx, client, req)
-		} else {
-			p.push(ctx, client, req)
-		}
-	})
-	if !started {
-		p.log.Warn("notification not sent: the provider is closed", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
-	}
+	p.deliver(client, req)
 }
 
 // ping sends {"auth_req_id": ...} and nothing else (CIBA Core 1.0 §10.2),
@@ -374,6 +364,9 @@ type pushError struct {
 // NotifyExpired (notifyexpired.go).
 func (p *Provider) push(ctx context.Context, client *registry.Client, req *store.Request) {
 	for attempt := 1; ; attempt++ {
+		if attempt > 1 && !p.renewDelivery(ctx, req) {
+			return
+		}
 		now := p.cfg.Now()
 		if req.Expired(now) {
 			p.log.Warn("push abandoned: the request expired", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "attempts", attempt-1)

@@ -3,6 +3,7 @@ package op
 import (
 	"context"
 	"crypto/ecdsa"
+	"crypto/rand"
 	"crypto/rsa"
 	"crypto/x509"
 	"errors"
@@ -177,6 +178,9 @@ type Provider struct {
 	// life makes every change of an authentication request (package
 	// authreq); the endpoints only map its outcomes to OAuth.
 	life *authreq.Lifecycle
+	// instance names this provider as the owner of the deliveries it
+	// claims (notifyresume.go).
+	instance string
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -247,6 +251,7 @@ func New(cfg Config) (*Provider, error) {
 	}
 	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots, cfg.WrapNotificationTransport)
 	p.jtis = newJTICache(0, 0)
+	p.instance = rand.Text()
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)
 	p.chains = newChainCache()

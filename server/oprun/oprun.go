@@ -358,7 +358,8 @@ func (s *Server) closeAll() {
 
 // sweep removes long-expired requests every 30 s, and every second pushes
 // expired_token for push clients' requests that expired undecided
-// (op.Provider.NotifyExpired, CIBA Core 1.0 §12).
+// (op.Provider.NotifyExpired, CIBA Core 1.0 §12) and resumes the ping and
+// push deliveries nobody finished (op.Provider.ResumeDeliveries).
 func (s *Server) sweep(ctx context.Context) {
 	defer close(s.done)
 	t := time.NewTicker(30 * time.Second)
@@ -374,6 +375,11 @@ func (s *Server) sweep(ctx context.Context) {
 				s.log.Error("expired_token pushes failed", "err", err)
 			} else if n > 0 {
 				s.log.Debug("expired_token pushes started", "count", n)
+			}
+			// Deliveries to ping and push clients that an OP sharing the
+			// store left unfinished (it stopped) are resumed here.
+			if _, err := s.Provider.ResumeDeliveries(ctx); err != nil && ctx.Err() == nil {
+				s.log.Error("resuming notifications failed", "err", err)
 			}
 		case <-t.C:
 			if n, err := s.Provider.Sweep(ctx); err != nil {

@@ -48,6 +48,9 @@ type packedOutcome struct {
 	authTime       time.Time
 	grantedDetails string
 	redeemedAt     time.Time
+	deliveryOwner  string
+	deliveryLease  time.Time
+	deliveryEnded  time.Time
 }
 
 // packedList is a list of strings as an interned handle of its encoding
@@ -125,7 +128,8 @@ func pack(r *Request, prev *packedRequest) *packedRequest {
 		revision:          r.Revision,
 	}
 	if r.NotifyAttempts != 0 || !isZero(r.NotifiedAt) || !isZero(r.ExpiryPushedAt) || !isZero(r.DecidedAt) ||
-		r.DecidedBy != "" || r.ACR != "" || r.AMR != nil || !isZero(r.AuthTime) || !isZero(r.RedeemedAt) || r.GrantedDetails != "" {
+		r.DecidedBy != "" || r.ACR != "" || r.AMR != nil || !isZero(r.AuthTime) || !isZero(r.RedeemedAt) || r.GrantedDetails != "" ||
+		r.DeliveryOwner != "" || !isZero(r.DeliveryLease) || !isZero(r.DeliveryEnded) {
 		amr = keepSlice(prevOutcome.amr, r.AMR)
 		p.outcome = &packedOutcome{
 			notifyAttempts: r.NotifyAttempts,
@@ -138,6 +142,9 @@ func pack(r *Request, prev *packedRequest) *packedRequest {
 			authTime:       r.AuthTime,
 			grantedDetails: r.GrantedDetails,
 			redeemedAt:     r.RedeemedAt,
+			deliveryOwner:  r.DeliveryOwner,
+			deliveryLease:  r.DeliveryLease,
+			deliveryEnded:  r.DeliveryEnded,
 		}
 	}
 	return p
@@ -179,6 +186,9 @@ func (p *packedRequest) unpack(id string) *Request {
 		r.AuthTime = o.authTime
 		r.GrantedDetails = o.grantedDetails
 		r.RedeemedAt = o.redeemedAt
+		r.DeliveryOwner = o.deliveryOwner
+		r.DeliveryLease = o.deliveryLease
+		r.DeliveryEnded = o.deliveryEnded
 	}
 	return r
 }

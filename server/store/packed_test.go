@@ -24,6 +24,7 @@ func TestPackRoundTrip(t *testing.T) {
 		Polls: 7, Status: StatusRedeemed, DecidedAt: now.Add(4 * time.Second), DecidedBy: "dev",
 		ACR: "urn:cibalab:acr:pin", AMR: []string{"pin", "swk"}, AuthTime: now.Add(4 * time.Second), RedeemedAt: now.Add(5 * time.Second),
 		AuthorizationDetails: `[{"type":"a"},{"type":"b"}]`, GrantedDetails: `[{"type":"b"}]`,
+		DeliveryOwner: "op-a", DeliveryLease: now.Add(6 * time.Second), DeliveryEnded: now.Add(7 * time.Second).In(paris),
 		Revision: 42,
 	}
 	tests := []struct {

@@ -56,6 +56,15 @@ type Request struct {
 	// zero until then. It is set once, by compare-and-swap, so the error
 	// is pushed at most once whoever sweeps.
 	ExpiryPushedAt time.Time
+	// DeliveryOwner is the OP delivering the decision to a ping or push
+	// client's notification endpoint (CIBA Core 1.0 §10.2, §10.3), and
+	// DeliveryLease until when its claim holds: another OP sharing the
+	// store resumes a delivery whose lease ran out before it ended.
+	// DeliveryEnded is when the delivery ended, delivered or given up;
+	// zero until then.
+	DeliveryOwner string    `json:",omitempty"`
+	DeliveryLease time.Time `json:",omitzero"`
+	DeliveryEnded time.Time `json:",omitzero"`
 
 	CreatedAt time.Time
 	ExpiresAt time.Time

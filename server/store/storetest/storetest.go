@@ -64,6 +64,21 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatalf("got %+v, %v", got, err)
 			}
 		}},
+		{"delivery claim kept", func(t *testing.T, s store.Store) {
+			if err := s.Create(ctx, newRequest("a", "alice", t0)); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Update(ctx, "a", func(r *store.Request) error {
+				r.Status, r.DeliveryOwner, r.DeliveryLease = store.StatusApproved, "op-a", t0.Add(30*time.Second)
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, "a")
+			if err != nil || got.DeliveryOwner != "op-a" || !got.DeliveryLease.Equal(t0.Add(30*time.Second)) || !got.DeliveryEnded.IsZero() {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		}},
 		{"create twice", func(t *testing.T, s store.Store) {
 			if err := s.Create(ctx, newRequest("a", "alice", t0)); err != nil {
 				t.Fatal(err)
