@@ -16,6 +16,7 @@ import (
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/registry"
@@ -62,8 +63,10 @@ type Config struct {
 	// (bus.DeviceLimits); its zero value is the documented defaults.
 	DeviceLimits bus.DeviceLimits
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
-	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
-	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start.
+	// lifetimes, NotificationClient, Observer, ...). Its Issuer, Clients,
+	// Users, Store, ClientCAs, keys, Announcer, Now and Logger are set by
+	// Start. Its Transitions, when set, receives every transition after
+	// the channel responder (the NATS event stream) has.
 	Provider op.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -224,6 +227,9 @@ func (s *Server) start(cfg Config) error {
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
 	pc.Transitions = responder
+	if cfg.Provider.Transitions != nil {
+		pc.Transitions = sinks{responder, cfg.Provider.Transitions}
+	}
 	pc.Now = cfg.Now
 	pc.Logger = cfg.Logger.With("component", "op")
 	if s.Provider, err = op.New(pc); err != nil {
@@ -381,4 +387,13 @@ type slogWriter struct{ l *slog.Logger }
 func (w *slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// sinks passes each transition to every sink in turn.
+type sinks []authreq.Sink
+
+func (ss sinks) Transition(ctx context.Context, e authreq.Event) {
+	for _, s := range ss {
+		s.Transition(ctx, e)
+	}
 }
