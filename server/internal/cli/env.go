@@ -32,6 +32,8 @@ type ReadyInfo struct {
 	HTTPAddr string // host:port of the HTTPS listener
 	NATSURL  string // e.g. nats://127.0.0.1:4222
 	StateDir string
+	// MetricsAddr is host:port of the metrics listener, "" without one.
+	MetricsAddr string
 }
 
 func (e Env) getenv(name string) string { return progenv.Getenv(e.Getenv, name) }

@@ -42,6 +42,10 @@ type serveOptions struct {
 	// deviceDecisionRate is the decisions a second one device may send
 	// (bus.DeviceLimits).
 	deviceDecisionRate int
+	// metricsAddr and metricsAllowRemote are oprun.Config.MetricsAddr
+	// and MetricsAllowRemote.
+	metricsAddr        string
+	metricsAllowRemote bool
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -75,6 +79,8 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.accessTokenAlg, "access-token-alg", "CIBA_OP_ACCESS_TOKEN_ALG", "ES256", "`ALG` signing the JWT access tokens (RFC 9068), which only the OP verifies: ES256 or RS256; both verify at userinfo, introspection and revocation whichever signs")
 	c.intVar(&o.deviceDecisionRate, "device-decision-rate", "CIBA_OP_DEVICE_DECISION_RATE", 200, "`N` decisions a second one authentication device may send (and N at once); more are answered rate_limited, so one device cannot flood the OP")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
+	c.stringVar(&o.metricsAddr, "metrics-addr", "CIBA_OP_METRICS_ADDR", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics, with /healthz and /readyz (plain HTTP, loopback only unless --metrics-allow-remote); port 0 picks a free port; off when empty")
+	c.boolVar(&o.metricsAllowRemote, "metrics-allow-remote", "let --metrics-addr be a non-loopback address: anyone who reaches it reads the metrics, which name clients")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
 		return code
@@ -105,6 +111,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	if o.natsURL == "" {
 		if err := checkListenAddr(o.natsAddr); err != nil {
 			return c.usageError(e, "--nats-addr "+err.Error())
+		}
+	}
+	if o.metricsAddr != "" {
+		if err := checkListenAddr(o.metricsAddr); err != nil {
+			return c.usageError(e, "--metrics-addr "+err.Error())
+		}
+		if !o.metricsAllowRemote && !oprun.Loopback(o.metricsAddr) {
+			return c.usageError(e, fmt.Sprintf("--metrics-addr %q is not a loopback address: the metrics are served without TLS or authentication; use 127.0.0.1, or pass --metrics-allow-remote", o.metricsAddr))
 		}
 	}
 	logger := e.Logger
@@ -140,6 +154,8 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		InsecureNATSNonLoopback: o.insecureNATS,
 		Persist:                 o.persist,
 		PasswordIterations:      servePasswordIterations(e),
+		MetricsAddr:             o.metricsAddr,
+		MetricsAllowRemote:      o.metricsAllowRemote,
 		DeviceLimits: bus.DeviceLimits{
 			DecideBurst:    o.deviceDecisionRate,
 			DecideInterval: time.Second / time.Duration(o.deviceDecisionRate),
@@ -166,9 +182,12 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		fmt.Fprintln(e.Stdout, "created "+line)
 	}
 	printNextSteps(e.Stdout, s.Dir, s.Report, s.Issuer, s.NATSURL)
+	if s.MetricsAddr != "" {
+		fmt.Fprintf(e.Stdout, "metrics http://%s/metrics\n", s.MetricsAddr)
+	}
 	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", s.Issuer, s.NATSURL, s.Dir.Path())
 	if e.Ready != nil {
-		e.Ready(ReadyInfo{Issuer: s.Issuer, HTTPAddr: s.HTTPAddr, NATSURL: s.NATSURL, StateDir: s.Dir.Path()})
+		e.Ready(ReadyInfo{Issuer: s.Issuer, HTTPAddr: s.HTTPAddr, NATSURL: s.NATSURL, StateDir: s.Dir.Path(), MetricsAddr: s.MetricsAddr})
 	}
 	select {
 	case err := <-s.Err():
