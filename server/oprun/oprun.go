@@ -325,7 +325,7 @@ func (s *Server) start(cfg Config) error {
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.sweep(ctx)
-	cfg.Logger.Info("ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
+	cfg.Logger.Info("op.ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
 	return nil
 }
 
@@ -379,15 +379,15 @@ func (s *Server) sweep(ctx context.Context) {
 			return
 		case <-expiry.C:
 			if n, err := s.Provider.NotifyExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("expired_token pushes failed", "err", err)
+				s.log.Error("notify.expiry_scan_failed", "err", err)
 			} else if n > 0 {
-				s.log.Debug("expired_token pushes started", "count", n)
+				s.log.Debug("notify.expiry_pushes_started", "count", n)
 			}
 		case <-t.C:
 			if n, err := s.Provider.Sweep(ctx); err != nil {
-				s.log.Error("sweep failed", "err", err)
+				s.log.Error("store.sweep_failed", "err", err)
 			} else if n > 0 {
-				s.log.Debug("expired requests removed", "count", n)
+				s.log.Debug("store.swept", "count", n)
 			}
 		}
 	}
@@ -447,7 +447,7 @@ func containsFold(list []string, s string) bool {
 type slogWriter struct{ l *slog.Logger }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
+	w.l.Debug("http.server_error", "detail", strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

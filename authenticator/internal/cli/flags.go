@@ -12,6 +12,7 @@ import (
 
 	"github.com/cibalab/cibalab/authenticator/device"
 	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Exit codes of ciba-authenticator.
@@ -58,6 +59,7 @@ type options struct {
 	json         bool
 	hookListen   string
 	logLevel     slog.Level
+	logFormat    string
 	logFile      string
 }
 
@@ -109,6 +111,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 	}
 	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", logfmt.Text, "log `format`: "+logfmt.Usage)
 	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands inside a card")
 	return fs
 }
@@ -159,6 +162,9 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 	o.userGiven = given["user"]
 	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return o, fs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	if logfmt.Check(o.logFormat) != nil {
+		return o, fs, fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)
 	}
 	switch o.auto {
 	case "", channel.VerdictApprove, channel.VerdictDeny, autoIgnore:

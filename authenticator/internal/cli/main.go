@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"sync/atomic"
 	"time"
+
+	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Main runs ciba-authenticator with args (without the program name) and
@@ -47,8 +49,12 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		return ExitUsage
 	}
 	defer closeLog()
-	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw,
-		log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: o.logLevel}))}
+	handler, err := logfmt.NewHandler(logOut, o.logFormat, o.logLevel)
+	if err != nil { // parseFlags checked the format
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return ExitUsage
+	}
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw, log: slog.New(handler)}
 	var code int
 	var f *failure
 	switch o.cmd {

@@ -121,14 +121,11 @@ func runServe(ctx context.Context, e Env, args []string) int {
 			return c.usageError(e, fmt.Sprintf("--metrics-addr %q is not a loopback address: the metrics are served without TLS or authentication; use 127.0.0.1, or pass --metrics-allow-remote", o.metricsAddr))
 		}
 	}
-	logger := e.Logger
-	if logger == nil {
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-			return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
-		}
-		logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
 	}
+	logger := c.logger(e, level)
 	var notifyRoots *x509.CertPool
 	if o.notifyCAFile != "" {
 		pool, err := pki.CertPoolFromPEMFile(o.notifyCAFile)
@@ -193,7 +190,7 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 	case err := <-s.Err():
 		return fmt.Errorf("HTTPS server: %w", err)
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("op.stopping")
 		return nil
 	}
 }
