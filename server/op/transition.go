@@ -20,14 +20,17 @@ func (p *Provider) transition(ctx context.Context, e authreq.Event) {
 	if e.Type == authreq.EventPolled || e.Type == authreq.EventNotified {
 		level = slog.LevelDebug
 	}
-	attrs := []any{oauth.LogAttrReq, oauth.ReqRef(e.Request.ID), "client_id", e.Request.ClientID, "user", e.Request.User}
-	if e.Request.DecidedBy != "" && (e.Type == authreq.EventApproved || e.Type == authreq.EventDenied) {
-		attrs = append(attrs, "device", e.Request.DecidedBy)
+	if p.log.Enabled(ctx, level) { // a poll costs no hash when debug is off
+		attrs := make([]any, 0, 10)
+		attrs = append(attrs, oauth.LogAttrReq, oauth.ReqRef(e.Request.ID), "client_id", e.Request.ClientID, "user", e.Request.User)
+		if e.Request.DecidedBy != "" && (e.Type == authreq.EventApproved || e.Type == authreq.EventDenied) {
+			attrs = append(attrs, "device", e.Request.DecidedBy)
+		}
+		if e.Detail != "" {
+			attrs = append(attrs, "detail", e.Detail)
+		}
+		p.log.Log(ctx, level, string(e.Type), attrs...)
 	}
-	if e.Detail != "" {
-		attrs = append(attrs, "detail", e.Detail)
-	}
-	p.log.Log(ctx, level, string(e.Type), attrs...)
 	if p.cfg.Transitions != nil {
 		p.cfg.Transitions.Transition(ctx, e)
 	}
