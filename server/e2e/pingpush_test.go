@@ -162,7 +162,7 @@ func TestPingAndPushAsTheREADMESays(t *testing.T) {
 			// The OP sees the 204 before the client exits: nothing failed,
 			// nothing is retried, also a little later.
 			time.Sleep(500 * time.Millisecond)
-			if bad := o.opLog(id, "level=WARN"); len(bad) > 0 || len(o.opLog(id, "msg=notify.delivered")) != 1 {
+			if bad := o.opLog(id, "level=WARN", "msg=notify."); len(bad) > 0 || len(o.opLog(id, "msg=notify.delivered")) != 1 {
 				t.Errorf("want exactly one delivery and no warning for %s:\n%s", id, strings.Join(o.opLog(id), "\n"))
 			}
 			if tt.mode == "ping" && !strings.Contains(res.stderr, "ping received") {
@@ -284,7 +284,7 @@ func TestUntrustedNotificationEndpoint(t *testing.T) {
 			c := o.addNotifyClient(t, id, mode)
 			o.authenticator(t, "user", "password", "--auto", "approve", "--once")
 			res := o.client(t, c.args("--notify-cert", certFile, "--notify-key", keyFile, "--requested-expiry", "3")...)
-			line := o.waitLog(t, id, "level=WARN", mode+" failed")
+			line := o.waitLog(t, id, "level=WARN", "msg=notify.failed", "mode="+mode)
 			if !strings.Contains(line, "does not trust the notification endpoint's certificate") || !strings.Contains(line, "unknown authority") {
 				t.Errorf("the failure is not logged with its reason: %s", line)
 			}
