@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -15,6 +17,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/cibalab/cibalab/server/authreq"
+	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/store"
 )
@@ -244,4 +247,50 @@ func TestRegistriesAreOwn(t *testing.T) {
 		t.Fatal("a's exchange shows in b")
 	}
 	want(t, families(t, a), 1, "cibalab_http_requests_total", "endpoint", "jwks", "outcome", "ok")
+}
+
+// TestDocsListEveryMetric: docs/architecture.md lists every cibalab_
+// metric a fully configured Metrics exports.
+func TestDocsListEveryMetric(t *testing.T) {
+	ns, err := bus.StartServer("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	nc, err := ns.ConnectOP()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	m := New(Config{NATS: nc, Devices: ns.ConnectedDevices})
+	ctx := context.Background()
+	s := m.Store(store.NewMemory())
+	r := &store.Request{ID: "a", ClientID: "c", Status: store.StatusPending, CreatedAt: t0, ExpiresAt: time.Now().Add(time.Hour)}
+	if err := s.Create(ctx, r); err != nil {
+		t.Fatal(err)
+	}
+	m.Exchange(ctx, op.Exchange{Endpoint: op.EndpointToken, GrantType: "refresh_token", Status: 200})
+	m.Notification(ctx, op.Notification{Mode: op.NotifyPush, Kind: op.KindTokens})
+	m.Notification(ctx, op.Notification{Mode: op.NotifyPush, Kind: op.KindTokens, Err: errBroken})
+	m.Transition(ctx, authreq.Event{Type: authreq.EventApproved, Time: t0, Request: r})
+	m.Transition(ctx, authreq.Event{Type: authreq.EventRedeemed, Time: t0, Request: &store.Request{DecidedAt: t0}})
+
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "architecture.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	fams := families(t, m)
+	n := 0
+	for name := range fams {
+		if !strings.HasPrefix(name, "cibalab_") {
+			continue
+		}
+		n++
+		if !strings.Contains(string(doc), "`"+name+"`") {
+			t.Errorf("docs/architecture.md does not list %s", name)
+		}
+	}
+	if n != 14 {
+		t.Errorf("%d cibalab_ metrics exported, want the 14 of docs/architecture.md", n)
+	}
 }
