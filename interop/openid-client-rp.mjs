@@ -11,6 +11,8 @@
 //   mode                        "poll" or "ping" (CIBA Core 1.0 §5)
 //   loginHint, scope, bindingMessage
 //   idTokenAlg                  the client's id_token_signed_response_alg
+//   authorizationDetails        optional: an authorization_details array
+//                               (RFC 9396 §2), sent as JSON
 //   notifyCertFile, notifyKeyFile
 //                               ping mode: the TLS certificate of the
 //                               client notification endpoint (CIBA §10.2)
@@ -22,6 +24,7 @@
 //   {"event":"started","expires_in":N,"interval":N}
 //   {"event":"pinged","bearer_ok":true,"body":{...},"content_type":"..."}
 //   {"event":"result","ok":true,"token":{...},"id_token_claims":{...}}
+//       (token.authorization_details: the granted details, RFC 9396 §7)
 //   {"event":"result","ok":false,"error":"access_denied",...}
 // Exit status 0 when a result was printed, 1 otherwise.
 
@@ -138,6 +141,7 @@ async function main() {
 
   const params = { scope: cfg.scope ?? 'openid', login_hint: cfg.loginHint };
   if (cfg.bindingMessage) params.binding_message = cfg.bindingMessage;
+  if (cfg.authorizationDetails) params.authorization_details = JSON.stringify(cfg.authorizationDetails);
   if (cfg.mode === 'ping') params.client_notification_token = notificationToken;
   const ack = await client.initiateBackchannelAuthentication(config, params);
   print({ event: 'started', expires_in: ack.expires_in, interval: ack.interval });
@@ -167,6 +171,7 @@ async function main() {
       scope: tokens.scope,
       expires_in: tokens.expires_in,
       has_refresh_token: Boolean(tokens.refresh_token),
+      authorization_details: tokens.authorization_details,
     },
     access_token_claims: decodeJWT(tokens.access_token),
     id_token_claims: tokens.claims(),

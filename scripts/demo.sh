@@ -4,19 +4,23 @@
 #   starts the OP (https://localhost:5001/master) with its embedded NATS
 #   (nats://127.0.0.1:4222) and state in ./.cibalab, then runs an approval
 #   and a denial, narrating each step with the section of the spec it is.
-# Usage: ./scripts/demo.sh [--interactive]
+# Usage: ./scripts/demo.sh [--interactive | --agent]
 #   --interactive  leave the decision to a person: the script prints the
 #                  authenticator command to run in a second terminal.
+#   --agent        instead, an agent asks a human to approve invoice payments
+#                  (RFC 9396 authorization_details; docs/recipes/agent-asks-a-human.md).
 # Every process it starts is stopped on exit, Ctrl-C or failure.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 
 interactive=0
+agent=0
 case "${1:-}" in
   "") ;;
   --interactive) interactive=1 ;;
-  -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+  --agent) agent=1 ;;
+  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
   *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
 esac
 
@@ -46,6 +50,9 @@ step "Building ciba-op, ciba-authenticator and ciba-client into ./bin"
 mkdir -p bin
 go build -o bin/ ./server/cmd/ciba-op ./authenticator/cmd/ciba-authenticator ./client/cmd/ciba-client \
   || die "go build failed"
+if [ "$agent" = 1 ]; then
+  go build -o bin/agent ./client/examples/agent || die "go build of the agent failed"
+fi
 
 step "Starting the OpenID Provider with its embedded NATS server"
 bin/ciba-op serve --state-dir "$state_dir" --addr "$addr" --nats-addr "$nats_addr" >"$work/op.out" 2>"$work/op.log" &
@@ -105,6 +112,37 @@ start_authenticator() { # mode (approve|deny)
   done
   die "ciba-authenticator did not sign in within 10 s"
 }
+
+if [ "$agent" = 1 ]; then
+  step "Agent scenario: a software agent asks the user to approve each invoice payment (RFC 9396 authorization_details)"
+  bin/ciba-op client list --state-dir "$state_dir" | grep -q '^agent ' \
+    || bin/ciba-op client add --state-dir "$state_dir" --id agent --name "Invoice agent" \
+         --authorization-details-types payment_initiation | sed -n '1s/^/  /p'
+  printf 'demo-agent\n' >"$work/agent.pass"
+  bin/ciba-op cert issue --state-dir "$state_dir" --client agent --out "$work/agent.p12" --password-file "$work/agent.pass" >/dev/null
+  cat >"$work/rules.json" <<'RULES'
+{"rules": [
+  {"client_id": "agent", "details": {"type": "payment_initiation", "currency": "EUR", "max_amount": "500.00"}, "action": "approve", "delay": "2s"},
+  {"action": "deny", "delay": "2s"}
+]}
+RULES
+  note "the user's device decides by rules standing for the person: payments up to €500.00 approved, others denied"
+  CIBA_AUTH_PASSWORD=password bin/ciba-authenticator --nats-url "$nats_url" --user user --rules "$work/rules.json" \
+    >"$work/auth-agent.out" 2>"$work/auth-agent.log" &
+  pids+=($!)
+  for _ in $(seq 1 100); do grep -q 'signed in' "$work/auth-agent.log" 2>/dev/null && break; sleep 0.1; done
+  grep -q 'signed in' "$work/auth-agent.log" || { cat "$work/auth-agent.log" >&2; die "ciba-authenticator did not sign in"; }
+  for amount in 120.00 5000.00; do
+    step "CIBA §7.1 + RFC 9396 §2 agent → OP: pay invoice 4711, €$amount to ACME GmbH"
+    rc=0
+    bin/agent --issuer "$issuer" --ca-file "$ca" --cert "$work/agent.p12" --cert-password-file "$work/agent.pass" \
+      --user user --amount "$amount" 2> >(sed 's/^/    /' >&2) | sed 's/^/    /' || rc=$?
+    note "agent exit code $rc (0 paid, 3 declined)"
+  done
+  step "CIBA §8 what the authentication device showed and decided:"
+  sed 's/^/    /' "$work/auth-agent.out"
+  exit 0
+fi
 
 if [ "$interactive" = 1 ]; then
   step "Interactive mode: you are the user. In a second terminal, run:"

@@ -25,6 +25,21 @@ for m in "${modules[@]}"; do
   echo "== $m: go test -race"
   (cd "$m" && go test -race -count=1 "$@" ./...) || status=1
 done
+# The control API from another language: Node's test runner starts the
+# built ciba-op serve and drives openid-client through it (interop/).
+echo "== interop: node --test control.test.mjs"
+if command -v node >/dev/null 2>&1; then
+  bin_dir=$(mktemp -d)
+  trap 'rm -rf "$bin_dir"' EXIT
+  if (cd server && go build -o "$bin_dir/ciba-op" ./cmd/ciba-op); then
+    (cd interop && CIBA_OP_BIN="$bin_dir/ciba-op" node --test control.test.mjs) || status=1
+  else
+    status=1
+  fi
+else
+  echo "node not found: the control API suite cannot run (install Node.js 20 or later)"
+  status=1
+fi
 if [ "$status" -ne 0 ]; then
   echo "FAIL: at least one module failed (see above)"
 else

@@ -33,9 +33,10 @@ const (
 type DecideOption func(*decideOptions)
 
 type decideOptions struct {
-	onRetry func(reason error, lapsesAt time.Time)
-	turn    <-chan struct{}
-	sent    func()
+	approved []int
+	onRetry  func(reason error, lapsesAt time.Time)
+	turn     <-chan struct{}
+	sent     func()
 }
 
 // InTurn orders the decisions of several goroutines: Decide sends its
@@ -48,6 +49,16 @@ type decideOptions struct {
 // awaited together. Retries are not ordered.
 func InTurn(turn <-chan struct{}, sent func()) DecideOption {
 	return func(o *decideOptions) { o.turn, o.sent = turn, sent }
+}
+
+// ApproveOnly makes an approval grant only the authorization_details
+// entries of the request at indexes (from 0, the order of
+// channel.AuthRequest.AuthorizationDetails); they are signed into the
+// decision (channel.DecisionClaims.ApprovedDetails). Without it an
+// approval grants every entry. An empty list approves none: send a deny
+// instead (RFC 9396 partial approval, as cibalab reads it).
+func ApproveOnly(indexes []int) DecideOption {
+	return func(o *decideOptions) { o.approved = append([]int{}, indexes...) }
 }
 
 // OnRetry has Decide call f, from the calling goroutine, each time it is
@@ -90,8 +101,11 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 	if verdict != channel.VerdictApprove && verdict != channel.VerdictDeny {
 		return fmt.Errorf("device: decide: verdict %q is neither approve nor deny", verdict)
 	}
+	if o.approved != nil && (verdict != channel.VerdictApprove || len(o.approved) == 0) {
+		return errors.New("device: decide: ApproveOnly needs an approval of at least one entry")
+	}
 	ref := oauth.ReqRef(authReqID)
-	token, exp, err := d.signDecision(authReqID, verdict, acr, amr)
+	token, exp, err := d.signDecision(authReqID, verdict, acr, amr, o.approved)
 	if err != nil {
 		return err
 	}
@@ -236,7 +250,7 @@ func (d *Device) sleep(ctx context.Context, wait time.Duration, until time.Time)
 // channel.DecisionClaims with the device id, a random 128-bit jti, iat now
 // and exp Config.DecisionLifetime later, signed with the device key. It
 // returns the JWT and its exp.
-func (d *Device) signDecision(authReqID, verdict, acr string, amr []string) (string, time.Time, error) {
+func (d *Device) signDecision(authReqID, verdict, acr string, amr []string, approved []int) (string, time.Time, error) {
 	var jti [16]byte
 	if _, err := rand.Read(jti[:]); err != nil {
 		return "", time.Time{}, fmt.Errorf("device: decide: %w", err)
@@ -249,6 +263,9 @@ func (d *Device) signDecision(authReqID, verdict, acr string, amr []string) (str
 		DeviceID:  d.cfg.Credentials.DeviceID,
 		ACR:       acr,
 		AMR:       amr,
+		// The authorization_details entries approved, signed with the
+		// verdict; nil approves all.
+		ApprovedDetails: approved,
 		RegisteredClaims: jwt.RegisteredClaims{
 			ID:        base64.RawURLEncoding.EncodeToString(jti[:]),
 			IssuedAt:  jwt.NewNumericDate(now),

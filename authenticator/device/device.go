@@ -260,6 +260,10 @@ func (d *Device) Refused() bool {
 	return errors.Is(err, nats.ErrAuthorization) || errors.Is(err, nats.ErrAuthRevoked)
 }
 
+// Connected reports whether the NATS connection is up: false while it
+// reconnects.
+func (d *Device) Connected() bool { return d.nc.IsConnected() }
+
 // Close stops delivering requests and closes the NATS connection. It is
 // safe to call more than once.
 func (d *Device) Close() error {

@@ -2,6 +2,7 @@ package ciba
 
 import (
 	"crypto"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/url"
@@ -111,6 +112,10 @@ func requestObject(key crypto.Signer, kid, clientID, issuer string, params url.V
 	claims := jwt.MapClaims{}
 	for k := range params {
 		claims[k] = params.Get(k)
+	}
+	if ad := params.Get(oauth.ParamAuthorizationDetails); ad != "" {
+		// A JSON array inside the request object (RFC 9396 §3).
+		claims[oauth.ParamAuthorizationDetails] = json.RawMessage(ad)
 	}
 	if requestedExpiry > 0 {
 		claims[oauth.ParamRequestedExpiry] = requestedExpiry

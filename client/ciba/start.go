@@ -11,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -32,6 +33,12 @@ type Request struct {
 	ACRValues string
 	// RequestedExpiry asks for an expires_in in seconds; 0 omits it.
 	RequestedExpiry int
+	// AuthorizationDetails asks the user to approve these entries
+	// (RFC 9396 §2), sent as a JSON array: in the form, or as an array
+	// inside a signed request object (§3). The user may approve some
+	// only: read what was granted from Token.GrantedDetails. Empty omits
+	// the parameter.
+	AuthorizationDetails authzdetails.Details
 }
 
 // Ack is a successful acknowledgement of the backchannel authentication
@@ -175,6 +182,9 @@ func (c *Config) authParams(r Request) (url.Values, error) {
 	set(oauth.ParamACRValues, r.ACRValues)
 	if r.RequestedExpiry > 0 {
 		form.Set(oauth.ParamRequestedExpiry, strconv.Itoa(r.RequestedExpiry))
+	}
+	if len(r.AuthorizationDetails) > 0 {
+		form.Set(oauth.ParamAuthorizationDetails, string(r.AuthorizationDetails.Marshal()))
 	}
 	return form, nil
 }

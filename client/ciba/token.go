@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -27,6 +28,21 @@ type Token struct {
 	// IDTokenClaims are the checked claims of IDToken; nil when there is
 	// no ID token or Config.InsecureSkipIDTokenValidation is set.
 	IDTokenClaims *IDToken
+}
+
+// GrantedDetails returns the authorization_details the user granted
+// (RFC 9396 §7): the entries of the request the user approved, which may
+// be fewer than were asked; nil when the response has none. An agent
+// should go on only when they are what it needs (authzdetails.Equal).
+func (t *Token) GrantedDetails() (authzdetails.Details, error) {
+	if len(t.AuthorizationDetails) == 0 {
+		return nil, nil
+	}
+	ds, err := authzdetails.Parse(t.AuthorizationDetails)
+	if err != nil {
+		return nil, fmt.Errorf("ciba: token response: %w", err)
+	}
+	return ds, nil
 }
 
 // Progress describes the poll loop before each wait, for a caller that

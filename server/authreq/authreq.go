@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 )
 
 // Errors of the transitions. The token endpoint maps them to the OAuth
@@ -36,6 +37,10 @@ var (
 	ErrNotPending = errors.New("authreq: request is no longer pending")
 	// ErrLapsed: a decision that arrived after its Verdict.NotAfter.
 	ErrLapsed = errors.New("authreq: the decision arrived too late")
+	// ErrBadDetails: an approval names authorization_details entries the
+	// request does not have (an index out of range or twice, or indexes
+	// for a request without details).
+	ErrBadDetails = errors.New("authreq: the approved authorization_details are not entries of the request")
 	// ErrClaimed: the expired_token push of the request was claimed
 	// already, or the request is not an undecided expired one.
 	ErrClaimed = errors.New("authreq: expired_token push already claimed")
@@ -70,6 +75,11 @@ type Verdict struct {
 	// decision is recognised as a resend when the device that decided
 	// sends the same verdict again.
 	Device string
+	// ApprovedDetails, on an approval of a request with
+	// authorization_details (RFC 9396), are the indexes of the entries
+	// the user approved; nil approves them all, an empty list none (a
+	// denial). Only the approved entries are granted.
+	ApprovedDetails []int
 	// NotAfter, when set, is the last moment the decision may be applied.
 	// It is checked in the compare-and-swap that applies it, so a device
 	// that reports its decision as not delivered after NotAfter is never
@@ -249,9 +259,14 @@ func (l *Lifecycle) Decide(ctx context.Context, user, id string, v Verdict) (req
 		case !v.NotAfter.IsZero() && now.After(v.NotAfter):
 			return ErrLapsed
 		}
+		granted, err := grantedDetails(r, v)
+		if err != nil {
+			return err
+		}
 		r.Status = store.StatusDenied
-		if v.Approve {
+		if v.Approve && (r.AuthorizationDetails == "" || granted != "") {
 			r.Status = store.StatusApproved
+			r.GrantedDetails = granted
 			r.ACR = l.cfg.SelectACR(r.ACRValues, v.ACR)
 			r.AMR = slices.Clone(v.AMR)
 			r.AuthTime = now
@@ -274,6 +289,31 @@ func (l *Lifecycle) Decide(ctx context.Context, user, id string, v Verdict) (req
 	}
 	l.emit(ctx, ev, now, req, "")
 	return req, true, nil
+}
+
+// grantedDetails returns the authorization_details an approval v grants
+// on r: the entries at v.ApprovedDetails, every entry when nil, "" when r
+// has none or none was approved (partial approval, cibalab's reading of
+// RFC 9396; docs/conformance.md).
+func grantedDetails(r *store.Request, v Verdict) (string, error) {
+	if !v.Approve {
+		return "", nil
+	}
+	if r.AuthorizationDetails == "" {
+		if v.ApprovedDetails != nil {
+			return "", ErrBadDetails
+		}
+		return "", nil
+	}
+	ds, err := authzdetails.Parse([]byte(r.AuthorizationDetails))
+	if err != nil {
+		return "", fmt.Errorf("authreq: stored authorization_details: %w", err)
+	}
+	sel, err := ds.Select(v.ApprovedDetails)
+	if err != nil {
+		return "", fmt.Errorf("%w: %v", ErrBadDetails, err)
+	}
+	return string(sel.Marshal()), nil
 }
 
 // repeats reports whether a verdict (approve or not) is the one that left
@@ -388,14 +428,11 @@ func (l *Lifecycle) Pending(ctx context.Context, user string) ([]*store.Request,
 // ExpiredUndecided returns the requests that expired while pending and
 // whose expired_token push nobody claimed yet, oldest first.
 func (l *Lifecycle) ExpiredUndecided(ctx context.Context) ([]*store.Request, error) {
-	reqs, err := l.cfg.Store.List(ctx, "", store.StatusPending)
+	reqs, err := l.cfg.Store.ListExpired(ctx, store.StatusPending, l.cfg.Now())
 	if err != nil {
 		return nil, err
 	}
-	now := l.cfg.Now()
-	return slices.DeleteFunc(reqs, func(r *store.Request) bool {
-		return !r.Expired(now) || !r.ExpiryPushedAt.IsZero()
-	}), nil
+	return slices.DeleteFunc(reqs, func(r *store.Request) bool { return !r.ExpiryPushedAt.IsZero() }), nil
 }
 
 // Sweep deletes the requests that expired more than retention ago; until

@@ -153,12 +153,17 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 		AMR:      claims.AMR,
 		Device:   dev.ID,
 		NotAfter: claims.ExpiresAt.Time.Add(channel.DecisionLeeway),
+		// The indexes of the authorization_details approved (RFC 9396),
+		// signed with the verdict.
+		ApprovedDetails: claims.ApprovedDetails,
 	})
 	switch {
 	case errors.Is(err, authreq.ErrNotYours):
 		return refuse(refusal{channel.ErrNotYourRequest, "no such request for this user"})
 	case errors.Is(err, authreq.ErrNotPending):
 		return refuse(refusal{channel.ErrNotPending, "the request is no longer pending"})
+	case errors.Is(err, authreq.ErrBadDetails):
+		return refuse(refusal{channel.ErrBadMessage, "approved_details names entries the request does not have"})
 	case errors.Is(err, authreq.ErrLapsed):
 		return refuse(refusal{channel.ErrBadMessage, "the decision's claims are invalid or expired"})
 	case err != nil:

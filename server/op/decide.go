@@ -5,6 +5,7 @@ import (
 
 	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/channel"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -48,18 +49,32 @@ func (p *Provider) Pending(ctx context.Context, user string) ([]channel.AuthRequ
 	return out, nil
 }
 
+// details parses stored authorization_details, validated when the
+// request was accepted; nil for none.
+func details(stored string) authzdetails.Details {
+	if stored == "" {
+		return nil
+	}
+	ds, err := authzdetails.Parse([]byte(stored))
+	if err != nil {
+		return nil
+	}
+	return ds
+}
+
 // authRequestMessage is the channel message announcing r.
 func authRequestMessage(r *store.Request, clientName string) channel.AuthRequest {
 	return channel.AuthRequest{
-		Version:        channel.Version,
-		AuthReqID:      r.ID,
-		ClientID:       r.ClientID,
-		ClientName:     clientName,
-		User:           r.User,
-		Scope:          r.Scope,
-		BindingMessage: r.BindingMessage,
-		ACRValues:      r.ACRValues,
-		CreatedAt:      r.CreatedAt.Unix(),
-		ExpiresAt:      r.ExpiresAt.Unix(),
+		Version:              channel.Version,
+		AuthReqID:            r.ID,
+		ClientID:             r.ClientID,
+		ClientName:           clientName,
+		User:                 r.User,
+		Scope:                r.Scope,
+		BindingMessage:       r.BindingMessage,
+		ACRValues:            r.ACRValues,
+		AuthorizationDetails: details(r.AuthorizationDetails),
+		CreatedAt:            r.CreatedAt.Unix(),
+		ExpiresAt:            r.ExpiresAt.Unix(),
 	}
 }

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -37,6 +38,7 @@ func (p *Provider) Metadata() *oauth.ProviderMetadata {
 		BackchannelAuthRequestSigningAlgValuesSupported: p.clientAlgs(),
 		BackchannelUserCodeParameterSupported:           p.cfg.UserCodeSupported,
 		TLSClientCertificateBoundAccessTokens:           true,
+		AuthorizationDetailsTypesSupported:              authzdetails.BuiltinTypes(),
 		MTLSEndpointAliases: map[string]string{
 			"token_endpoint":                      p.url(pathToken),
 			"backchannel_authentication_endpoint": p.url(pathBCAuthorize),

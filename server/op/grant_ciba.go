@@ -58,7 +58,7 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 	resp, m, err := p.mintTokens(r.Context(), grant{
 		Client: client.Client, X5t: certThumbprint(client.Cert),
 		User: req.User, Scope: req.Scope, ACR: req.ACR, AMR: req.AMR, AuthTime: req.AuthTime,
-		AuthReqID: req.ID,
+		Details: req.GrantedDetails, AuthReqID: req.ID,
 	}, now)
 	if err != nil {
 		// Nothing was issued: give the request back so the client can

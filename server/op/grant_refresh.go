@@ -94,7 +94,7 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 	resp, m, err := p.mintTokens(r.Context(), grant{
 		Client: client.Client, X5t: x5t,
 		User: tok.User, Scope: scope, ACR: tok.ACR, AMR: tok.AMR, AuthTime: tok.AuthTime,
-		Family: tok.Family, RefreshScope: tok.Scope, RefreshExpiresAt: tok.ExpiresAt,
+		Details: tok.AuthorizationDetails, Family: tok.Family, RefreshScope: tok.Scope, RefreshExpiresAt: tok.ExpiresAt,
 	}, now)
 	switch {
 	case errors.Is(err, store.ErrFamilyRevoked):

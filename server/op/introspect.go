@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"net/url"
@@ -25,6 +26,9 @@ type introspection struct {
 	Jti       string        `json:"jti,omitempty"`
 	TokenType string        `json:"token_type,omitempty"`
 	Cnf       *confirmation `json:"cnf,omitempty"`
+	// AuthorizationDetails are the token's granted authorization_details
+	// (RFC 9396 §9.2).
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 // introspect is the introspection endpoint (RFC 7662). The caller
@@ -35,7 +39,8 @@ type introspection struct {
 // {"active":false}. An active access token reports scope, client_id, sub,
 // exp, iat, iss, jti, token_type Bearer and, when bound, cnf.x5t#S256
 // (RFC 8705 §3.2); an active refresh token reports scope, client_id, sub,
-// exp, iat and the cnf it is bound to.
+// exp, iat and the cnf it is bound to. Both report the
+// authorization_details granted, if any (RFC 9396 §9.2).
 func (p *Provider) introspect(w http.ResponseWriter, r *http.Request, form url.Values, client *authenticatedClient) error {
 	raw := form.Get("token")
 	if raw == "" {
@@ -65,7 +70,7 @@ func (p *Provider) lookupToken(ctx context.Context, clientID, raw string) (*intr
 		return &introspection{
 			Active: true, Scope: c.Scope, ClientID: c.ClientID, Sub: c.Subject,
 			Exp: c.ExpiresAt.Unix(), Iat: c.IssuedAt.Unix(), Iss: c.Issuer, Jti: c.ID,
-			TokenType: "Bearer", Cnf: c.Cnf,
+			TokenType: "Bearer", Cnf: c.Cnf, AuthorizationDetails: c.AuthorizationDetails,
 		}, nil
 	}
 	t, err := p.cfg.Tokens.GetToken(ctx, tokenHash(raw))
@@ -83,6 +88,9 @@ func (p *Provider) lookupToken(ctx context.Context, clientID, raw string) (*intr
 	}
 	if t.CertThumbprint != "" {
 		out.Cnf = &confirmation{X5tS256: t.CertThumbprint}
+	}
+	if t.AuthorizationDetails != "" {
+		out.AuthorizationDetails = json.RawMessage(t.AuthorizationDetails)
 	}
 	return out, nil
 }

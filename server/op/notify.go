@@ -53,12 +53,19 @@ type notifier struct {
 	wg     sync.WaitGroup
 }
 
-func newNotifier(c *http.Client, roots *x509.CertPool) *notifier {
+func newNotifier(c *http.Client, roots *x509.CertPool, wrap func(http.RoundTripper) http.RoundTripper) *notifier {
 	if c == nil {
 		c = defaultNotificationClient(roots)
 	} else {
 		cp := *c
 		c = &cp
+	}
+	if wrap != nil {
+		base := c.Transport
+		if base == nil {
+			base = http.DefaultTransport
+		}
+		c.Transport = wrap(base)
 	}
 	// Redirects are never followed (CIBA Core 1.0 §10.2; the working
 	// group's reading, checklist §4.2), whichever client is used.
@@ -431,7 +438,7 @@ func (p *Provider) pushOnce(ctx context.Context, client *registry.Client, req *s
 	resp, m, err := p.mintTokens(ctx, grant{
 		Client: client, X5t: req.CertThumbprint,
 		User: req.User, Scope: req.Scope, ACR: req.ACR, AMR: req.AMR, AuthTime: req.AuthTime,
-		AuthReqID: req.ID,
+		Details: req.GrantedDetails, AuthReqID: req.ID,
 	}, now)
 	if err != nil {
 		p.log.Error("notify.mint_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err, "then", "transaction_failed is pushed")

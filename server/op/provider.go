@@ -104,6 +104,10 @@ type Config struct {
 	// adds the state directory's default CA, which issues notification
 	// endpoint certificates (ciba-op cert issue), to the roots it is given.
 	NotificationRoots *x509.CertPool
+	// WrapNotificationTransport, when not nil, wraps the transport of the
+	// notification client (NotificationClient's, or the default one), so
+	// that faults can be injected into a running OP (package faults).
+	WrapNotificationTransport func(http.RoundTripper) http.RoundTripper
 	// Tokens keeps refresh tokens and revoked access tokens; nil means a
 	// new store.TokenMemory.
 	Tokens store.TokenStore
@@ -231,7 +235,7 @@ func New(cfg Config) (*Provider, error) {
 	}); err != nil {
 		return nil, err
 	}
-	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots)
+	p.notifier = newNotifier(cfg.NotificationClient, cfg.NotificationRoots, cfg.WrapNotificationTransport)
 	p.jtis = newJTICache(0, 0)
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)

@@ -22,6 +22,7 @@ func authParamNames() []string {
 		oauth.ParamScope, oauth.ParamClientNotificationToken, oauth.ParamACRValues,
 		oauth.ParamLoginHintToken, oauth.ParamIDTokenHint, oauth.ParamLoginHint,
 		oauth.ParamBindingMessage, oauth.ParamUserCode, oauth.ParamRequestedExpiry,
+		oauth.ParamAuthorizationDetails,
 	}
 }
 
@@ -63,7 +64,9 @@ func (p *Provider) requestParams(client *authenticatedClient, form url.Values) (
 // and jti are required; exp-nbf is at most 60 minutes, nbf at most 60
 // minutes in the past and not in the future, iat not in the future (each
 // with Config.ClockSkew); the jti is used once. requested_expiry may be a
-// JSON string or number; every other parameter is a string. The error
+// JSON string or number; authorization_details is a JSON array, as
+// RFC 9396 §3 puts it in a request object (returned encoded, as in a
+// form); every other parameter is a string. The error
 // texts are fit for error_description.
 func (p *Provider) parseRequestObject(c *registry.Client, token string) (url.Values, error) {
 	algs := p.clientAlgs()
@@ -126,7 +129,19 @@ func (p *Provider) parseRequestObject(c *registry.Client, token string) (url.Val
 			continue
 		}
 		switch s := v.(type) {
+		case []any:
+			if name != oauth.ParamAuthorizationDetails {
+				return nil, fmt.Errorf("%s must be a string", name)
+			}
+			b, err := json.Marshal(s)
+			if err != nil {
+				return nil, fmt.Errorf("%s is malformed", name)
+			}
+			params.Set(name, string(b))
 		case string:
+			if name == oauth.ParamAuthorizationDetails {
+				return nil, fmt.Errorf("%s must be a JSON array (RFC 9396 §3)", name)
+			}
 			params.Set(name, s)
 		case json.Number:
 			if name != oauth.ParamRequestedExpiry {

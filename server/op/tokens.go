@@ -7,6 +7,7 @@ import (
 	"crypto/sha512"
 	"crypto/x509"
 	"encoding/base64"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -36,6 +37,9 @@ type accessTokenClaims struct {
 	AuthTime int64         `json:"auth_time,omitempty"`
 	ACR      string        `json:"acr,omitempty"`
 	Cnf      *confirmation `json:"cnf,omitempty"`
+	// AuthorizationDetails are the granted authorization_details
+	// (RFC 9396 §9.1).
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -70,6 +74,9 @@ type grant struct {
 	ACR      string
 	AMR      []string
 	AuthTime time.Time
+	// Details is the granted authorization_details, a compact JSON array
+	// (RFC 9396 §7); "" for none.
+	Details string
 	// AuthReqID is the redeemed auth_req_id; empty on refresh.
 	AuthReqID string
 	// Family continues a refresh token family (rotation, RFC 6749 §6);
@@ -123,6 +130,9 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 	if g.X5t != "" {
 		at.Cnf = &confirmation{X5tS256: g.X5t}
 	}
+	if g.Details != "" {
+		at.AuthorizationDetails = json.RawMessage(g.Details)
+	}
 	accessToken, err := p.keys.sign(p.cfg.AccessTokenAlg, "at+jwt", at)
 	if err != nil {
 		return nil, out, err
@@ -134,6 +144,9 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 		ExpiresIn:   int(p.cfg.AccessTokenTTL / time.Second),
 		Scope:       scope,
 	}
+	if g.Details != "" {
+		resp.AuthorizationDetails = json.RawMessage(g.Details) // RFC 9396 §7
+	}
 
 	// The refresh token is stored last, so that a failure leaves nothing
 	// behind but an access token nobody received.
@@ -141,18 +154,19 @@ func (p *Provider) mintTokens(ctx context.Context, g grant, now time.Time) (*oau
 	if slices.Contains(g.Client.GrantTypes, oauth.GrantTypeRefreshToken) {
 		raw := p.newID(32)
 		tok = &store.Token{
-			Hash:           tokenHash(raw),
-			Family:         g.Family,
-			ClientID:       g.Client.ID,
-			User:           g.User,
-			Scope:          g.RefreshScope,
-			CertThumbprint: g.X5t,
-			ACR:            g.ACR,
-			AMR:            slices.Clone(g.AMR),
-			AuthTime:       g.AuthTime,
-			AccessTokenID:  at.ID,
-			IssuedAt:       now,
-			ExpiresAt:      g.RefreshExpiresAt,
+			Hash:                 tokenHash(raw),
+			Family:               g.Family,
+			ClientID:             g.Client.ID,
+			User:                 g.User,
+			Scope:                g.RefreshScope,
+			CertThumbprint:       g.X5t,
+			ACR:                  g.ACR,
+			AMR:                  slices.Clone(g.AMR),
+			AuthTime:             g.AuthTime,
+			AuthorizationDetails: g.Details,
+			AccessTokenID:        at.ID,
+			IssuedAt:             now,
+			ExpiresAt:            g.RefreshExpiresAt,
 		}
 		if tok.Family == "" {
 			tok.Family = p.newID(16)

@@ -73,8 +73,8 @@ type Config struct {
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
 	// lifetimes, NotificationClient, Observer, ...). Its Issuer, Clients,
 	// Users, Store, ClientCAs, keys, Announcer, Now and Logger are set by
-	// Start. Its Transitions, when set, receives every transition after
-	// the channel responder (the NATS event stream) has.
+	// Start; its Transitions, when set, receives every transition after the
+	// channel responder.
 	Provider op.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -96,6 +96,10 @@ type Server struct {
 	Provider *op.Provider
 	// NATS is the OP's own NATS connection.
 	NATS *nats.Conn
+	// Store holds the authentication requests.
+	Store store.Store
+	// Responder is the OP's side of the NATS channel.
+	Responder *bus.Responder
 	// MetricsAddr is the address the metrics listener is bound to, ""
 	// without one (Config.MetricsAddr).
 	MetricsAddr string
@@ -257,17 +261,15 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
-	pc.Transitions = responder
-	if s.Metrics != nil || cfg.Provider.Transitions != nil {
-		all := sinks{responder}
-		if s.Metrics != nil {
-			all = append(all, s.Metrics)
-		}
-		if cfg.Provider.Transitions != nil {
-			all = append(all, cfg.Provider.Transitions)
-		}
-		pc.Transitions = all
+	if pc.Transitions == nil {
+		pc.Transitions = responder
+	} else {
+		pc.Transitions = bothSinks{responder, pc.Transitions}
 	}
+	if s.Metrics != nil {
+		pc.Transitions = bothSinks{pc.Transitions, s.Metrics}
+	}
+	s.Store, s.Responder = pc.Store, responder
 	pc.Now = cfg.Now
 	pc.Logger = cfg.Logger.With("component", "op")
 	if s.Provider, err = op.New(pc); err != nil {
@@ -393,6 +395,16 @@ func (s *Server) sweep(ctx context.Context) {
 	}
 }
 
+// bothSinks passes every transition to the channel responder, then to the
+// caller's Config.Provider.Transitions.
+type bothSinks [2]authreq.Sink
+
+// Transition implements authreq.Sink.
+func (b bothSinks) Transition(ctx context.Context, e authreq.Event) {
+	b[0].Transition(ctx, e)
+	b[1].Transition(ctx, e)
+}
+
 // openJetStream opens the requests bucket of realm on nc's JetStream.
 func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*natskv.Store, error) {
 	js, err := jetstream.New(nc)
@@ -449,13 +461,4 @@ type slogWriter struct{ l *slog.Logger }
 func (w *slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug("http.server_error", "detail", strings.TrimSpace(string(p)))
 	return len(p), nil
-}
-
-// sinks passes each transition to every sink in turn.
-type sinks []authreq.Sink
-
-func (ss sinks) Transition(ctx context.Context, e authreq.Event) {
-	for _, s := range ss {
-		s.Transition(ctx, e)
-	}
 }

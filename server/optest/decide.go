@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/channel"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -25,6 +26,11 @@ type Pending struct {
 	// BindingMessage is shown on both devices (CIBA Core 1.0 §7.1).
 	BindingMessage string
 	ACRValues      []string
+	// AuthorizationDetails are the entries the client asks the user to
+	// approve (RFC 9396 §2), as the device received them; nil for none.
+	// AuthorizationDetails.Lines() says each in words, as a device shows
+	// it. A policy may approve some only (Decision.ApprovedDetails).
+	AuthorizationDetails authzdetails.Details
 	// CreatedAt and ExpiresAt are on the OP's clock, to the second.
 	CreatedAt, ExpiresAt time.Time
 }
@@ -51,6 +57,10 @@ type Decision struct {
 	// an Approved or Denied verdict: a user who answers late. It does not
 	// move the OP's clock.
 	Delay time.Duration
+	// ApprovedDetails, with Approved, are the indexes (from 0) of the
+	// authorization_details entries approved; nil approves them all. The
+	// tokens then carry only those (cibalab's partial approval).
+	ApprovedDetails []int
 }
 
 // WaitPending returns the next request announced to a device of this
@@ -85,15 +95,28 @@ func (s *Server) WaitPending(ctx context.Context) (Pending, error) {
 // or redeemed) is a *RefusedError. The request need not have been
 // returned by WaitPending.
 func (s *Server) Approve(ctx context.Context, authReqID string) error {
-	return s.decide(ctx, authReqID, true)
+	return s.decide(ctx, authReqID, true, nil)
+}
+
+// ApproveOnly approves, like Approve, only the authorization_details
+// entries of the request at indexes (from 0, in the order of
+// Pending.AuthorizationDetails): the indexes are signed into the device's
+// decision, and the tokens carry only those entries (RFC 9396 §7). An
+// index the request does not have is refused by the OP (a *RefusedError
+// with bad_message); approving none is denying: use Deny.
+func (s *Server) ApproveOnly(ctx context.Context, authReqID string, indexes ...int) error {
+	if len(indexes) == 0 {
+		return errors.New("optest: ApproveOnly needs at least one index; use Deny to approve none")
+	}
+	return s.decide(ctx, authReqID, true, indexes)
 }
 
 // Deny denies the request authReqID like Approve approves it.
 func (s *Server) Deny(ctx context.Context, authReqID string) error {
-	return s.decide(ctx, authReqID, false)
+	return s.decide(ctx, authReqID, false, nil)
 }
 
-func (s *Server) decide(ctx context.Context, authReqID string, approve bool) error {
+func (s *Server) decide(ctx context.Context, authReqID string, approve bool, approved []int) error {
 	req, err := s.store.Get(ctx, authReqID)
 	if errors.Is(err, store.ErrNotFound) {
 		return fmt.Errorf("optest: no request with auth_req_id %s", oauth.ReqRef(authReqID))
@@ -107,8 +130,12 @@ func (s *Server) decide(ctx context.Context, authReqID string, approve bool) err
 	if d == nil {
 		return fmt.Errorf("optest: user %s has no device (add users with AddUser)", req.User)
 	}
-	if err := d.decide(ctx, authReqID, approve); err != nil {
-		return err
+	if err := d.Decide(ctx, authReqID, approve, approved); err != nil {
+		var refused *RefusedError
+		if errors.As(err, &refused) {
+			return err
+		}
+		return fmt.Errorf("optest: %w", err)
 	}
 	s.mu.Lock()
 	s.decided[authReqID] = approve
@@ -187,7 +214,11 @@ func (s *Server) applyPolicy(p Pending) {
 		case <-t.C:
 		}
 	}
-	err := s.decide(s.ctx, p.AuthReqID, dec.Verdict == Approved)
+	var approved []int
+	if dec.Verdict == Approved {
+		approved = dec.ApprovedDetails
+	}
+	err := s.decide(s.ctx, p.AuthReqID, dec.Verdict == Approved, approved)
 	if err != nil && s.ctx.Err() == nil {
 		s.note("optest.policy_decision_refused", oauth.LogAttrReq, oauth.ReqRef(p.AuthReqID), "client_id", p.ClientID, "err", err.Error())
 	}

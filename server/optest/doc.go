@@ -13,6 +13,12 @@
 // the ciba-authenticator would. Policies ([AutoApprove], [AutoDeny],
 // [Policy]) answer every request without the test's help.
 //
+// A request with RFC 9396 authorization_details (from a client registered
+// with [AuthorizationDetailsTypes]) shows them in [Pending]; a policy reads
+// them there, and [Server.ApproveOnly] or [Decision.ApprovedDetails]
+// approves some entries only, as a person may on the device
+// (docs/recipes/agent-asks-a-human.md).
+//
 // # Time
 //
 // The OP runs on its own clock, which follows the real clock plus an

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cibalab/cibalab/server/faults"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -52,7 +53,7 @@ func (e *endpoint) received() []string {
 // notification is delivered.
 func TestNotificationTransport(t *testing.T) {
 	ep := newEndpoint(t)
-	tr := newNotificationTransport(ep.Client().Transport)
+	tr := faults.NewNotifications(ep.Client().Transport)
 	hc := &http.Client{Transport: tr}
 	send := func(body string) (*http.Response, error) {
 		req, err := http.NewRequest(http.MethodPost, ep.URL+"/cb", strings.NewReader(body))
@@ -61,11 +62,11 @@ func TestNotificationTransport(t *testing.T) {
 		}
 		return hc.Do(req)
 	}
-	tr.push(notificationFault{status: http.StatusServiceUnavailable})
-	tr.push(notificationFault{timeout: true})
-	tr.push(notificationFault{status: http.StatusUnauthorized})
-	if tr.queued() != 3 {
-		t.Fatalf("queued %d faults, want 3", tr.queued())
+	tr.Fail(http.StatusServiceUnavailable)
+	tr.Timeout()
+	tr.Fail(http.StatusUnauthorized)
+	if tr.Queued() != 3 {
+		t.Fatalf("queued %d faults, want 3", tr.Queued())
 	}
 
 	tests := []struct {
@@ -132,7 +133,7 @@ func TestPingFaults(t *testing.T) {
 	// waitFaultsApplied waits until the OP tried the faulted pings.
 	waitFaultsApplied := func() {
 		t.Helper()
-		for s.notify.queued() > 0 {
+		for s.notify.Queued() > 0 {
 			select {
 			case <-ctx.Done():
 				t.Fatal("the OP sent no ping")

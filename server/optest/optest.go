@@ -16,8 +16,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/cibalab/cibalab/server/faults"
 	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/server/simdevice"
 	"github.com/cibalab/cibalab/server/store"
 	"github.com/cibalab/cibalab/shared/channel"
 	"github.com/cibalab/cibalab/shared/oauth"
@@ -61,7 +63,7 @@ type Server struct {
 	opts    options
 	clock   *clock
 	store   store.Store
-	notify  *notificationTransport
+	notify  *faults.Notifications
 	dir     string // removed by Close when ownDir
 	ownDir  bool
 	ctx     context.Context // ends at Close; bounds the policies' decisions
@@ -71,15 +73,15 @@ type Server struct {
 
 	// throttle refuses the token requests of ThrottleNextPolls; it has
 	// its own lock.
-	throttle pollThrottle
+	throttle faults.Throttle
 
 	mu      sync.Mutex
-	devices map[string]*device      // by user
-	clients map[string]*clientCreds // by client id
-	queue   []Pending               // announced, undecided, not yet waited for
-	seen    map[string]bool         // auth_req_ids announced
-	decided map[string]bool         // auth_req_id → approved, for decisions made here
-	changed chan struct{}           // closed and replaced on every change
+	devices map[string]*simdevice.Device // by user
+	clients map[string]*clientCreds      // by client id
+	queue   []Pending                    // announced, undecided, not yet waited for
+	seen    map[string]bool              // auth_req_ids announced
+	decided map[string]bool              // auth_req_id → approved, for decisions made here
+	changed chan struct{}                // closed and replaced on every change
 	closed  bool
 }
 
@@ -131,7 +133,7 @@ func start(tb testing.TB, dir string, ownDir bool, opts []Option) (_ *Server, er
 	}
 	s := &Server{
 		tb: tb, opts: o, clock: &clock{}, store: store.NewMemory(), dir: dir, ownDir: ownDir,
-		devices: map[string]*device{}, clients: map[string]*clientCreds{},
+		devices: map[string]*simdevice.Device{}, clients: map[string]*clientCreds{},
 		seen: map[string]bool{}, decided: map[string]bool{}, changed: make(chan struct{}),
 	}
 	s.ctx, s.cancel = context.WithCancel(context.Background())
@@ -144,7 +146,7 @@ func start(tb testing.TB, dir string, ownDir bool, opts []Option) (_ *Server, er
 	if err := writeSigningKeys(stateDir); err != nil {
 		return nil, err
 	}
-	s.notify = newNotificationTransport(o.notifyBase)
+	s.notify = faults.NewNotifications(o.notifyBase)
 	cfg := oprun.Config{
 		StateDir:           stateDir,
 		Addr:               "127.0.0.1:0",
@@ -162,7 +164,7 @@ func start(tb testing.TB, dir string, ownDir bool, opts []Option) (_ *Server, er
 	for _, f := range o.provider {
 		f(&cfg.Provider)
 	}
-	cfg.Provider.Throttle = s.throttle.hook(cfg.Provider.Throttle)
+	cfg.Provider.Throttle = s.throttle.Hook(cfg.Provider.Throttle)
 	if s.OP, err = oprun.Start(cfg); err != nil {
 		return nil, fmt.Errorf("optest: %w", err)
 	}
@@ -203,7 +205,7 @@ func (s *Server) Close() error {
 		s.wg.Wait()
 		s.mu.Lock()
 		for _, d := range s.devices {
-			d.drop()
+			d.Drop()
 		}
 		for _, c := range s.clients {
 			c.hc.CloseIdleConnections()
@@ -300,6 +302,11 @@ func (s *Server) creds(clientID string) (*clientCreds, error) {
 	return c, nil
 }
 
+// RefusedError is the OP's refusal of a device's decision, with the
+// channel's error code (channel.ErrNotPending, channel.ErrNotYourRequest,
+// ...) and its description.
+type RefusedError = simdevice.RefusedError
+
 func (s *Server) newClientCreds(cert tls.Certificate) *clientCreds {
 	tr := http.DefaultTransport.(*http.Transport).Clone()
 	tr.TLSClientConfig = &tls.Config{RootCAs: s.CAPool, MinVersion: tls.VersionTLS12}
@@ -345,16 +352,16 @@ func (s *Server) AddUser(id, password string) {
 
 // addDevice enrolls and connects a device for user.
 func (s *Server) addDevice(user, password string) error {
-	d, err := newDevice(deviceConfig{
-		natsURL: s.NATSURL, realm: realmOf(s.URL), user: user, password: password,
-		now: s.clock.Now, onRequest: s.announced,
+	d, err := simdevice.New(simdevice.Config{
+		NATSURL: s.NATSURL, Realm: realmOf(s.URL), User: user, Password: password,
+		Name: "optest", Now: s.clock.Now, OnRequest: s.announced,
 	})
 	if err != nil {
 		return err
 	}
-	if err := d.connect(s.ctx); err != nil {
-		d.drop()
-		return err
+	if err := d.Connect(s.ctx); err != nil {
+		d.Drop()
+		return fmt.Errorf("optest: %w", err)
 	}
 	s.mu.Lock()
 	s.devices[user] = d
@@ -410,6 +417,7 @@ func pendingFrom(r channel.AuthRequest) Pending {
 	return Pending{
 		AuthReqID: r.AuthReqID, ClientID: r.ClientID, ClientName: r.ClientName, User: r.User,
 		Scope: r.Scope, BindingMessage: r.BindingMessage, ACRValues: r.ACRValues,
-		CreatedAt: time.Unix(r.CreatedAt, 0), ExpiresAt: time.Unix(r.ExpiresAt, 0),
+		AuthorizationDetails: r.AuthorizationDetails,
+		CreatedAt:            time.Unix(r.CreatedAt, 0), ExpiresAt: time.Unix(r.ExpiresAt, 0),
 	}
 }

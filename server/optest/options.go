@@ -105,6 +105,12 @@ func ClientName(name string) ClientOption {
 	return func(c *registry.Client) { c.Name = name }
 }
 
+// AuthorizationDetailsTypes lets the client request authorization_details
+// of these types (RFC 9396 §10); without it the client may send none.
+func AuthorizationDetailsTypes(types ...string) ClientOption {
+	return func(c *registry.Client) { c.AuthorizationDetailsTypes = append([]string(nil), types...) }
+}
+
 // ClientMetadata lets edit change any registered metadata.
 func ClientMetadata(edit func(*registry.Client)) ClientOption {
 	return func(c *registry.Client) { edit(c) }

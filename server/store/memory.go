@@ -100,6 +100,23 @@ func (m *Memory) List(ctx context.Context, user string, status Status) ([]*Reque
 	return out, nil
 }
 
+// ListExpired implements Store. Only the rows it returns are unpacked.
+func (m *Memory) ListExpired(ctx context.Context, status Status, now time.Time) ([]*Request, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	var out []*Request
+	for id, p := range m.rows {
+		if !now.Before(p.expiresAt) && p.status.Value() == status {
+			out = append(out, p.unpack(id))
+		}
+	}
+	m.mu.Unlock()
+	SortOldestFirst(out)
+	return out, nil
+}
+
 // DeleteExpired implements Store.
 func (m *Memory) DeleteExpired(ctx context.Context, cutoff time.Time) (int, error) {
 	if err := ctx.Err(); err != nil {

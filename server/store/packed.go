@@ -25,6 +25,7 @@ type packedRequest struct {
 	scope, acrValues  packedList
 	bindingMessage    string
 	notificationToken string
+	authzDetails      string
 	createdAt         time.Time
 	expiresAt         time.Time
 	lastPoll          time.Time
@@ -45,6 +46,7 @@ type packedOutcome struct {
 	acr            string
 	amr            []string
 	authTime       time.Time
+	grantedDetails string
 	redeemedAt     time.Time
 }
 
@@ -112,6 +114,7 @@ func pack(r *Request, prev *packedRequest) *packedRequest {
 		status:            unique.Make(r.Status),
 		bindingMessage:    r.BindingMessage,
 		notificationToken: r.NotificationToken,
+		authzDetails:      r.AuthorizationDetails,
 		scope:             packList(r.Scope),
 		acrValues:         packList(r.ACRValues),
 		createdAt:         r.CreatedAt,
@@ -122,7 +125,7 @@ func pack(r *Request, prev *packedRequest) *packedRequest {
 		revision:          r.Revision,
 	}
 	if r.NotifyAttempts != 0 || !isZero(r.NotifiedAt) || !isZero(r.ExpiryPushedAt) || !isZero(r.DecidedAt) ||
-		r.DecidedBy != "" || r.ACR != "" || r.AMR != nil || !isZero(r.AuthTime) || !isZero(r.RedeemedAt) {
+		r.DecidedBy != "" || r.ACR != "" || r.AMR != nil || !isZero(r.AuthTime) || !isZero(r.RedeemedAt) || r.GrantedDetails != "" {
 		amr = keepSlice(prevOutcome.amr, r.AMR)
 		p.outcome = &packedOutcome{
 			notifyAttempts: r.NotifyAttempts,
@@ -133,6 +136,7 @@ func pack(r *Request, prev *packedRequest) *packedRequest {
 			acr:            r.ACR,
 			amr:            amr,
 			authTime:       r.AuthTime,
+			grantedDetails: r.GrantedDetails,
 			redeemedAt:     r.RedeemedAt,
 		}
 	}
@@ -147,21 +151,22 @@ func isZero(t time.Time) bool { return t == time.Time{} }
 // slices are its own, so the caller may change them.
 func (p *packedRequest) unpack(id string) *Request {
 	r := &Request{
-		ID:                id,
-		ClientID:          p.clientID.Value(),
-		User:              p.user.Value(),
-		Scope:             p.scope.list(),
-		BindingMessage:    p.bindingMessage,
-		ACRValues:         p.acrValues.list(),
-		NotificationToken: p.notificationToken,
-		CertThumbprint:    p.certThumbprint.Value(),
-		CreatedAt:         p.createdAt,
-		ExpiresAt:         p.expiresAt,
-		Interval:          p.interval,
-		LastPoll:          p.lastPoll,
-		Polls:             p.polls,
-		Status:            p.status.Value(),
-		Revision:          p.revision,
+		ID:                   id,
+		ClientID:             p.clientID.Value(),
+		User:                 p.user.Value(),
+		Scope:                p.scope.list(),
+		BindingMessage:       p.bindingMessage,
+		ACRValues:            p.acrValues.list(),
+		NotificationToken:    p.notificationToken,
+		AuthorizationDetails: p.authzDetails,
+		CertThumbprint:       p.certThumbprint.Value(),
+		CreatedAt:            p.createdAt,
+		ExpiresAt:            p.expiresAt,
+		Interval:             p.interval,
+		LastPoll:             p.lastPoll,
+		Polls:                p.polls,
+		Status:               p.status.Value(),
+		Revision:             p.revision,
 	}
 	if o := p.outcome; o != nil {
 		r.NotifyAttempts = o.notifyAttempts
@@ -172,6 +177,7 @@ func (p *packedRequest) unpack(id string) *Request {
 		r.ACR = o.acr
 		r.AMR = slices.Clone(o.amr)
 		r.AuthTime = o.authTime
+		r.GrantedDetails = o.grantedDetails
 		r.RedeemedAt = o.redeemedAt
 	}
 	return r

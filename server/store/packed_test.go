@@ -23,6 +23,7 @@ func TestPackRoundTrip(t *testing.T) {
 		CreatedAt: now, ExpiresAt: now.Add(time.Minute).UTC(), Interval: 5 * time.Second, LastPoll: now.Add(3 * time.Second),
 		Polls: 7, Status: StatusRedeemed, DecidedAt: now.Add(4 * time.Second), DecidedBy: "dev",
 		ACR: "urn:cibalab:acr:pin", AMR: []string{"pin", "swk"}, AuthTime: now.Add(4 * time.Second), RedeemedAt: now.Add(5 * time.Second),
+		AuthorizationDetails: `[{"type":"a"},{"type":"b"}]`, GrantedDetails: `[{"type":"b"}]`,
 		Revision: 42,
 	}
 	tests := []struct {
@@ -35,6 +36,7 @@ func TestPackRoundTrip(t *testing.T) {
 		{"empty, not nil, slices", &Request{ID: "id", Scope: []string{}, ACRValues: []string{}, AMR: []string{}}},
 		{"zero instant in another location", &Request{ID: "id", DecidedAt: time.Time{}.In(paris)}},
 		{"only a notification", &Request{ID: "id", NotifyAttempts: 1}},
+		{"only granted details", &Request{ID: "id", GrantedDetails: `[{"type":"a"}]`}},
 		{"zero", &Request{}},
 		{"lists of odd strings", &Request{ID: "id", Scope: []string{"", "a b", "\x00\x01", strings.Repeat("s", 300)},
 			ACRValues: []string{""}, AMR: []string{"", ""}}},

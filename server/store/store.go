@@ -35,6 +35,9 @@ type Request struct {
 	// BindingMessage is shown on both devices (CIBA Core 1.0 §7.1).
 	BindingMessage string
 	ACRValues      []string
+	// AuthorizationDetails is the authorization_details the client asked
+	// for (RFC 9396 §2), a compact JSON array as validated; "" for none.
+	AuthorizationDetails string `json:",omitempty"`
 	// NotificationToken is the client_notification_token of ping and push
 	// clients (CIBA Core 1.0 §7.1).
 	NotificationToken string
@@ -74,6 +77,10 @@ type Request struct {
 	ACR      string
 	AMR      []string
 	AuthTime time.Time
+	// GrantedDetails is the part of AuthorizationDetails the user approved
+	// (RFC 9396 §7), a compact JSON array; "" while undecided or when none
+	// were asked.
+	GrantedDetails string `json:",omitempty"`
 	// RedeemedAt is when the tokens were issued.
 	RedeemedAt time.Time
 
@@ -107,6 +114,11 @@ type Store interface {
 	// List returns copies of the requests of user (all users when user is
 	// empty) with the given status, oldest first.
 	List(ctx context.Context, user string, status Status) ([]*Request, error)
+	// ListExpired returns copies of the requests with the given status
+	// that have expired at now (Request.Expired), oldest first. It spares
+	// the OP's once-a-second look for expired pending requests a copy of
+	// every pending one.
+	ListExpired(ctx context.Context, status Status, now time.Time) ([]*Request, error)
 	// DeleteExpired removes requests that expired before cutoff and
 	// returns how many it removed.
 	DeleteExpired(ctx context.Context, cutoff time.Time) (int, error)

@@ -37,6 +37,10 @@ type Token struct {
 	ACR      string
 	AMR      []string
 	AuthTime time.Time
+	// AuthorizationDetails is the granted authorization_details (RFC 9396
+	// §7), a compact JSON array: refreshed tokens carry them again. "" for
+	// none.
+	AuthorizationDetails string `json:",omitempty"`
 	// AccessTokenID is the jti of the access token issued with this
 	// refresh token, revoked with the family.
 	AccessTokenID string

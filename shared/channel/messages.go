@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/cibalab/cibalab/shared/authzdetails"
 )
 
 // AuthRequest announces a backchannel authentication request to the devices
@@ -20,8 +22,13 @@ type AuthRequest struct {
 	Scope          []string `json:"scope"`
 	BindingMessage string   `json:"binding_message,omitempty"`
 	ACRValues      []string `json:"acr_values,omitempty"`
-	CreatedAt      int64    `json:"created_at"` // Unix seconds
-	ExpiresAt      int64    `json:"expires_at"` // Unix seconds
+	// AuthorizationDetails are the entries the client asks the user to
+	// approve (RFC 9396 §2), as the OP validated them; the device shows
+	// each in words (authzdetails.Details.Lines) and may approve a subset
+	// (DecisionClaims.ApprovedDetails).
+	AuthorizationDetails authzdetails.Details `json:"authorization_details,omitempty"`
+	CreatedAt            int64                `json:"created_at"` // Unix seconds
+	ExpiresAt            int64                `json:"expires_at"` // Unix seconds
 }
 
 // SecondsLeft is the number of whole seconds before r expires at now,
@@ -79,6 +86,11 @@ type DecisionClaims struct {
 	DeviceID string   `json:"device_id,omitempty"`
 	ACR      string   `json:"acr,omitempty"`
 	AMR      []string `json:"amr,omitempty"`
+	// ApprovedDetails, on an approval of a request with
+	// authorization_details, are the indexes (from 0) of the entries the
+	// user approved; absent approves every entry. It is signed with the
+	// rest of the decision. Approving none is a deny.
+	ApprovedDetails []int `json:"approved_details,omitempty"`
 	jwt.RegisteredClaims
 }
 
@@ -95,6 +107,13 @@ func (c *DecisionClaims) Validate() error {
 		return errors.New("channel: decision without jti")
 	case c.IssuedAt == nil:
 		return errors.New("channel: decision without iat")
+	case c.ApprovedDetails != nil && c.Verdict != VerdictApprove:
+		return errors.New("channel: approved_details on a deny")
+	}
+	for _, i := range c.ApprovedDetails {
+		if i < 0 || i >= authzdetails.MaxEntries {
+			return fmt.Errorf("channel: approved_details index %d out of range", i)
+		}
 	}
 	return nil
 }

@@ -27,6 +27,9 @@ const (
 	ErrInvalidToken           = "invalid_token"
 	ErrServerError            = "server_error"
 	ErrTemporarilyUnavailable = "temporarily_unavailable"
+	// ErrInvalidAuthorizationDetails refuses an authorization_details
+	// value (RFC 9396 §5).
+	ErrInvalidAuthorizationDetails = "invalid_authorization_details"
 )
 
 // Error is an OAuth 2.0 error response: the JSON body of RFC 6749 §5.2 plus

@@ -55,6 +55,8 @@ const (
 	ParamGrantType               = "grant_type"
 	ParamAuthReqID               = "auth_req_id"
 	ParamRefreshToken            = "refresh_token"
+	// ParamAuthorizationDetails is the authorization_details of RFC 9396 §2.
+	ParamAuthorizationDetails = "authorization_details"
 )
 
 // ScopeOpenID is the scope value every CIBA request must carry

@@ -1,5 +1,7 @@
 package oauth
 
+import "encoding/json"
+
 // BackchannelAuthResponse is the successful acknowledgement of the
 // backchannel authentication endpoint (CIBA Core 1.0 §7.3).
 type BackchannelAuthResponse struct {
@@ -21,6 +23,9 @@ type TokenResponse struct {
 	RefreshToken string `json:"refresh_token,omitempty"`
 	Scope        string `json:"scope,omitempty"`
 	IDToken      string `json:"id_token,omitempty"`
+	// AuthorizationDetails are the authorization_details granted
+	// (RFC 9396 §7): a JSON array, absent when none were requested.
+	AuthorizationDetails json.RawMessage `json:"authorization_details,omitempty"`
 }
 
 // ProviderMetadata is the subset of OpenID Provider metadata
@@ -49,6 +54,7 @@ type ProviderMetadata struct {
 	BackchannelAuthRequestSigningAlgValuesSupported []string          `json:"backchannel_authentication_request_signing_alg_values_supported,omitempty"`
 	BackchannelUserCodeParameterSupported           bool              `json:"backchannel_user_code_parameter_supported"`
 	TLSClientCertificateBoundAccessTokens           bool              `json:"tls_client_certificate_bound_access_tokens"`
+	AuthorizationDetailsTypesSupported              []string          `json:"authorization_details_types_supported,omitempty"`
 	MTLSEndpointAliases                             map[string]string `json:"mtls_endpoint_aliases,omitempty"`
 }
 

@@ -4,8 +4,11 @@ import (
 	"bufio"
 	"context"
 	"io"
+	"slices"
+	"strconv"
 	"strings"
 	"time"
+	"unicode"
 
 	"github.com/cibalab/cibalab/shared/channel"
 )
@@ -42,6 +45,35 @@ func answer(line string) string {
 	return ""
 }
 
+// choose maps a typed answer on a card with n authorization_details
+// entries to a verdict and, for an approval of some entries only, their
+// indexes (from 0): "y" approves every entry, "n" denies, "1,3" or "1 3"
+// approves entries 1 and 3 as numbered on the card, every number naming
+// an entry once; naming them all is approving all. "" when the answer is
+// none of these.
+func choose(line string, n int) (string, []int) {
+	if v := answer(line); v != "" {
+		return v, nil
+	}
+	fields := strings.FieldsFunc(line, func(r rune) bool { return r == ',' || unicode.IsSpace(r) })
+	if n == 0 || len(fields) == 0 {
+		return "", nil
+	}
+	var idx []int
+	for _, f := range fields {
+		k, err := strconv.Atoi(f)
+		if err != nil || k < 1 || k > n || slices.Contains(idx, k-1) {
+			return "", nil
+		}
+		idx = append(idx, k-1)
+	}
+	slices.Sort(idx)
+	if len(idx) == n {
+		return channel.VerdictApprove, nil
+	}
+	return channel.VerdictApprove, idx
+}
+
 // drainKeys discards the keys already typed, reporting whether one was
 // Ctrl-C.
 func (r *runner) drainKeys() bool {
@@ -65,8 +97,12 @@ func (r *runner) drainKeys() bool {
 // one. On a terminal a key read before shown is ignored: the person
 // cannot have meant this card (CIBA Core 1.0 §8: the user authorizes
 // after seeing the request). An empty verdict comes with the outcome to
-// return.
-func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Time) (string, string, []string, outcome) {
+// return. On a card with several authorization_details entries the person
+// may approve some only (see choose): their indexes go to *approved, nil
+// for all; on a terminal the entry numbers are typed and ended with Enter.
+func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Time, approved *[]int) (string, string, []string, outcome) {
+	n := len(req.AuthorizationDetails)
+	var typed strings.Builder // entry numbers typed on a terminal
 	expiry := time.NewTimer(time.Unix(req.ExpiresAt, 0).Sub(r.now()))
 	defer expiry.Stop()
 	var tick <-chan time.Time
@@ -110,14 +146,37 @@ func (r *runner) ask(ctx context.Context, req channel.AuthRequest, shown time.Ti
 				r.out.ignored(req)
 				return "", "", nil, outcome{}
 			}
-			v := answer(in)
+			if r.tty && n > 1 {
+				switch {
+				case len(in) == 1 && (in[0] >= '0' && in[0] <= '9' || in[0] == ',' || in[0] == ' '):
+					r.out.endCountdown(true)
+					typed.WriteString(in)
+					r.out.text("\r  entries: " + typed.String())
+					continue
+				case (in == "\x7f" || in == "\b") && typed.Len() > 0:
+					s := typed.String()
+					typed.Reset()
+					typed.WriteString(s[:len(s)-1])
+					r.out.text("\r\x1b[K  entries: " + typed.String())
+					continue
+				case (in == "\r" || in == "\n") && typed.Len() > 0:
+					in = typed.String()
+					typed.Reset()
+					r.out.text("\n")
+				}
+			}
+			v, idx := choose(in, n)
 			if v == "" {
 				if !r.tty {
-					r.out.reprompt()
+					r.out.reprompt(n > 1)
 				}
 				continue
 			}
 			r.out.endCountdown(r.tty)
+			*approved = idx
+			if idx != nil {
+				r.out.partial(req, idx)
+			}
 			if v == channel.VerdictDeny || !r.dev.HasPIN() {
 				return v, "", amrKeyOnly, outcome{}
 			}

@@ -14,7 +14,7 @@ func TestCard(t *testing.T) {
 	r := channel.AuthRequest{Version: 1, AuthReqID: "secret-id", ClientID: "cibaConformance", User: "user",
 		Scope: []string{"openid", "profile"}, BindingMessage: "Message", ExpiresAt: now.Unix() + 118}
 	var b strings.Builder
-	writeCard(&b, r, now, prompt)
+	writeCard(&b, r, now, prompt, false)
 	want := `┌ Authentication request ─────────────────────
 │ client   cibaConformance
 │ user     user
@@ -29,8 +29,8 @@ func TestCard(t *testing.T) {
 
 	r.ClientName, r.BindingMessage, r.ACRValues = "Bank", "", []string{"urn:acr:1"}
 	b.Reset()
-	writeCard(&b, r, now.Add(time.Hour), "auto approve")
-	for _, line := range []string{"│ client   Bank (cibaConformance)\n", "│ message  (none)\n", "│ acr      urn:acr:1\n", "│ expires  in 0 s\n", "└ auto approve\n"} {
+	writeCard(&b, r, now.Add(time.Hour), "auto approve", false)
+	for _, line := range []string{"│ client   Bank (cibaConformance)\n", "│ message  (none)\n", "│ asks     acr urn:acr:1\n", "│ ⚠        this device cannot give it: an approval carries no acr\n", "│ expires  in 0 s\n", "└ auto approve\n"} {
 		if !strings.Contains(b.String(), line) {
 			t.Errorf("card lacks %q:\n%s", line, b.String())
 		}
@@ -76,6 +76,27 @@ func TestAnswer(t *testing.T) {
 	for in, want := range tests {
 		if got := answer(in); got != want {
 			t.Errorf("answer(%q) = %q, want %q", in, got, want)
+		}
+	}
+}
+
+// TestACRWarning: a card warns before approving when the acr asked for
+// cannot be given: no PIN on the device, or an acr the device never gives.
+func TestACRWarning(t *testing.T) {
+	tests := []struct {
+		asked  []string
+		hasPIN bool
+		want   string
+	}{
+		{[]string{acrPIN}, true, ""},
+		{[]string{"urn:other", acrPIN}, true, ""},
+		{[]string{acrPIN}, false, "this device has no PIN: an approval carries no acr"},
+		{[]string{"urn:other"}, true, "this device cannot give it: an approval carries acr " + acrPIN},
+		{[]string{"urn:other"}, false, "this device cannot give it: an approval carries no acr"},
+	}
+	for _, tt := range tests {
+		if got := acrWarning(tt.asked, tt.hasPIN); got != tt.want {
+			t.Errorf("acrWarning(%q, %v) = %q, want %q", tt.asked, tt.hasPIN, got, tt.want)
 		}
 	}
 }

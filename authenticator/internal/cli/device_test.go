@@ -110,7 +110,7 @@ func TestTerminalKeys(t *testing.T) {
 	op := startOP(t)
 	dir := enrolled(t, op, "77")
 	stdin, w := pipe(t)
-	p := startTTY(t, true, stdin, only(op, dir), "--once")
+	p := startTTY(t, true, stdin, only(op, dir), "--once", "--plain")
 	p.ready(t, "user")
 	op.Announce(t, op.NewRequest("user", "first"))
 	p.stdout.waitFor(t, "└ "+keyPrompt+"\n", 1)

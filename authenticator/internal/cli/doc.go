@@ -9,7 +9,9 @@
 // server with its own nkey (github.com/cibalab/cibalab/authenticator/device). It then shows
 // each authentication request like a phone notification card and sends the
 // user's decision, signed with the device key. Decisions are interactive
-// (single keys and a live countdown on a terminal, lines otherwise, the
+// (on a terminal the full-screen phone of
+// github.com/cibalab/cibalab/authenticator/internal/phone, or with --plain
+// cards read by single keys with a live countdown; lines otherwise; the
 // device PIN before approving), scripted (--auto, --delay, --rules), taken
 // one at a time (list, approve ID, deny ID), or asked for over HTTP by a
 // test harness (--approval-hook-listen, the automated_ciba_approval_url
@@ -19,7 +21,9 @@
 // authenticated on the device: acr urn:cibalab:acr:pin and amr
 // ["pin","swk"] when the device PIN was checked, else amr ["swk"] (proof
 // of possession of a software-secured key: only the device key stood
-// behind the decision).
+// behind the decision). Cards and the phone show the acr a request asks
+// for as asked, and warn before approving when an approval cannot carry
+// it (no PIN on the device, or an acr the device never gives).
 //
 // A card leaves the screen, with one plain line, when the OP says its
 // request was decided on another device, redeemed or expired, or when the

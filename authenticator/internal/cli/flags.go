@@ -56,6 +56,7 @@ type options struct {
 	delay        time.Duration
 	rulesFile    string
 	once         bool
+	plain        bool
 	json         bool
 	hookListen   string
 	logLevel     slog.Level
@@ -105,14 +106,15 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 	if cmd == "" {
 		fs.StringVar(&o.auto, "auto", "", "decide every request without asking: `approve|deny|ignore`")
 		fs.DurationVar(&o.delay, "delay", 0, "wait this `duration` before an automatic decision, e.g. 2s")
-		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message or acr (see Rules below)")
+		fs.StringVar(&o.rulesFile, "rules", "", "JSON rules `file` deciding by client_id, scope, binding message, acr or authorization details (see Rules below)")
 		fs.BoolVar(&o.once, "once", false, "exit after the first decision the OP accepted")
+		fs.BoolVar(&o.plain, "plain", false, "on a terminal, show cards one under the other and read single keys instead of the full-screen phone")
 		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099 (see Approval hook below)")
 	}
 	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", logfmt.Text, "log `format`: "+logfmt.Usage)
-	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands inside a card")
+	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while the phone or cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands on the screen")
 	return fs
 }
 
@@ -233,8 +235,12 @@ Run '%s COMMAND --help' for the flags of a command.
 The first run enrolls the device on the fly when it is not enrolled yet and
 the password is available (--password-file, $%s, or a prompt).
 
-Interactive: on a terminal, press y (or a) to approve, n (or d) to deny,
-s to skip; a live countdown shows the time left. Elsewhere, answer a line:
+Interactive: on a terminal, a full-screen phone shows the inbox of
+pending requests (arrows and Enter to open one, h for the history, q to
+quit) and each request with Approve and Deny buttons (a or y to approve,
+d or n to deny, or click); a device with a PIN starts locked. With
+--plain, cards are shown one under the other instead: press y (or a) to
+approve, n (or d) to deny, s to skip. Elsewhere, answer a line:
 y/yes/a/approve or n/no/d/deny. Approving asks for the device PIN when the
 device has one. Scripted: --auto approve|deny|ignore, --delay, --rules FILE.
 Decisions carry amr ["pin","swk"] and acr urn:cibalab:acr:pin after a PIN,
@@ -281,11 +287,19 @@ match leaves the request to --auto, else to the person at the terminal.
   {"rules": [
     {"client_id": "shop", "scope": "payments", "action": "approve", "delay": "2s"},
     {"binding_message": "^Order [0-9]+$", "acr": "urn:cibalab:acr:pin", "action": "deny"},
+    {"details": {"type": "payment_initiation", "currency": "EUR", "max_amount": "500.00"}, "action": "approve"},
     {"action": "ignore"}
   ]}
   client_id equal; scope among the requested scopes; binding_message an RE2
-  regular expression; acr among the requested acr_values; action approve,
-  deny, ignore (let it expire) or ask; delay waits before acting.
+  regular expression; acr among the requested acr_values; details matches
+  when every authorization_details entry (RFC 9396) has the type, and, for
+  payments, the currency and an amount of at most max_amount; action
+  approve, deny, ignore (let it expire) or ask; delay waits before acting.
+
+Authorization details: a card shows each entry of a request's
+  authorization_details in words, numbered. Answer y to approve them all,
+  n to deny, or the numbers of the entries to approve only those (1,3);
+  on a terminal type the numbers, then Enter.
 
 Approval hook (--approval-hook-listen, loopback only): POST
   /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this

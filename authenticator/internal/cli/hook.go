@@ -109,7 +109,7 @@ func (r *runner) hookAction(w http.ResponseWriter, req *http.Request) {
 		}
 		acr, amr = acrPIN, amrPIN
 	}
-	r.out.decisionSent(ar, verdict, amr, "hook")
+	r.out.decisionSent(ar, verdict, amr, "hook", nil)
 	err := r.d.Decide(req.Context(), token, verdict, acr, amr)
 	var refused *device.RefusedError
 	switch {

@@ -161,6 +161,12 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	if r.tty {
 		footer = keyPrompt
 	}
+	if len(req.AuthorizationDetails) > 1 {
+		footer = detailsPrompt
+		if r.tty {
+			footer += " / [s]kip"
+		}
+	}
 	switch action {
 	case actionIgnore:
 		footer = "ignored: it will expire"
@@ -184,12 +190,17 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 	}
 	var verdict, acr string
 	var amr []string
+	var approved []int // authorization_details entries approved; nil for all
 	if action == actionAsk {
 		if r.o.json {
-			fmt.Fprintln(r.e.stderr, prompt)
+			if len(req.AuthorizationDetails) > 1 {
+				fmt.Fprintln(r.e.stderr, detailsPrompt)
+			} else {
+				fmt.Fprintln(r.e.stderr, prompt)
+			}
 		}
 		var res outcome
-		verdict, acr, amr, res = r.ask(ctx, req, shown)
+		verdict, acr, amr, res = r.ask(ctx, req, shown, &approved)
 		if verdict == "" {
 			return res
 		}
@@ -217,7 +228,7 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 		}
 		verdict, amr = action, amrKeyOnly
 	}
-	return r.send(ctx, req, verdict, acr, amr)
+	return r.send(ctx, req, verdict, acr, amr, approved)
 }
 
 // concurrent reports whether scripted decisions run beside the loop, so
@@ -273,12 +284,16 @@ func (r *runner) delayed(ctx context.Context, req channel.AuthRequest, verdict s
 		case <-t.C:
 		}
 	}
-	return r.send(ctx, req, verdict, "", amrKeyOnly, opts...)
+	return r.send(ctx, req, verdict, "", amrKeyOnly, nil, opts...)
 }
 
-// send sends a decision and reports the OP's answer.
-func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string, opts ...device.DecideOption) outcome {
-	r.out.decisionSent(req, verdict, amr, "device")
+// send sends a decision and reports the OP's answer; approved, when not
+// nil, are the only authorization_details entries an approval grants.
+func (r *runner) send(ctx context.Context, req channel.AuthRequest, verdict, acr string, amr []string, approved []int, opts ...device.DecideOption) outcome {
+	if approved != nil {
+		opts = append(opts, device.ApproveOnly(approved))
+	}
+	r.out.decisionSent(req, verdict, amr, "device", approved)
 	told := false
 	err := r.d.Decide(ctx, req.AuthReqID, verdict, acr, amr, append(opts, device.OnRetry(func(_ error, lapses time.Time) {
 		if !told {

@@ -78,7 +78,7 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 		req = channel.AuthRequest{AuthReqID: o.arg}
 	}
 	p := &printer{w: e.stdout, stderr: e.stderr, json: o.json}
-	p.decisionSent(req, verdict, amr, "command")
+	p.decisionSent(req, verdict, amr, "command", nil)
 	told := false
 	err := d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
 		if !told {

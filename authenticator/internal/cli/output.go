@@ -40,6 +40,9 @@ type printer struct {
 	w      io.Writer
 	stderr io.Writer
 	json   bool
+	// hasPIN is set when the device has a PIN (the cards say which acr an
+	// approval carries).
+	hasPIN bool
 
 	mu sync.Mutex
 	// counting is set while a countdown line is shown on a terminal.
@@ -155,13 +158,18 @@ func requestFields(r channel.AuthRequest, now time.Time) map[string]any {
 	if len(r.ACRValues) > 0 {
 		f["acr_values"] = r.ACRValues
 	}
+	if len(r.AuthorizationDetails) > 0 {
+		// The entries as the client sent them, and each in words.
+		f["authorization_details"] = r.AuthorizationDetails
+		f["authorization_details_text"] = r.AuthorizationDetails.Lines()
+	}
 	return f
 }
 
 func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 	if !p.json {
 		var b strings.Builder
-		writeCard(&b, r, now, footer)
+		writeCard(&b, r, now, footer, p.hasPIN)
 		p.text(b.String())
 		return
 	}
@@ -171,7 +179,30 @@ func (p *printer) request(r channel.AuthRequest, now time.Time, footer string) {
 
 // reprompt asks again after an answer that is neither yes nor no; with
 // --json it goes to stderr so stdout stays JSON.
-func (p *printer) reprompt() { p.text("  answer y or n: " + prompt + "\n") }
+// With several authorization_details entries it offers their numbers too.
+func (p *printer) reprompt(details bool) {
+	if details {
+		p.text("  answer y or n, or entry numbers: " + detailsPrompt + "\n")
+		return
+	}
+	p.text("  answer y or n: " + prompt + "\n")
+}
+
+// detailsPrompt is the question of a card with several
+// authorization_details entries, which may be approved in part.
+const detailsPrompt = "approve? [y]es, all / [n]o / entry numbers to approve only those, e.g. 1,3"
+
+// partial says which entries an approval grants, when not all.
+func (p *printer) partial(r channel.AuthRequest, approved []int) {
+	if p.json {
+		return // decision_sent carries them
+	}
+	nums := make([]string, len(approved))
+	for i, a := range approved {
+		nums[i] = fmt.Sprint(a + 1)
+	}
+	p.text(fmt.Sprintf("  approving %d of %d: entry %s; the others are not granted\n", len(approved), len(r.AuthorizationDetails), strings.Join(nums, ", ")))
+}
 
 func (p *printer) expired(r channel.AuthRequest) {
 	if p.json {
@@ -181,9 +212,13 @@ func (p *printer) expired(r channel.AuthRequest) {
 	p.text("  expired before a decision\n")
 }
 
-func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string) {
+func (p *printer) decisionSent(r channel.AuthRequest, verdict string, amr []string, source string, approved []int) {
 	if p.json {
-		p.event(EventDecisionSent, map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source})
+		f := map[string]any{"req": oauth.ReqRef(r.AuthReqID), "verdict": verdict, "amr": amr, "source": source}
+		if approved != nil {
+			f["approved_details"] = approved
+		}
+		p.event(EventDecisionSent, f)
 	}
 }
 
@@ -298,6 +333,9 @@ func (p *printer) pending(reqs []channel.AuthRequest, now time.Time) {
 			msg = quoted(r.BindingMessage)
 		}
 		fmt.Fprintf(&b, "%s  %-20s %4d s  %s  [%s]\n", oauth.ReqRef(r.AuthReqID), display(r.ClientID), r.SecondsLeft(now), msg, display(strings.Join(r.Scope, " ")))
+		for i, line := range r.AuthorizationDetails.Lines() {
+			fmt.Fprintf(&b, "    %d. %s\n", i+1, display(line))
+		}
 	}
 	p.text(b.String())
 }

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/channel"
 )
 
@@ -29,11 +30,53 @@ type rule struct {
 	Scope          string `json:"scope,omitempty"`
 	BindingMessage string `json:"binding_message,omitempty"` // RE2
 	ACR            string `json:"acr,omitempty"`
-	Action         string `json:"action"`
-	Delay          string `json:"delay,omitempty"`
+	// Details matches a request with authorization_details (RFC 9396)
+	// whose every entry matches it.
+	Details *detailsMatch `json:"details,omitempty"`
+	Action  string        `json:"action"`
+	Delay   string        `json:"delay,omitempty"`
 
 	re    *regexp.Regexp
 	delay time.Duration
+}
+
+// detailsMatch matches authorization_details entries. Empty fields match
+// anything; Currency and MaxAmount match only valid payment_initiation
+// entries.
+type detailsMatch struct {
+	// Type is the entry's type.
+	Type string `json:"type,omitempty"`
+	// Currency is the payment's ISO 4217 currency.
+	Currency string `json:"currency,omitempty"`
+	// MaxAmount is the largest payment amount matched, a decimal such as
+	// "500.00", in the payment's own currency (pair it with Currency).
+	MaxAmount string `json:"max_amount,omitempty"`
+}
+
+// matches reports whether every entry of ds matches m; a request without
+// entries does not.
+func (m *detailsMatch) matches(ds authzdetails.Details) bool {
+	if len(ds) == 0 {
+		return false
+	}
+	for _, d := range ds {
+		if m.Type != "" && d.Type != m.Type {
+			return false
+		}
+		if m.Currency == "" && m.MaxAmount == "" {
+			continue
+		}
+		p, ok := authzdetails.PaymentOf(d)
+		if !ok || (m.Currency != "" && p.InstructedAmount.Currency != m.Currency) {
+			return false
+		}
+		if m.MaxAmount != "" {
+			if c, ok := authzdetails.CompareAmount(p.InstructedAmount.Amount.String(), m.MaxAmount); !ok || c > 0 {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // rules is a rules file: the first matching rule decides.
@@ -79,6 +122,11 @@ func parseRules(data []byte) (*rules, error) {
 			}
 			r.re = re
 		}
+		if d := r.Details; d != nil {
+			if _, ok := authzdetails.CompareAmount(d.MaxAmount, "0"); d.MaxAmount != "" && !ok {
+				return nil, fmt.Errorf("rules: rule %d: details.max_amount %q is not a decimal such as 500.00", i+1, d.MaxAmount)
+			}
+		}
 		if r.Delay != "" {
 			d, err := time.ParseDuration(r.Delay)
 			if err != nil || d < 0 {
@@ -102,6 +150,7 @@ func (rs *rules) match(req channel.AuthRequest) *rule {
 		case r.Scope != "" && !slices.Contains(req.Scope, r.Scope):
 		case r.re != nil && !r.re.MatchString(req.BindingMessage):
 		case r.ACR != "" && !slices.Contains(req.ACRValues, r.ACR):
+		case r.Details != nil && !r.Details.matches(req.AuthorizationDetails):
 		default:
 			return r
 		}

@@ -27,7 +27,7 @@ func runDevice(ctx context.Context, o options, e env, tty bool) (int, *failure) 
 	fmt.Fprintf(e.stderr, "%s: signed in as %s on %s (realm %s, device %s)\n", Name, d.User(), shown, realm, d.ID())
 	r := &runner{
 		d: d, dev: dev, o: o, e: e, rules: rs, now: e.now, tty: tty,
-		out: &printer{w: e.stdout, stderr: e.stderr, json: o.json},
+		out: &printer{w: e.stdout, stderr: e.stderr, json: o.json, hasPIN: dev.HasPIN()},
 	}
 	r.out.signedIn(d.User(), realm, shown, d.ID(), d.KeyID())
 	if o.hookListen != "" {
@@ -39,6 +39,9 @@ func runDevice(ctx context.Context, o options, e env, tty bool) (int, *failure) 
 			return 0, fail(ExitUsage, "--approval-hook-listen: %v", err)
 		}
 		defer stop()
+	}
+	if usesPhone(o, tty) {
+		return r.runPhone(ctx), nil
 	}
 	done := make(chan struct{})
 	defer close(done)

@@ -20,7 +20,7 @@ func TestCardClosedElsewhere(t *testing.T) {
 		t.Run(map[bool]string{false: "lines", true: "terminal"}[tty], func(t *testing.T) {
 			op := startOP(t)
 			stdin, w := pipe(t)
-			p := startTTY(t, tty, stdin, envFor(t, op))
+			p := startTTY(t, tty, stdin, envFor(t, op), "--plain")
 			p.ready(t, "user")
 			first := op.NewRequest("user", "first")
 			op.Announce(t, first)
@@ -95,7 +95,7 @@ func TestLogDestination(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			op := startOP(t)
 			stdin, _ := pipe(t)
-			args := []string{"--log-level", "info"}
+			args := []string{"--log-level", "info", "--plain"}
 			logFile := filepath.Join(t.TempDir(), "device.log")
 			if tt.logFile {
 				args = append(args, "--log-file", logFile)

@@ -18,7 +18,7 @@ import (
 func TestTypeAheadNeverAnswersTheNextCard(t *testing.T) {
 	op := startOP(t)
 	stdin, w := pipe(t)
-	p := startTTY(t, true, stdin, envFor(t, op))
+	p := startTTY(t, true, stdin, envFor(t, op), "--plain")
 	p.ready(t, "user")
 	a, b := op.NewRequest("user", "first"), op.NewRequest("user", "second")
 	op.Announce(t, a)
@@ -65,7 +65,7 @@ func TestAskIgnoresKeysReadBeforeTheCard(t *testing.T) {
 			r := &runner{tty: true, dev: &devicedir.Device{}, now: time.Now, input: in,
 				out: &printer{w: &out, stderr: &out}}
 			req := channel.AuthRequest{AuthReqID: "id", ExpiresAt: shown.Add(time.Minute).Unix()}
-			verdict, _, _, res := r.ask(context.Background(), req, shown)
+			verdict, _, _, res := r.ask(context.Background(), req, shown, new([]int))
 			if verdict != tt.verdict || res.code != tt.code {
 				t.Fatalf("ask = %q, %+v; want %q, exit %d", verdict, res, tt.verdict, tt.code)
 			}

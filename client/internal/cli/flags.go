@@ -1,11 +1,13 @@
 package cli
 
 import (
+	"bytes"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -60,6 +63,7 @@ func flagDefs() []flagDef {
 		{name: "binding-message", arg: "TEXT", usage: "binding_message shown on both devices"},
 		{name: "requested-expiry", arg: "SECONDS", usage: "requested_expiry: a positive integer number of seconds"},
 		{name: "acr-values", arg: "ACRS", usage: "space-separated acr_values, in order of preference"},
+		{name: "authorization-details", arg: "FILE.json|JSON", usage: "authorization_details (RFC 9396): a JSON array of objects with a type, inline (starting with [) or in a file; the user may approve some entries only, and what was granted is printed"},
 		{name: "cert", arg: "FILE.p12", usage: "client certificate and key as PKCS#12 (default <state-dir>/clients/<client-id>.p12 when it exists)"},
 		{name: "cert-pem", arg: "FILE", usage: "client certificate chain as PEM (with --key-pem)"},
 		{name: "key-pem", arg: "FILE", usage: "client private key as PEM (with --cert-pem)"},
@@ -99,6 +103,7 @@ type options struct {
 	scope                             []string
 	loginHint, bindingMessage, acr    string
 	requestedExpiry                   int
+	details                           authzdetails.Details
 	cert, certPEM, keyPEM, passFile   string
 	stateDir, caFile                  string
 	caFileSet                         bool
@@ -275,6 +280,11 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		}
 		o.requestedExpiry = n
 	}
+	if s := get("authorization-details"); s != "" {
+		if o.details, err = readDetails(s); err != nil {
+			return nil, usagef("%s: %v", where("authorization-details"), err)
+		}
+	}
 	if s := get("timeout"); s != "" {
 		d, err := parseDuration(s)
 		if err != nil || d <= 0 {
@@ -323,6 +333,20 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		o.caFileSet = true
 	}
 	return o, nil
+}
+
+// readDetails reads authorization_details given inline (a JSON array,
+// starting with "[") or as the name of a file holding one, and checks its
+// shape (RFC 9396 §2).
+func readDetails(s string) (authzdetails.Details, error) {
+	data := []byte(s)
+	if !strings.HasPrefix(s, "[") {
+		var err error
+		if data, err = os.ReadFile(s); err != nil {
+			return nil, err
+		}
+	}
+	return authzdetails.Parse(bytes.TrimSpace(data))
 }
 
 func parseDuration(s string) (time.Duration, error) {

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -110,11 +112,12 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		return nil, err
 	}
 	req := ciba.Request{
-		Scope:           o.scope,
-		LoginHint:       o.loginHint,
-		BindingMessage:  o.bindingMessage,
-		ACRValues:       o.acr,
-		RequestedExpiry: o.requestedExpiry,
+		Scope:                o.scope,
+		LoginHint:            o.loginHint,
+		BindingMessage:       o.bindingMessage,
+		ACRValues:            o.acr,
+		RequestedExpiry:      o.requestedExpiry,
+		AuthorizationDetails: o.details,
 	}
 	if req.LoginHintToken, err = readSecret("--login-hint-token", o.loginHintToken); err != nil {
 		return nil, err
@@ -275,7 +278,34 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		return nil, err
 	}
 	r.con.step("← access token (%s)", describeToken(tok))
+	if err := r.showGranted(tok); err != nil {
+		return nil, err
+	}
 	return tok, nil
+}
+
+// showGranted prints, in words, the authorization_details the user
+// granted (RFC 9396 §7) and those asked for but not granted.
+func (r *run) showGranted(tok *ciba.Token) error {
+	granted, err := tok.GrantedDetails()
+	if err != nil {
+		return err
+	}
+	if len(r.o.details) == 0 && len(granted) == 0 {
+		return nil
+	}
+	r.con.step("← authorization_details granted: %d of %d asked (RFC 9396 §7)", len(granted), len(r.o.details))
+	for _, line := range granted.Lines() {
+		r.con.step("   ✔ %s", line)
+	}
+	for _, d := range r.o.details {
+		if !slices.ContainsFunc(granted, func(g authzdetails.Detail) bool {
+			return authzdetails.Equal(authzdetails.Details{g}, authzdetails.Details{d})
+		}) {
+			r.con.step("   ✘ not granted: %s", authzdetails.Describe(d))
+		}
+	}
+	return nil
 }
 
 // refresh exchanges the refresh token of --refresh (RFC 6749 §6).

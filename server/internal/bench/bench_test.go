@@ -124,10 +124,21 @@ func TestReport(t *testing.T) {
 		"ping: decision sent → tokens received, ms p50 / p99 1.00 / 3.00 1.00 / 3.00 1.00× p99 ≤ 2 ms no",
 		"push: decision sent → tokens received, ms p50 / p99 1.00 / 3.00 n/a n/a p99 ≤ 2 ms no",
 		"machine: 2 CPUs, test CPU; Go 1.26, Node 20",
+		"ciba-bench (full run): ciba-op against oidc-provider 9.13.3",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+}
+
+// TestReportPhases checks that a run of some phases says so.
+func TestReportPhases(t *testing.T) {
+	s := settings{conns: 16, interval: time.Second, window: time.Second, pending: []int{20000, 100000}, phases: map[string]bool{"pending": true}}
+	var buf bytes.Buffer
+	printReport(&buf, machine{}, s, []*results{{name: "ciba-op"}})
+	if first, _, _ := strings.Cut(buf.String(), "\n"); !strings.Contains(first, "(full run, phases pending)") {
+		t.Errorf("header = %q", first)
 	}
 }
 
@@ -136,7 +147,7 @@ func TestMainUsage(t *testing.T) {
 	if code := Main(context.Background(), []string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "EXIT CODES") {
 		t.Fatalf("--help: exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	for _, args := range [][]string{{"--bogus"}, {"--pending", "5,1"}, {"--only", "keycloak"}, {"--interval", "100ms"}, {"extra"}} {
+	for _, args := range [][]string{{"--bogus"}, {"--pending", "5,1"}, {"--only", "keycloak"}, {"--interval", "100ms"}, {"--phases", "flows,warp"}, {"extra"}} {
 		out.Reset()
 		errb.Reset()
 		if code := Main(context.Background(), args, &out, &errb); code != 2 {

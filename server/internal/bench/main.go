@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -41,7 +42,11 @@ type settings struct {
 	pending      []int
 	latencyFlows int
 	only         string
+	phases       map[string]bool // "flows", "latency", "pending"
 }
+
+// allPhases are the parts of a run, in order; --phases picks some.
+var allPhases = []string{"flows", "latency", "pending"}
 
 func usage(w io.Writer, fs *flag.FlagSet) {
 	fmt.Fprintf(w, `USAGE
@@ -74,7 +79,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(io.Discard)
 	var s settings
 	var bins binaries
-	var pending string
+	var pending, phases string
 	fs.BoolVar(&s.quick, "quick", false, "short run for development: 1 s warm-up, 3 s windows, 2,000 and 10,000 pending, 30 latency flows")
 	fs.IntVar(&s.conns, "c", 16, "C, the requests in flight and the keep-alive pool of the C=16 rows")
 	fs.IntVar(&s.maxInFlight, "max-in-flight", 1000, "bound on the flows started and not finished (a flow waiting for its next poll holds no connection); below the device's queue of 1,024 requests")
@@ -85,6 +90,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&pending, "pending", "20000,100000", "pending request counts at which RSS is read (comma-separated, increasing)")
 	fs.IntVar(&s.latencyFlows, "latency-flows", 300, "flows, one at a time, for each latency figure")
 	fs.StringVar(&s.only, "only", "", "run one OP only: ciba-op or oidc-provider (ratios are then n/a)")
+	fs.StringVar(&phases, "phases", strings.Join(allPhases, ","), "the parts to run (comma-separated): flows (the flows/s and CPU rows), latency (ping and push), pending (token requests on pending requests and RSS); the others' rows are n/a")
 	fs.StringVar(&bins.op, "ciba-op", "bin/ciba-op", "ciba-op program")
 	fs.StringVar(&bins.authenticator, "ciba-authenticator", "bin/ciba-authenticator", "ciba-authenticator program")
 	fs.StringVar(&bins.node, "node", "node", "Node.js program")
@@ -114,6 +120,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 	}
 	var err error
+	if s.phases, err = parsePhases(phases); err != nil {
+		fmt.Fprintf(stderr, "%s: %v (see --help)\n", Name, err)
+		return 2
+	}
 	if s.pending, err = parseCounts(pending); err != nil || fs.NArg() > 0 || s.conns < 1 || s.maxInFlight < s.conns ||
 		s.window <= 0 || s.interval < time.Second || (s.only != "" && s.only != "ciba-op" && s.only != "oidc-provider") {
 		fmt.Fprintf(stderr, "%s: invalid flags (see --help)\n", Name)
@@ -128,6 +138,18 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 1
 	}
 	return 0
+}
+
+func parsePhases(s string) (map[string]bool, error) {
+	out := map[string]bool{}
+	for f := range strings.SplitSeq(s, ",") {
+		f = strings.TrimSpace(f)
+		if !slices.Contains(allPhases, f) {
+			return nil, fmt.Errorf("--phases %q: want some of %s", s, strings.Join(allPhases, ","))
+		}
+		out[f] = true
+	}
+	return out, nil
 }
 
 func parseCounts(s string) ([]int, error) {
@@ -195,20 +217,18 @@ func run0(ctx context.Context, s settings, bins binaries, stdout, stderr io.Writ
 		if s.only != "" && s.only != name {
 			continue
 		}
-		logf("%s: starting", name)
-		var t *target
-		if name == "ciba-op" {
-			t, err = startCibaOP(ctx, bins, dir, st, s.interval)
-		} else {
-			t, err = startOIDCProvider(ctx, bins, st, n.url, s.interval)
+		r := &results{name: name}
+		if s.phases["flows"] || s.phases["latency"] {
+			if err := runOn(ctx, name, bins, dir, st, n, s, logf, func(t *target) error { return measure(ctx, t, n, s, r, logf) }); err != nil {
+				return err
+			}
 		}
-		if err != nil {
-			return err
-		}
-		r, err := measure(ctx, t, n, s, logf)
-		t.stop()
-		if err != nil {
-			return fmt.Errorf("%s: %w", name, err)
+		if s.phases["pending"] {
+			// A fresh process: the RSS figures count pending requests, not
+			// the tokens and redeemed requests the flows left behind.
+			if err := runOn(ctx, name, bins, dir, st, n, s, logf, func(t *target) error { return measurePending(ctx, t, s, r, logf) }); err != nil {
+				return err
+			}
 		}
 		all = append(all, r)
 	}
@@ -240,9 +260,30 @@ func prepareWithNotifier(ctx context.Context, opBin, dir string) (*opState, *not
 	return s, n, nil
 }
 
-// measure runs every phase against t.
-func measure(ctx context.Context, t *target, n *notifier, s settings, logf func(string, ...any)) (*results, error) {
-	r := &results{name: t.name, accessTokens: t.accessTokens, pushNA: !t.push}
+// runOn starts the OP name, runs f against it and stops it.
+func runOn(ctx context.Context, name string, bins binaries, dir string, st *opState, n *notifier, s settings, logf func(string, ...any), f func(*target) error) error {
+	logf("%s: starting", name)
+	var t *target
+	var err error
+	if name == "ciba-op" {
+		t, err = startCibaOP(ctx, bins, dir, st, s.interval)
+	} else {
+		t, err = startOIDCProvider(ctx, bins, st, n.url, s.interval)
+	}
+	if err != nil {
+		return err
+	}
+	err = f(t)
+	t.stop()
+	if err != nil {
+		return fmt.Errorf("%s: %w", name, err)
+	}
+	return nil
+}
+
+// measure runs the flows and latency phases against t, as s.phases says.
+func measure(ctx context.Context, t *target, n *notifier, s settings, r *results, logf func(string, ...any)) error {
+	r.accessTokens, r.pushNA = t.accessTokens, !t.push
 	flows := func(label string, client string, conns int, fresh bool) (flowResult, error) {
 		logf("%s: flows, %s", t.name, label)
 		res, err := runFlows(ctx, t, flowOpts{client: client, conns: conns, fresh: fresh, maxInFlight: s.maxInFlight,
@@ -255,42 +296,50 @@ func measure(ctx context.Context, t *target, n *notifier, s settings, logf func(
 		}
 		return res, err
 	}
-	var err error
-	if r.c1, err = flows("C=1 keep-alive, ES256", clientES, 1, false); err != nil {
-		return nil, err
-	}
-	if r.c16, err = flows(fmt.Sprintf("C=%d keep-alive, ES256", s.conns), clientES, s.conns, false); err != nil {
-		return nil, err
-	}
-	r.tlsKeepAlive = r.c16.tls
-	if r.c16RS, err = flows(fmt.Sprintf("C=%d keep-alive, RS256", s.conns), clientRS, s.conns, false); err != nil {
-		return nil, err
-	}
-	if r.fresh, err = flows(fmt.Sprintf("C=%d new connection per request, ES256", s.conns), clientES, s.conns, true); err != nil {
-		return nil, err
-	}
-	logf("%s: latency, ping", t.name)
-	r.ping = runLatency(ctx, t, n, clientPing, false, s.latencyFlows, 2*time.Minute)
-	if t.push {
-		logf("%s: latency, push", t.name)
-		r.push = runLatency(ctx, t, n, clientPush, true, s.latencyFlows, 2*time.Minute)
-	}
-	for _, l := range []latencyResult{r.ping, r.push} {
-		if l.errors > 0 {
-			logf("%s: latency: %d failures, the first: %s", t.name, l.errors, l.first)
+	if s.phases["flows"] {
+		var err error
+		if r.c1, err = flows("C=1 keep-alive, ES256", clientES, 1, false); err != nil {
+			return err
+		}
+		if r.c16, err = flows(fmt.Sprintf("C=%d keep-alive, ES256", s.conns), clientES, s.conns, false); err != nil {
+			return err
+		}
+		r.tlsKeepAlive = r.c16.tls
+		if r.c16RS, err = flows(fmt.Sprintf("C=%d keep-alive, RS256", s.conns), clientRS, s.conns, false); err != nil {
+			return err
+		}
+		if r.fresh, err = flows(fmt.Sprintf("C=%d new connection per request, ES256", s.conns), clientES, s.conns, true); err != nil {
+			return err
 		}
 	}
-	if err := ctx.Err(); err != nil {
-		return nil, err
+	if s.phases["latency"] {
+		logf("%s: latency, ping", t.name)
+		r.ping = runLatency(ctx, t, n, clientPing, false, s.latencyFlows, 2*time.Minute)
+		if t.push {
+			logf("%s: latency, push", t.name)
+			r.push = runLatency(ctx, t, n, clientPush, true, s.latencyFlows, 2*time.Minute)
+		}
+		for _, l := range []latencyResult{r.ping, r.push} {
+			if l.errors > 0 {
+				logf("%s: latency: %d failures, the first: %s", t.name, l.errors, l.first)
+			}
+		}
 	}
+	return ctx.Err()
+}
+
+// measurePending runs the pending phase against t.
+func measurePending(ctx context.Context, t *target, s settings, r *results, logf func(string, ...any)) error {
+	r.accessTokens, r.pushNA = t.accessTokens, !t.push
 	logf("%s: pending requests %v", t.name, s.pending)
+	var err error
 	if r.pending, err = runPending(ctx, t, s.conns, s.pending, 15*time.Minute); err != nil {
-		return nil, err
+		return err
 	}
 	if r.pending.errors > 0 {
 		logf("%s: pending: %d unexpected answers, the first: %s", t.name, r.pending.errors, r.pending.firstErr)
 	}
-	return r, nil
+	return nil
 }
 
 // machine describes where the figures were taken.

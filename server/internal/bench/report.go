@@ -184,11 +184,20 @@ func printReport(w io.Writer, m machine, s settings, all []*results) {
 		}
 		return r.tlsKeepAlive
 	}
-	mode := "full"
+	mode := "full run"
 	if s.quick {
-		mode = "quick"
+		mode = "quick run"
 	}
-	fmt.Fprintf(w, "ciba-bench (%s run): ciba-op against oidc-provider %s on 127.0.0.1\n", mode, m.providerVersion)
+	var phases []string
+	for _, p := range allPhases {
+		if s.phases[p] {
+			phases = append(phases, p)
+		}
+	}
+	if len(phases) > 0 && len(phases) < len(allPhases) {
+		mode += ", phases " + strings.Join(phases, ",")
+	}
+	fmt.Fprintf(w, "ciba-bench (%s): ciba-op against oidc-provider %s on 127.0.0.1\n", mode, m.providerVersion)
 	fmt.Fprintf(w, "machine:   %s CPUs, %s; Go %s, Node %s\n", m.cpus, m.model, strings.TrimPrefix(m.goVersion, "go"), strings.TrimPrefix(m.nodeVersion, "v"))
 	fmt.Fprintf(w, "load avg:  %s before, %s after (1, 5, 15 min)\n", m.loadBefore, m.loadAfter)
 	fmt.Fprintf(w, "TLS:       ciba-op %s; oidc-provider %s; HTTP/1.1, tls_client_auth, ECDSA P-256 certificates from one CA on both sides\n", tlsOf(op), tlsOf(other))
@@ -208,5 +217,6 @@ func printReport(w io.Writer, m machine, s settings, all []*results) {
 		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\n", r.figure, r.op, r.other, r.ratio, r.target, r.ok)
 	}
 	tw.Flush()
-	fmt.Fprintln(w, "\nratio = ciba-op ÷ oidc-provider; CPU and RSS are the OP process's only (ciba-op includes its embedded NATS server).")
+	fmt.Fprintln(w, "\nratio = ciba-op ÷ oidc-provider; CPU and RSS are the OP process's only (ciba-op includes its embedded NATS server);")
+	fmt.Fprintln(w, "the pending rows come from a freshly started process of each OP.")
 }

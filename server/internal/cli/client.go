@@ -51,6 +51,8 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	cmd.boolVar(&c.BackchannelUserCodeParameter, "user-code", "backchannel_user_code_parameter: the client sends the user's user_code (CIBA Core 1.0 §7.1.2)")
 	cmd.stringVar(&c.IDTokenSignedResponseAlg, "id-token-alg", "", "", "id_token_signed_response_alg `ALG`: RS256 (default), PS256 or ES256")
 	cmd.boolVar(&c.TLSClientCertificateBoundAccessTokens, "bound-tokens", "tls_client_certificate_bound_access_tokens: issue tokens only to a connection with a client certificate, bound to it (RFC 8705 §3.4); mutual TLS methods always bind")
+	var detailsTypes string
+	cmd.stringVar(&detailsTypes, "authorization-details-types", "", "", "authorization_details_types: comma-separated `TYPES` the client may request (RFC 9396 §10), e.g. payment_initiation,account_information")
 	var refresh bool
 	cmd.boolVar(&refresh, "refresh-tokens", "also register the refresh_token grant: token responses then carry a rotating refresh token (RFC 6749 §6)")
 	if code, ok := cmd.parse(e, args); !ok {
@@ -68,6 +70,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	if refresh {
 		c.GrantTypes = append(c.GrantTypes, oauth.GrantTypeRefreshToken)
 	}
+	c.AuthorizationDetailsTypes = splitList(detailsTypes)
 	if err := addClientKeys(&c, jwksFile, certFile); err != nil {
 		return cmd.usageError(e, err.Error())
 	}
@@ -125,6 +128,18 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		fmt.Fprintf(e.Stdout, "Next: ciba-op cert issue --client %s --out %s --password-file FILE%s\n", shellQuote(c.ID), shellQuote(c.ID+".p12"), sd)
 	}
 	return exitOK
+}
+
+// splitList splits a comma-separated flag value, dropping empty items;
+// nil for none.
+func splitList(s string) []string {
+	var out []string
+	for _, v := range strings.Split(s, ",") {
+		if v = strings.TrimSpace(v); v != "" {
+			out = append(out, v)
+		}
+	}
+	return out
 }
 
 // addClientKeys fills c.JWKS from a JWK Set file and a self-signed PEM

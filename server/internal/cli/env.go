@@ -32,6 +32,9 @@ type ReadyInfo struct {
 	HTTPAddr string // host:port of the HTTPS listener
 	NATSURL  string // e.g. nats://127.0.0.1:4222
 	StateDir string
+	// ControlURL is the control API's base URL (serve --control-addr),
+	// "" without it.
+	ControlURL string
 	// MetricsAddr is host:port of the metrics listener, "" without one.
 	MetricsAddr string
 }

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/control"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/registry"
@@ -46,6 +47,11 @@ type serveOptions struct {
 	// and MetricsAllowRemote.
 	metricsAddr        string
 	metricsAllowRemote bool
+	// controlAddr, controlAllowRemote and testClock configure the control
+	// API (package control).
+	controlAddr        string
+	controlAllowRemote bool
+	testClock          bool
 }
 
 const serveSummary = `Starts the OpenID Provider: HTTPS endpoints for CIBA with mutual TLS and an
@@ -81,6 +87,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
 	c.stringVar(&o.metricsAddr, "metrics-addr", "CIBA_OP_METRICS_ADDR", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics, with /healthz and /readyz (plain HTTP, loopback only unless --metrics-allow-remote); port 0 picks a free port; off when empty")
 	c.boolVar(&o.metricsAllowRemote, "metrics-allow-remote", "let --metrics-addr be a non-loopback address: anyone who reaches it reads the metrics, which name clients")
+	c.stringVar(&o.controlAddr, "control-addr", "CIBA_OP_CONTROL_ADDR", "", "serve the control API (docs/control-api.md) on `HOST:PORT`, a loopback address; port 0 picks a free port. Its bearer token is printed on stderr and written to STATE-DIR/control-token")
+	c.boolVar(&o.controlAllowRemote, "control-allow-remote", "let --control-addr be a non-loopback address: whoever reaches it with the token can register clients and approve any request")
+	c.boolVar(&o.testClock, "test-clock", "run the OP on a test clock that the control API can move forward (POST /clock/advance)")
 	c.stringVar(&o.logLevel, "log-level", "CIBA_OP_LOG_LEVEL", "info", "`LEVEL` of the logs on stderr: debug, info, warn or error")
 	if code, ok := c.parse(e, args); !ok {
 		return code
@@ -121,6 +130,18 @@ func runServe(ctx context.Context, e Env, args []string) int {
 			return c.usageError(e, fmt.Sprintf("--metrics-addr %q is not a loopback address: the metrics are served without TLS or authentication; use 127.0.0.1, or pass --metrics-allow-remote", o.metricsAddr))
 		}
 	}
+	if o.controlAddr != "" {
+		if err := control.CheckAddr(o.controlAddr, o.controlAllowRemote); err != nil {
+			return c.usageError(e, "--control-addr "+err.Error())
+		}
+		if o.natsURL != "" {
+			return c.usageError(e, "--control-addr needs the embedded NATS server, where it enrolls its devices; drop --nats-url")
+		}
+	} else if o.controlAllowRemote {
+		return c.usageError(e, "--control-allow-remote without --control-addr")
+	} else if o.testClock {
+		return c.usageError(e, "--test-clock without --control-addr: only the control API moves the clock")
+	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
 		return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
@@ -142,7 +163,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 
 // serve runs the OP until ctx is done.
 func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
-	s, err := oprun.Start(oprun.Config{
+	now := e.Now
+	var clock *control.Clock
+	if o.testClock {
+		clock = control.NewClock(e.Now)
+		now = clock.Now
+	}
+	var ctl controlHooks
+	cfg := oprun.Config{
 		StateDir:                o.stateDir,
 		Addr:                    o.addr,
 		Realm:                   o.realm,
@@ -168,13 +196,26 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 
 			MaxConcurrentTokenRequests: o.maxTokenConcurrency,
 		},
-		Now:    e.Now,
+		Now:    now,
 		Logger: logger,
-	})
+	}
+	if o.controlAddr != "" {
+		ctl.install(&cfg.Provider)
+	}
+	s, err := oprun.Start(cfg)
 	if err != nil {
 		return err
 	}
 	defer s.Close()
+	var ready ReadyInfo
+	if o.controlAddr != "" {
+		ctlURL, stop, err := startControl(e, o, s, clock, ctl, logger)
+		if err != nil {
+			return err
+		}
+		defer stop()
+		ready.ControlURL = ctlURL
+	}
 	for _, line := range s.Report.Created {
 		fmt.Fprintln(e.Stdout, "created "+line)
 	}
@@ -184,7 +225,9 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 	}
 	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", s.Issuer, s.NATSURL, s.Dir.Path())
 	if e.Ready != nil {
-		e.Ready(ReadyInfo{Issuer: s.Issuer, HTTPAddr: s.HTTPAddr, NATSURL: s.NATSURL, StateDir: s.Dir.Path(), MetricsAddr: s.MetricsAddr})
+		ready.Issuer, ready.HTTPAddr, ready.NATSURL, ready.StateDir = s.Issuer, s.HTTPAddr, s.NATSURL, s.Dir.Path()
+		ready.MetricsAddr = s.MetricsAddr
+		e.Ready(ready)
 	}
 	select {
 	case err := <-s.Err():

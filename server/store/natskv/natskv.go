@@ -210,6 +210,22 @@ func (s *Store) List(ctx context.Context, user string, status store.Status) ([]*
 	return out, nil
 }
 
+// ListExpired implements Store. It reads every request of the bucket.
+func (s *Store) ListExpired(ctx context.Context, status store.Status, now time.Time) ([]*store.Request, error) {
+	all, err := s.all(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []*store.Request
+	for _, r := range all {
+		if r.Status == status && r.Expired(now) {
+			out = append(out, r)
+		}
+	}
+	store.SortOldestFirst(out)
+	return out, nil
+}
+
 // DeleteExpired implements Store. It reads every request of the bucket and
 // deletes an expired one only at the revision it read, so a request
 // updated meanwhile is left for the next sweep.

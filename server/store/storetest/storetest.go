@@ -47,6 +47,23 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 				t.Fatal("Get returned shared memory")
 			}
 		}},
+		{"authorization_details kept", func(t *testing.T, s store.Store) {
+			r := newRequest("a", "alice", t0)
+			r.AuthorizationDetails = `[{"type":"a"},{"type":"b"}]`
+			if err := s.Create(ctx, r); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := s.Update(ctx, "a", func(r *store.Request) error {
+				r.Status, r.GrantedDetails = store.StatusApproved, `[{"type":"b"}]`
+				return nil
+			}); err != nil {
+				t.Fatal(err)
+			}
+			got, err := s.Get(ctx, "a")
+			if err != nil || got.AuthorizationDetails != r.AuthorizationDetails || got.GrantedDetails != `[{"type":"b"}]` {
+				t.Fatalf("got %+v, %v", got, err)
+			}
+		}},
 		{"create twice", func(t *testing.T, s store.Store) {
 			if err := s.Create(ctx, newRequest("a", "alice", t0)); err != nil {
 				t.Fatal(err)
@@ -143,6 +160,28 @@ func Run(t *testing.T, newStore func(t *testing.T) store.Store) {
 			all, _ := s.List(ctx, "", store.StatusPending)
 			if len(all) != 3 {
 				t.Fatalf("all = %s", idsOf(all))
+			}
+		}},
+		{"list expired", func(t *testing.T, s store.Store) {
+			// newRequest's requests expire 1 minute after they are created.
+			s.Create(ctx, newRequest("b", "alice", t0.Add(time.Second)))
+			s.Create(ctx, newRequest("a", "bob", t0))
+			s.Create(ctx, newRequest("live", "alice", t0.Add(time.Hour)))
+			d := newRequest("d", "alice", t0)
+			d.Status = store.StatusDenied
+			s.Create(ctx, d)
+			got, err := s.ListExpired(ctx, store.StatusPending, t0.Add(2*time.Minute))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if ids := idsOf(got); ids != "[a b]" {
+				t.Fatalf("pending and expired = %s, want [a b]", ids)
+			}
+			if got, _ := s.ListExpired(ctx, store.StatusPending, t0.Add(time.Minute)); idsOf(got) != "[a]" {
+				t.Fatalf("at its expiry instant = %s, want [a] (expired at ExpiresAt)", idsOf(got))
+			}
+			if got, _ := s.ListExpired(ctx, store.StatusDenied, t0.Add(2*time.Minute)); idsOf(got) != "[d]" {
+				t.Fatalf("denied and expired = %s, want [d]", idsOf(got))
 			}
 		}},
 		{"delete expired", func(t *testing.T, s store.Store) {
