@@ -40,6 +40,8 @@ else
   echo "node not found: the control API suite cannot run (install Node.js 20 or later)"
   status=1
 fi
+echo "== optest from a module outside the workspace (README lines)"
+./scripts/optest-module.sh || status=1
 if [ "$status" -ne 0 ]; then
   echo "FAIL: at least one module failed (see above)"
 else

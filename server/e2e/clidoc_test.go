@@ -7,6 +7,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/cibalab/cibalab/shared/cliconv"
 )
 
 var updateDocs = flag.Bool("update", false, "rewrite docs/cli.md from the programs' --help")
@@ -15,13 +17,19 @@ var updateDocs = flag.Bool("update", false, "rewrite docs/cli.md from the progra
 var helpPages = [][]string{
 	{"ciba-op"},
 	{"ciba-op", "serve"},
+	{"ciba-op", "watch"},
 	{"ciba-op", "init"},
 	{"ciba-op", "ca", "create"},
 	{"ciba-op", "ca", "list"},
+	{"ciba-op", "ca", "remove"},
 	{"ciba-op", "client", "add"},
+	{"ciba-op", "client", "update"},
+	{"ciba-op", "client", "remove"},
 	{"ciba-op", "client", "list"},
 	{"ciba-op", "cert", "issue"},
 	{"ciba-op", "user", "add"},
+	{"ciba-op", "user", "update"},
+	{"ciba-op", "user", "remove"},
 	{"ciba-op", "user", "list"},
 	{"ciba-op", "device", "list"},
 	{"ciba-op", "device", "revoke"},
@@ -40,6 +48,14 @@ func TestCLIReference(t *testing.T) {
 	b.WriteString("# CLI reference\n\n")
 	b.WriteString("Generated from each program's `--help` (`go test ./e2e -run CLIReference -update` in `server/`).\n")
 	b.WriteString("A flag beats its environment variable, which beats the default.\n")
+	b.WriteString("Each program prints its version, commit and Go version with `--version`.\n")
+	b.WriteString("\n## Exit codes\n\n")
+	b.WriteString("One table for the three programs: a code means the same wherever it is used.\n")
+	b.WriteString("SIGINT (Ctrl-C) and SIGTERM end every program, `ciba-op serve` included, with 130.\n")
+	b.WriteString("With `--json`, every outcome, failures included, prints exactly one JSON document on stdout\n")
+	b.WriteString("(`ciba-authenticator` without a subcommand prints JSON Lines events, one per line).\n")
+	b.WriteString("`go test ./e2e -run ExitCodes` in `server/` provokes each case.\n\n")
+	b.WriteString(cliconv.Markdown())
 	for _, page := range helpPages {
 		cmd := exec.Command(bin(page[0]), append(page[1:], "--help")...)
 		out, err := cmd.CombinedOutput()

@@ -198,7 +198,7 @@ func TestSecondStartReuses(t *testing.T) {
 	}
 	before, _ := os.ReadFile(filepath.Join(dir, "clients", "cibaConformance.p12"))
 	first.cmd.Process.Signal(os.Interrupt)
-	if code := first.exitCode(t, 10*time.Second); code != 0 {
+	if code := first.exitCode(t, 10*time.Second); code != 130 {
 		t.Fatalf("ciba-op exit %d after SIGINT", code)
 	}
 	second := start(t, nil, "ciba-op", "serve", "--state-dir", dir, "--addr", "127.0.0.1:0", "--nats-addr", "127.0.0.1:0")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -23,6 +24,7 @@ import (
 	"github.com/cibalab/cibalab/server/registry"
 	"github.com/cibalab/cibalab/server/store"
 	"github.com/cibalab/cibalab/server/store/natskv"
+	"github.com/cibalab/cibalab/server/watch"
 	"github.com/cibalab/cibalab/shared/channel"
 )
 
@@ -216,8 +218,15 @@ func (s *Server) start(cfg Config) error {
 	}
 
 	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
+	var watched func() bool
 	if cfg.NATSURL == "" {
-		var nsOpts []bus.ServerOption
+		// The operator's identity on the embedded server: it may read the
+		// event stream (ciba-op watch), nothing else.
+		operator, err := bus.OperatorKey(filepath.Join(dir.Path(), bus.OperatorSeedFile))
+		if err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		nsOpts := []bus.ServerOption{bus.WithOperator(operator, cfg.Realm)}
 		if cfg.Persist && cfg.Store == nil {
 			nsOpts = append(nsOpts, bus.WithJetStream(filepath.Join(dir.Path(), "jetstream")))
 		}
@@ -228,13 +237,20 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		s.NATSURL = ns.ClientURL()
 		gate = ns
+		watched = ns.EventsWatched(cfg.Realm)
+		// Where ciba-op watch finds this server; removed at Close.
+		urlFile := filepath.Join(dir.Path(), bus.NATSURLFile)
+		if err := os.WriteFile(urlFile, []byte(s.NATSURL+"\n"), 0o644); err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		s.closers = append(s.closers, func() { os.Remove(urlFile) })
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
-	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, EventsWatched: watched, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
 	}
@@ -253,7 +269,6 @@ func (s *Server) start(cfg Config) error {
 	if metricsLn != nil {
 		s.Metrics = s.newMetrics(cfg, gate, pc.Store)
 		pc.Store = s.Metrics.Store(pc.Store)
-		pc.Observer = op.Observers(pc.Observer, s.Metrics)
 	}
 	pc.ClientCAs = dir.ClientCAPool
 	if pc.NotificationRoots, err = notificationRoots(dir, pc.NotificationRoots); err != nil {
@@ -261,13 +276,16 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
-	if pc.Transitions == nil {
-		pc.Transitions = responder
-	} else {
-		pc.Transitions = bothSinks{responder, pc.Transitions}
+	// The exchanges and notifications of each flow go on the event
+	// stream too, for ciba-op watch.
+	pc.Observer = op.Observers(cfg.Provider.Observer, watch.NewPublisher(responder))
+	pc.Transitions = responder
+	if cfg.Provider.Transitions != nil {
+		pc.Transitions = sinks{responder, cfg.Provider.Transitions}
 	}
 	if s.Metrics != nil {
-		pc.Transitions = bothSinks{pc.Transitions, s.Metrics}
+		pc.Observer = op.Observers(pc.Observer, s.Metrics)
+		pc.Transitions = sinks{pc.Transitions, s.Metrics}
 	}
 	s.Store, s.Responder = pc.Store, responder
 	pc.Now = cfg.Now
@@ -461,4 +479,13 @@ type slogWriter struct{ l *slog.Logger }
 func (w *slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug("http.server_error", "detail", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// sinks passes each transition to every sink in turn.
+type sinks []authreq.Sink
+
+func (ss sinks) Transition(ctx context.Context, e authreq.Event) {
+	for _, s := range ss {
+		s.Transition(ctx, e)
+	}
 }

@@ -353,6 +353,9 @@ func (d *Dir) addClientLocked(c Client) error {
 			return fmt.Errorf("registry: client %q: %w", c.ID, ErrExists)
 		}
 	}
+	if err := identifierConflict(list.Clients, c); err != nil {
+		return err
+	}
 	list.Clients = append(list.Clients, c)
 	slices.SortFunc(list.Clients, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
 	if err := save(d, path, &d.clients, list); err != nil {

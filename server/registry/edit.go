@@ -1,21 +1,85 @@
 package registry
 
 import (
+	"errors"
 	"fmt"
+	"net"
+	"os"
 	"slices"
 	"strings"
+
+	"github.com/cibalab/cibalab/server/dn"
+	"github.com/cibalab/cibalab/shared/oauth"
 )
 
-// This file holds the changes to registered clients and users after their
-// registration: update and removal. Like the additions, they hold the
-// state directory's lock and write atomically, so a running OP sees them
-// at its next request.
+// ErrIdentifierTaken reports a tls_client_auth certificate identifier (a
+// subject DN or a subject alternative name) already registered to another
+// client: one certificate would then authenticate as both (RFC 8705 §2.1.2).
+var ErrIdentifierTaken = errors.New("registry: certificate identifier already registered")
 
-// UpdateClient replaces the metadata of the registered client c.ID with
-// c, keeping its CreatedAt. Empty TokenEndpointAuthMethod, DeliveryMode
-// and GrantTypes get the defaults of [Dir.AddClient], and the result must
-// pass [Client.Validate]. An unknown id gives an error wrapping
-// ErrNotFound; nothing is written on an error.
+// identifierConflict returns the client of list, other than c itself,
+// registered with the certificate identifier of c, if any: an equal
+// subject DN (RFC 4514 matching, package dn) or the same SAN of the same
+// type (DNS names and e-mail domains compared without case).
+func identifierConflict(list []Client, c Client) error {
+	if c.TokenEndpointAuthMethod != oauth.AuthTLSClient {
+		return nil
+	}
+	for _, o := range list {
+		if o.ID == c.ID || o.TokenEndpointAuthMethod != oauth.AuthTLSClient {
+			continue
+		}
+		var what string
+		switch {
+		case c.SubjectDN != "" && o.SubjectDN != "" && sameDN(c.SubjectDN, o.SubjectDN):
+			what = "subject DN " + o.SubjectDN
+		case c.SANDNS != "" && strings.EqualFold(c.SANDNS, o.SANDNS):
+			what = "DNS name " + o.SANDNS
+		case c.SANURI != "" && c.SANURI == o.SANURI:
+			what = "URI " + o.SANURI
+		case c.SANIP != "" && o.SANIP != "" && net.ParseIP(c.SANIP).Equal(net.ParseIP(o.SANIP)):
+			what = "IP address " + o.SANIP
+		case c.SANEmail != "" && o.SANEmail != "" && sameEmail(c.SANEmail, o.SANEmail):
+			what = "e-mail address " + o.SANEmail
+		default:
+			continue
+		}
+		return &identifierTakenError{fmt.Sprintf("registry: client %s: the %s is already registered to client %s, so one certificate would authenticate as both; give another, or remove or update %s first",
+			c.ID, what, o.ID, o.ID)}
+	}
+	return nil
+}
+
+// identifierTakenError is ErrIdentifierTaken with the clients it concerns.
+type identifierTakenError struct{ msg string }
+
+func (e *identifierTakenError) Error() string        { return e.msg }
+func (e *identifierTakenError) Is(target error) bool { return target == ErrIdentifierTaken }
+
+func sameDN(a, b string) bool {
+	da, err := dn.Parse(a)
+	if err != nil {
+		return false
+	}
+	db, err := dn.Parse(b)
+	if err != nil {
+		return false
+	}
+	return da.Equal(db)
+}
+
+// sameEmail compares the local parts exactly and the domains without case
+// (RFC 5280 §7.5).
+func sameEmail(a, b string) bool {
+	al, ad, _ := strings.Cut(a, "@")
+	bl, bd, _ := strings.Cut(b, "@")
+	return al == bl && strings.EqualFold(ad, bd)
+}
+
+// UpdateClient replaces the registered client c.ID with c, keeping its
+// creation time; empty fields get the defaults of [Dir.AddClient]. The result must pass [Client.Validate] and its certificate
+// identifier must not be another client's; an unknown id gives an error
+// wrapping ErrNotFound. A running server sees the change at once.
 func (d *Dir) UpdateClient(c Client) error {
 	return d.withLock(func() error {
 		c = c.clone()
@@ -32,6 +96,9 @@ func (d *Dir) UpdateClient(c Client) error {
 		if i < 0 {
 			return fmt.Errorf("registry: client %q: %w", c.ID, ErrNotFound)
 		}
+		if err := identifierConflict(list.Clients, c); err != nil {
+			return err
+		}
 		c.CreatedAt = list.Clients[i].CreatedAt
 		list.Clients[i] = c
 		if err := save(d, path, &d.clients, list); err != nil {
@@ -42,10 +109,9 @@ func (d *Dir) UpdateClient(c Client) error {
 	})
 }
 
-// RemoveClient removes the registered client id: from the next request on,
-// the OP authenticates it no more. Certificates issued to it stay valid
-// certificates but name no client. An unknown id gives an error wrapping
-// ErrNotFound.
+// RemoveClient removes the client id; an unknown id gives an error
+// wrapping ErrNotFound. Certificates issued to it stop authenticating at
+// once in a running server, since no client matches them any more.
 func (d *Dir) RemoveClient(id string) error {
 	return d.withLock(func() error {
 		path := d.file(clientsFile)
@@ -115,11 +181,11 @@ func (d *Dir) UpdateUser(id string, u UserUpdate) (User, error) {
 }
 
 // RemoveUser removes the user id and revokes every device enrolled for
-// them, so that none of them decides again (a user added later with the
-// same id enrolls new devices). It returns the ids of the devices it
-// revoked. An unknown id gives an error wrapping ErrNotFound.
-func (d *Dir) RemoveUser(id string) (revoked []string, err error) {
-	err = d.withLock(func() error {
+// them, so none can decide any more, and returns the revoked devices. An
+// unknown id gives an error wrapping ErrNotFound.
+func (d *Dir) RemoveUser(id string) ([]Device, error) {
+	var revoked []Device
+	err := d.withLock(func() error {
 		path := d.file(usersFile)
 		list, err := readJSON[userList](path)
 		if err != nil {
@@ -135,13 +201,11 @@ func (d *Dir) RemoveUser(id string) (revoked []string, err error) {
 		}
 		now := d.now().UTC()
 		for j := range devs.Devices {
-			if dev := &devs.Devices[j]; dev.User == id && !dev.Revoked() {
-				dev.RevokedAt = &now
-				revoked = append(revoked, dev.ID)
+			if devs.Devices[j].User == id && !devs.Devices[j].Revoked() {
+				devs.Devices[j].RevokedAt = &now
+				revoked = append(revoked, devs.Devices[j])
 			}
 		}
-		// Devices first: a user without devices is harmless, devices
-		// without a user would be a leftover.
 		if len(revoked) > 0 {
 			if err := save(d, d.file(devicesFile), &d.devices, devs); err != nil {
 				return err
@@ -151,8 +215,32 @@ func (d *Dir) RemoveUser(id string) (revoked []string, err error) {
 		if err := save(d, path, &d.users, list); err != nil {
 			return err
 		}
-		d.log.Info("registry.user_removed", "user", id, "devices_revoked", strings.Join(revoked, ","))
+		d.log.Info("registry.user_removed", "user", id, "devices_revoked", len(revoked))
 		return nil
 	})
 	return revoked, err
+}
+
+// RemoveCA stops trusting the CA name for client certificates by deleting
+// its directory (its key included). The default CA, which also issues the
+// server's and the notification endpoints' certificates, cannot be
+// removed; an unknown name gives an error wrapping ErrNotFound.
+func (d *Dir) RemoveCA(name string) error {
+	if err := checkCAName(name); err != nil {
+		return err
+	}
+	if name == DefaultCAName {
+		return fmt.Errorf("registry: certificate authority %q is the default one, which issues the server's certificate; it cannot be removed", name)
+	}
+	return d.withLock(func() error {
+		dir := d.caDir(name)
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("registry: certificate authority %q: %w", name, ErrNotFound)
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			return fmt.Errorf("registry: %w", err)
+		}
+		d.log.Info("registry.ca_removed", "ca", name)
+		return nil
+	})
 }

@@ -55,6 +55,9 @@ func (d *Dir) IssueClientCert(clientID string, opts IssueOptions) (*IssuedCert, 
 	if err != nil {
 		return nil, err
 	}
+	if err := withinCA(root.Cert, d.now(), opts.Validity); err != nil {
+		return nil, fmt.Errorf("registry: client %s: %w", clientID, err)
+	}
 	subject, certOpts, err := clientCertRequest(client)
 	if err != nil {
 		return nil, err
@@ -105,4 +108,21 @@ func clientCertRequest(c *Client) (pkix.Name, ca.ClientCertOptions, error) {
 		return pkix.Name{}, opts, fmt.Errorf("registry: client %s has no tls_client_auth certificate identifier", c.ID)
 	}
 	return cn, opts, nil
+}
+
+// withinCA refuses a certificate valid from now for validity (0: one
+// year) that would outlive the CA certificate issuing it: a chain is only
+// valid while every certificate in it is (RFC 5280 §6.1.3).
+func withinCA(caCert *x509.Certificate, now time.Time, validity time.Duration) error {
+	if validity <= 0 {
+		validity = 365 * 24 * time.Hour
+	}
+	if end := now.Add(validity); end.After(caCert.NotAfter) {
+		left := caCert.NotAfter.Sub(now).Truncate(time.Hour)
+		if left <= 0 {
+			return fmt.Errorf("the certificate authority expired on %s; issue from another one", caCert.NotAfter.UTC().Format(time.RFC3339))
+		}
+		return fmt.Errorf("the certificate would outlive its certificate authority, valid until %s; give a validity of at most %s", caCert.NotAfter.UTC().Format(time.RFC3339), left)
+	}
+	return nil
 }

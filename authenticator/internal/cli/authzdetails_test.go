@@ -142,13 +142,15 @@ func TestDetailsLineMode(t *testing.T) {
 	}
 }
 
-// TestDetailsTerminal: on a terminal the entry numbers are typed, then
-// Enter.
+// TestDetailsTerminal: on a terminal with --plain the entry numbers are
+// typed, then Enter.
 func TestDetailsTerminal(t *testing.T) {
 	op := startOP(t)
 	dir := enrolled(t, op, "")
 	stdin, w := pipe(t)
-	p := startTTY(t, true, stdin, only(op, dir), "--once")
+	// --plain: the cards, where the entry numbers are typed; the phone
+	// (the default on a terminal) approves or denies all entries.
+	p := startTTY(t, true, stdin, only(op, dir), "--once", "--plain")
 	p.ready(t, "user")
 	req := op.NewRequest("user", "Invoice")
 	req.AuthorizationDetails = mustDetails(t, "["+cardPayment+","+cardAccount+","+cardAccount+"]")

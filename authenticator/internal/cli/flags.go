@@ -12,19 +12,21 @@ import (
 
 	"github.com/cibalab/cibalab/authenticator/device"
 	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
-// Exit codes of ciba-authenticator.
+// Exit codes of ciba-authenticator: those of the table the three programs
+// share (docs/cli.md).
 const (
-	ExitOK          = 0
-	ExitUnexpected  = 1
-	ExitUsage       = 2
-	ExitWrongPIN    = 3
-	ExitNotPending  = 4
-	ExitNotAccepted = 5
-	ExitRefused     = 6
-	ExitInterrupted = 130
+	ExitOK          = cliconv.ExitOK
+	ExitUnexpected  = cliconv.ExitError
+	ExitUsage       = cliconv.ExitUsage
+	ExitNotPending  = cliconv.ExitExpired  // no such pending request: expired, decided, unknown
+	ExitNotAccepted = cliconv.ExitRefused  // the OP refused the device's credentials
+	ExitRefused     = cliconv.ExitRejected // the OP refused the decision
+	ExitWrongPIN    = cliconv.ExitWrongPIN
+	ExitInterrupted = cliconv.ExitInterrupted
 )
 
 // Name is the command's name, the prefix of its messages.
@@ -111,7 +113,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 		fs.BoolVar(&o.plain, "plain", false, "on a terminal, show cards one under the other and read single keys instead of the full-screen phone")
 		fs.StringVar(&o.hookListen, "approval-hook-listen", "", "serve the approval hook POST /action/SECRET?token=AUTH_REQ_ID&type=allow|deny on this loopback `address`, e.g. 127.0.0.1:8099 (see Approval hook below)")
 	}
-	fs.BoolVar(&o.json, "json", false, "print JSON Lines events (or one JSON document) on stdout instead of text")
+	fs.BoolVar(&o.json, "json", false, "print JSON on stdout instead of text: one JSON document per run of enroll, list, approve and deny, failures included; JSON Lines events, one per line, when running the device")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
 	fs.StringVar(&o.logFormat, "log-format", logfmt.Text, "log `format`: "+logfmt.Usage)
 	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while the phone or cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands on the screen")
@@ -127,11 +129,11 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 			o.cmd, args = args[0], args[1:]
 		}
 	}
-	if (o.cmd == "approve" || o.cmd == "deny") && len(args) > 0 && !strings.HasPrefix(args[0], "-") {
-		o.arg, args = args[0], args[1:]
-	}
 	level := ""
 	fs := newFlagSet(o.cmd, &o, &level)
+	if (o.cmd == "approve" || o.cmd == "deny") && len(args) > 0 && isRequestID(fs, args[0]) {
+		o.arg, args = args[0], args[1:]
+	}
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return o, fs, errHelp
@@ -194,6 +196,21 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 	return o, fs, nil
 }
 
+// isRequestID reports whether arg, the first argument of approve or deny,
+// names the request rather than a flag: an auth_req_id is base64url and
+// may well start with "-"; it is the request unless it starts with "--" or
+// names one of the command's flags.
+func isRequestID(fs *flag.FlagSet, arg string) bool {
+	if !strings.HasPrefix(arg, "-") {
+		return true
+	}
+	if arg == "-" || strings.HasPrefix(arg, "--") {
+		return false // flags are written --name; an ID like that goes after "--"
+	}
+	name, _, _ := strings.Cut(arg[1:], "=")
+	return fs.Lookup(name) == nil && name != "h" && name != "help"
+}
+
 // loopbackAddr accepts host:port with a loopback host: the hook decides
 // for the user, so it never listens beyond this machine.
 func loopbackAddr(addr string) error {
@@ -211,29 +228,21 @@ func loopbackAddr(addr string) error {
 	return nil
 }
 
-// usage writes the --help text of o.cmd.
+// usage writes the --help text of o.cmd, in the layout the three programs
+// share.
 func usage(w io.Writer, cmd string, fs *flag.FlagSet) {
+	p := cliconv.Page{Program: cliconv.Authenticator, Flags: cliconv.FlagsOf(fs, envName)}
 	switch cmd {
 	case "":
-		fmt.Fprintf(w, `Usage: %s [flags]
-       %s enroll|list|approve ID|deny ID [flags]
-
-Simulates a user's authentication device for OpenID Connect CIBA (CIBA
+		p.Usage = []string{"[flags]", "enroll|list|approve ID|deny ID [flags]", "--version"}
+		p.Description = `Simulates a user's authentication device for OpenID Connect CIBA (CIBA
 Core 1.0 §8): an enrolled device that shows each authentication request
 of its user as a card (client, scope, binding message, requested acr,
 seconds left) and sends the user's approval or denial, signed with the
 device key.
 
-Commands:
-  (none)   %s
-  enroll   %s
-  list     %s
-  approve  %s
-  deny     %s
-Run '%s COMMAND --help' for the flags of a command.
-
 The first run enrolls the device on the fly when it is not enrolled yet and
-the password is available (--password-file, $%s, or a prompt).
+the password is available (--password-file, $` + EnvPassword + `, or a prompt).
 
 Interactive: on a terminal, a full-screen phone shows the inbox of
 pending requests (arrows and Enter to open one, h for the history, q to
@@ -244,92 +253,63 @@ approve, n (or d) to deny, s to skip. Elsewhere, answer a line:
 y/yes/a/approve or n/no/d/deny. Approving asks for the device PIN when the
 device has one. Scripted: --auto approve|deny|ignore, --delay, --rules FILE.
 Decisions carry amr ["pin","swk"] and acr urn:cibalab:acr:pin after a PIN,
-else amr ["swk"].
-`, Name, Name, commands[""], commands["enroll"], commands["list"], commands["approve"], commands["deny"], Name, EnvPassword)
+else amr ["swk"].`
+		p.Sections = append(p.Sections, cliconv.Section{Title: "COMMANDS", Body: fmt.Sprintf(
+			"(none)   %s\nenroll   %s\nlist     %s\napprove  %s\ndeny     %s\n\nRun '%s COMMAND --help' for the flags of a command.",
+			commands[""], commands["enroll"], commands["list"], commands["approve"], commands["deny"], Name)})
 	case "enroll":
-		fmt.Fprintf(w, `Usage: %s enroll --user USER [flags]
-
-Enrolls this device with the OP: proves the user with their password,
+		p.Usage = []string{"enroll --user USER [flags]"}
+		p.Description = `Enrolls this device with the OP: proves the user with their password,
 creates the device's ES256 decision key and NATS nkey in the device
 directory (mode 0700, files 0600) and registers their public halves. The
 directory must be missing, or empty and accessible by its owner only; an
 existing directory's mode is never changed. A
 user may enroll several devices. The OP's operator lists and revokes them
-with 'ciba-op device list|revoke'. The PIN, if any, is stored hashed.
-`, Name)
+with 'ciba-op device list|revoke'. The PIN, if any, is stored hashed.`
 	case "list":
-		fmt.Fprintf(w, "Usage: %s list [flags]\n\nLists the user's pending requests, oldest first, with their short references.\n", Name)
+		p.Usage = []string{"list [flags]"}
+		p.Description = "Lists the user's pending requests, oldest first, with their short references."
 	default:
-		fmt.Fprintf(w, "Usage: %s %s ID [flags]\n\nDecides one pending request: ID is its auth_req_id or its short reference\n(see %s list).\n", Name, cmd, Name)
+		p.Usage = []string{cmd + " ID [flags]"}
+		p.Description = "Decides one pending request: ID is its auth_req_id or its short reference\n(see " + Name + " list)."
 	}
-	fmt.Fprintf(w, "\nFlags (each can also be set with the environment variable shown; a flag\nwins over the environment, which wins over the default):\n")
-	fs.VisitAll(func(f *flag.Flag) {
-		arg, desc := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
-		if arg != "" {
-			line += " " + arg
-		}
-		fmt.Fprintf(w, "%s\n      %s", line, desc)
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" {
-			fmt.Fprintf(w, " (default %s)", f.DefValue)
-		}
-		fmt.Fprintf(w, " [$%s]\n", envName(f.Name))
-	})
-	fmt.Fprintf(w, `
-Environment:
-  %s  the user's password, used when no password file is given
-  %s       the device PIN, used when no PIN file is given
-`, EnvPassword, EnvPIN)
+	p.Sections = append(p.Sections, cliconv.Section{Title: "ENVIRONMENT", Body: fmt.Sprintf(
+		"%s  the user's password, used when no password file is given\n%s       the device PIN, used when no PIN file is given", EnvPassword, EnvPIN)})
 	if cmd == "" {
-		fmt.Fprintf(w, `
-Rules (--rules FILE): the first rule whose fields all match decides; no
-match leaves the request to --auto, else to the person at the terminal.
+		p.Sections = append(p.Sections,
+			cliconv.Section{Title: "RULES", Body: `--rules FILE: the first rule whose fields all match decides; no match
+leaves the request to --auto, else to the person at the terminal.
   {"rules": [
     {"client_id": "shop", "scope": "payments", "action": "approve", "delay": "2s"},
     {"binding_message": "^Order [0-9]+$", "acr": "urn:cibalab:acr:pin", "action": "deny"},
     {"details": {"type": "payment_initiation", "currency": "EUR", "max_amount": "500.00"}, "action": "approve"},
     {"action": "ignore"}
   ]}
-  client_id equal; scope among the requested scopes; binding_message an RE2
-  regular expression; acr among the requested acr_values; details matches
-  when every authorization_details entry (RFC 9396) has the type, and, for
-  payments, the currency and an amount of at most max_amount; action
-  approve, deny, ignore (let it expire) or ask; delay waits before acting.
-
-Authorization details: a card shows each entry of a request's
-  authorization_details in words, numbered. Answer y to approve them all,
-  n to deny, or the numbers of the entries to approve only those (1,3);
-  on a terminal type the numbers, then Enter.
-
-Approval hook (--approval-hook-listen, loopback only): POST
-  /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this
-  device (the automated_ciba_approval_url convention of the OpenID
-  conformance suite). SECRET is random, new at every start, and printed
-  once on stderr with the full URL:
-    %s: approval hook: POST http://ADDR/action/SECRET?token=...
-  A device with a PIN needs it (--pin-file or $%s): the hook refuses to
-  start without it, and approves with amr ["pin","swk"] and acr
-  urn:cibalab:acr:pin; else approvals carry amr ["swk"]. Answers are JSON:
-  200 {"accepted":true,...}; 409 with the OP's error code when it refused;
-  400 for a bad query; 403 when the PIN no longer matches; 404 for a wrong
-  SECRET; 405 for a method other than POST; 502 when the OP is unreachable.
+client_id equal; scope among the requested scopes; binding_message an RE2
+regular expression; acr among the requested acr_values; details matches
+when every authorization_details entry (RFC 9396) has the type, and, for
+payments, the currency and an amount of at most max_amount; action
+approve, deny, ignore (let it expire) or ask; delay waits before acting.`},
+			cliconv.Section{Title: "AUTHORIZATION DETAILS", Body: `A card shows each entry of a request's authorization_details (RFC 9396)
+in words, numbered. Answer y to approve them all, n to deny, or the
+numbers of the entries to approve only those (1,3); on a terminal with
+--plain type the numbers, then Enter. The phone shows every entry and
+approves or denies them all.`},
+			cliconv.Section{Title: "APPROVAL HOOK", Body: fmt.Sprintf(`--approval-hook-listen, loopback only: POST
+/action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this
+device (the automated_ciba_approval_url convention of the OpenID
+conformance suite). SECRET is random, new at every start, and printed
+once on stderr with the full URL:
+  %s: approval hook: POST http://ADDR/action/SECRET?token=...
+A device with a PIN needs it (--pin-file or $%s): the hook refuses to
+start without it, and approves with amr ["pin","swk"] and acr
+urn:cibalab:acr:pin; else approvals carry amr ["swk"]. Answers are JSON:
+200 {"accepted":true,...}; 409 with the OP's error code when it refused;
+400 for a bad query; 403 when the PIN no longer matches; 404 for a wrong
+SECRET; 405 for a method other than POST; 502 when the OP is unreachable.
 
 Once connected and listening, one line goes to stderr:
-  %s: signed in as USER on URL (realm REALM, device ID)
-`, Name, EnvPIN, Name)
+  %s: signed in as USER on URL (realm REALM, device ID)`, Name, EnvPIN, Name)})
 	}
-	fmt.Fprint(w, `
-EXIT CODES
-  0    success; with --once, the OP accepted a decision; end of stdin
-  1    unexpected error (NATS unreachable, no OP answering, ...)
-  2    usage error (bad flag, bad rules file, no password or PIN available,
-       a --device-dir that is shared, a symbolic link or not a device's)
-  3    wrong PIN: nothing was sent (or the approval hook was not started)
-  4    approve/deny: no such pending request (expired, decided, unknown)
-  5    device not accepted: wrong password at enrollment, device revoked or
-       unknown to the OP, corrupt or unsafe device directory (a symbolic
-       link, group or others can access it, a file of it is not 0600)
-  6    the OP refused the decision (with --once, approve, deny)
-  130  interrupted
-`)
+	p.Write(w)
 }

@@ -9,20 +9,35 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Main runs ciba-authenticator with args (without the program name) and
 // returns its exit code. getenv reads the environment; nil reads none.
 func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
-	return run(ctx, args, stdin, stdout, stderr, getenv, nil)
+	return runAs(ctx, "", args, stdin, stdout, stderr, getenv, nil)
+}
+
+// MainAs is Main for the program invoked as program (os.Args[0]): the
+// commands it prints for the user to copy run it the same way.
+func MainAs(ctx context.Context, program string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string) int {
+	return runAs(ctx, program, args, stdin, stdout, stderr, getenv, nil)
 }
 
 // run is Main with the terminal decision injectable: tty nil means
 // "stdin and stdout are both terminals".
 func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty *bool) int {
+	return runAs(ctx, "", args, stdin, stdout, stderr, getenv, tty)
+}
+
+func runAs(ctx context.Context, program string, args []string, stdin io.Reader, stdout, stderr io.Writer, getenv func(string) string, tty *bool) int {
 	if getenv == nil {
 		getenv = func(string) string { return "" }
+	}
+	if len(args) == 1 && cliconv.IsVersion(args[0]) {
+		fmt.Fprintln(stdout, cliconv.Version(cliconv.Authenticator))
+		return ExitOK
 	}
 	o, fs, err := parseFlags(args, getenv)
 	switch {
@@ -30,7 +45,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		usage(stdout, o.cmd, fs)
 		return ExitOK
 	case err != nil:
-		fmt.Fprintf(stderr, "%s: %v\nRun '%s --help' for usage.\n", Name, err, Name)
+		msg := cliconv.Message(err)
+		fmt.Fprintf(stderr, "%s: %s\nRun '%s --help' for usage.\n", Name, msg, Name)
+		if cliconv.WantsJSON(args, getenv(envName("json"))) {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": ExitUsage})
+		}
 		return ExitUsage
 	}
 	// The cards' terminal: stdin and stdout both terminals.
@@ -45,7 +64,11 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	stdout, stderr = &termWriter{w: stdout, raw: raw}, &termWriter{w: stderr, raw: raw}
 	logOut, closeLog, err := logDestination(o, stderr, o.cmd == "" && isTTY && stderrTTY)
 	if err != nil {
-		fmt.Fprintf(stderr, "%s: --log-file: %v\n", Name, err)
+		msg := "--log-file: " + cliconv.Message(err)
+		fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
+		if o.json {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": ExitUsage})
+		}
 		return ExitUsage
 	}
 	defer closeLog()
@@ -54,7 +77,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
 		return ExitUsage
 	}
-	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw, log: slog.New(handler)}
+	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw, program: program,
+		log: slog.New(handler)}
 	var code int
 	var f *failure
 	switch o.cmd {
@@ -71,9 +95,10 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 		if ctx.Err() != nil {
 			f = fail(ExitInterrupted, "interrupted")
 		}
-		fmt.Fprintf(stderr, "%s: %s\n", Name, f.msg)
-		if o.json && f.code != ExitInterrupted {
-			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": f.msg, "exit_code": f.code})
+		msg := cliconv.Plain(f.msg)
+		fmt.Fprintf(stderr, "%s: %s\n", Name, msg)
+		if o.json {
+			(&printer{w: stdout, stderr: stderr, json: true}).event("error", map[string]any{"error": msg, "exit_code": f.code})
 		}
 		return f.code
 	}

@@ -319,7 +319,7 @@ func TestHelp(t *testing.T) {
 		t.Fatalf("exit %d", code)
 	}
 	out := p.stdout.String()
-	for _, want := range []string{"EXIT CODES", "130", "--nats-url URL", "[$CIBA_AUTH_NATS_URL]", "[$CIBA_AUTH_PASSWORD_FILE]", EnvPassword, EnvPIN, "--device-dir", "--rules", "--approval-hook-listen", "enroll", "Rules (--rules FILE)"} {
+	for _, want := range []string{"EXIT CODES", "130", "--nats-url URL", "[env CIBA_AUTH_NATS_URL]", "[env CIBA_AUTH_PASSWORD_FILE]", EnvPassword, EnvPIN, "--device-dir", "--rules", "--approval-hook-listen", "enroll", "RULES\n  --rules FILE"} {
 		if !strings.Contains(out, want) {
 			t.Errorf("--help lacks %q", want)
 		}

@@ -78,10 +78,14 @@ func runDecideOne(ctx context.Context, o options, e env) (int, *failure) {
 		req = channel.AuthRequest{AuthReqID: o.arg}
 	}
 	p := &printer{w: e.stdout, stderr: e.stderr, json: o.json}
-	p.decisionSent(req, verdict, amr, "command", nil)
+	// With --json, the outcome (decision_accepted or decision_refused) is
+	// the one document on stdout; the steps before it are for a person.
+	if !o.json {
+		p.decisionSent(req, verdict, amr, "command", nil)
+	}
 	told := false
 	err := d.Decide(ctx, req.AuthReqID, verdict, acr, amr, device.OnRetry(func(_ error, lapses time.Time) {
-		if !told {
+		if !told && !o.json {
 			told = true
 			p.retrying(req, verdict, lapses.Sub(e.now()))
 		}

@@ -25,6 +25,33 @@ type env struct {
 	now            func() time.Time
 	// raw is set while the terminal is in raw mode (see termWriter).
 	raw *atomic.Bool
+	// program is how the program was invoked (os.Args[0]); "" means
+	// bin/ciba-authenticator, as the README builds it.
+	program string
+}
+
+// command returns a command line running this program with args, quoted
+// for a POSIX shell, for the user to copy: by the path it was run by, by
+// name when it was found on PATH; without either, from bin/ as the README
+// builds it.
+func (e env) command(args ...string) string {
+	prog := e.program
+	if prog == "" {
+		prog = "bin/" + Name
+	}
+	out := []string{shellQuote(prog)}
+	for _, a := range args {
+		out = append(out, shellQuote(a))
+	}
+	return strings.Join(out, " ")
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_./:@=+,") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // failure is a message for stderr and the exit code that goes with it.
@@ -125,7 +152,14 @@ func loadOrEnroll(ctx context.Context, o options, e env) (*devicedir.Device, *fa
 		}
 		password, err := readPassword(o, e.stdin, e.stderr, e.getenv, true)
 		if errors.Is(err, errNoSecret) {
-			return nil, fail(ExitUsage, "no device enrolled in %s: run '%s enroll --user %s', or give the password (--password-file or $%s) to enroll now", path, Name, o.user, EnvPassword)
+			args := []string{"enroll", "--user", o.user}
+			if o.natsURL != "" {
+				args = append(args, "--nats-url", o.natsURL)
+			}
+			if o.deviceDir != "" {
+				args = append(args, "--device-dir", o.deviceDir)
+			}
+			return nil, fail(ExitUsage, "no device enrolled in %s: enroll it with: %s (or give the password with --password-file or $%s to enroll now)", path, e.command(args...), EnvPassword)
 		}
 		if err != nil {
 			return nil, fail(ExitUsage, "%v", err)

@@ -1,12 +1,14 @@
 package cli
 
 import (
+	"bytes"
 	"crypto"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -44,6 +46,9 @@ func loadCertificate(o *options, getenv func(string) string) (cert tls.Certifica
 	case o.cert != "":
 		if err := readable("--cert", o.cert); err != nil {
 			return cert, "", false, err
+		}
+		if isPEMFile(o.cert) {
+			return cert, "", false, usagef("--cert %s is a PEM file, but --cert takes PKCS#12 (.p12); for PEM give --cert-pem CERT.pem --key-pem KEY.pem", o.cert)
 		}
 		pass, err := password(o.passFile, "", getenv)
 		if err != nil {
@@ -209,4 +214,17 @@ func readSecret(flagName, path string) (string, error) {
 		return "", usagef("%s: %v", flagName, err)
 	}
 	return strings.TrimSpace(string(data)), nil
+}
+
+// isPEMFile reports whether the file at path starts like PEM ("-----BEGIN"),
+// after any leading white space.
+func isPEMFile(path string) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	head := make([]byte, 512)
+	n, _ := io.ReadFull(f, head)
+	return bytes.HasPrefix(bytes.TrimSpace(head[:n]), []byte("-----BEGIN"))
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 
 	"github.com/cibalab/cibalab/client/ciba"
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -22,6 +23,8 @@ const (
 	codeInterrupted = "interrupted"
 	codeUsage       = "usage"
 	codeClientError = "client_error"
+	// codeUntrusted is an OP whose TLS certificate did not verify.
+	codeUntrusted = "untrusted_op"
 	// codeInvalidResponse is an answer of the OP that breaks the
 	// specification (a *ciba.ResponseError).
 	codeInvalidResponse = "invalid_response"
@@ -55,17 +58,20 @@ func classify(err error, interrupted, timedOut bool) outcome {
 	case errors.Is(err, ciba.ErrExpired):
 		return outcome{ExitExpired, oauth.Error{Code: codeExpired, Description: "the request expired (expires_in elapsed) before an answer reached the client"}}
 	case errors.As(err, &ue):
-		return outcome{ExitUsage, oauth.Error{Code: codeUsage, Description: ue.msg}}
+		return outcome{ExitUsage, oauth.Error{Code: codeUsage, Description: cliconv.Plain(ue.msg)}}
 	case errors.As(err, &oe):
 		return outcome{exitForOAuth(oe.Code), oauth.Error{Code: oe.Code, Description: oe.Description, Status: oe.Status}}
 	case errors.As(err, &re):
-		return outcome{ExitError, oauth.Error{Code: codeInvalidResponse, Description: err.Error()}}
+		return outcome{ExitError, oauth.Error{Code: codeInvalidResponse, Description: cliconv.Message(err)}}
 	case errors.As(err, &ie):
-		return outcome{ExitError, oauth.Error{Code: codeInvalidIDToken, Description: err.Error()}}
+		return outcome{ExitError, oauth.Error{Code: codeInvalidIDToken, Description: cliconv.Message(err)}}
+	case isUntrusted(err):
+		return outcome{ExitUntrusted, oauth.Error{Code: codeUntrusted, Description: "the OP's TLS certificate is not trusted (" + cliconv.Message(err) +
+			"): give the CA that issued it with --ca-file (ciba-op's is <state-dir>/ca.pem)"}}
 	case errors.As(err, &ce), isTLSFailure(err):
-		return outcome{ExitClient, oauth.Error{Code: codeClientError, Description: err.Error()}}
+		return outcome{ExitClient, oauth.Error{Code: codeClientError, Description: cliconv.Message(err)}}
 	}
-	return outcome{ExitError, oauth.Error{Code: codeClientError, Description: err.Error()}}
+	return outcome{ExitError, oauth.Error{Code: codeClientError, Description: cliconv.Message(err)}}
 }
 
 // exitForOAuth maps an error code of the OP to an exit code.
@@ -79,6 +85,16 @@ func exitForOAuth(code string) int {
 		return ExitClient
 	}
 	return ExitRejected
+}
+
+// isUntrusted reports a server certificate that did not verify: the OP is
+// not trusted, which is not the OP refusing the client.
+func isUntrusted(err error) bool {
+	var cve *tls.CertificateVerificationError
+	var uae x509.UnknownAuthorityError
+	var he x509.HostnameError
+	var cie x509.CertificateInvalidError
+	return errors.As(err, &cve) || errors.As(err, &uae) || errors.As(err, &he) || errors.As(err, &cie)
 }
 
 // isTLSFailure reports a failed TLS handshake: a server certificate that

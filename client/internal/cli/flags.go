@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -16,6 +17,7 @@ import (
 
 	"github.com/cibalab/cibalab/client/ciba"
 	"github.com/cibalab/cibalab/shared/authzdetails"
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -305,6 +307,16 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 		if o.issuer == "" {
 			return nil, usagef("--issuer must not be empty unless both --bc-authorize-url and --token-url are given")
 		}
+		if err := checkURL(o.issuer); err != nil {
+			return nil, usagef("%s %q: %v (e.g. https://localhost:5001/master)", where("issuer"), o.issuer, err)
+		}
+	}
+	for _, name := range []string{"bc-authorize-url", "token-url", "jwks-url", "notify-url"} {
+		if v := get(name); v != "" {
+			if err := checkURL(v); err != nil {
+				return nil, usagef("%s %q: %v", where(name), v, err)
+			}
+		}
 	}
 	if !slices.Contains(o.scope, "openid") {
 		return nil, usagef("%s: %q must contain openid (CIBA Core 1.0 §7.1)", where("scope"), get("scope"))
@@ -359,51 +371,51 @@ func parseDuration(s string) (time.Duration, error) {
 	return time.ParseDuration(s)
 }
 
-// writeUsage prints --help: flags with their environment variables and
-// defaults, and the exit codes.
-func writeUsage(w io.Writer) {
-	var b strings.Builder
-	b.WriteString(`Usage: ciba-client [flags]
+// checkURL accepts an absolute https URL with a host and no query or
+// fragment (OpenID Connect Discovery 1.0 §3 for an issuer).
+func checkURL(s string) error {
+	u, err := url.Parse(s)
+	switch {
+	case err != nil:
+		return errors.New("not a URL")
+	case u.Scheme != "https":
+		return errors.New("not an https URL")
+	case u.Host == "" || u.Hostname() == "":
+		return errors.New("no host")
+	case u.Port() != "" && !isPort(u.Port()):
+		return errors.New("the port is not a number from 1 to 65535")
+	case u.RawQuery != "" || u.Fragment != "" || u.ForceQuery:
+		return errors.New("a query or fragment is not allowed")
+	}
+	return nil
+}
 
-Starts an OpenID Connect CIBA request (CIBA Core 1.0 §7.1) over mutual TLS
+func isPort(s string) bool {
+	n, err := strconv.Atoi(s)
+	return err == nil && n >= 1 && n <= 65535
+}
+
+// writeUsage prints --help: flags with their environment variables and
+// defaults, and the exit codes, in the layout the three programs share.
+func writeUsage(w io.Writer) {
+	var flags []cliconv.Flag
+	for _, d := range flagDefs() {
+		def := d.def
+		flags = append(flags, cliconv.Flag{Name: d.name, Arg: d.arg, Usage: d.usage, Default: def, Env: d.env()})
+	}
+	cliconv.Page{
+		Program: cliconv.Client,
+		Usage:   []string{"[flags]", "--version"},
+		Description: `Starts an OpenID Connect CIBA request (CIBA Core 1.0 §7.1) over mutual TLS
 (RFC 8705), waits while the user approves or denies it on the authentication
 device (ciba-authenticator): polling the token endpoint (§10.1), or waiting
 for a ping (§10.2) or a push (§10.3) on its own HTTPS notification endpoint.
 It checks the ID token (signature against the OP's JWKS, iss, aud, exp, iat,
 at_hash, auth_req_id) and prints the access token on stdout. Progress goes
-to stderr.
-
-Flags (a flag beats its environment variable, which beats the default):
-`)
-	for _, d := range flagDefs() {
-		head := "  --" + d.name
-		if d.arg != "" {
-			head += " " + d.arg
-		}
-		fmt.Fprintf(&b, "%-36s $%s", head, d.env())
-		if d.def != "" {
-			fmt.Fprintf(&b, " (default %q)", d.def)
-		}
-		fmt.Fprintf(&b, "\n      %s\n", d.usage)
-	}
-	fmt.Fprintf(&b, `
-Environment only:
-  $%s   password of the PKCS#12 file (secrets never go in flags)
-  $%s       user_code, when no --user-code-file is given
-
-EXIT CODES
-  %-4d an access token was received and printed
-  %-4d unexpected error, including a malformed answer of the OP or an
-       invalid ID token (the message names what was wrong)
-  %-4d usage: bad flag, environment value or file named by a flag
-  %-4d denied: access_denied
-  %-4d expired: expired_token, expires_in elapsed locally, nothing pushed
-       within expires_in (push mode: see the OP's log), or --timeout
-  %-4d client not accepted: invalid_client, unauthorized_client, TLS handshake
-       or certificate failure, unusable PKCS#12 (e.g. wrong password)
-  %-4d request rejected by the OP: invalid_request, unknown_user_id,
-       invalid_scope, invalid_grant, ...
-  %-4d interrupted (SIGINT)
-`, EnvCertPassword, EnvUserCode, ExitOK, ExitError, ExitUsage, ExitDenied, ExitExpired, ExitClient, ExitRejected, ExitInterrupted)
-	io.WriteString(w, b.String())
+to stderr.`,
+		Flags: flags,
+		Sections: []cliconv.Section{{Title: "ENVIRONMENT", Body: fmt.Sprintf(
+			"%s   password of the PKCS#12 file (secrets never go in flags)\n%s       user_code, when no --user-code-file is given",
+			EnvCertPassword, EnvUserCode)}},
+	}.Write(w)
 }

@@ -8,19 +8,22 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/progenv"
 )
 
-// Exit codes of ciba-client; they are part of its interface.
+// Exit codes of ciba-client; they are part of its interface, and those of
+// the table the three programs share (docs/cli.md).
 const (
-	ExitOK          = 0   // an access token was printed
-	ExitError       = 1   // anything unexpected
-	ExitUsage       = 2   // bad flags, environment or files named by them
-	ExitDenied      = 3   // access_denied
-	ExitExpired     = 4   // expired_token, local expiry or --timeout
-	ExitClient      = 5   // client not accepted: invalid_client, unauthorized_client, TLS, credentials
-	ExitRejected    = 6   // any other error answer of the OP
-	ExitInterrupted = 130 // the context was cancelled (SIGINT)
+	ExitOK          = cliconv.ExitOK          // an access token was printed
+	ExitError       = cliconv.ExitError       // anything unexpected
+	ExitUsage       = cliconv.ExitUsage       // bad flags, environment or files named by them
+	ExitDenied      = cliconv.ExitDenied      // access_denied
+	ExitExpired     = cliconv.ExitExpired     // expired_token, local expiry or --timeout
+	ExitClient      = cliconv.ExitRefused     // the OP refused the client: invalid_client, unauthorized_client, its TLS alert, unusable credentials
+	ExitRejected    = cliconv.ExitRejected    // any other error answer of the OP
+	ExitUntrusted   = cliconv.ExitUntrusted   // the OP's TLS certificate did not verify
+	ExitInterrupted = cliconv.ExitInterrupted // the context was cancelled (SIGINT)
 )
 
 // Env is what the command takes from its process. Main builds the real one;

@@ -265,7 +265,7 @@ func TestWrongP12Password(t *testing.T) {
 		}
 		if asJSON {
 			assertOneJSON(t, res.stdout)
-			if !strings.HasPrefix(res.stdout, `{"error":"client_error","error_description":"cannot use the client certificate: pki: PKCS#12: wrong password`) {
+			if !strings.HasPrefix(res.stdout, `{"error":"client_error","error_description":"cannot use the client certificate: PKCS#12: wrong password`) {
 				t.Errorf("stdout %s", res.stdout)
 			}
 		}
@@ -363,11 +363,11 @@ func TestTLSFailuresAreClientErrors(t *testing.T) {
 		h := newHarness(t, fakeop.Config{})
 		other := newHarness(t, fakeop.Config{})
 		res := h.run(t, context.Background(), h.args("--ca-file", other.files.CAFile, "--json")...)
-		if res.code != cli.ExitClient {
-			t.Fatalf("exit %d, want %d\n%s", res.code, cli.ExitClient, res.stderr)
+		if res.code != cli.ExitUntrusted {
+			t.Fatalf("exit %d, want %d\n%s", res.code, cli.ExitUntrusted, res.stderr)
 		}
 		assertOneJSON(t, res.stdout)
-		if !strings.Contains(res.stdout, `"error":"client_error"`) || !strings.Contains(res.stdout, "certificate") {
+		if !strings.Contains(res.stdout, `"error":"untrusted_op"`) || !strings.Contains(res.stdout, "--ca-file") {
 			t.Errorf("stdout %s", res.stdout)
 		}
 	})
@@ -426,8 +426,8 @@ func TestHelp(t *testing.T) {
 	}
 	help := stdout.String()
 	for _, want := range []string{
-		"EXIT CODES", "--issuer URL", "$CIBA_CLIENT_ISSUER", "$CIBA_CLIENT_REQUESTED_EXPIRY", "$CIBA_CLIENT_CERT_PASSWORD ",
-		"$CIBA_CLIENT_STATE_DIR", "$CIBA_CLIENT_INSECURE_SKIP_VERIFY", "130", `(default "https://localhost:5001/master")`,
+		"EXIT CODES", "--issuer URL", "[env CIBA_CLIENT_ISSUER]", "[env CIBA_CLIENT_REQUESTED_EXPIRY]", "CIBA_CLIENT_CERT_PASSWORD ",
+		"[env CIBA_CLIENT_STATE_DIR]", "[env CIBA_CLIENT_INSECURE_SKIP_VERIFY]", "130", `(default "https://localhost:5001/master")`,
 	} {
 		if !strings.Contains(help, want) {
 			t.Errorf("help lacks %q", want)

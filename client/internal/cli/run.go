@@ -14,6 +14,7 @@ import (
 
 	"github.com/cibalab/cibalab/client/ciba"
 	"github.com/cibalab/cibalab/shared/authzdetails"
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -26,13 +27,21 @@ func Run(ctx context.Context, env Env, args []string) int {
 	if env.Stderr == nil {
 		env.Stderr = io.Discard
 	}
+	if len(args) == 1 && cliconv.IsVersion(args[0]) {
+		fmt.Fprintln(env.Stdout, cliconv.Version(cliconv.Client))
+		return ExitOK
+	}
 	o, err := parseOptions(args, env.getenv)
 	if errors.Is(err, flag.ErrHelp) {
 		writeUsage(env.Stdout)
 		return ExitOK
 	}
 	if err != nil {
-		fmt.Fprintf(env.Stderr, "ciba-client: %v\nRun 'ciba-client --help' for usage.\n", err)
+		msg := cliconv.Message(err)
+		fmt.Fprintf(env.Stderr, "ciba-client: %s\nRun 'ciba-client --help' for usage.\n", msg)
+		if cliconv.WantsJSON(args, env.getenv(flagDef{name: "json"}.env())) {
+			(&run{env: env}).printJSON(jsonError{codeUsage, msg})
+		}
 		return ExitUsage
 	}
 	r := &run{env: env, o: o, con: &console{w: env.Stderr, tty: env.isTerminal(env.Stderr)}}
@@ -83,12 +92,15 @@ func (r *run) fail(err error, interrupted, timedOut bool) int {
 		r.con.step("✗ %s", sanitize(out.Description))
 	}
 	if r.o.json {
-		r.printJSON(struct {
-			Error       string `json:"error"`
-			Description string `json:"error_description,omitempty"`
-		}{out.Code, out.Description})
+		r.printJSON(jsonError{out.Code, out.Description})
 	}
 	return out.exit
+}
+
+// jsonError is the --json document of a failure.
+type jsonError struct {
+	Error       string `json:"error"`
+	Description string `json:"error_description,omitempty"`
 }
 
 func (r *run) printJSON(v any) {

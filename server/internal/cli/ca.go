@@ -12,6 +12,7 @@ import (
 
 	"github.com/cibalab/cibalab/server/ca"
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/cliconv"
 )
 
 // runCACreate implements "ciba-op ca create".
@@ -102,7 +103,7 @@ func jsonFailure(e Env, asJSON bool, code int, errs ...error) int {
 		doc["error"] = "usage"
 	}
 	if len(errs) > 0 {
-		doc["error_description"] = errs[0].Error()
+		doc["error_description"] = cliconv.Message(errs[0])
 	}
 	data, _ := json.Marshal(doc)
 	fmt.Fprintf(e.Stdout, "%s\n", data)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/pem"
 	"fmt"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -20,7 +21,8 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 			"tls_client_auth (RFC 8705 §2.1): the subject is the client's registered subject DN, or\n"+
 			"CN=<ID> and its registered subject alternative name. Writes the key, the certificate\n"+
 			"and the issuing CA as a PKCS#12 file (0600); with --pem also FILE.pem and FILE-key.pem\n"+
-			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1).\n\n"+
+			"(0600). Prints the subject and the x5t#S256 thumbprint (RFC 8705 §3.1). An existing\n"+
+			"FILE is kept unless --force, and no certificate outlives the CA that issues it.\n\n"+
 			"For a ping or push client it also writes FILE-notify.pem and FILE-notify-key.pem\n"+
 			"(0600), without FILE's extension: the TLS server certificate of the client's notification\n"+
 			"endpoint (CIBA Core 1.0 §9), for the host of its registered\n"+
@@ -32,7 +34,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 `
 	var dir, clientID, out, caName, passwordFile string
 	var validity time.Duration
-	var insecureEmpty, withPEM bool
+	var insecureEmpty, withPEM, force bool
 	cmd.stateDirVar(&dir)
 	cmd.stringVar(&clientID, "client", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&out, "out", "", "", "PKCS#12 `FILE` to write (required)")
@@ -41,6 +43,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the PKCS#12 password (trailing newline ignored)")
 	cmd.boolVar(&insecureEmpty, "insecure-empty-password", "allow a PKCS#12 file without a password")
 	cmd.boolVar(&withPEM, "pem", "also write the certificate and key as PEM files")
+	cmd.boolVar(&force, "force", "overwrite --out (and the PEM files) when they exist")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
 	}
@@ -52,6 +55,18 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	}
 	if validity <= 0 {
 		return cmd.usageError(e, "--validity must be positive")
+	}
+	if !force {
+		targets := []string{out}
+		if withPEM {
+			base := strings.TrimSuffix(out, filepath.Ext(out))
+			targets = append(targets, base+".pem", base+"-key.pem")
+		}
+		for _, f := range targets {
+			if _, err := os.Lstat(f); err == nil {
+				return cmd.usageError(e, f+" exists: give another --out, or --force to overwrite it")
+			}
+		}
 	}
 	var password string
 	if passwordFile != "" {

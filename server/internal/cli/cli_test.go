@@ -118,7 +118,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"cert", "issue", "--help"}, code: 0, stdoutHas: []string{"CIBA_OP_CERT_PASSWORD", "--insecure-empty-password", "--password-file FILE", "EXIT CODES"}},
 		{args: []string{"user", "add", "--help"}, code: 0, stdoutHas: []string{"CIBA_OP_USER_PASSWORD", "EXIT CODES"}},
 		{args: []string{"user", "list", "--help"}, code: 0, stdoutHas: []string{"EXIT CODES"}},
-		{args: []string{"ca", "--help"}, code: 0, stdoutHas: []string{"ciba-op ca <create|list>", "EXIT CODES"}},
+		{args: []string{"ca", "--help"}, code: 0, stdoutHas: []string{"ciba-op ca <create|remove|list>", "EXIT CODES"}},
 		{args: []string{"ca"}, code: 2, stderrHas: []string{"missing subcommand"}, stdoutNone: true},
 		{args: []string{"user", "delete"}, code: 2, stderrHas: []string{`unknown subcommand "delete"`}},
 		{args: []string{"init", "--bogus"}, code: 2, stderrHas: []string{"flag provided but not defined: -bogus", "ciba-op init --help"}},

@@ -125,7 +125,9 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		if dir != defaultStateDir {
 			sd = " --state-dir " + shellQuote(dir)
 		}
-		fmt.Fprintf(e.Stdout, "Next: ciba-op cert issue --client %s --out %s --password-file FILE%s\n", shellQuote(c.ID), shellQuote(c.ID+".p12"), sd)
+		pass := shellQuote(c.ID + ".pass")
+		fmt.Fprintf(e.Stdout, "next: a password file for its PKCS#12 file, then its certificate:\n  %s %s)\n  %s cert issue --client %s --out %s --password-file %s%s\n",
+			newSecretFileCommand, pass, e.bin("ciba-op"), shellQuote(c.ID), shellQuote(c.ID+".p12"), pass, sd)
 	}
 	return exitOK
 }

@@ -8,24 +8,19 @@ import (
 	"log/slog"
 	"sort"
 	"strings"
-	"text/tabwriter"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/cliconv"
 	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
-// Exit codes of the admin commands.
+// Exit codes of ciba-op: those of the shared table (docs/cli.md).
 const (
-	exitOK    = 0
-	exitError = 1
-	exitUsage = 2
+	exitOK          = cliconv.ExitOK
+	exitError       = cliconv.ExitError
+	exitUsage       = cliconv.ExitUsage
+	exitInterrupted = cliconv.ExitInterrupted
 )
-
-const exitCodesHelp = `EXIT CODES
-  0  success
-  1  error (a file could not be read or written, a name already exists, ...)
-  2  usage error (unknown command or flag, missing or invalid value)
-`
 
 // command is one subcommand: its FlagSet, the environment variable behind
 // each flag, and its help text.
@@ -126,37 +121,31 @@ func (c *command) parse(e Env, args []string) (int, bool) {
 
 // usageError reports a usage error on stderr and returns exit code 2.
 func (c *command) usageError(e Env, msg string) int {
-	fmt.Fprintf(e.Stderr, "ciba-op %s: %s\nRun 'ciba-op %s --help' for usage.\n", c.name, msg, c.name)
+	fmt.Fprintf(e.Stderr, "ciba-op %s: %s\nRun 'ciba-op %s --help' for usage.\n", c.name, cliconv.Plain(msg), c.name)
 	return exitUsage
 }
 
 // fail reports err on stderr and returns code.
 func (c *command) fail(e Env, code int, err error) int {
-	fmt.Fprintf(e.Stderr, "ciba-op %s: %v\n", c.name, err)
+	fmt.Fprintf(e.Stderr, "ciba-op %s: %s\n", c.name, cliconv.Message(err))
 	return code
 }
 
 func (c *command) printUsage(w io.Writer) {
-	fmt.Fprintf(w, "USAGE\n  ciba-op %s\n\n%s\n\nFLAGS\n", c.usage, c.summary)
-	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	c.fs.VisitAll(func(f *flag.Flag) {
-		arg, usage := flag.UnquoteUsage(f)
-		if arg != "" {
-			arg = " " + arg
-		}
-		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0s" {
-			usage += fmt.Sprintf(" (default %q)", f.DefValue)
-		}
-		if name, ok := c.env[f.Name]; ok {
-			usage += " [env " + name + "]"
-		}
-		fmt.Fprintf(tw, "  --%s%s\t%s\n", f.Name, arg, usage)
-	})
-	tw.Flush()
-	fmt.Fprintln(w)
+	p := cliconv.Page{Program: cliconv.OP, Usage: []string{c.usage}, Description: c.summary,
+		Flags: cliconv.FlagsOf(c.fs, func(name string) string { return c.env[name] })}
 	if c.extra != "" {
-		fmt.Fprintln(w, strings.TrimRight(c.extra, "\n"))
-		fmt.Fprintln(w)
+		title, body, _ := strings.Cut(strings.TrimRight(c.extra, "\n"), "\n")
+		p.Sections = append(p.Sections, cliconv.Section{Title: title, Body: dedent(body)})
 	}
-	fmt.Fprint(w, exitCodesHelp)
+	p.Write(w)
+}
+
+// dedent removes the two spaces that start each line of a help section.
+func dedent(s string) string {
+	lines := strings.Split(s, "\n")
+	for i, l := range lines {
+		lines[i] = strings.TrimPrefix(l, "  ")
+	}
+	return strings.Join(lines, "\n")
 }

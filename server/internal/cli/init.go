@@ -60,11 +60,13 @@ Default client %[1]s (tls_client_auth, subject CN=%[1]s):
 Default user: %[7]s (password %[8]q)
 
 Next:
-  ciba-op serve%[9]s
-  ciba-op user add --id alice --password-file alice.pass%[9]s
-  ciba-op client add --id my-client%[9]s
-  ciba-op cert issue --client my-client --out my-client.p12 --password-file my-client.pass%[9]s
+  %[10]s serve%[9]s
+  %[11]s alice.pass)
+  %[10]s user add --id alice --password-file alice.pass%[9]s
+  %[10]s client add --id my-client%[9]s
+  %[11]s my-client.pass)
+  %[10]s cert issue --client my-client --out my-client.p12 --password-file my-client.pass%[9]s
 `, registry.DefaultClientID, r.CAFile, r.ClientP12, r.ClientP12PasswordFile, r.ClientCertPEM, r.ClientKeyPEM,
-		registry.DefaultUser, registry.DefaultUserPassword, sd)
+		registry.DefaultUser, registry.DefaultUserPassword, sd, e.bin("ciba-op"), newSecretFileCommand)
 	return exitOK
 }

@@ -6,6 +6,7 @@ import (
 	"text/tabwriter"
 
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/cliconv"
 )
 
 // runList runs a "list" command: it adds --state-dir and --json to cmd
@@ -19,7 +20,7 @@ func runList[T any](e Env, args []string, cmd *command, load func(*registry.Dir)
 	cmd.boolVar(&asJSON, "json", "print one JSON document")
 	if code, ok := cmd.parse(e, args); !ok {
 		if code == exitUsage {
-			return jsonFailure(e, asJSON, code)
+			return jsonFailure(e, asJSON || cliconv.WantsJSON(args, ""), code)
 		}
 		return code
 	}

@@ -9,6 +9,7 @@ import (
 	"strings"
 
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/cliconv"
 )
 
 // Environment variables read by the admin commands.
@@ -20,35 +21,40 @@ const (
 	defaultStateDir       = ".cibalab"
 )
 
-const mainUsage = `ciba-op is a mock OpenID Provider for Client-Initiated Backchannel
-Authentication (OpenID Connect CIBA Core 1.0) with mutual TLS (RFC 8705).
+// mainPage is the help page of ciba-op itself.
+func mainPage() cliconv.Page {
+	return cliconv.Page{
+		Program: cliconv.OP,
+		Usage:   []string{"<command> [flags]", "--version"},
+		Description: `ciba-op is a mock OpenID Provider for Client-Initiated Backchannel
+Authentication (OpenID Connect CIBA Core 1.0) with mutual TLS (RFC 8705).`,
+		Sections: []cliconv.Section{
+			{Title: "COMMANDS", Body: `serve          run the OpenID Provider (HTTPS and NATS)
+watch          show the flows of a running serve live, as sequence diagrams
+init           create the state directory: CA, server certificate, signing keys,
+               default client with its certificate, default user
+ca create      create a certificate authority trusted for client certificates
+ca list        list the certificate authorities
+ca remove      stop trusting a certificate authority for client certificates
+client add     register a client (tls_client_auth, self-signed mTLS, private_key_jwt or a secret)
+client update  change a registered client
+client remove  remove a client
+client list    list the registered clients
+cert issue     issue a client certificate as a PKCS#12 file
+user add       add a user
+user update    change a user's password
+user remove    remove a user and revoke their devices
+user list      list the users
+device list    list the enrolled authentication devices
+device revoke  revoke an authentication device (takes effect in a running serve)
 
-USAGE
-  ciba-op <command> [flags]
-
-COMMANDS
-  serve         run the OpenID Provider (HTTPS and NATS)
-  init          create the state directory: CA, server certificate, signing keys,
-                default client with its certificate, default user
-  ca create     create a certificate authority trusted for client certificates
-  ca list       list the certificate authorities
-  client add    register a client (tls_client_auth, self-signed mTLS, private_key_jwt or a secret)
-  client list   list the registered clients
-  cert issue    issue a client certificate as a PKCS#12 file
-  user add      add a user
-  user list     list the users
-  device list   list the enrolled authentication devices
-  device revoke revoke an authentication device (takes effect in a running serve)
-
-Run 'ciba-op <command> --help' for the flags of a command.
-
-ENVIRONMENT
-  CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
-  CIBA_OP_PASSWORD_ITERATIONS  PBKDF2 iterations of new password hashes (default 210000);
-                               a knob for tests, never lower it for real users
-
-` + exitCodesHelp + `  serve documents its own exit codes: ciba-op serve --help
-`
+Run 'ciba-op <command> --help' for the flags of a command.`},
+			{Title: "ENVIRONMENT", Body: `CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
+CIBA_OP_PASSWORD_ITERATIONS  PBKDF2 iterations of new password hashes (default 210000);
+                             a knob for tests, never lower it for real users`},
+		},
+	}
+}
 
 // Main runs ciba-op with args (without the program name) and returns the
 // process exit code.
@@ -60,30 +66,36 @@ func Main(ctx context.Context, args []string, e Env) int {
 		e.Stderr = io.Discard
 	}
 	if len(args) == 0 {
-		fmt.Fprint(e.Stderr, mainUsage)
+		mainPage().Write(e.Stderr)
 		return exitUsage
+	}
+	if cliconv.IsVersion(args[0]) {
+		fmt.Fprintln(e.Stdout, cliconv.Version(cliconv.OP))
+		return exitOK
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stdout, mainUsage)
+		mainPage().Write(e.Stdout)
 		return exitOK
 	case "serve":
 		return runServe(ctx, e, args[1:])
+	case "watch":
+		return runWatch(ctx, e, args[1:])
 	case "init":
 		return runInit(ctx, e, args[1:])
 	case "ca":
-		return group(ctx, e, "ca", args[1:], map[string]runner{"create": runCACreate, "list": runCAList})
+		return group(ctx, e, "ca", args[1:], map[string]runner{"create": runCACreate, "list": runCAList, "remove": runCARemove})
 	case "client":
-		return group(ctx, e, "client", args[1:], map[string]runner{"add": runClientAdd, "list": runClientList})
+		return group(ctx, e, "client", args[1:], map[string]runner{"add": runClientAdd, "update": runClientUpdate, "remove": runClientRemove, "list": runClientList})
 	case "cert":
 		return group(ctx, e, "cert", args[1:], map[string]runner{"issue": runCertIssue})
 	case "user":
-		return group(ctx, e, "user", args[1:], map[string]runner{"add": runUserAdd, "list": runUserList})
+		return group(ctx, e, "user", args[1:], map[string]runner{"add": runUserAdd, "update": runUserUpdate, "remove": runUserRemove, "list": runUserList})
 	case "device":
 		return group(ctx, e, "device", args[1:], map[string]runner{"list": runDeviceList, "revoke": runDeviceRevoke})
 	}
 	fmt.Fprintf(e.Stderr, "ciba-op: unknown command %q\nRun 'ciba-op --help' for usage.\n", args[0])
-	return exitUsage
+	return jsonFailure(e, cliconv.WantsJSON(args, ""), exitUsage, fmt.Errorf("unknown command %q", args[0]))
 }
 
 type runner func(ctx context.Context, e Env, args []string) int
@@ -91,26 +103,27 @@ type runner func(ctx context.Context, e Env, args []string) int
 // group dispatches "ciba-op <name> <sub> ...".
 func group(ctx context.Context, e Env, name string, args []string, subs map[string]runner) int {
 	var names []string
-	for _, n := range []string{"create", "add", "issue", "list", "revoke"} {
+	for _, n := range []string{"create", "add", "update", "remove", "issue", "list", "revoke"} {
 		if _, ok := subs[n]; ok {
 			names = append(names, n)
 		}
 	}
-	usage := fmt.Sprintf("USAGE\n  ciba-op %s <%s> [flags]\n\nRun 'ciba-op %s <%s> --help' for the flags.\n\n%s",
-		name, strings.Join(names, "|"), name, strings.Join(names, "|"), exitCodesHelp)
+	page := cliconv.Page{Program: cliconv.OP, Usage: []string{fmt.Sprintf("%s <%s> [flags]", name, strings.Join(names, "|"))},
+		Description: fmt.Sprintf("Run 'ciba-op %s <%s> --help' for the flags.", name, strings.Join(names, "|"))}
 	if len(args) == 0 {
-		fmt.Fprintf(e.Stderr, "ciba-op %s: missing subcommand\n\n%s", name, usage)
+		fmt.Fprintf(e.Stderr, "ciba-op %s: missing subcommand\n\n", name)
+		page.Write(e.Stderr)
 		return exitUsage
 	}
 	switch args[0] {
 	case "-h", "-help", "--help", "help":
-		fmt.Fprint(e.Stdout, usage)
+		page.Write(e.Stdout)
 		return exitOK
 	}
 	run, ok := subs[args[0]]
 	if !ok {
 		fmt.Fprintf(e.Stderr, "ciba-op %s: unknown subcommand %q\nRun 'ciba-op %s --help' for usage.\n", name, args[0], name)
-		return exitUsage
+		return jsonFailure(e, cliconv.WantsJSON(args, ""), exitUsage, fmt.Errorf("unknown subcommand %q", args[0]))
 	}
 	return run(ctx, e, args[1:])
 }

@@ -3,8 +3,8 @@ package cli
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -61,7 +61,8 @@ creating on first start a CA, a server certificate, the client
 cibaConformance (with its PKCS#12) and the user "user" (password "password").
 When every listener is ready it prints one line on stdout:
   ciba-op ready issuer=URL nats=URL state-dir=DIR
-It stops cleanly, with exit code 0, on SIGINT or SIGTERM.`
+It stops cleanly on SIGINT or SIGTERM, with exit code 130 like the other
+programs.`
 
 // runServe implements "ciba-op serve".
 func runServe(ctx context.Context, e Env, args []string) int {
@@ -155,11 +156,19 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		}
 		notifyRoots = pool
 	}
-	if err := serve(ctx, e, o, notifyRoots, logger); err != nil {
+	err := serve(ctx, e, o, notifyRoots, logger)
+	switch {
+	case errors.Is(err, errStopped):
+		return exitInterrupted
+	case err != nil:
 		return c.fail(e, exitError, startFailure(err))
 	}
 	return exitOK
 }
+
+// errStopped reports that serve stopped because its context was cancelled
+// (SIGINT or SIGTERM): a clean stop, exit code 130.
+var errStopped = errors.New("stopped")
 
 // serve runs the OP until ctx is done.
 func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
@@ -219,7 +228,7 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 	for _, line := range s.Report.Created {
 		fmt.Fprintln(e.Stdout, "created "+line)
 	}
-	printNextSteps(e.Stdout, s.Dir, s.Report, s.Issuer, s.NATSURL)
+	printNextSteps(e, s.Dir, s.Report, s.Issuer, s.NATSURL)
 	if s.MetricsAddr != "" {
 		fmt.Fprintf(e.Stdout, "metrics http://%s/metrics\n", s.MetricsAddr)
 	}
@@ -234,7 +243,7 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		return fmt.Errorf("HTTPS server: %w", err)
 	case <-ctx.Done():
 		logger.Info("op.stopping")
-		return nil
+		return errStopped
 	}
 }
 
@@ -248,7 +257,7 @@ func (c *command) intVar(p *int, name, env string, def int, usage string) {
 }
 
 // printNextSteps prints the commands that complete the flow against this OP.
-func printNextSteps(w io.Writer, dir *registry.Dir, report *registry.InitReport, issuer, natsURL string) {
+func printNextSteps(e Env, dir *registry.Dir, report *registry.InitReport, issuer, natsURL string) {
 	rel := func(p string) string {
 		if wd, err := os.Getwd(); err == nil {
 			if r, err := filepath.Rel(wd, p); err == nil && !strings.HasPrefix(r, "..") {
@@ -257,10 +266,11 @@ func printNextSteps(w io.Writer, dir *registry.Dir, report *registry.InitReport,
 		}
 		return p
 	}
-	fmt.Fprintf(w, "next, in a second terminal (the authentication device):\n  ciba-authenticator --nats-url %s --user user\n", natsURL)
+	w := e.Stdout
+	fmt.Fprintf(w, "next, in a second terminal (the authentication device):\n  %s --nats-url %s --user user\n", e.bin("ciba-authenticator"), natsURL)
 	if report.ClientP12 != "" {
-		fmt.Fprintf(w, "then, in a third terminal (the consumption device):\n  ciba-client --issuer %s --client-id cibaConformance --cert %s --cert-password-file %s --ca-file %s --login-hint user --binding-message \"Message\"\n",
-			issuer, rel(report.ClientP12), rel(report.ClientP12PasswordFile), rel(dir.CAFile()))
+		fmt.Fprintf(w, "then, in a third terminal (the consumption device):\n  %s --issuer %s --client-id cibaConformance --cert %s --cert-password-file %s --ca-file %s --login-hint user --binding-message \"Message\"\n",
+			e.bin("ciba-client"), shellQuote(issuer), shellQuote(rel(report.ClientP12)), shellQuote(rel(report.ClientP12PasswordFile)), shellQuote(rel(dir.CAFile())))
 	}
 }
 

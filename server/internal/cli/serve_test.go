@@ -117,7 +117,7 @@ func TestServeInProcess(t *testing.T) {
 	if !strings.Contains(stdout.String(), "ciba-op ready issuer="+info.Issuer) || !strings.Contains(stdout.String(), "ciba-client --issuer "+info.Issuer) {
 		t.Fatalf("stdout lacks the ready line or the next command:\n%s", stdout.String())
 	}
-	if code := srv.stop(t); code != 0 {
+	if code := srv.stop(t); code != exitInterrupted {
 		t.Fatalf("exit %d after cancel: %s", code, srv.stderr.String())
 	}
 }

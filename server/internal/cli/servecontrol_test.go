@@ -91,8 +91,8 @@ func TestServeControl(t *testing.T) {
 		t.Fatalf("PUT policy: %v %v", resp, err)
 	}
 	resp.Body.Close()
-	if code := s.stop(t); code != 0 {
-		t.Fatalf("serve exited %d", code)
+	if code := s.stop(t); code != exitInterrupted {
+		t.Fatalf("serve exited %d, want %d (stopped by a signal)", code, exitInterrupted)
 	}
 	if !strings.Contains(s.stderr.String(), "control API on "+s.info.ControlURL+"; bearer token "+token) {
 		t.Fatalf("stderr does not announce the API and its token:\n%s", s.stderr.String())

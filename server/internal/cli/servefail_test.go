@@ -148,7 +148,7 @@ func TestSecondServe(t *testing.T) {
 		t.Fatalf("the first serve stopped (exit %d): %s", code, first.stderr.String())
 	default:
 	}
-	if code := first.stop(t); code != 0 {
+	if code := first.stop(t); code != exitInterrupted {
 		t.Fatalf("first serve exit %d", code)
 	}
 }
