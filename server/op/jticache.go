@@ -139,7 +139,7 @@ func (p *Provider) useJTI(client, key string, expiry, now time.Time) error {
 	case errors.Is(err, store.ErrReplay):
 		return errReplay
 	case err != nil:
-		p.cfg.Logger.Error("shared jti store failed", "client", client, "err", err)
+		p.cfg.Logger.Error("jti.store_failed", "client_id", client, "err", err)
 		return errJTIsUnavailable
 	}
 	return nil

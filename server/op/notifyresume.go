@@ -34,7 +34,7 @@ func (p *Provider) deliver(client *registry.Client, req *store.Request) bool {
 	if err != nil {
 		// Unclaimed, it is resumed by the next look for undelivered
 		// decisions, here or at another OP.
-		p.log.Error("notification: claiming the delivery failed", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "err", err)
+		p.log.Error("notify.claim_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "err", err)
 		return false
 	}
 	started := p.notifier.spawn(func(ctx context.Context) {
@@ -51,11 +51,11 @@ func (p *Provider) deliver(client *registry.Client, req *store.Request) bool {
 			err = p.life.EndDelivery(cctx, claimed.ID, p.instance)
 		}
 		if err != nil && !errors.Is(err, authreq.ErrClaimed) {
-			p.log.Error("notification: recording the end of the delivery failed", "req", oauth.ReqRef(claimed.ID), "err", err)
+			p.log.Error("notify.record_failed", oauth.LogAttrReq, oauth.ReqRef(claimed.ID), "err", err)
 		}
 	})
 	if !started {
-		p.log.Warn("notification not sent: the provider is closed", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
+		p.log.Warn("notify.not_sent", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "reason", "the provider is closed")
 		cctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 		defer cancel()
 		p.life.ReleaseDelivery(cctx, claimed.ID, p.instance)
@@ -70,7 +70,8 @@ func (p *Provider) renewDelivery(ctx context.Context, req *store.Request) bool {
 	cctx, cancel := cleanupContext(ctx)
 	defer cancel()
 	if _, err := p.life.ClaimDelivery(cctx, req.ID, p.instance, deliveryLease); err != nil {
-		p.log.Warn("push stopped: the delivery is no longer this OP's", "req", oauth.ReqRef(req.ID), "err", err.Error())
+		p.log.Warn("notify.abandoned", oauth.LogAttrReq, oauth.ReqRef(req.ID), "mode", NotifyPush,
+			"reason", "the delivery is no longer this OP's", "err", err.Error())
 		return false
 	}
 	return true
@@ -98,7 +99,7 @@ func (p *Provider) ResumeDeliveries(ctx context.Context) (int, error) {
 			continue
 		}
 		if p.deliver(client, r) {
-			p.log.Info("notification resumed", "req", oauth.ReqRef(r.ID), "client_id", client.ID)
+			p.log.Info("notify.resumed", oauth.LogAttrReq, oauth.ReqRef(r.ID), "client_id", client.ID)
 			n++
 		}
 	}

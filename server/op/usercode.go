@@ -51,19 +51,16 @@ func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.Us
 	key := client.ID + "\x00" + user.ID
 	locked, err := p.userCodeLocked(key, now)
 	if err != nil {
-		p.log.Error("shared user_code lockouts failed", "client_id", client.ID, "err", err)
+		p.log.Error("usercode.store_failed", "client_id", client.ID, "err", err)
 		return oauth.BackchannelError(oauth.ErrTemporarilyUnavailable, "the user_code check is unavailable; try again later")
 	}
 	if locked {
-		p.log.Warn("user_code locked out: request refused", "client_id", client.ID, "user", user.ID)
 		return oauth.BackchannelError(oauth.ErrAccessDenied, "too many wrong user_codes; try again later")
 	}
 	if !user.CheckUserCode(params.Get(oauth.ParamUserCode)) {
 		if p.userCodeFailed(key, now) {
-			p.log.Warn("user_code locked out after repeated failures", "client_id", client.ID, "user", user.ID,
+			p.log.Warn("usercode.locked_out", "client_id", client.ID, "user", user.ID,
 				"failures", userCodeMaxFailures, "cooldown", userCodeCooldown.String())
-		} else {
-			p.log.Warn("user_code refused", "client_id", client.ID, "user", user.ID)
 		}
 		return oauth.BackchannelError(oauth.ErrInvalidUserCode, "the user_code is not the user's")
 	}
@@ -72,7 +69,7 @@ func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.Us
 		ctx, cancel := context.WithTimeout(context.Background(), sharedJTITimeout)
 		defer cancel()
 		if err := p.cfg.Lockouts.Succeed(ctx, key, now); err != nil {
-			p.log.Error("shared user_code lockouts failed", "client_id", client.ID, "err", err)
+			p.log.Error("usercode.store_failed", "client_id", client.ID, "err", err)
 		}
 	}
 	return nil
@@ -107,7 +104,7 @@ func (p *Provider) userCodeFailed(key string, now time.Time) bool {
 	defer cancel()
 	shared, err := p.cfg.Lockouts.Fail(ctx, key, now, userCodeRule)
 	if err != nil {
-		p.log.Error("shared user_code lockouts failed", "err", err)
+		p.log.Error("usercode.store_failed", "err", err)
 	}
 	return started || shared
 }

@@ -128,15 +128,6 @@ func group(ctx context.Context, e Env, name string, args []string, subs map[stri
 	return run(ctx, e, args[1:])
 }
 
-// logger returns the injected logger, or one writing warnings and errors
-// to stderr.
-func (e Env) logger() *slog.Logger {
-	if e.Logger != nil {
-		return e.Logger
-	}
-	return slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
 // openState opens the state directory for cmd. It returns false with the
 // exit code when it cannot.
 func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
@@ -148,7 +139,7 @@ func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 		}
 		iterations = n
 	}
-	d, err := registry.Open(dir, registry.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations})
+	d, err := registry.Open(dir, registry.Config{Now: e.Now, Logger: cmd.logger(e, slog.LevelWarn), PasswordIterations: iterations})
 	if err != nil {
 		return nil, cmd.fail(e, exitError, err), false
 	}

@@ -46,6 +46,10 @@ func startFailure(err error) error {
 		return oneLine(fmt.Errorf("cannot start NATS on %s (%v): pass --nats-addr with an address of this host", se.Addr, cause))
 	case se.Kind == oprun.FailNATSConnect:
 		return oneLine(fmt.Errorf("cannot reach the NATS server at %s (%v): start it, correct --nats-url, or leave --nats-url out to run the embedded NATS server", se.Addr, cause))
+	case se.Kind == oprun.FailMetricsListen && se.InUse():
+		return fmt.Errorf("metrics address %s is in use: stop whatever listens there, or pass --metrics-addr (port 0 picks a free port)", se.Addr)
+	case se.Kind == oprun.FailMetricsListen:
+		return oneLine(fmt.Errorf("cannot listen on %s for metrics (%v): pass --metrics-addr with an address of this host", se.Addr, cause))
 	case se.Kind == oprun.FailStateDir:
 		return oneLine(fmt.Errorf("cannot use the state directory %s (%v): check its path and permissions, or pass --state-dir", se.Addr, cause))
 	}

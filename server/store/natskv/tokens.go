@@ -115,7 +115,7 @@ func (s *Tokens) CreateToken(ctx context.Context, t *store.Token) error {
 	if err != nil {
 		// Revoked meanwhile, or not recorded: the token must not stay.
 		if e := s.kv.Purge(context.WithoutCancel(ctx), tokenPrefix+kvKey(t.Hash)); e != nil {
-			s.log.Error("refused token left in the bucket", "err", e)
+			s.log.Error("store.token_purge_failed", "err", e)
 		}
 		return err
 	}
@@ -184,7 +184,7 @@ func (s *Tokens) UpdateToken(ctx context.Context, hash string, fn func(*store.To
 			return next, nil
 		}
 	}
-	s.log.Warn("token update gave up under contention", "attempts", s.maxRetries)
+	s.log.Warn("store.update_contention", "attempts", s.maxRetries, "detail", "the token update gave up")
 	return nil, fmt.Errorf("natskv: update token: still conflicting after %d attempts", s.maxRetries)
 }
 
