@@ -50,7 +50,7 @@ func (n *natsNode) opURL(password string) string {
 	return fmt.Sprintf("nats://op:%s@127.0.0.1:%d", password, n.opts.Port)
 }
 
-func (n *natsNode) start(t *testing.T) {
+func (n *natsNode) start(t testing.TB) {
 	t.Helper()
 	o := *n.opts
 	srv, err := server.NewServer(&o)
@@ -67,7 +67,7 @@ func (n *natsNode) start(t *testing.T) {
 
 // startNodes starts nodes at once: each waits for the others to recover
 // JetStream.
-func startNodes(t *testing.T, nodes []*natsNode) {
+func startNodes(t testing.TB, nodes []*natsNode) {
 	t.Helper()
 	errs := make(chan error, len(nodes))
 	for _, n := range nodes {
@@ -100,7 +100,7 @@ func (n *natsNode) stop() {
 }
 
 // freePorts returns n loopback TCP ports free at the time of the call.
-func freePorts(t *testing.T, n int) []int {
+func freePorts(t testing.TB, n int) []int {
 	t.Helper()
 	var ports []int
 	var lns []net.Listener
@@ -121,7 +121,7 @@ func freePorts(t *testing.T, n int) []int {
 // startCluster starts three nats-server nodes on loopback, clustered by
 // routes, each with JetStream in its own temporary directory, and waits
 // until JetStream takes a replicated (R3) bucket.
-func startCluster(t *testing.T, auth *clusterAuth) []*natsNode {
+func startCluster(t testing.TB, auth *clusterAuth) []*natsNode {
 	t.Helper()
 	ports := freePorts(t, 6)
 	var routes []string
@@ -150,7 +150,7 @@ func startCluster(t *testing.T, auth *clusterAuth) []*natsNode {
 
 // waitJetStream waits until the cluster's JetStream creates an R3 bucket:
 // its nodes found each other and elected a meta leader.
-func waitJetStream(t *testing.T, url string) {
+func waitJetStream(t testing.TB, url string) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -181,7 +181,7 @@ func waitJetStream(t *testing.T, url string) {
 
 // waitStreams waits until every stream of the cluster (the OPs' buckets)
 // elected a leader after a restart of the whole cluster.
-func waitStreams(t *testing.T, url string) {
+func waitStreams(t testing.TB, url string) {
 	t.Helper()
 	nc, err := nats.Connect(url)
 	if err != nil {
@@ -254,7 +254,7 @@ func (c *transitionCounter) count(id string, typ authreq.EventType) int {
 // balancer: it sends each call to one OP and, when that OP does not
 // answer, to the next.
 type opCluster struct {
-	t        *testing.T
+	t        testing.TB
 	dir      string
 	urls     []string // with the OPs' credentials
 	auth     *clusterAuth
@@ -325,7 +325,7 @@ func (c *opCluster) live() []string {
 // newOPCluster starts n OPs on the cluster's nodes. The first one
 // initialises the state directory; the HTTP client presents its default
 // client's certificate.
-func newOPCluster(t *testing.T, nodes []*natsNode, auth *clusterAuth, n int) *opCluster {
+func newOPCluster(t testing.TB, nodes []*natsNode, auth *clusterAuth, n int) *opCluster {
 	t.Helper()
 	c := &opCluster{t: t, dir: filepath.Join(t.TempDir(), "state"), auth: auth, counter: &transitionCounter{}}
 	for _, node := range nodes {
@@ -398,7 +398,7 @@ func (c *opCluster) call(endpoint string, form url.Values) (int, map[string]any,
 // It decides each request as its binding message says: "… approve",
 // "… deny", or nothing for "… ignore".
 type clusterDevice struct {
-	t        *testing.T
+	t        testing.TB
 	dev      *simdevice.Device
 	mu       sync.Mutex
 	accepted map[string]int // auth_req_id → decisions the OP accepted
@@ -407,7 +407,7 @@ type clusterDevice struct {
 	wg       sync.WaitGroup
 }
 
-func newClusterDevice(t *testing.T, natsURL, user, password string) *clusterDevice {
+func newClusterDevice(t testing.TB, natsURL, user, password string) *clusterDevice {
 	t.Helper()
 	d := &clusterDevice{t: t, accepted: map[string]int{}}
 	dev, err := simdevice.New(simdevice.Config{
@@ -548,7 +548,7 @@ func (c *opCluster) runFlow(i int, user, want string) flowResult {
 }
 
 // addUsers registers users u0..u(n-1) with password "pw-cluster".
-func addUsers(t *testing.T, dir *registry.Dir, n int) []string {
+func addUsers(t testing.TB, dir *registry.Dir, n int) []string {
 	t.Helper()
 	var users []string
 	for i := range n {
@@ -562,7 +562,7 @@ func addUsers(t *testing.T, dir *registry.Dir, n int) []string {
 }
 
 // enableRefresh registers the default client for the refresh_token grant.
-func enableRefresh(t *testing.T, dir *registry.Dir) {
+func enableRefresh(t testing.TB, dir *registry.Dir) {
 	t.Helper()
 	cl, err := dir.Client("cibaConformance")
 	if err != nil {
@@ -876,4 +876,59 @@ func TestClusterRestartKeepsState(t *testing.T) {
 	}
 	t.Logf("whole cluster: stopped after %v, JetStream took R3 buckets again after %v, every bucket had a leader after %v, two OPs served after %v",
 		stopped.Round(time.Millisecond), meta.Round(time.Millisecond), streams.Round(time.Millisecond), restarted.Round(time.Millisecond))
+}
+
+// BenchmarkClusterFlows measures flows per second (backchannel request,
+// approval by a device, tokens) with 1, 2 and 3 OPs on a three-node NATS
+// cluster with JetStream R3, 64 flows at once spread over the OPs by the
+// client (each flow waits 120 ms between polls, so fewer would measure
+// that wait rather than the OPs). Every poll is sent twice, to two OPs, as in the cluster test.
+// On a machine of two cores the OPs, the nodes, the devices and the
+// client share them: more OPs cannot show more throughput there.
+//
+//	go test ./oprun -run '^$' -bench ClusterFlows -benchtime 200x
+func BenchmarkClusterFlows(b *testing.B) {
+	for _, n := range []int{1, 2, 3} {
+		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
+			auth := newClusterAuth()
+			nodes := startCluster(b, auth)
+			c := newOPCluster(b, nodes, auth, n)
+			users := addUsers(b, c.ops[0].Dir, 3)
+			for i, u := range users {
+				newClusterDevice(b, nodes[i].url(), u, "pw-cluster")
+			}
+			for _, s := range c.ops {
+				if err := s.Responder.SyncDevices(context.Background()); err != nil {
+					b.Fatal(err)
+				}
+			}
+			var next atomic.Int64
+			var failed atomic.Int64
+			b.ResetTimer()
+			start := time.Now()
+			var wg sync.WaitGroup
+			for range 64 {
+				wg.Add(1)
+				go func() {
+					defer wg.Done()
+					for {
+						i := int(next.Add(1))
+						if i > b.N {
+							return
+						}
+						if r := c.runFlow(i, users[i%len(users)], "approve"); r.outcome != "tokens" {
+							failed.Add(1)
+						}
+					}
+				}()
+			}
+			wg.Wait()
+			elapsed := time.Since(start)
+			b.StopTimer()
+			if failed.Load() > 0 {
+				b.Errorf("%d of %d flows did not end with tokens", failed.Load(), b.N)
+			}
+			b.ReportMetric(float64(b.N)/elapsed.Seconds(), "flows/s")
+		})
+	}
 }
