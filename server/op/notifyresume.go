@@ -45,6 +45,7 @@ func (p *Provider) deliver(client *registry.Client, req *store.Request) bool {
 		}
 		cctx, cancel := cleanupContext(ctx)
 		defer cancel()
+		var err error
 		if ctx.Err() != nil {
 			err = p.life.ReleaseDelivery(cctx, claimed.ID, p.instance)
 		} else {
