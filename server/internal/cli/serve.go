@@ -74,7 +74,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.natsURL, "nats-url", "CIBA_OP_NATS_URL", "", "use the external NATS server at `URL` instead of the embedded one")
 	c.boolVar(&o.insecureNATS, "insecure-nats-non-loopback", "let --nats-addr be a non-loopback address although the embedded NATS server has no TLS: enrollment passwords then cross the network in clear")
-	c.boolVar(&o.persist, "persist", "keep pending requests in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server share them")
+	c.boolVar(&o.persist, "persist", "keep pending requests, refresh tokens, the replay cache of client JWTs, user_code lockouts and ping/push deliveries in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server or cluster share them (docs/deployment.md)")
 	c.env["persist"] = "CIBA_OP_PERSIST"
 	c.durationVar(&o.interval, "interval", "CIBA_OP_INTERVAL", 5*time.Second, "minimum `TIME` between polls, sent as interval (CIBA §7.3)")
 	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
