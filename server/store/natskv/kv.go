@@ -67,8 +67,9 @@ func purgeAt(ctx context.Context, kv jetstream.KeyValue, key string, rev uint64)
 }
 
 // markerAge is how long the purge markers of removed keys are kept before
-// PurgeMarkers drops them: long enough for a watcher to see the removal.
-const markerAge = time.Minute
+// purgeMarkers drops them: long enough for a watcher to see the removal.
+// Tests set it negative: every marker is dropped.
+var markerAge = time.Minute
 
 // purgeMarkers drops the markers of keys purged more than markerAge ago,
 // so that removed keys leave nothing in the bucket.
