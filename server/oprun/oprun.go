@@ -125,6 +125,7 @@ type Server struct {
 	Metrics *metrics.Metrics
 
 	log     *slog.Logger
+	resume  bool // the sweep resumes unfinished deliveries
 	closers []func()
 	srv     *http.Server
 	metrics *http.Server
@@ -374,6 +375,9 @@ func (s *Server) start(cfg Config) error {
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
+	// Deliveries left unfinished can only be resumed from a store that
+	// outlives an OP: one in JetStream, or the caller's.
+	s.resume = cfg.Persist || cfg.Store != nil
 	go s.sweep(ctx)
 	cfg.Logger.Info("op.ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
 	return nil
@@ -436,8 +440,10 @@ func (s *Server) sweep(ctx context.Context) {
 			}
 			// Deliveries to ping and push clients that an OP sharing the
 			// store left unfinished (it stopped) are resumed here.
-			if _, err := s.Provider.ResumeDeliveries(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("notify.resume_failed", "err", err)
+			if s.resume {
+				if _, err := s.Provider.ResumeDeliveries(ctx); err != nil && ctx.Err() == nil {
+					s.log.Error("notify.resume_failed", "err", err)
+				}
 			}
 		case <-t.C:
 			if n, err := s.Provider.Sweep(ctx); err != nil {
