@@ -47,6 +47,21 @@ type Config struct {
 	// NATSURL, when set, is an external NATS server used instead of the
 	// embedded one.
 	NATSURL string
+	// Registry is where the clients, users, devices, CAs and signing keys
+	// live: RegistryDir ("" too) in StateDir, or RegistryJetStream in the
+	// JetStream bucket registry.DefaultBucket at NATSURL (required then),
+	// shared by every OP and admin command using it; StateDir then keeps
+	// only this OP's TLS certificate, ca.pem and the default client's
+	// files.
+	Registry string
+	// RegistryKey is the operator's key (registry.KeyFileSize bytes) that
+	// encrypts the private keys in the JetStream registry; required with
+	// RegistryJetStream and the same for every OP.
+	RegistryKey []byte
+	// Replicas is the replica count of the JetStream buckets Start
+	// creates (the registry, and the requests with Persist); 0 means 1.
+	// An existing bucket keeps its own.
+	Replicas int
 	// PasswordIterations is passed to registry.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
@@ -71,6 +86,12 @@ type Config struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
+
+// The values of Config.Registry.
+const (
+	RegistryDir       = "dir"
+	RegistryJetStream = "jetstream"
+)
 
 // Server is a running OP. Close stops it.
 type Server struct {
@@ -168,11 +189,12 @@ func (s *Server) start(cfg Config) error {
 		s.NATSURL = cfg.NATSURL
 	}
 
-	dir, err := registry.Open(cfg.StateDir, registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
+	dir, err := s.openRegistry(cfg)
 	if err != nil {
-		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		return err
 	}
 	s.Dir = dir
+	s.closers = append(s.closers, func() { dir.Close() })
 	hosts := registry.DefaultServerHosts()
 	if !containsFold(hosts, host) {
 		hosts = append(hosts, host)
@@ -217,7 +239,7 @@ func (s *Server) start(cfg Config) error {
 	pc.Clients, pc.Users = dir, dir
 	pc.Store = cfg.Store
 	if pc.Store == nil && cfg.Persist {
-		if pc.Store, err = openJetStream(s.NATS, cfg.Realm, cfg.Logger); err != nil {
+		if pc.Store, err = openJetStream(s.NATS, cfg.Realm, cfg.Replicas, cfg.Logger); err != nil {
 			return err
 		}
 	}
@@ -347,15 +369,50 @@ func (b bothSinks) Transition(ctx context.Context, e authreq.Event) {
 	b[1].Transition(ctx, e)
 }
 
+// openRegistry opens the registry cfg.Registry selects: the state
+// directory, or the JetStream bucket on s.NATS (checking first that the
+// server has JetStream).
+func (s *Server) openRegistry(cfg Config) (*registry.Dir, error) {
+	rc := registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations}
+	switch cfg.Registry {
+	case "", RegistryDir:
+		dir, err := registry.Open(cfg.StateDir, rc)
+		if err != nil {
+			return nil, &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		return dir, nil
+	case RegistryJetStream:
+	default:
+		return nil, fmt.Errorf("oprun: Registry %q: want %q or %q", cfg.Registry, RegistryDir, RegistryJetStream)
+	}
+	if cfg.NATSURL == "" {
+		return nil, errors.New("oprun: the JetStream registry needs NATSURL")
+	}
+	js, err := jetstream.New(s.NATS)
+	if err != nil {
+		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dir, err := registry.OpenJetStream(ctx, cfg.StateDir, registry.JetStreamConfig{JS: js, Replicas: cfg.Replicas, Key: cfg.RegistryKey}, rc)
+	switch {
+	case errors.Is(err, registry.ErrNoJetStream):
+		return nil, &StartError{Kind: FailNoJetStream, Addr: cfg.NATSURL, Err: err}
+	case err != nil:
+		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+	}
+	return dir, nil
+}
+
 // openJetStream opens the requests bucket of realm on nc's JetStream.
-func openJetStream(nc *nats.Conn, realm string, logger *slog.Logger) (*natskv.Store, error) {
+func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logger) (*natskv.Store, error) {
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	st, err := natskv.New(ctx, js, natskv.Config{Realm: realm, Logger: logger.With("component", "store")})
+	st, err := natskv.New(ctx, js, natskv.Config{Realm: realm, Replicas: replicas, Logger: logger.With("component", "store")})
 	if err != nil {
 		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
 	}

@@ -63,6 +63,10 @@ type JetStreamConfig struct {
 	// private keys can be read and changed (clients, users, devices, CA
 	// certificates).
 	Key []byte
+	// NoCreate opens an existing bucket only: admin commands leave its
+	// creation, with its replica count, to ciba-op serve. A missing bucket
+	// then gives an error wrapping ErrNotFound.
+	NoCreate bool
 	// OnClose, when set, runs after the registry's watcher stopped in
 	// Dir.Close: the owner of the NATS connection closes it there.
 	OnClose func()
@@ -139,18 +143,19 @@ func OpenJetStream(ctx context.Context, path string, jc JetStreamConfig, cfg Con
 		}
 		return nil, fmt.Errorf("registry: JetStream: %w", err)
 	}
-	kv, err := jc.JS.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket:      jc.Bucket,
-		Description: "ciba-op registry: clients, users, devices, CAs, signing keys",
-		History:     1,
-		Replicas:    jc.Replicas,
-		Storage:     jetstream.FileStorage,
-	})
-	if err != nil {
-		// An existing bucket keeps its replica count.
-		var e error
-		if kv, e = jc.JS.KeyValue(ctx, jc.Bucket); e != nil {
+	var kv jetstream.KeyValue
+	if jc.NoCreate {
+		kv, err = jc.JS.KeyValue(ctx, jc.Bucket)
+		if errors.Is(err, jetstream.ErrBucketNotFound) {
+			return nil, fmt.Errorf("registry: no registry in JetStream (bucket %s; ciba-op serve --registry jetstream creates it): %w", jc.Bucket, ErrNotFound)
+		}
+		if err != nil {
 			return nil, fmt.Errorf("registry: bucket %s: %w", jc.Bucket, err)
+		}
+	} else {
+		kv, err = openBucket(ctx, jc)
+		if err != nil {
+			return nil, err
 		}
 	}
 	wctx, stop := context.WithCancel(context.Background())
@@ -178,6 +183,25 @@ initial:
 	go j.watch(w)
 	d.js = j
 	return d, nil
+}
+
+// openBucket creates the bucket with jc.Replicas replicas, or opens it as
+// it is: an existing bucket keeps its replica count.
+func openBucket(ctx context.Context, jc JetStreamConfig) (jetstream.KeyValue, error) {
+	kv, err := jc.JS.CreateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket:      jc.Bucket,
+		Description: "ciba-op registry: clients, users, devices, CAs, signing keys",
+		History:     1,
+		Replicas:    jc.Replicas,
+		Storage:     jetstream.FileStorage,
+	})
+	if errors.Is(err, jetstream.ErrBucketExists) {
+		kv, err = jc.JS.KeyValue(ctx, jc.Bucket)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("registry: bucket %s (%d replicas): %w", jc.Bucket, jc.Replicas, err)
+	}
+	return kv, nil
 }
 
 // watch applies every change of the bucket until Close.

@@ -31,6 +31,7 @@ func runCACreate(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	c, err := d.CreateCA(name)
 	if err != nil {
 		return cmd.fail(e, exitError, err)

@@ -86,6 +86,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	issued, err := d.IssueClientCert(clientID, registry.IssueOptions{CA: caName, Validity: validity, Password: password, InsecureEmptyPassword: insecureEmpty})
 	if err != nil {
 		return cmd.fail(e, exitError, err)

@@ -99,6 +99,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if secret != "" {
 		// Written before the client exists, so a registered client always
 		// has its secret on disk.

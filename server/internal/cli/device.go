@@ -79,6 +79,7 @@ func runDeviceRevoke(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	dev, err := d.RevokeDevice(id)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {

@@ -44,6 +44,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	c, err := d.Client(id)
 	if err != nil {
 		return cmd.fail(e, exitError, err)
@@ -102,6 +103,7 @@ func runClientRemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.RemoveClient(id); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -156,6 +158,7 @@ func runUserUpdate(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if _, err := d.UpdateUser(id, registry.UserUpdate{Password: &password}); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -180,6 +183,7 @@ func runUserRemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	revoked, err := d.RemoveUser(id)
 	if err != nil {
 		return cmd.fail(e, exitError, err)
@@ -213,6 +217,7 @@ func runCARemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.RemoveCA(name); err != nil {
 		return cmd.fail(e, exitError, err)
 	}

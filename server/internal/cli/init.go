@@ -35,6 +35,7 @@ func runInit(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	r, err := d.Init(registry.InitOptions{ServerHosts: hostList})
 	if err != nil {
 		return cmd.fail(e, exitError, err)

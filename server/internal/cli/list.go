@@ -28,6 +28,7 @@ func runList[T any](e Env, args []string, cmd *command, load func(*registry.Dir)
 	if !ok {
 		return jsonFailure(e, asJSON, code)
 	}
+	defer d.Close()
 	items, err := load(d)
 	if err != nil {
 		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)

@@ -15,6 +15,10 @@ import (
 // Environment variables read by the admin commands.
 const (
 	envStateDir           = "CIBA_OP_STATE_DIR"
+	envNATSURL            = "CIBA_OP_NATS_URL"
+	envRegistry           = "CIBA_OP_REGISTRY"
+	envRegistryKeyFile    = "CIBA_OP_REGISTRY_KEY_FILE"
+	envReplicas           = "CIBA_OP_REPLICAS"
 	envCertPassword       = "CIBA_OP_CERT_PASSWORD"
 	envUserPassword       = "CIBA_OP_USER_PASSWORD"
 	envPasswordIterations = "CIBA_OP_PASSWORD_ITERATIONS"
@@ -134,7 +138,8 @@ func (e Env) logger() *slog.Logger {
 	return slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
 }
 
-// openState opens the state directory for cmd. It returns false with the
+// openState opens the state directory for cmd, or the JetStream registry
+// with --nats-url; the caller closes it. It returns false with the
 // exit code when it cannot.
 func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 	iterations := 0
@@ -145,7 +150,11 @@ func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 		}
 		iterations = n
 	}
-	d, err := registry.Open(dir, registry.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations})
+	cfg := registry.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations}
+	if cmd.reg.natsURL != "" {
+		return openJetStreamRegistry(e, cmd, dir, cfg)
+	}
+	d, err := registry.Open(dir, cfg)
 	if err != nil {
 		return nil, cmd.fail(e, exitError, err), false
 	}

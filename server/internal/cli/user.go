@@ -78,6 +78,7 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.AddUser(registry.User{ID: id, Name: name, Email: email}, password); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
