@@ -1,10 +1,16 @@
 #!/usr/bin/env bash
 # The whole CIBA flow in one command, on the embedded defaults:
 #   builds ciba-op, ciba-authenticator and ciba-client into ./bin,
-#   starts the OP (https://localhost:5001/master) with its embedded NATS
-#   (nats://127.0.0.1:4222) and state in ./.cibalab, then runs an approval
-#   and a denial, narrating each step with the section of the spec it is.
-# Usage: ./scripts/demo.sh [--interactive | --agent]
+#   starts the OP (https://localhost:5001/master, a 1 s polling interval for
+#   the demo) with its embedded NATS (nats://127.0.0.1:4222) and state in
+#   ./.cibalab, then runs an approval in each token delivery mode (poll,
+#   ping, push) and a denial, narrating each step with its spec section.
+# Usage: ./scripts/demo.sh [--watch] [--record DIR] | --interactive | --agent
+#   --watch        show every message live with ciba-op watch: in a tmux
+#                  pane beside this one inside tmux, else the script prints
+#                  the command for a second terminal and waits for Enter.
+#   --record DIR   also write the flows as Markdown transcripts with Mermaid
+#                  sequence diagrams: DIR/poll.md, DIR/ping.md, DIR/push.md.
 #   --interactive  leave the decision to a person: the script prints the
 #                  authenticator command to run in a second terminal.
 #   --agent        instead, an agent asks a human to approve invoice payments
@@ -16,13 +22,25 @@ root=$(pwd)
 
 interactive=0
 agent=0
-case "${1:-}" in
-  "") ;;
-  --interactive) interactive=1 ;;
-  --agent) agent=1 ;;
-  -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
-  *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
-esac
+watch=0
+record=""
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --interactive) interactive=1 ;;
+    --agent) agent=1 ;;
+    --watch) watch=1 ;;
+    --record)
+      [ $# -ge 2 ] || { echo "demo.sh: --record needs a directory" >&2; exit 2; }
+      record=$2; shift ;;
+    -h|--help) sed -n '2,18p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "demo.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+if [ -n "$record" ]; then
+  mkdir -p "$record" || { echo "demo.sh: cannot create $record" >&2; exit 2; }
+  record=$(cd "$record" && pwd)
+fi
 
 if [ -t 1 ]; then B=$'\e[1m'; D=$'\e[2m'; G=$'\e[32m'; R=$'\e[31m'; C=$'\e[36m'; N=$'\e[0m'; else B= D= G= R= C= N=; fi
 step() { printf '%s▶ %s%s\n' "$B$C" "$*" "$N"; }
@@ -58,7 +76,9 @@ if [ "$agent" = 1 ]; then
 fi
 
 step "Starting the OpenID Provider with its embedded NATS server"
-bin/ciba-op serve --state-dir "$state_dir" --addr "$addr" --nats-addr "$nats_addr" >"$work/op.out" 2>"$work/op.log" &
+# A 1 s interval keeps the demo short; ciba-op serve's default (5 s) is
+# what CIBA §7.3 suggests for real clients.
+bin/ciba-op serve --state-dir "$state_dir" --addr "$addr" --nats-addr "$nats_addr" --interval 1s >"$work/op.out" 2>"$work/op.log" &
 pids+=($!)
 for _ in $(seq 1 300); do
   grep -q '^ciba-op ready ' "$work/op.out" 2>/dev/null && break
@@ -70,6 +90,40 @@ issuer=$(sed -n 's/.*issuer=\([^ ]*\).*/\1/p' <<<"$ready")
 nats_url=$(sed -n 's/.*nats=\([^ ]*\).*/\1/p' <<<"$ready")
 sed -n 's/^created /  created /p' "$work/op.out"
 note "issuer $issuer · NATS $nats_url · state $state_dir"
+
+watch_cmd=(bin/ciba-op watch --state-dir "$state_dir")
+start_watcher() { # client id, transcript file: ciba-op watch --record in the background
+  bin/ciba-op watch --state-dir "$state_dir" --client "$1" --record "$2" >/dev/null 2>"$work/watch-$1.log" &
+  pids+=($!)
+  watchers+=($!)
+  local pid=$!
+  for _ in $(seq 1 100); do
+    grep -q 'watching' "$work/watch-$1.log" 2>/dev/null && return 0
+    kill -0 "$pid" 2>/dev/null || { cat "$work/watch-$1.log" >&2; die "ciba-op watch stopped"; }
+    sleep 0.1
+  done
+  die "ciba-op watch did not start within 10 s"
+}
+watchers=()
+if [ -n "$record" ]; then
+  step "Recording the flows: ciba-op watch --record, one transcript per delivery mode in $record"
+  start_watcher cibaConformance "$record/poll.md"
+  start_watcher demo-ping "$record/ping.md"
+  start_watcher demo-push "$record/push.md"
+fi
+if [ "$watch" = 1 ]; then
+  if [ -n "${TMUX:-}" ] && command -v tmux >/dev/null; then
+    tmux split-window -h -c "$root" "$(printf '%q ' "${watch_cmd[@]}"); read -r -p 'Press Enter to close this pane. '"
+    sleep 1
+    step "The watch view (ciba-op watch) is open in the pane beside this one"
+  else
+    step "To see every message as it happens, run in a second terminal:"
+    echo
+    echo "    cd $(printf '%q' "$root") && $(printf '%q ' "${watch_cmd[@]}")"
+    echo
+    if [ -t 0 ]; then read -r -p "  Press Enter when it is watching... " _; fi
+  fi
+fi
 
 cert="$state_dir/clients/cibaConformance.p12"
 cert_pass="$state_dir/clients/cibaConformance.p12.pass"
@@ -104,7 +158,7 @@ json_field() { # crude extraction of a string field from one JSON document
 }
 
 start_authenticator() { # mode (approve|deny)
-  CIBA_AUTH_PASSWORD=password bin/ciba-authenticator --nats-url "$nats_url" --user user --auto "$1" --delay 2s --once \
+  CIBA_AUTH_PASSWORD=password bin/ciba-authenticator --nats-url "$nats_url" --user user --auto "$1" --delay 1500ms --once \
     >"$work/auth-$1.out" 2>"$work/auth-$1.log" &
   pids+=($!)
   local pid=$!
@@ -164,13 +218,41 @@ if [ "$interactive" = 1 ]; then
   exit 0
 fi
 
+stop_watchers() { # let the recording watchers write their transcripts
+  local p
+  for p in "${watchers[@]:-}"; do [ -n "$p" ] && kill -INT "$p" 2>/dev/null || true; done
+  for p in "${watchers[@]:-}"; do [ -n "$p" ] && wait "$p" 2>/dev/null || true; done
+  watchers=()
+}
+
+add_notify_client() { # id, mode, port: registers a ping or push client (once) and issues its certificates
+  if ! bin/ciba-op client add --state-dir "$state_dir" --id "$1" --delivery-mode "$2" \
+      --notification-endpoint "https://127.0.0.1:$3/ciba/notify" >"$work/add-$1.out" 2>&1; then
+    grep -q 'already exists' "$work/add-$1.out" || { cat "$work/add-$1.out" >&2; die "ciba-op client add failed"; }
+  fi
+  printf 'demo-secret\n' >"$work/$1.pass"
+  bin/ciba-op cert issue --state-dir "$state_dir" --client "$1" --out "$work/$1.p12" --password-file "$work/$1.pass" >/dev/null \
+    || die "ciba-op cert issue failed"
+}
+
+run_notify_client() { # id, mode, port, binding message, output file
+  local rc
+  set +e
+  bin/ciba-client --issuer "$issuer" --client-id "$1" --cert "$work/$1.p12" --cert-password-file "$work/$1.pass" \
+    --ca-file "$ca" --scope "openid profile" --login-hint user --binding-message "$4" \
+    --delivery-mode "$2" --notify-url "https://127.0.0.1:$3/ciba/notify" --json 2>&1 >"$5" | sed 's/^/    /'
+  rc=${PIPESTATUS[0]}
+  set -e
+  return "$rc"
+}
+
 echo
-step "Scenario 1: the user approves"
+step "Scenario 1: poll mode, the user approves"
 step "CIBA §8 (device side): ciba-authenticator enrolls a device for \"user\" (first run: password, device key, NATS nkey) and listens"
 start_authenticator approve
 note "$(grep 'signed in' "$work/auth-approve.log" | head -1)"
 step "CIBA §7.1 client → OP: backchannel authentication request (mTLS, tls_client_auth per RFC 8705 §2)"
-note "CIBA §7.3 OP → client: acknowledgement (auth_req_id, expires_in, interval)"
+note "CIBA §7.3 OP → client: acknowledgement (auth_req_id, expires_in, interval: 1 s on this demo OP)"
 note "CIBA §8   OP → device over NATS: client, scope, binding message; the device answers with a decision signed by its enrolled key"
 note "CIBA §10.1 client → OP: token requests every interval (authorization_pending until the decision)"
 rc=0; run_client "Demo approve" "$work/token.json" || rc=$?
@@ -180,13 +262,31 @@ sed 's/^/    /' "$work/auth-approve.out"
 step "CIBA §10.1.1 OP → client: access token bound to the client certificate (RFC 8705 §3.1) and ID token"
 at=$(json_field access_token "$work/token.json")
 idt=$(json_field id_token "$work/token.json")
-echo "  access_token: $at"
+echo "  access_token: ${at:0:24}… (${#at} characters)"
 echo "  access token claims: $(decode_jwt "$at")"
 echo "  ID token claims:     $(decode_jwt "$idt")"
 grep -q 'x5t#S256' <<<"$(decode_jwt "$at")" || die "the access token is not bound to the certificate"
 
 echo
-step "Scenario 2: the user denies"
+step "Scenario 2: ping mode (CIBA §10.2), the user approves"
+note "the client demo-ping serves an HTTPS notification endpoint; the OP pings it once the user decided, then the client fetches the tokens"
+add_notify_client demo-ping ping 8444
+start_authenticator approve
+rc=0; run_notify_client demo-ping ping 8444 "Demo ping" "$work/ping.json" || rc=$?
+[ $rc = 0 ] || die "the ping client exited with $rc; expected a token"
+step "CIBA §10.2 OP → client: ping; client → OP: token request; OP → client: tokens ($(wc -c <"$work/ping.json") bytes of JSON)"
+
+echo
+step "Scenario 3: push mode (CIBA §10.3), the user approves"
+note "the client demo-push never polls: the OP pushes the tokens to its notification endpoint (CIBA §10.3.1)"
+add_notify_client demo-push push 8443
+start_authenticator approve
+rc=0; run_notify_client demo-push push 8443 "Demo push" "$work/push.json" || rc=$?
+[ $rc = 0 ] || die "the push client exited with $rc; expected a token"
+step "CIBA §10.3.1 OP → client: tokens pushed ($(wc -c <"$work/push.json") bytes of JSON)"
+
+echo
+step "Scenario 4: poll mode, the user denies"
 start_authenticator deny
 step "CIBA §7.1 client → OP: backchannel authentication request"
 rc=0; run_client "Demo deny" "$work/denied.json" || rc=$?
@@ -195,5 +295,12 @@ step "CIBA §8 what the authentication device showed and decided (ciba-authentic
 sed 's/^/    /' "$work/auth-deny.out"
 step "CIBA §11 OP → client: $(cat "$work/denied.json")  (exit code 3)"
 
+if [ -n "$record" ] || [ "$watch" = 1 ]; then
+  sleep 0.5 # the watchers show the last messages before the OP stops
+fi
+if [ -n "$record" ]; then
+  stop_watchers
+  step "Transcripts written: $record/poll.md, $record/ping.md, $record/push.md"
+fi
 echo
-printf '%s✓ Demo complete.%s The OP stops now; run it yourself with: bin/ciba-op serve\n' "$B$G" "$N"
+printf '%s✓ Demo complete.%s The OP stops now; run it yourself with: bin/ciba-op serve (and bin/ciba-op watch beside it)\n' "$B$G" "$N"

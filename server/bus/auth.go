@@ -25,6 +25,8 @@ const maxConnsPerNKey = 16
 //   - an enrolled device, or an nkey admitted to enroll, by its user nkey
 //     and a signature of the server's nonce: the permissions of its
 //     DeviceGrant;
+//   - the operator, by its user nkey (WithOperator): subscribe to the
+//     event stream, and nothing else;
 //   - a connection without any credentials: publish an EnrollHello, and
 //     nothing else;
 //   - anything else is refused.
@@ -33,6 +35,10 @@ const maxConnsPerNKey = 16
 // of a device whose grant is withdrawn are returned to be disconnected.
 type authenticator struct {
 	opPassword string
+	// operator is the operator's public nkey, "" when none; set before
+	// the server starts.
+	operator      string
+	operatorPerms *server.Permissions
 
 	mu      sync.Mutex
 	devices []DeviceGrant                  // the grants, normalised
@@ -93,6 +99,10 @@ func (a *authenticator) checkNKey(c server.ClientAuthentication, nkey, sig strin
 	nonce := c.GetNonce()
 	if err != nil || len(nonce) == 0 || pub.Verify(nonce, raw) != nil {
 		return false
+	}
+	if a.operator != "" && nkey == a.operator {
+		c.RegisterUser(&server.User{Permissions: a.operatorPerms})
+		return true
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()

@@ -80,7 +80,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	var entry *jtiEntry // the jti of this decision, once recorded
 	refuse := func(f refusal) any {
 		r.log.Warn("decision refused", "code", f.code, "device", deviceID, "user", user, "req", reqRef, "reason", f.desc)
-		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionRefused, Time: now.UnixMilli(),
+		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionRefused, Time: now.UnixMilli(), AtMicros: now.UnixMicro(),
 			ReqRef: reqRef, User: user, Detail: f.code})
 		res := channel.DecisionResult{Version: channel.Version, Error: f.code, ErrorDescription: f.desc}
 		if entry != nil && f.code != channel.ErrInternal {

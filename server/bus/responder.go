@@ -67,8 +67,12 @@ type Config struct {
 	// DeviceLimits bounds the messages of each enrolled device; its zero
 	// value is its documented defaults.
 	DeviceLimits DeviceLimits
-	Now          func() time.Time
-	Logger       *slog.Logger
+	// EventsWatched reports, cheaply, whether anybody reads the event
+	// stream (Embedded.EventsWatched); when it says no, no event is
+	// encoded or published. nil publishes every event.
+	EventsWatched func() bool
+	Now           func() time.Time
+	Logger        *slog.Logger
 }
 
 // Responder serves the OP's side of the approval channel: enrollment,
@@ -368,11 +372,29 @@ func (r *Responder) Announce(ctx context.Context, req channel.AuthRequest) error
 		return fmt.Errorf("bus: %w", err)
 	}
 	r.open.add(req)
-	return r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b)
+	if err := r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, req.User), b); err != nil {
+		return err
+	}
+	if r.Watched() {
+		now := r.cfg.Now()
+		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventRequestAnnounced, Time: now.UnixMilli(), AtMicros: now.UnixMicro(),
+			ReqRef: oauth.ReqRef(req.AuthReqID), ClientID: req.ClientID, User: req.User})
+	}
+	return nil
 }
 
-// Event publishes e for watchers. Events are best effort.
+// Watched reports whether anybody reads the event stream
+// (Config.EventsWatched): callers skip building events when not.
+func (r *Responder) Watched() bool {
+	return r.cfg.EventsWatched == nil || r.cfg.EventsWatched()
+}
+
+// Event publishes e for watchers, when anybody watches. Events are best
+// effort.
 func (r *Responder) Event(ctx context.Context, e channel.Event) {
+	if !r.Watched() {
+		return
+	}
 	if b, err := json.Marshal(e); err == nil {
 		r.cfg.Conn.Publish(channel.EventsSubject(r.cfg.Realm), b)
 	}
@@ -386,7 +408,7 @@ func (r *Responder) Event(ctx context.Context, e channel.Event) {
 func (r *Responder) Transition(ctx context.Context, e authreq.Event) {
 	req := e.Request
 	ref := oauth.ReqRef(req.ID)
-	ev := channel.Event{Version: channel.Version, Time: e.Time.UnixMilli(), ReqRef: ref, ClientID: req.ClientID, User: req.User}
+	ev := channel.Event{Version: channel.Version, Time: e.Time.UnixMilli(), AtMicros: e.Time.UnixMicro(), ReqRef: ref, ClientID: req.ClientID, User: req.User}
 	switch e.Type {
 	case authreq.EventCreated:
 		ev.Type = channel.EventRequestCreated

@@ -114,7 +114,14 @@ func newHarness(t testing.TB) *harness {
 // configure (when not nil).
 func newHarnessWith(t testing.TB, configure func(*Config)) *harness {
 	t.Helper()
-	ns, err := StartServer("127.0.0.1:0")
+	return newHarnessServer(t, configure)
+}
+
+// newHarnessServer is newHarnessWith with the embedded server started
+// with opts.
+func newHarnessServer(t testing.TB, configure func(*Config), opts ...ServerOption) *harness {
+	t.Helper()
+	ns, err := StartServer("127.0.0.1:0", opts...)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -127,13 +127,14 @@ func (s *Server) enroll(ctx context.Context, realm, user string, keys simdevice.
 }
 
 // decide sends the user's device's decision on the request, and maps the
-// OP's refusal to a 409.
-func (s *Server) decide(ctx context.Context, user, authReqID string, approve bool) error {
+// OP's refusal to a 409. approved names the authorization_details entries
+// an approval grants, by index from 0 (RFC 9396); nil grants them all.
+func (s *Server) decide(ctx context.Context, user, authReqID string, approve bool, approved []int) error {
 	ud, err := s.device(ctx, user)
 	if err != nil {
 		return err
 	}
-	err = ud.dev.Decide(ctx, authReqID, approve, nil)
+	err = ud.dev.Decide(ctx, authReqID, approve, approved)
 	var refused *simdevice.RefusedError
 	switch {
 	case errors.As(err, &refused):
@@ -181,8 +182,17 @@ func (s *Server) reconnectDevices(ctx context.Context) (int, error) {
 	return len(devs), nil
 }
 
+// decideBody is the optional body of POST /requests/{id}/approve.
+type decideBody struct {
+	// ApprovedDetails names the authorization_details entries approved,
+	// by index from 0 (RFC 9396 §2); absent approves them all, and an
+	// empty list approves none, which the OP treats as a denial.
+	ApprovedDetails *[]int `json:"approved_details,omitempty"`
+}
+
 // decideHandler answers POST /requests/{id}/approve and /deny: the
-// request's user's device decides.
+// request's user's device decides; an approval may grant only some of
+// the request's authorization_details.
 func (s *Server) decideHandler(approve bool) func(w http.ResponseWriter, r *http.Request) error {
 	return func(w http.ResponseWriter, r *http.Request) error {
 		id := r.PathValue("id")
@@ -190,10 +200,21 @@ func (s *Server) decideHandler(approve bool) func(w http.ResponseWriter, r *http
 		if err != nil {
 			return err
 		}
-		if err := readJSON(r, &struct{}{}, true); err != nil {
+		var body decideBody
+		if err := readJSON(r, &body, true); err != nil {
 			return err
 		}
-		if err := s.decide(r.Context(), req.User, id, approve); err != nil {
+		var approved []int
+		if body.ApprovedDetails != nil {
+			if !approve {
+				return badRequest(`"approved_details" belongs to an approval, not a denial`)
+			}
+			if req.AuthorizationDetails == "" {
+				return badRequest(`"approved_details": the request has no authorization_details`)
+			}
+			approved = append([]int{}, *body.ApprovedDetails...)
+		}
+		if err := s.decide(r.Context(), req.User, id, approve, approved); err != nil {
 			return err
 		}
 		verdict := "denied"

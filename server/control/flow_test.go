@@ -4,10 +4,14 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/cibalab/cibalab/shared/authzdetails"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestApproveDeny: a request started with the issued certificate is
@@ -274,5 +278,77 @@ func TestConcurrentFirstDecisions(t *testing.T) {
 	devs, err := f.op.Dir.Devices()
 	if err != nil || len(devs) != 1 {
 		t.Fatalf("%d devices enrolled, want 1: %v", len(devs), err)
+	}
+}
+
+// TestApproveSomeDetails: a request's authorization_details are listed as
+// sent and in words; an approval naming entry 1 grants exactly it in the
+// token response; approved_details on a denial, or on a request without
+// details, is refused and decides nothing; a policy rule matches on the
+// entries' type.
+func TestApproveSomeDetails(t *testing.T) {
+	f := newFixture(t, false)
+	f.want("POST", "/clients", map[string]any{"client_id": "agent", "tls_client_auth_subject_dn": "CN=agent",
+		"authorization_details_types": []string{"payment_initiation", "account_information"}}, http.StatusCreated)
+	hc := f.opClient("agent")
+	const pay = `{"type":"payment_initiation","instructedAmount":{"currency":"EUR","amount":"120.00"},"creditorName":"ACME GmbH","creditorAccount":{"iban":"DE89370400440532013000"}}`
+	const read = `{"type":"account_information","actions":["read_balances"],"locations":["https://bank.example/accounts"]}`
+	authorize := func(details string) string {
+		t.Helper()
+		form := url.Values{"client_id": {"agent"}, "scope": {"openid"}, "login_hint": {"user"}, "binding_message": {"Invoice 4711"}}
+		if details != "" {
+			form.Set("authorization_details", details)
+		}
+		resp, out := f.post(hc, "/mtls/bc-authorize", form)
+		if resp.StatusCode != http.StatusOK {
+			t.Fatalf("bc-authorize: %d %v", resp.StatusCode, out)
+		}
+		return out["auth_req_id"].(string)
+	}
+
+	id := authorize("[" + pay + "," + read + "]")
+	p := f.want("GET", "/requests/"+id, nil, http.StatusOK)
+	if ad, ok := p["authorization_details"].([]any); !ok || len(ad) != 2 {
+		t.Fatalf("authorization_details: %v", p["authorization_details"])
+	}
+	if text := fmt.Sprint(p["authorization_details_text"]); !strings.Contains(text, "Pay €120.00 to ACME GmbH") {
+		t.Fatalf("authorization_details_text: %s", text)
+	}
+	f.wantError("POST", "/requests/"+id+"/deny", map[string]any{"approved_details": []int{0}}, http.StatusBadRequest, "invalid_request")
+	f.want("POST", "/requests/"+id+"/approve", map[string]any{"approved_details": []int{1}}, http.StatusOK)
+	f.clock.Advance(time.Second)
+	resp, tok := f.token(hc, "agent", id)
+	granted, _ := tok["authorization_details"].([]any)
+	if resp.StatusCode != http.StatusOK || len(granted) != 1 || granted[0].(map[string]any)["type"] != "account_information" {
+		t.Fatalf("tokens: %d %v", resp.StatusCode, tok)
+	}
+	if g, _ := f.want("GET", "/requests/"+id, nil, http.StatusOK)["granted_authorization_details"].([]any); len(g) != 1 {
+		t.Fatalf("granted_authorization_details: %v", g)
+	}
+
+	plain := authorize("")
+	f.wantError("POST", "/requests/"+plain+"/approve", map[string]any{"approved_details": []int{0}}, http.StatusBadRequest, "invalid_request")
+	if st := f.want("GET", "/requests/"+plain, nil, http.StatusOK)["status"]; st != "pending" {
+		t.Fatalf("a refused approval changed the request: %v", st)
+	}
+
+	p2 := Policy{Action: ActionApprove, Rules: []Rule{{DetailsType: "payment_initiation", Action: ActionDeny}}}
+	if err := p2.validate(); err != nil {
+		t.Fatal(err)
+	}
+	withDetails := func(raw string) channel.AuthRequest {
+		ds, err := authzdetails.Parse([]byte(raw))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return channel.AuthRequest{AuthorizationDetails: ds}
+	}
+	for raw, want := range map[string]string{"[" + pay + "]": ActionDeny, "[" + pay + "," + read + "]": ActionApprove, "[" + read + "]": ActionApprove} {
+		if got, _ := p2.decision(withDetails(raw)); got != want {
+			t.Errorf("%s: %s, want %s", raw, got, want)
+		}
+	}
+	if got, _ := p2.decision(channel.AuthRequest{}); got != ActionApprove {
+		t.Errorf("no details: %s, want the policy's approve", got)
 	}
 }

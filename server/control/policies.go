@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/channel"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
@@ -43,12 +44,14 @@ type Policy struct {
 }
 
 // Rule is one case of a policy: a request matches when its binding
-// message is BindingMessage (when set) and it asks for every scope value
-// of Scope (when set).
+// message is BindingMessage (when set), it asks for every scope value of
+// Scope (when set), and it carries authorization_details whose entries
+// all have the type DetailsType (when set; RFC 9396 §2).
 type Rule struct {
 	BindingMessage string `json:"binding_message,omitempty"`
 	// Scope is space-separated scope values, as in the request.
 	Scope        string  `json:"scope,omitempty"`
+	DetailsType  string  `json:"authorization_details_type,omitempty"`
 	Action       string  `json:"action"`
 	DelaySeconds float64 `json:"delay_seconds,omitempty"`
 }
@@ -80,8 +83,8 @@ func (p Policy) validate() error {
 	}
 	for i, r := range p.Rules {
 		where := fmt.Sprintf("rules[%d]: ", i)
-		if r.BindingMessage == "" && r.Scope == "" {
-			return badRequest(`%sgive "binding_message", "scope" or both: a rule without either matches everything (use the policy's "action")`, where)
+		if r.BindingMessage == "" && r.Scope == "" && r.DetailsType == "" {
+			return badRequest(`%sgive "binding_message", "scope", "authorization_details_type" or several: a rule without any matches everything (use the policy's "action")`, where)
 		}
 		if err := check(where, r.Action, r.DelaySeconds); err != nil {
 			return err
@@ -99,6 +102,9 @@ func (p Policy) decision(r channel.AuthRequest) (string, time.Duration) {
 		if !hasScopes(r.Scope, strings.Fields(rule.Scope)) {
 			continue
 		}
+		if rule.DetailsType != "" && !allOfType(r.AuthorizationDetails, rule.DetailsType) {
+			continue
+		}
 		return rule.Action, seconds(rule.DelaySeconds)
 	}
 	return p.Action, seconds(p.DelaySeconds)
@@ -111,6 +117,16 @@ func hasScopes(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// allOfType reports whether ds has entries and every one is of type t.
+func allOfType(ds authzdetails.Details, t string) bool {
+	for _, d := range ds {
+		if d.Type != t {
+			return false
+		}
+	}
+	return len(ds) > 0
 }
 
 func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
@@ -220,7 +236,7 @@ func (s *Server) announced(ud *userDevice, r channel.AuthRequest) {
 		}
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
-		if err := s.decide(ctx, ud.user, r.AuthReqID, action == ActionApprove); err != nil && s.ctx.Err() == nil {
+		if err := s.decide(ctx, ud.user, r.AuthReqID, action == ActionApprove, nil); err != nil && s.ctx.Err() == nil {
 			s.cfg.Logger.Warn("control: a policy's decision was refused", "user", ud.user, "auth_req", oauth.ReqRef(r.AuthReqID), "err", err)
 		}
 	}()

@@ -2,11 +2,13 @@ package control
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"net/http"
 	"time"
 
 	"github.com/cibalab/cibalab/server/store"
+	"github.com/cibalab/cibalab/shared/authzdetails"
 )
 
 func (s *Server) requestRoutes() []route {
@@ -39,6 +41,13 @@ type requestJSON struct {
 	// (CIBA Core 1.0 §7.3, raised by slow_down, §11).
 	IntervalSeconds int64 `json:"interval"`
 	Polls           int   `json:"polls"`
+	// AuthorizationDetails is what the client asks for beyond the scope
+	// (RFC 9396 §2), as it sent it; AuthorizationDetailsText the same
+	// entries in words, as the user's device shows them; GrantedDetails
+	// the entries the user approved, once approved (RFC 9396 §7).
+	AuthorizationDetails     json.RawMessage `json:"authorization_details,omitempty"`
+	AuthorizationDetailsText []string        `json:"authorization_details_text,omitempty"`
+	GrantedDetails           json.RawMessage `json:"granted_authorization_details,omitempty"`
 }
 
 func (s *Server) requestView(r *store.Request, now time.Time) requestJSON {
@@ -53,6 +62,15 @@ func (s *Server) requestView(r *store.Request, now time.Time) requestJSON {
 	}
 	if c, err := s.cfg.OP.Dir.Client(r.ClientID); err == nil {
 		out.ClientName = c.Name
+	}
+	if r.AuthorizationDetails != "" {
+		out.AuthorizationDetails = json.RawMessage(r.AuthorizationDetails)
+		if ds, err := authzdetails.Parse([]byte(r.AuthorizationDetails)); err == nil {
+			out.AuthorizationDetailsText = ds.Lines()
+		}
+	}
+	if r.GrantedDetails != "" {
+		out.GrantedDetails = json.RawMessage(r.GrantedDetails)
 	}
 	if left := r.ExpiresAt.Sub(now); left > 0 {
 		out.ExpiresIn = int64((left + time.Second - 1) / time.Second)

@@ -17,6 +17,7 @@ var updateDocs = flag.Bool("update", false, "rewrite docs/cli.md from the progra
 var helpPages = [][]string{
 	{"ciba-op"},
 	{"ciba-op", "serve"},
+	{"ciba-op", "watch"},
 	{"ciba-op", "init"},
 	{"ciba-op", "ca", "create"},
 	{"ciba-op", "ca", "list"},

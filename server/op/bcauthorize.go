@@ -49,6 +49,7 @@ func (p *Provider) backchannelAuthorize(w http.ResponseWriter, r *http.Request, 
 	if client.DeliveryMode != oauth.ModePush {
 		ack.Interval = int(req.Interval / time.Second) // CIBA Core 1.0 §7.3: poll and ping only
 	}
+	noteReq(w, req.ID)
 	writeJSONStatus(w, http.StatusOK, ack)
 	p.announce(r, req, client)
 	return nil

@@ -57,6 +57,7 @@ func supportedScopes() []string { return []string{"openid", "profile", "email"} 
 func (p *Provider) serveDiscovery(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
+		noteError(w, oauth.ErrInvalidRequest)
 		writeJSONStatus(w, http.StatusMethodNotAllowed, map[string]string{"error": "invalid_request", "error_description": "the method must be GET"})
 		return
 	}

@@ -27,6 +27,7 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		return oauth.TokenError(oauth.ErrUnauthorizedClient, "the client is registered for push mode and may not poll")
 	}
 	id := form.Get(oauth.ParamAuthReqID)
+	noteReq(w, id)
 	if id == "" {
 		return oauth.TokenError(oauth.ErrInvalidRequest, "auth_req_id is required")
 	}

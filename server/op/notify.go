@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -237,6 +238,24 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
+// deliveryError is the error of a delivery attempt that answered status
+// (0 when none) or failed with err: err itself, an error naming a status
+// that acknowledges nothing, or nil when the client acknowledged it.
+func deliveryError(status int, err error) error {
+	if err != nil || delivered(status) {
+		return err
+	}
+	return &statusError{status}
+}
+
+// statusError is an answer of a notification endpoint that is not an
+// acknowledgement.
+type statusError struct{ status int }
+
+func (e *statusError) Error() string {
+	return "op: the notification endpoint answered " + strconv.Itoa(e.status) + " " + http.StatusText(e.status)
+}
+
 // delivered reports whether a notification endpoint's status acknowledges
 // the call: 204 as CIBA Core 1.0 §10.2 asks, or 200 (checklist §4.2).
 func delivered(status int) bool { return status == http.StatusNoContent || status == http.StatusOK }
@@ -287,17 +306,21 @@ func (p *Provider) notifyDecision(req *store.Request) {
 func (p *Provider) ping(ctx context.Context, client *registry.Client, req *store.Request) {
 	p.notifyOnce(ctx, client, req, struct {
 		AuthReqID string `json:"auth_req_id"`
-	}{req.ID}, "ping", "the client can still poll")
+	}{req.ID}, NotifyPing, KindPing, "ping", "the client can still poll")
 }
 
 // notifyOnce makes one delivery of body to the client's notification
-// endpoint, records the attempt and logs its outcome as "<what> delivered",
+// endpoint, records the attempt, shows it to Config.Observer as a
+// notification of mode and kind and logs its outcome as "<what> delivered",
 // "<what> refused by the client; <afterFailure>" or "<what> failed;
 // <afterFailure>". It never retries: the ping (CIBA Core 1.0 §10.2) and the
 // expired_token push (§12) are sent once.
-func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req *store.Request, body any, what, afterFailure string) {
+func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req *store.Request, body any, mode, kind, what, afterFailure string) {
+	start := p.cfg.Now()
 	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken, body)
 	ok := err == nil && delivered(status)
+	p.observeNotification(ctx, Notification{Mode: mode, Kind: kind, ClientID: client.ID, Req: oauth.ReqRef(req.ID),
+		Status: status, Err: deliveryError(status, err), Start: start})
 	cctx, cancel := cleanupContext(ctx)
 	p.recordAttempt(cctx, req.ID, ok)
 	cancel()
@@ -358,6 +381,12 @@ func (p *Provider) push(ctx context.Context, client *registry.Client, req *store
 		}
 		status, m, err := p.pushOnce(ctx, client, req, now)
 		ok := err == nil && delivered(status)
+		kind := KindTokens
+		if req.Status == store.StatusDenied || errors.Is(err, errTransactionFailed) {
+			kind = KindError
+		}
+		p.observeNotification(ctx, Notification{Mode: NotifyPush, Kind: kind, ClientID: client.ID, Req: oauth.ReqRef(req.ID),
+			Status: status, Err: deliveryError(status, err), Start: now})
 		attrs := []any{"req", oauth.ReqRef(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
 		// Recording the outcome and revoking undelivered tokens must
 		// happen even when Close cancelled ctx meanwhile.

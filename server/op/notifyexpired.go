@@ -82,5 +82,5 @@ func (p *Provider) releaseExpiryPush(claimed *store.Request) {
 // pushExpired makes the one expired_token delivery of req (CIBA Core 1.0
 // §12) and records it.
 func (p *Provider) pushExpired(ctx context.Context, client *registry.Client, req *store.Request) {
-	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, "expired_token push", "not retried")
+	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, NotifyPush, KindError, "expired_token push", "not retried")
 }

@@ -70,6 +70,9 @@ type Config struct {
 	// event stream and the devices' closed notices (bus.Responder). nil
 	// only logs them.
 	Transitions authreq.Sink
+	// Observer sees every exchange the endpoints answer and every
+	// notification sent (observe.go); nil observes nothing.
+	Observer Observer
 
 	// Interval is the minimum time between polls (CIBA Core 1.0 §7.3);
 	// 0 means 5 s. PollTolerance is how much sooner a poll may arrive

@@ -53,6 +53,7 @@ func (p *Provider) clientEndpoint(name string, h clientHandlerFunc, kind endpoin
 		if err != nil {
 			return err
 		}
+		noteClient(w, client.ID)
 		return h(w, r, form, client)
 	}, kind)
 }
@@ -67,6 +68,7 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 			return
 		}
 		oe := toOAuthError(err, kind)
+		noteError(w, oe.Code)
 		level := slog.LevelWarn
 		switch {
 		case oe.Code == oauth.ErrTemporarilyUnavailable:

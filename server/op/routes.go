@@ -22,15 +22,16 @@ const (
 // error (RFC 8705 §2) rather than a TLS alert.
 func (p *Provider) Handler() http.Handler {
 	mux := http.NewServeMux()
-	mux.HandleFunc(p.basePath+pathDiscovery, p.serveDiscovery)
-	mux.HandleFunc(p.basePath+pathJWKS, p.serveJWKS)
-	mux.Handle(p.basePath+pathBCAuthorize, p.clientEndpoint("bc-authorize", p.backchannelAuthorize, oauthBackchannel))
-	mux.Handle(p.basePath+pathToken, p.limitTokenConcurrency(p.clientEndpoint("token", p.token, oauthToken)))
-	mux.HandleFunc(p.basePath+pathUserinfo, p.userinfo)
-	mux.Handle(p.basePath+pathIntrospect, p.clientEndpoint("introspect", p.introspect, oauthToken))
-	mux.Handle(p.basePath+pathRevoke, p.clientEndpoint("revoke", p.revoke, oauthToken))
-	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+	mux.Handle(p.basePath+pathDiscovery, p.observed(EndpointDiscovery, http.HandlerFunc(p.serveDiscovery)))
+	mux.Handle(p.basePath+pathJWKS, p.observed(EndpointJWKS, http.HandlerFunc(p.serveJWKS)))
+	mux.Handle(p.basePath+pathBCAuthorize, p.observed(EndpointBCAuthorize, p.clientEndpoint(EndpointBCAuthorize, p.backchannelAuthorize, oauthBackchannel)))
+	mux.Handle(p.basePath+pathToken, p.observed(EndpointToken, p.limitTokenConcurrency(p.clientEndpoint(EndpointToken, p.token, oauthToken))))
+	mux.Handle(p.basePath+pathUserinfo, p.observed(EndpointUserinfo, http.HandlerFunc(p.userinfo)))
+	mux.Handle(p.basePath+pathIntrospect, p.observed(EndpointIntrospect, p.clientEndpoint(EndpointIntrospect, p.introspect, oauthToken)))
+	mux.Handle(p.basePath+pathRevoke, p.observed(EndpointRevoke, p.clientEndpoint(EndpointRevoke, p.revoke, oauthToken)))
+	mux.Handle("/", p.observed(EndpointNotFound, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		noteError(w, "not_found")
 		writeJSONStatus(w, http.StatusNotFound, map[string]string{"error": "not_found", "error_description": "no such endpoint"})
-	})
+	})))
 	return mux
 }

@@ -61,6 +61,7 @@ func (p *Provider) limitTokenConcurrency(next http.Handler) http.Handler {
 		if !p.tokenGate.tryAcquire() {
 			p.log.Warn("request refused", "endpoint", "token", "error", oauth.ErrTemporarilyUnavailable,
 				"status", http.StatusServiceUnavailable, "description", "too many token requests in flight")
+			noteError(w, oauth.ErrTemporarilyUnavailable)
 			writeError(w, unavailable(1, "too many requests in flight; retry later"))
 			return
 		}

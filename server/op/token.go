@@ -16,6 +16,7 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request, form url.Values
 		return err
 	}
 	grant := form.Get(oauth.ParamGrantType)
+	noteGrant(w, grant)
 	switch grant {
 	case "":
 		return oauth.TokenError(oauth.ErrInvalidRequest, "grant_type is required")

@@ -67,10 +67,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	var be *bearerError
 	if !errors.As(err, &be) {
 		p.log.Error("userinfo failed", "cause", err.Error())
+		noteError(w, oauth.ErrServerError)
 		writeError(w, oauth.TokenError(oauth.ErrServerError, "internal error"))
 		return
 	}
 	p.log.Warn("userinfo refused", "error", be.code, "status", be.status, "description", be.description)
+	noteError(w, be.code)
 	challenge := fmt.Sprintf(`Bearer realm="%s"`, p.cfg.Issuer)
 	if be.code != "" {
 		challenge += fmt.Sprintf(`, error="%s", error_description="%s"`, be.code, be.description)

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"os"
 	"path/filepath"
 	"strings"
 	"time"
@@ -22,6 +23,7 @@ import (
 	"github.com/cibalab/cibalab/server/registry"
 	"github.com/cibalab/cibalab/server/store"
 	"github.com/cibalab/cibalab/server/store/natskv"
+	"github.com/cibalab/cibalab/server/watch"
 	"github.com/cibalab/cibalab/shared/channel"
 )
 
@@ -78,10 +80,10 @@ type Config struct {
 	// (bus.DeviceLimits); its zero value is the documented defaults.
 	DeviceLimits bus.DeviceLimits
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
-	// lifetimes, NotificationClient, ...). Its Issuer, Clients, Users,
-	// Store, ClientCAs, keys, Announcer, Now and Logger are set by Start;
-	// its Transitions, when set, receives every transition after the
-	// channel responder.
+	// lifetimes, NotificationClient, Observer, ...). Its Issuer, Clients,
+	// Users, Store, ClientCAs, keys, Announcer, Now and Logger are set by
+	// Start. Its Transitions, when set, receives every transition after
+	// the channel responder (the NATS event stream) has.
 	Provider op.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -212,8 +214,15 @@ func (s *Server) start(cfg Config) error {
 	}
 
 	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
+	var watched func() bool
 	if cfg.NATSURL == "" {
-		var nsOpts []bus.ServerOption
+		// The operator's identity on the embedded server: it may read the
+		// event stream (ciba-op watch), nothing else.
+		operator, err := bus.OperatorKey(filepath.Join(dir.Path(), bus.OperatorSeedFile))
+		if err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		nsOpts := []bus.ServerOption{bus.WithOperator(operator, cfg.Realm)}
 		if cfg.Persist && cfg.Store == nil {
 			nsOpts = append(nsOpts, bus.WithJetStream(filepath.Join(dir.Path(), "jetstream")))
 		}
@@ -224,13 +233,20 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, func() { ns.Shutdown(); ns.WaitForShutdown() })
 		s.NATSURL = ns.ClientURL()
 		gate = ns
+		watched = ns.EventsWatched(cfg.Realm)
+		// Where ciba-op watch finds this server; removed at Close.
+		urlFile := filepath.Join(dir.Path(), bus.NATSURLFile)
+		if err := os.WriteFile(urlFile, []byte(s.NATSURL+"\n"), 0o644); err != nil {
+			return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		s.closers = append(s.closers, func() { os.Remove(urlFile) })
 		if s.NATS, err = ns.ConnectOP(natsOpts...); err != nil {
 			return err
 		}
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
-	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
+	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, EventsWatched: watched, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
 	}
@@ -252,10 +268,12 @@ func (s *Server) start(cfg Config) error {
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
 	pc.Announcer = responder
-	if pc.Transitions == nil {
-		pc.Transitions = responder
-	} else {
-		pc.Transitions = bothSinks{responder, pc.Transitions}
+	// The exchanges and notifications of each flow go on the event
+	// stream too, for ciba-op watch.
+	pc.Observer = op.Observers(cfg.Provider.Observer, watch.NewPublisher(responder))
+	pc.Transitions = responder
+	if cfg.Provider.Transitions != nil {
+		pc.Transitions = sinks{responder, cfg.Provider.Transitions}
 	}
 	s.Store, s.Responder = pc.Store, responder
 	pc.Now = cfg.Now
@@ -460,4 +478,13 @@ type slogWriter struct{ l *slog.Logger }
 func (w *slogWriter) Write(p []byte) (int, error) {
 	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
 	return len(p), nil
+}
+
+// sinks passes each transition to every sink in turn.
+type sinks []authreq.Sink
+
+func (ss sinks) Transition(ctx context.Context, e authreq.Event) {
+	for _, s := range ss {
+		s.Transition(ctx, e)
+	}
 }

@@ -144,11 +144,20 @@ const (
 
 // Event types published on EventsSubject.
 const (
-	EventRequestCreated   = "request.created"
+	EventRequestCreated = "request.created"
+	// EventRequestAnnounced: the request was sent to the user's devices
+	// (CIBA Core 1.0 §8).
+	EventRequestAnnounced = "request.announced"
 	EventDecisionAccepted = "decision.accepted"
 	EventDecisionRefused  = "decision.refused"
 	EventTokenIssued      = "token.issued"
 	EventRequestExpired   = "request.expired"
+	// EventExchange: the OP answered an HTTP request (Endpoint, GrantType,
+	// Status, Error); it began TookMicros before AtMicros.
+	EventExchange = "exchange"
+	// EventNotification: the OP called a client's notification endpoint
+	// (Mode, Kind, Status, Error; CIBA Core 1.0 §10.2, §10.3, §12).
+	EventNotification = "notification"
 )
 
 // Event is one thing that happened at the OP, for watchers. It never carries
@@ -161,6 +170,23 @@ type Event struct {
 	ClientID string `json:"client_id,omitempty"`
 	User     string `json:"user,omitempty"`
 	Detail   string `json:"detail,omitempty"`
+	// AtMicros is Time in Unix microseconds, to order the events of one
+	// request; TookMicros is how long an exchange or a notification took.
+	AtMicros   int64 `json:"at_us,omitempty"`
+	TookMicros int64 `json:"took_us,omitempty"`
+	// Endpoint ("bc-authorize", "token", ...) and GrantType name the
+	// endpoint of an exchange.
+	Endpoint  string `json:"endpoint,omitempty"`
+	GrantType string `json:"grant_type,omitempty"`
+	// Mode ("ping", "push") and Kind ("ping", "tokens", "error") describe
+	// a notification.
+	Mode string `json:"mode,omitempty"`
+	Kind string `json:"kind,omitempty"`
+	// Status is the HTTP status of an exchange or of the client's answer
+	// to a notification (0: none); Error is an exchange's OAuth error code
+	// or why a notification failed.
+	Status int    `json:"status,omitempty"`
+	Error  string `json:"error,omitempty"`
 }
 
 // RequestClosedType is the type of a [RequestClosed] message.

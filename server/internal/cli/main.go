@@ -34,6 +34,7 @@ func mainPage() cliconv.Page {
 Authentication (OpenID Connect CIBA Core 1.0) with mutual TLS (RFC 8705).`,
 		Sections: []cliconv.Section{
 			{Title: "COMMANDS", Body: `serve          run the OpenID Provider (HTTPS and NATS)
+watch          show the flows of a running serve live, as sequence diagrams
 init           create the state directory: CA, server certificate, signing keys,
                default client with its certificate, default user
 ca create      create a certificate authority trusted for client certificates
@@ -82,6 +83,8 @@ func Main(ctx context.Context, args []string, e Env) int {
 		return exitOK
 	case "serve":
 		return runServe(ctx, e, args[1:])
+	case "watch":
+		return runWatch(ctx, e, args[1:])
 	case "init":
 		return runInit(ctx, e, args[1:])
 	case "ca":
