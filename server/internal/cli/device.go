@@ -65,6 +65,7 @@ func runDeviceRevoke(ctx context.Context, e Env, args []string) int {
 			"must enroll with new keys). No restart is needed.")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "device `ID` (or give it as the first argument)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]

@@ -18,6 +18,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 			"A running server sees the change at once.")
 	var dir, id, name, dnv, sanDNS, sanURI, sanIP, sanEmail, mode, endpoint, jwksFile, idTokenAlg string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&name, "name", "", "", "client_name `NAME`, for display")
 	cmd.stringVar(&dnv, "subject-dn", "", "", "tls_client_auth_subject_dn: RFC 4514 subject `DN` of the certificate")
@@ -92,6 +93,7 @@ func runClientRemove(ctx context.Context, e Env, args []string) int {
 			"its pending requests and tokens are not revoked.")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID` of a registered client (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -122,6 +124,7 @@ func runUserUpdate(ctx context.Context, e Env, args []string) int {
 `
 	var dir, id, passwordFile string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (required)")
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the new password (trailing newline ignored)")
 	if code, ok := cmd.parse(e, args); !ok {
@@ -172,6 +175,7 @@ func runUserRemove(ctx context.Context, e Env, args []string) int {
 		"Removes a user and revokes every device enrolled for them (also in a running server).")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -203,6 +207,7 @@ func runCARemove(ctx context.Context, e Env, args []string) int {
 			"which issues the server's certificate, stays.")
 	var dir, name string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&name, "name", "", "", "`NAME` of the CA (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code

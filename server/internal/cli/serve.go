@@ -22,25 +22,25 @@ import (
 
 // serveOptions are the flags of "ciba-op serve".
 type serveOptions struct {
-	stateDir      string
-	addr          string
-	realm         string
-	natsAddr      string
-	natsURL       string
-	insecureNATS  bool
-	persist       bool
+	stateDir     string
+	addr         string
+	realm        string
+	natsAddr     string
+	natsURL      string
+	insecureNATS bool
+	persist      bool
 	// registry, registryKeyFile and replicas select and configure the
 	// JetStream registry (oprun.Config.Registry).
 	registry        string
 	registryKeyFile string
 	replicas        int
-	interval      time.Duration
-	defaultExpiry time.Duration
-	minExpiry     time.Duration
-	maxExpiry     time.Duration
-	logLevel      string
-	userCode      bool
-	notifyCAFile  string
+	interval        time.Duration
+	defaultExpiry   time.Duration
+	minExpiry       time.Duration
+	maxExpiry       time.Duration
+	logLevel        string
+	userCode        bool
+	notifyCAFile    string
 	// accessTokenAlg is op.Config.AccessTokenAlg.
 	accessTokenAlg string
 	// maxTokenConcurrency is op.Config.MaxConcurrentTokenRequests.

@@ -26,6 +26,7 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 `
 	var dir, id, name, email, passwordFile, userCodeFile string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (the login_hint): 1 to 128 of A-Z a-z 0-9 . _ @ + - (required)")
 	cmd.stringVar(&name, "name", "", "", "display `NAME`")
 	cmd.stringVar(&email, "email", "", "", "`EMAIL` address")
