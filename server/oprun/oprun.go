@@ -267,6 +267,9 @@ func (s *Server) start(cfg Config) error {
 		return err
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
+	if pc.PublishedKeys, err = dir.PublishedKeys(); err != nil {
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+	}
 	pc.Announcer = responder
 	// The exchanges and notifications of each flow go on the event
 	// stream too, for ciba-op watch.

@@ -267,7 +267,7 @@ func (d *Dir) where(name string) string {
 
 // isSecret reports whether document name holds a private key.
 func isSecret(name string) bool {
-	return strings.HasSuffix(name, "-key.pem") || strings.HasPrefix(name, keysDir+"/")
+	return strings.HasSuffix(name, "-key.pem") || (strings.HasPrefix(name, keysDir+"/") && !strings.HasPrefix(name, publishedDir+"/"))
 }
 
 // current returns the watched copy of name (decrypted); a missing or

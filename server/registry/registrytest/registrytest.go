@@ -6,6 +6,7 @@
 package registrytest
 
 import (
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"crypto/x509/pkix"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"testing"
 	"time"
@@ -45,6 +47,7 @@ func Run(t *testing.T, open Open) {
 		{"devices: enroll, retry, revoke", testDevices},
 		{"CAs: create, trust, remove", testCAs},
 		{"a change through one handle is seen by the other", testWatch},
+		{"signing keys rotate, the old ones stay published", testRotate},
 		{"concurrent writers through two handles lose nothing", testConcurrent},
 		{"one id added concurrently exists once", testSameID},
 	} {
@@ -359,4 +362,33 @@ func verifies(d *registry.Dir, leaf *x509.Certificate) bool {
 	}
 	_, err = leaf.Verify(x509.VerifyOptions{Roots: pool, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
 	return err == nil
+}
+
+func testRotate(t *testing.T, a, b *registry.Dir) {
+	if _, err := a.Init(registry.InitOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if pub, err := b.PublishedKeys(); err != nil || len(pub) != 0 {
+		t.Fatalf("PublishedKeys before a rotation = %v, %v; want none", pub, err)
+	}
+	oldRS, oldES, err := a.SigningKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines, err := b.RotateSigningKeys()
+	if err != nil || len(lines) != 2 {
+		t.Fatalf("RotateSigningKeys = %q, %v", lines, err)
+	}
+	eventually(t, "a sees the new keys and the old ones published", func() bool {
+		rs, es, err := a.SigningKeys()
+		if err != nil || rs.Equal(oldRS) || es.Equal(oldES) {
+			return false
+		}
+		pub, err := a.PublishedKeys()
+		if err != nil || len(pub) != 2 {
+			return false
+		}
+		return slices.ContainsFunc(pub, func(k crypto.PublicKey) bool { return oldRS.PublicKey.Equal(k) }) &&
+			slices.ContainsFunc(pub, func(k crypto.PublicKey) bool { return oldES.PublicKey.Equal(k) })
+	})
 }
