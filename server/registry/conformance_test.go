@@ -2,7 +2,9 @@ package registry_test
 
 import (
 	"context"
+	"errors"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -148,4 +150,43 @@ func startNATS(t *testing.T, jetStream bool) string {
 	}
 	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	return ns.ClientURL()
+}
+
+// TestJetStreamReplicas: the bucket is created with the replica count
+// asked for, and a count the server cannot hold is an error naming it.
+func TestJetStreamReplicas(t *testing.T) {
+	url := startNATS(t, true)
+	nc, err := nats.Connect(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if _, err := registry.OpenJetStream(ctx, t.TempDir(), registry.JetStreamConfig{JS: js, Replicas: 3}, testConfig()); err == nil || !strings.Contains(err.Error(), "3 replicas") {
+		t.Fatalf("3 replicas on one server: %v", err)
+	}
+	d, err := registry.OpenJetStream(ctx, t.TempDir(), registry.JetStreamConfig{JS: js, Bucket: "reg-r1"}, testConfig())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	kv, err := js.KeyValue(ctx, "reg-r1")
+	if err != nil {
+		t.Fatal(err)
+	}
+	st, err := kv.Status(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas != 1 {
+		t.Fatalf("replicas = %d, want 1", st.(*jetstream.KeyValueBucketStatus).StreamInfo().Config.Replicas)
+	}
+	if _, err := registry.OpenJetStream(ctx, t.TempDir(), registry.JetStreamConfig{JS: js, Bucket: "missing", NoCreate: true}, testConfig()); !errors.Is(err, registry.ErrNotFound) {
+		t.Fatalf("NoCreate on a missing bucket: %v, want ErrNotFound", err)
+	}
 }
