@@ -16,6 +16,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/bus"
@@ -64,6 +65,14 @@ type Config struct {
 	// creates (the registry, and the requests with Persist); 0 means 1.
 	// An existing bucket keeps its own.
 	Replicas int
+	// NATSAuthCallout, with NATSURL, is the account key pair (seed) named
+	// as issuer in the external server's auth_callout block: the OP then
+	// answers the server's authorization requests (bus.Callout), so that
+	// devices get the same per-device permissions as on the embedded
+	// server. The OP's own connection must be one of the server's
+	// auth_users (credentials in NATSURL). nil leaves NATS authorization
+	// to the server's operator.
+	NATSAuthCallout nkeys.KeyPair
 	// PasswordIterations is passed to registry.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
@@ -246,6 +255,13 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
+	var callout *bus.Callout
+	if cfg.NATSURL != "" && cfg.NATSAuthCallout != nil {
+		if callout, err = bus.NewCallout(bus.CalloutConfig{Conn: s.NATS, Issuer: cfg.NATSAuthCallout, Now: cfg.Now, Logger: cfg.Logger.With("component", "callout")}); err != nil {
+			return err
+		}
+		gate = callout
+	}
 	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, EventsWatched: watched, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
@@ -288,6 +304,13 @@ func (s *Server) start(cfg Config) error {
 		return err
 	}
 	s.closers = append(s.closers, responder.Close)
+	if callout != nil {
+		// After Serve, which told it the enrolled devices.
+		if err := callout.Start(); err != nil {
+			return err
+		}
+		s.closers = append(s.closers, callout.Close)
+	}
 
 	s.srv = &http.Server{
 		Handler: s.Provider.Handler(),

@@ -19,6 +19,7 @@ const (
 	envRegistry           = "CIBA_OP_REGISTRY"
 	envRegistryKeyFile    = "CIBA_OP_REGISTRY_KEY_FILE"
 	envReplicas           = "CIBA_OP_REPLICAS"
+	envCalloutSeedFile    = "CIBA_OP_NATS_AUTH_CALLOUT_SEED_FILE"
 	envCertPassword       = "CIBA_OP_CERT_PASSWORD"
 	envUserPassword       = "CIBA_OP_USER_PASSWORD"
 	envPasswordIterations = "CIBA_OP_PASSWORD_ITERATIONS"

@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/control"
 	"github.com/cibalab/cibalab/server/op"
@@ -34,6 +36,9 @@ type serveOptions struct {
 	registry        string
 	registryKeyFile string
 	replicas        int
+	// calloutSeedFile is the auth callout issuer's seed
+	// (oprun.Config.NATSAuthCallout).
+	calloutSeedFile string
 	interval        time.Duration
 	defaultExpiry   time.Duration
 	minExpiry       time.Duration
@@ -76,6 +81,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.natsURL, "nats-url", envNATSURL, "", "use the external NATS server or cluster at `URL[,URL...]` instead of the embedded one")
 	c.stringVar(&o.registry, "registry", envRegistry, "dir", "where the clients, users, devices, CAs and signing keys live: `dir` (--state-dir) or jetstream (NATS JetStream at --nats-url, shared by every OP and admin command using it)")
 	c.stringVar(&o.registryKeyFile, "registry-key-file", envRegistryKeyFile, "", "`FILE` with the 32-byte key (raw or base64, mode 0600) that encrypts the private keys in the JetStream registry; required with --registry jetstream")
+	c.stringVar(&o.calloutSeedFile, "nats-auth-callout-seed-file", envCalloutSeedFile, "", "`FILE` (mode 0600) with the account nkey seed (SA...) whose public key is the issuer of the --nats-url server's auth_callout: the OP then admits devices with their own permissions, as the embedded server does (connect the OP as one of its auth_users: nats://USER:PASSWORD@HOST:PORT)")
 	c.intVar(&o.replicas, "replicas", envReplicas, 1, "replica count `N` of the JetStream buckets this OP creates (registry, and requests with --persist): 1 on one NATS server, 3 on a 3-node cluster")
 	c.boolVar(&o.insecureNATS, "insecure-nats-non-loopback", "let --nats-addr be a non-loopback address although the embedded NATS server has no TLS: enrollment passwords then cross the network in clear")
 	c.boolVar(&o.persist, "persist", "keep pending requests in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server share them")
@@ -143,6 +149,17 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	default:
 		return c.usageError(e, fmt.Sprintf("--registry %q: want dir or jetstream", o.registry))
 	}
+	var callout nkeys.KeyPair
+	if o.calloutSeedFile != "" {
+		if o.natsURL == "" {
+			return c.usageError(e, "--nats-auth-callout-seed-file needs --nats-url: the embedded NATS server admits devices itself")
+		}
+		kp, err := readCalloutSeed(o.calloutSeedFile)
+		if err != nil {
+			return c.usageError(e, "--nats-auth-callout-seed-file: "+err.Error())
+		}
+		callout = kp
+	}
 	if o.replicas < 1 || o.replicas > 5 {
 		return c.usageError(e, fmt.Sprintf("--replicas %d: want 1 to 5", o.replicas))
 	}
@@ -177,7 +194,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		}
 		notifyRoots = pool
 	}
-	err := serve(ctx, e, o, registryKey, notifyRoots, logger)
+	err := serve(ctx, e, o, startKeys{registry: registryKey, callout: callout}, notifyRoots, logger)
 	switch {
 	case errors.Is(err, errStopped):
 		return exitInterrupted
@@ -191,8 +208,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 // (SIGINT or SIGTERM): a clean stop, exit code 130.
 var errStopped = errors.New("stopped")
 
+// startKeys are the keys serve read from the files its flags name.
+type startKeys struct {
+	registry []byte        // --registry-key-file
+	callout  nkeys.KeyPair // --nats-auth-callout-seed-file
+}
+
 // serve runs the OP until ctx is done.
-func serve(ctx context.Context, e Env, o serveOptions, registryKey []byte, notifyRoots *x509.CertPool, logger *slog.Logger) error {
+func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoots *x509.CertPool, logger *slog.Logger) error {
 	now := e.Now
 	var clock *control.Clock
 	if o.testClock {
@@ -209,7 +232,8 @@ func serve(ctx context.Context, e Env, o serveOptions, registryKey []byte, notif
 		InsecureNATSNonLoopback: o.insecureNATS,
 		Persist:                 o.persist,
 		Registry:                o.registry,
-		RegistryKey:             registryKey,
+		RegistryKey:             keys.registry,
+		NATSAuthCallout:         keys.callout,
 		Replicas:                o.replicas,
 		PasswordIterations:      servePasswordIterations(e),
 		DeviceLimits: bus.DeviceLimits{
