@@ -2,7 +2,21 @@ module github.com/cibalab/cibalab/server
 
 go 1.26.8
 
-require github.com/cibalab/cibalab/shared v0.0.0
+require (
+	github.com/cibalab/cibalab/shared v0.0.0
+	github.com/prometheus/client_golang v1.25.0
+	github.com/prometheus/client_model v0.6.3
+	github.com/prometheus/common v0.74.0
+)
+
+require (
+	github.com/beorn7/perks v1.0.1 // indirect
+	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/munnerz/goautoneg v0.0.0-20191010083416-a7dc8b61c822 // indirect
+	github.com/pandatix/go-abnf v0.5.5 // indirect
+	github.com/prometheus/procfs v0.22.0 // indirect
+	google.golang.org/protobuf v1.36.12 // indirect
+)
 
 require (
 	github.com/antithesishq/antithesis-sdk-go v0.9.0 // indirect

@@ -122,14 +122,14 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			if o.onRetry != nil {
 				o.onRetry(last, lapses)
 			}
-			d.log.Info("decision not answered yet; retrying", "req", ref, "reason", last, "in", backoff)
+			d.log.Info("decision.retrying", oauth.LogAttrReq, ref, "reason", last, "in", backoff)
 			if err := d.sleep(ctx, backoff, lapses); err != nil {
 				return err
 			}
 		}
 		left := lapses.Sub(d.cfg.Now())
 		if left <= 0 {
-			d.log.Warn("decision lapsed without an answer", "req", ref, "verdict", verdict, "last", last)
+			d.log.Warn("decision.lapsed", oauth.LogAttrReq, ref, "verdict", verdict, "last", last, "detail", "no answer from the OP")
 			return fmt.Errorf("%w (%v)", ErrNotDelivered, last)
 		}
 		if attempt == 0 && o.turn != nil {
@@ -162,12 +162,12 @@ func (d *Device) Decide(ctx context.Context, authReqID, verdict, acr string, amr
 			continue
 		case res.Error != "":
 			// Info: the caller reports refusals to the person.
-			d.log.Info("decision refused", "req", ref, "verdict", verdict, "error", res.Error)
+			d.log.Info("decision.refused", oauth.LogAttrReq, ref, "verdict", verdict, "error", res.Error)
 			return &RefusedError{Code: res.Error, Description: res.ErrorDescription}
 		case !res.Accepted:
 			return errors.New("device: decide: reply neither accepts nor refuses")
 		}
-		d.log.Info("decision accepted", "req", ref, "verdict", verdict, "attempts", attempt+1)
+		d.log.Info("decision.accepted", oauth.LogAttrReq, ref, "verdict", verdict, "attempts", attempt+1)
 		return nil
 	}
 }

@@ -164,18 +164,18 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		nats.ReconnectBufSize(-1),
 		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
 			if err != nil { // nil when the device closes the connection
-				d.log.Warn("nats disconnected", "err", err)
+				d.log.Warn("nats.disconnected", "err", err)
 			}
 		}),
 		nats.ReconnectHandler(func(nc *nats.Conn) {
-			d.log.Info("nats reconnected", "url", nc.ConnectedUrlRedacted())
+			d.log.Info("nats.reconnected", "url", nc.ConnectedUrlRedacted())
 			select {
 			case d.reconnected <- struct{}{}:
 			default: // a refresh is already due
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
-			d.log.Warn("nats error", "err", err)
+			d.log.Warn("nats.error", "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
 			d.closedOnce.Do(func() { close(d.closed) })
@@ -201,7 +201,7 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		d.nc.Close()
 		return nil, err
 	}
-	d.log.Info("connected", "device", cr.DeviceID, "user", cr.User, "realm", cfg.Realm, "kid", cr.Key.KeyID())
+	d.log.Info("device.connected", "device", cr.DeviceID, "user", cr.User, "realm", cfg.Realm, "kid", cr.Key.KeyID())
 	d.ctx, d.cancel = context.WithCancel(context.Background())
 	go d.pump(initial)
 	return d, nil

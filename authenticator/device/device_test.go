@@ -229,7 +229,7 @@ func TestGarbageIsDropped(t *testing.T) {
 	if got := next(t, d); got.AuthReqID != good.AuthReqID {
 		t.Fatalf("got %q, want the good request", got.BindingMessage)
 	}
-	if n := strings.Count(logs.String(), `level=WARN msg="message dropped"`); n != len(garbage)+3 {
+	if n := strings.Count(logs.String(), "level=WARN msg=device.message_dropped"); n != len(garbage)+3 {
 		t.Fatalf("%d warnings, want %d; logs:\n%s", n, len(garbage)+3, logs.String())
 	}
 	if strings.Contains(logs.String(), good.AuthReqID) {

@@ -77,7 +77,7 @@ func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
 	reqs := make([]channel.AuthRequest, 0, len(resp.Requests))
 	for _, r := range resp.Requests {
 		if err := checkAuthRequest(&r, user, now); err != nil {
-			d.log.Warn("pending request dropped", "reason", err, "req", oauth.ReqRef(r.AuthReqID))
+			d.log.Warn("device.request_dropped", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "reason", err)
 			continue
 		}
 		reqs = append(reqs, r)
@@ -149,16 +149,16 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 	var queue []channel.AuthRequest
 	add := func(r channel.AuthRequest, source string) {
 		if seen.get(r.AuthReqID) != nil {
-			d.log.Debug("request already seen", "req", oauth.ReqRef(r.AuthReqID), "source", source)
+			d.log.Debug("device.request_seen", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "source", source)
 			return
 		}
 		if len(queue) >= maxQueued {
-			d.log.Warn("request dropped: too many waiting", "req", oauth.ReqRef(r.AuthReqID))
+			d.log.Warn("device.request_dropped", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "reason", "too many waiting")
 			return
 		}
 		seen.add(r.AuthReqID, &tracked{expiresAt: r.ExpiresAt}, d.cfg.Now().Unix())
 		queue = append(queue, r)
-		d.log.Info("request received", "req", oauth.ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
+		d.log.Info("device.request_received", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "client_id", r.ClientID, "source", source)
 	}
 	closeReq := func(id, reason, deviceID string) {
 		t := seen.get(id)
@@ -178,7 +178,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 				break
 			}
 		}
-		d.log.Info("request closed", "req", oauth.ReqRef(id), "reason", reason)
+		d.log.Info("device.request_closed", oauth.LogAttrReq, oauth.ReqRef(id), "reason", reason)
 		if t.delivered {
 			d.sendClosure(Closure{AuthReqID: id, Reason: reason, DeviceID: deviceID})
 		}
@@ -203,7 +203,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 				return
 			}
 			backoff = min(max(2*backoff, minRefreshBackoff), maxRefreshBackoff)
-			d.log.Warn("pending refresh after reconnect failed; retrying", "err", err, "in", backoff)
+			d.log.Warn("device.pending_refresh_failed", "err", err, "then", "retried", "in", backoff)
 			retry = time.After(backoff)
 			return
 		}
@@ -224,7 +224,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 		var head channel.AuthRequest
 		now := d.cfg.Now().Unix()
 		for len(queue) > 0 && queue[0].ExpiresAt <= now {
-			d.log.Info("request expired before delivery", "req", oauth.ReqRef(queue[0].AuthReqID))
+			d.log.Info("device.request_expired", oauth.LogAttrReq, oauth.ReqRef(queue[0].AuthReqID), "detail", "before it was shown")
 			queue = queue[1:]
 		}
 		if len(queue) > 0 {
@@ -243,7 +243,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 		case m := <-d.msgs:
 			if c, ok, err := parseClosed(m.Data, d.User()); ok {
 				if err != nil {
-					d.log.Warn("message dropped", "subject", m.Subject, "reason", err)
+					d.log.Warn("device.message_dropped", "subject", m.Subject, "reason", err)
 					continue
 				}
 				closeReq(c.AuthReqID, c.Reason, c.DeviceID)
@@ -251,7 +251,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			}
 			r, err := parseAuthRequest(m.Data, d.User(), d.cfg.Now())
 			if err != nil {
-				d.log.Warn("message dropped", "subject", m.Subject, "reason", err)
+				d.log.Warn("device.message_dropped", "subject", m.Subject, "reason", err)
 				continue
 			}
 			add(r, "announced")

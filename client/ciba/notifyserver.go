@@ -5,10 +5,12 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"fmt"
+	"log"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/url"
+	"strings"
 	"sync"
 	"time"
 )
@@ -77,7 +79,7 @@ func NewNotificationServer(cfg NotificationServerConfig) (*NotificationServer, e
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      30 * time.Second,
 		MaxHeaderBytes:    16 << 10,
-		ErrorLog:          slog.NewLogLogger(cfg.Logger.Handler(), slog.LevelDebug),
+		ErrorLog:          log.New(httpErrorLog{cfg.Logger}, "", 0),
 		TLSConfig:         &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12},
 	}
 	go func() {
@@ -110,4 +112,13 @@ func (s *NotificationServer) Close() error {
 	}
 	<-s.done
 	return err
+}
+
+// httpErrorLog sends net/http's own log lines (TLS handshake errors and
+// the like) to the logger at debug level, as ciba.http_server_error.
+type httpErrorLog struct{ l *slog.Logger }
+
+func (w httpErrorLog) Write(p []byte) (int, error) {
+	w.l.Debug("ciba.http_server_error", "detail", strings.TrimSpace(string(p)))
+	return len(p), nil
 }

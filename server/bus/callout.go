@@ -138,12 +138,12 @@ func (c *Callout) SetDevices(grants []DeviceGrant) error {
 // connection is not this OP's to admit.
 func (c *Callout) handle(m *nats.Msg) {
 	if m.Header.Get("Nats-Server-Xkey") != "" {
-		c.cfg.Logger.Warn("auth callout: encrypted requests (xkey) are not supported; drop xkey from auth_callout")
+		c.cfg.Logger.Warn("callout.request_dropped", "reason", "encrypted requests (xkey) are not supported; drop xkey from auth_callout")
 		return
 	}
 	req, err := jwt.DecodeAuthorizationRequestClaims(string(m.Data))
 	if err != nil {
-		c.cfg.Logger.Warn("auth callout: malformed request", "err", err)
+		c.cfg.Logger.Warn("callout.request_dropped", "reason", "malformed", "err", err)
 		return
 	}
 	grant, verdict := c.decide(req)
@@ -152,7 +152,7 @@ func (c *Callout) handle(m *nats.Msg) {
 		return
 	case calloutRefuse:
 		c.respond(m, req, "", "not authorized")
-		c.cfg.Logger.Info("auth callout: refused", "host", req.ClientInformation.Host)
+		c.cfg.Logger.Info("callout.refused", "host", req.ClientInformation.Host, "reason", "a wrong nonce signature")
 		return
 	}
 	uc := jwt.NewUserClaims(req.UserNkey)
@@ -169,7 +169,7 @@ func (c *Callout) handle(m *nats.Msg) {
 	}
 	ujwt, err := uc.Encode(c.cfg.Issuer)
 	if err != nil {
-		c.cfg.Logger.Error("auth callout: sign user JWT", "err", err)
+		c.cfg.Logger.Error("callout.sign_failed", "what", "user JWT", "err", err)
 		return
 	}
 	c.respond(m, req, ujwt, "")
@@ -229,10 +229,10 @@ func (c *Callout) respond(m *nats.Msg, req *jwt.AuthorizationRequestClaims, ujwt
 	rc.Error = errMsg
 	token, err := rc.Encode(c.cfg.Issuer)
 	if err != nil {
-		c.cfg.Logger.Error("auth callout: sign response", "err", err)
+		c.cfg.Logger.Error("callout.sign_failed", "what", "response", "err", err)
 		return
 	}
 	if err := m.Respond([]byte(token)); err != nil {
-		c.cfg.Logger.Warn("auth callout: respond", "err", err)
+		c.cfg.Logger.Warn("callout.respond_failed", "err", err)
 	}
 }

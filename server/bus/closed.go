@@ -107,7 +107,7 @@ func (r *Responder) publishClosed(authReqID, user, reason, deviceID string) {
 		return
 	}
 	if err := r.cfg.Conn.Publish(channel.UserRequestsSubject(r.cfg.Realm, user), b); err != nil {
-		r.log.Warn("request.closed not published", "req", oauth.ReqRef(authReqID), "err", err)
+		r.log.Warn("channel.publish_failed", oauth.LogAttrReq, oauth.ReqRef(authReqID), "message", "request.closed", "err", err)
 	}
 }
 

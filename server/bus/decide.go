@@ -32,7 +32,7 @@ func (r *Responder) sender(subject, reply string) (*registry.Device, *refusal) {
 	case errors.Is(err, registry.ErrNotFound):
 		return nil, &refusal{channel.ErrUnknownDevice, "no such device; enroll"}
 	case err != nil:
-		r.log.Error("device lookup failed", "err", err)
+		r.log.Error("channel.device_lookup_failed", "err", err)
 		return nil, &refusal{channel.ErrInternal, "internal error"}
 	case dev.Revoked():
 		return dev, &refusal{channel.ErrDeviceRevoked, "this device was revoked"}
@@ -49,7 +49,7 @@ func (r *Responder) pending(ctx context.Context, d Decider, subject, reply strin
 		if dev != nil {
 			user = dev.User
 		}
-		r.log.Warn("pending list refused", "code", f.code, "device", id, "user", user, "reason", f.desc)
+		r.log.Warn("channel.pending_refused", "code", f.code, "device", id, "user", user, "reason", f.desc)
 		return channel.PendingResponse{Version: channel.Version, Requests: []channel.AuthRequest{}, Error: f.code, ErrorDescription: f.desc}
 	}
 	dev, bad := r.sender(subject, reply)
@@ -65,7 +65,7 @@ func (r *Responder) pending(ctx context.Context, d Decider, subject, reply strin
 	}
 	reqs, err := d.Pending(ctx, dev.User)
 	if err != nil {
-		r.log.Error("pending list failed", "err", err)
+		r.log.Error("channel.pending_failed", "err", err)
 		return fail(dev, refusal{channel.ErrInternal, "internal error"})
 	}
 	return channel.PendingResponse{Version: channel.Version, Requests: reqs}
@@ -79,7 +79,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	deviceID, user, reqRef := deviceFromSubject(subject), "", ""
 	var entry *jtiEntry // the jti of this decision, once recorded
 	refuse := func(f refusal) any {
-		r.log.Warn("decision refused", "code", f.code, "device", deviceID, "user", user, "req", reqRef, "reason", f.desc)
+		r.log.Warn("decision.refused", "code", f.code, "device", deviceID, "user", user, oauth.LogAttrReq, reqRef, "reason", f.desc)
 		r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDecisionRefused, Time: now.UnixMilli(), AtMicros: now.UnixMicro(),
 			ReqRef: reqRef, User: user, Detail: f.code})
 		res := channel.DecisionResult{Version: channel.Version, Error: f.code, ErrorDescription: f.desc}
@@ -104,7 +104,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	}
 	key, err := dev.PublicKey()
 	if err != nil {
-		r.log.Error("device key unusable", "device", dev.ID, "err", err)
+		r.log.Error("channel.device_key_unusable", "device", dev.ID, "err", err)
 		return refuse(refusal{channel.ErrInternal, "internal error"})
 	}
 	var claims channel.DecisionClaims
@@ -143,7 +143,7 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	case resent && entry.settled:
 		// The same device sent the very same JWT again (its first answer
 		// was lost): the original outcome, and nothing applied twice.
-		r.log.Info("decision resent: answered as before", "device", dev.ID, "user", dev.User, "req", reqRef,
+		r.log.Info("decision.resent", "device", dev.ID, "user", dev.User, oauth.LogAttrReq, reqRef, "detail", "the same decision JWT; answered as before",
 			"accepted", entry.result.Accepted, "code", entry.result.Error)
 		return entry.result
 	}
@@ -167,12 +167,12 @@ func (r *Responder) decide(ctx context.Context, d Decider, subject, reply string
 	case errors.Is(err, authreq.ErrLapsed):
 		return refuse(refusal{channel.ErrBadMessage, "the decision's claims are invalid or expired"})
 	case err != nil:
-		r.log.Error("decision failed", "err", err)
+		r.log.Error("decision.failed", oauth.LogAttrReq, reqRef, "err", err)
 		return refuse(refusal{channel.ErrInternal, "internal error"})
 	}
-	// The decision's event and the devices' closed notice come from the
-	// request's transition (Transition), once, whoever applied it.
-	r.log.Debug("decision answered", "device", dev.ID, "user", dev.User, "req", reqRef, "verdict", claims.Verdict)
+	// The decision's event, its log line (authreq.approved or
+	// authreq.denied, with the device) and the devices' closed notice come
+	// from the request's transition (Transition), once, whoever applied it.
 	res := channel.DecisionResult{Version: channel.Version, Accepted: true}
 	r.settleJTI(entry, res)
 	return res

@@ -117,7 +117,7 @@ func (r *Responder) subscribeDevice(id string) (*deviceLane, error) {
 		lane.conn, err = c.ConnectOP(nats.Name("ciba-op device "+id), nats.MaxReconnects(-1), nats.ReconnectWait(time.Second),
 			nats.ErrorHandler(func(_ *nats.Conn, sub *nats.Subscription, err error) {
 				if !errors.Is(err, nats.ErrSlowConsumer) { // counted by reportDropped
-					r.log.Warn("nats error", "device", id, "err", err)
+					r.log.Warn("nats.error", "device", id, "err", err)
 				}
 			}))
 		if err != nil {
@@ -163,11 +163,11 @@ func (l *deviceLane) close() {
 // and answered.
 func (r *Responder) onDeviceMsg(lane *deviceLane, verb string, m *nats.Msg) {
 	if m.Reply == "" {
-		r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
+		r.log.Warn("channel.message_dropped", "subject", logSubject(m.Subject), "reason", "no reply subject")
 		return
 	}
 	if !r.deviceReplyOK(m.Subject, m.Reply) {
-		r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
+		r.log.Warn("channel.message_dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply), "reason", "a foreign reply subject")
 		return
 	}
 	now := r.cfg.Now()
@@ -186,11 +186,11 @@ func (r *Responder) onDeviceMsg(lane *deviceLane, verb string, m *nats.Msg) {
 	}
 	b, err := json.Marshal(out)
 	if err != nil {
-		r.log.Error("channel reply encoding failed", "err", err)
+		r.log.Error("channel.reply_failed", "err", err, "reason", "encoding")
 		return
 	}
 	if err := m.Respond(b); err != nil {
-		r.log.Warn("channel reply failed", "subject", logSubject(m.Subject), "err", err)
+		r.log.Warn("channel.reply_failed", "subject", logSubject(m.Subject), "err", err)
 	}
 }
 
@@ -205,7 +205,7 @@ func (r *Responder) reportLimited(lane *deviceLane, now time.Time) {
 	n := lane.limited
 	lane.limited, lane.reported = 0, now
 	lane.mu.Unlock()
-	r.log.Warn("device rate limited", "device", lane.id, "refused", n)
+	r.log.Warn("channel.device_rate_limited", "device", lane.id, "refused", n)
 }
 
 // reportDropped logs the messages NATS dropped for each device since the
@@ -221,7 +221,7 @@ func (r *Responder) reportDropped() {
 			}
 		}
 		if total > lane.dropped {
-			r.log.Warn("device messages dropped: its queue is full", "device", id, "dropped", total-lane.dropped)
+			r.log.Warn("channel.device_messages_dropped", "device", id, "dropped", total-lane.dropped, "reason", "its queue is full")
 			lane.dropped = total
 		}
 	}

@@ -27,7 +27,7 @@ func (r *Responder) hello(ctx context.Context, data []byte) {
 	var in channel.EnrollHello
 	if len(data) > maxHello || json.Unmarshal(data, &in) != nil || in.Version != channel.Version ||
 		channel.ValidNKeyToken(in.NKey) != nil || !nkeys.IsValidPublicUserKey(in.NKey) {
-		r.log.Debug("enrollment hello dropped: not a version 1 hello with a user nkey")
+		r.log.Debug("enroll.hello_dropped", "reason", "not a version 1 hello with a user nkey")
 		return
 	}
 	now := r.cfg.Now()
@@ -49,13 +49,13 @@ func (r *Responder) hello(ctx context.Context, data []byte) {
 	if len(r.tickets) >= r.limit.lim.MaxTickets || !r.limit.ticket(now) {
 		r.mu.Unlock()
 		// Debug: a flood must not flood the log too.
-		r.log.Debug("enrollment hello limited")
+		r.log.Debug("enroll.hello_limited")
 		return
 	}
 	r.tickets[in.NKey] = now.Add(r.limit.lim.TicketTTL)
 	r.mu.Unlock()
 	if err := r.SyncDevices(ctx); err != nil {
-		r.log.Error("enrollment: admitting an nkey failed", "err", err)
+		r.log.Error("enroll.admit_failed", "err", err)
 	}
 }
 
@@ -96,7 +96,7 @@ func (r *Responder) expireTickets(now time.Time) {
 	r.mu.Unlock()
 	if pruned {
 		if err := r.SyncDevices(context.Background()); err != nil {
-			r.log.Error("device sync failed", "err", err)
+			r.log.Error("channel.device_sync_failed", "err", err)
 		}
 	}
 }
@@ -111,7 +111,7 @@ func (r *Responder) expireTickets(now time.Time) {
 func (r *Responder) enroll(ctx context.Context, source string, data []byte) any {
 	user := ""
 	fail := func(code, desc string) any {
-		r.log.Warn("enrollment refused", "code", code, "user", user, "reason", desc)
+		r.log.Warn("enroll.refused", "code", code, "user", user, "reason", desc)
 		return channel.EnrollResponse{Version: channel.Version, Error: code, ErrorDescription: desc}
 	}
 	var in channel.EnrollRequest
@@ -140,17 +140,17 @@ func (r *Responder) enroll(ctx context.Context, source string, data []byte) any 
 	}
 	if ok, why := r.limit.allow(in.User, source, r.cfg.Now()); !ok {
 		// Debug: a flood must not flood the log too.
-		r.log.Debug("enrollment attempt limited", "user", user, "reason", why)
+		r.log.Debug("enroll.limited", "user", user, "reason", why)
 		return channel.EnrollResponse{Version: channel.Version, Error: channel.ErrBadCredentials, ErrorDescription: "too many attempts; try again later"}
 	}
 	u, err := r.cfg.Users.Authenticate(in.User, in.Password)
 	if err != nil {
 		if !errors.Is(err, registry.ErrBadCredentials) {
-			r.log.Error("enrollment failed", "err", err)
+			r.log.Error("enroll.failed", "err", err)
 			return fail(channel.ErrInternal, "internal error")
 		}
 		if d := r.limit.result(in.User, source, false, r.cfg.Now()); d > 0 {
-			r.log.Warn("enrollment locked for one source after repeated wrong passwords", "user", user, "for", d)
+			r.log.Warn("enroll.locked", "reason", "repeated wrong passwords from one source", "user", user, "for", d)
 		}
 		return fail(channel.ErrBadCredentials, "bad credentials")
 	}
@@ -170,10 +170,10 @@ func (r *Responder) enroll(ctx context.Context, source string, data []byte) any 
 	delete(r.tickets, in.NKey) // the device's grant includes enrollment
 	r.mu.Unlock()
 	if err := r.SyncDevices(ctx); err != nil {
-		r.log.Error("enrollment: letting the device in failed", "err", err)
+		r.log.Error("enroll.admit_failed", "err", err)
 		return fail(channel.ErrInternal, "internal error")
 	}
-	r.log.Info("device enrolled", "user", dev.User, "device", dev.ID, "name", dev.Name)
+	// The registry logs registry.device_enrolled: one line per event.
 	r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDeviceEnrolled, Time: r.cfg.Now().UnixMilli(), User: dev.User, Detail: dev.ID})
 	realm := r.cfg.Realm
 	return channel.EnrollResponse{

@@ -148,7 +148,7 @@ func TestFloodIsolation(t *testing.T) {
 			t.Fatalf("A's flood decided something: %+v", d)
 		}
 	}
-	if !strings.Contains(h.logs.String(), `msg="device rate limited" device=`+a.id) {
+	if !strings.Contains(h.logs.String(), "msg=channel.device_rate_limited device="+a.id) {
 		t.Errorf("the flood was not logged:\n%.2000s", h.logs)
 	}
 	slices.Sort(lat)

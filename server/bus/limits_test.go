@@ -109,7 +109,7 @@ func TestForeignReplyDropped(t *testing.T) {
 	}
 	h.wantNothing(t, bob.nc, bobInbox, "alice's device's reply to bob's device's inbox")
 
-	if n := strings.Count(h.logs.String(), "foreign reply subject dropped"); n != 5 {
+	if n := strings.Count(h.logs.String(), `reason="a foreign reply subject"`); n != 5 {
 		t.Fatalf("%d drops logged, want 5:\n%s", n, h.logs)
 	}
 }
@@ -362,7 +362,7 @@ func TestEnrollLockout(t *testing.T) {
 	if resp := try(right); resp.Error != "" || resp.DeviceID == "" {
 		t.Fatalf("right password after the lockout: %+v", resp)
 	}
-	if !strings.Contains(h.logs.String(), "enrollment locked") || strings.Contains(h.logs.String(), "s3cret-guess") {
+	if !strings.Contains(h.logs.String(), "msg=enroll.locked") || strings.Contains(h.logs.String(), "s3cret-guess") {
 		t.Fatalf("log:\n%s", h.logs)
 	}
 }

@@ -160,7 +160,7 @@ func (r *Responder) Serve(d Decider) error {
 			prev(nc, sub, err)
 			return
 		}
-		r.log.Warn("nats error", "err", err)
+		r.log.Warn("nats.error", "err", err)
 	})
 	r.syncMu.Lock()
 	r.serving = true
@@ -196,22 +196,22 @@ func (r *Responder) Serve(d Decider) error {
 			return
 		}
 		if m.Reply == "" {
-			r.log.Warn("channel message without reply subject dropped", "subject", logSubject(m.Subject))
+			r.log.Warn("channel.message_dropped", "subject", logSubject(m.Subject), "reason", "no reply subject")
 			return
 		}
 		if !r.enrollReplyOK(nkey, m.Reply) {
-			r.log.Warn("channel message with a foreign reply subject dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply))
+			r.log.Warn("channel.message_dropped", "subject", logSubject(m.Subject), "reply", logSubject(m.Reply), "reason", "a foreign reply subject")
 			return
 		}
 		ctx, cancel := context.WithTimeout(context.Background(), r.cfg.RequestTimeout)
 		defer cancel()
 		out, err := json.Marshal(r.enroll(ctx, nkey, m.Data))
 		if err != nil {
-			r.log.Error("channel reply encoding failed", "err", err)
+			r.log.Error("channel.reply_failed", "err", err, "reason", "encoding")
 			return
 		}
 		if err := m.Respond(out); err != nil {
-			r.log.Warn("channel reply failed", "subject", logSubject(m.Subject), "err", err)
+			r.log.Warn("channel.reply_failed", "subject", logSubject(m.Subject), "err", err)
 		}
 	})
 	if err == nil {
@@ -269,7 +269,7 @@ func (r *Responder) watch(stop <-chan struct{}, done chan<- struct{}) {
 			return
 		case <-t.C:
 			if err := r.SyncDevices(context.Background()); err != nil {
-				r.log.Error("device sync failed", "err", err)
+				r.log.Error("channel.device_sync_failed", "err", err)
 			}
 		case <-sec.C:
 			r.closeExpired(r.cfg.Now())
@@ -301,14 +301,14 @@ func (r *Responder) SyncDevices(ctx context.Context) error {
 		dev := &devs[i]
 		if dev.Revoked() {
 			if !r.revoked[dev.ID] && !first {
-				r.log.Info("device revoked", "device", dev.ID, "user", dev.User)
+				r.log.Info("channel.device_revoked", "device", dev.ID, "user", dev.User)
 				r.Event(ctx, channel.Event{Version: channel.Version, Type: channel.EventDeviceRevoked, Time: r.cfg.Now().UnixMilli(), User: dev.User, Detail: dev.ID})
 			}
 			r.revoked[dev.ID] = true
 			continue
 		}
 		if channel.ValidDeviceID(dev.ID) != nil {
-			r.log.Warn("device with an invalid id ignored", "device", dev.ID)
+			r.log.Warn("channel.device_ignored", "device", dev.ID, "reason", "an invalid device id")
 			continue
 		}
 		active[dev.ID] = dev

@@ -579,7 +579,7 @@ func TestDecisions(t *testing.T) {
 	if got := h.dec.decisions(); len(got) != 0 {
 		t.Fatalf("refused decisions reached the OP: %+v", got)
 	}
-	if n := strings.Count(h.logs.String(), `msg="decision refused"`); n != len(tests) {
+	if n := strings.Count(h.logs.String(), "msg=decision.refused"); n != len(tests) {
 		t.Fatalf("%d refusals logged, want %d:\n%s", n, len(tests), h.logs)
 	}
 

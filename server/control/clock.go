@@ -91,7 +91,7 @@ func (s *Server) advanceClock(w http.ResponseWriter, r *http.Request) error {
 	}
 	s.cfg.Clock.Advance(d)
 	if _, err := s.cfg.OP.Provider.NotifyExpired(r.Context()); err != nil {
-		s.cfg.Logger.Warn("control: expired_token pushes after a clock advance failed", "err", err)
+		s.cfg.Logger.Warn("control.expiry_push_failed", "err", err, "detail", "after a clock advance")
 	}
 	return writeJSON(w, http.StatusOK, s.clockState())
 }

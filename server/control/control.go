@@ -235,12 +235,12 @@ func conflict(code, format string, args ...any) *Error {
 func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
 	var e *Error
 	if !errors.As(err, &e) {
-		s.cfg.Logger.Error("control: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.cfg.Logger.Error("control.request_failed", "method", r.Method, "path", r.URL.Path, "err", err)
 		e = &Error{Status: http.StatusInternalServerError, Code: "internal_error", Description: err.Error()}
 	} else if e.Status >= 500 {
-		s.cfg.Logger.Error("control: request failed", "method", r.Method, "path", r.URL.Path, "err", err)
+		s.cfg.Logger.Error("control.request_failed", "method", r.Method, "path", r.URL.Path, "err", err)
 	} else {
-		s.cfg.Logger.Debug("control: request refused", "method", r.Method, "path", r.URL.Path, "code", e.Code)
+		s.cfg.Logger.Debug("control.request_refused", "method", r.Method, "path", r.URL.Path, "code", e.Code)
 	}
 	writeJSON(w, e.Status, map[string]string{"error": e.Code, "error_description": e.Description})
 }

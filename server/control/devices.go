@@ -147,7 +147,7 @@ func (s *Server) decide(ctx context.Context, user, authReqID string, approve boo
 	ud.mu.Lock()
 	ud.handled[authReqID] = true
 	ud.mu.Unlock()
-	s.cfg.Logger.Info("control: decision sent", "user", user, "approve", approve, "auth_req", oauth.ReqRef(authReqID))
+	s.cfg.Logger.Info("control.decision_sent", oauth.LogAttrReq, oauth.ReqRef(authReqID), "user", user, "approve", approve)
 	return nil
 }
 

@@ -218,7 +218,7 @@ func (s *Server) announced(ud *userDevice, r channel.AuthRequest) {
 		return
 	}
 	action, delay := p.decision(r)
-	s.cfg.Logger.Debug("control: policy", "user", ud.user, "action", action, "delay", delay, "auth_req", oauth.ReqRef(r.AuthReqID))
+	s.cfg.Logger.Debug("control.policy_matched", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "user", ud.user, "action", action, "delay", delay)
 	if action == ActionIgnore {
 		return
 	}
@@ -237,7 +237,7 @@ func (s *Server) announced(ud *userDevice, r channel.AuthRequest) {
 		ctx, cancel := context.WithTimeout(s.ctx, 30*time.Second)
 		defer cancel()
 		if err := s.decide(ctx, ud.user, r.AuthReqID, action == ActionApprove, nil); err != nil && s.ctx.Err() == nil {
-			s.cfg.Logger.Warn("control: a policy's decision was refused", "user", ud.user, "auth_req", oauth.ReqRef(r.AuthReqID), "err", err)
+			s.cfg.Logger.Warn("control.policy_decision_refused", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "user", ud.user, "err", err)
 		}
 	}()
 }

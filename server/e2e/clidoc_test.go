@@ -64,6 +64,7 @@ func TestCLIReference(t *testing.T) {
 		}
 		b.WriteString("\n## " + strings.Join(page, " ") + "\n\n```\n" + strings.TrimRight(string(out), "\n") + "\n```\n")
 	}
+	b.WriteString(logEventsSection(t))
 	path := filepath.Join("..", "..", "docs", "cli.md")
 	if *updateDocs {
 		if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {

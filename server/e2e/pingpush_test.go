@@ -155,14 +155,14 @@ func TestPingAndPushAsTheREADMESays(t *testing.T) {
 			} else if doc["error"] != "access_denied" {
 				t.Fatalf("--json error document %v", doc)
 			}
-			delivered := o.waitLog(t, id, "level=INFO", tt.mode+" delivered", "status=204")
+			delivered := o.waitLog(t, id, "level=INFO", "msg=notify.delivered", "mode="+tt.mode, "status=204")
 			if strings.Contains(delivered, "attempt=") && !strings.Contains(delivered, "attempt=1") {
 				t.Errorf("delivered after a retry: %s", delivered)
 			}
 			// The OP sees the 204 before the client exits: nothing failed,
 			// nothing is retried, also a little later.
 			time.Sleep(500 * time.Millisecond)
-			if bad := o.opLog(id, "level=WARN"); len(bad) > 0 || len(o.opLog(id, "delivered")) != 1 {
+			if bad := o.opLog(id, "level=WARN", "msg=notify."); len(bad) > 0 || len(o.opLog(id, "msg=notify.delivered")) != 1 {
 				t.Errorf("want exactly one delivery and no warning for %s:\n%s", id, strings.Join(o.opLog(id), "\n"))
 			}
 			if tt.mode == "ping" && !strings.Contains(res.stderr, "ping received") {
@@ -236,7 +236,7 @@ func TestPushForAnAbandonedRequestIsRefusedAndNotRetried(t *testing.T) {
 	second.waitFor(t, second.stderr, regexp.MustCompile(`waiting for the OP to push`))
 	dev := filepath.Join(t.TempDir(), "device")
 	o.authCommand(t, dev, "approve", o.pendingRef(t, dev, "first"))
-	refused := o.waitLog(t, "shop-push", "level=WARN", `msg="push failed; not retried"`, "status=401")
+	refused := o.waitLog(t, "shop-push", "level=WARN", "msg=notify.failed", `then="not retried"`, "status=401")
 	if !strings.Contains(refused, "attempt=1") || !strings.Contains(refused, "no longer waits for this request") {
 		t.Errorf("the refusal is not logged with its reason: %s", refused)
 	}
@@ -249,7 +249,7 @@ func TestPushForAnAbandonedRequestIsRefusedAndNotRetried(t *testing.T) {
 		t.Errorf("access token claims %v", at)
 	}
 	time.Sleep(time.Second) // a retry would come after 1 s
-	if n := len(o.opLog("shop-push", "push failed")); n != 1 {
+	if n := len(o.opLog("shop-push", "msg=notify.failed")); n != 1 {
 		t.Errorf("%d failed pushes logged, want 1 (no retry after a 401):\n%s", n, strings.Join(o.opLog("shop-push"), "\n"))
 	}
 }
@@ -284,7 +284,7 @@ func TestUntrustedNotificationEndpoint(t *testing.T) {
 			c := o.addNotifyClient(t, id, mode)
 			o.authenticator(t, "user", "password", "--auto", "approve", "--once")
 			res := o.client(t, c.args("--notify-cert", certFile, "--notify-key", keyFile, "--requested-expiry", "3")...)
-			line := o.waitLog(t, id, "level=WARN", mode+" failed")
+			line := o.waitLog(t, id, "level=WARN", "msg=notify.failed", "mode="+mode)
 			if !strings.Contains(line, "does not trust the notification endpoint's certificate") || !strings.Contains(line, "unknown authority") {
 				t.Errorf("the failure is not logged with its reason: %s", line)
 			}
@@ -301,7 +301,7 @@ func TestUntrustedNotificationEndpoint(t *testing.T) {
 				if strings.Contains(res.stdout, "expired") || strings.Contains(res.stderr, "✗ the request expired") {
 					t.Errorf("the client says the approved request expired:\n%s\n%s", res.stdout, res.stderr)
 				}
-				if n := len(o.opLog(id, "push failed")); n != 1 {
+				if n := len(o.opLog(id, "msg=notify.failed")); n != 1 {
 					t.Errorf("%d failed pushes, want 1: an untrusted certificate is not retried", n)
 				}
 			}

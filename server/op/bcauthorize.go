@@ -273,6 +273,6 @@ func (p *Provider) announce(r *http.Request, req *store.Request, client *authent
 	}
 	msg := authRequestMessage(req, client.Name)
 	if err := p.cfg.Announcer.Announce(r.Context(), msg); err != nil {
-		p.log.Error("announce failed", "req", oauth.ReqRef(req.ID), "err", err)
+		p.log.Error("announce.failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err)
 	}
 }

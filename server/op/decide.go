@@ -24,7 +24,7 @@ func (p *Provider) Decide(ctx context.Context, user, authReqID string, v authreq
 		return err
 	}
 	if !applied {
-		p.log.Info("decision resent: answered as before", "req", oauth.ReqRef(authReqID), "user", user, "device", v.Device)
+		p.log.Info("decision.resent", oauth.LogAttrReq, oauth.ReqRef(authReqID), "user", user, "device", v.Device, "detail", "answered as before")
 		return nil
 	}
 	p.notifyDecision(req)

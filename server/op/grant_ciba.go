@@ -40,19 +40,19 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 	var slow *authreq.SlowDownError
 	switch {
 	case errors.Is(err, authreq.ErrUnknown):
-		return oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id is unknown or was not issued to this client")
+		return refusedFor(id, oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id is unknown or was not issued to this client"))
 	case errors.Is(err, authreq.ErrRedeemed):
-		return oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id has already been used")
+		return refusedFor(id, oauth.TokenError(oauth.ErrInvalidGrant, "auth_req_id has already been used"))
 	case errors.Is(err, authreq.ErrExpired):
-		return oauth.TokenError(oauth.ErrExpiredToken, "auth_req_id has expired")
+		return refusedFor(id, oauth.TokenError(oauth.ErrExpiredToken, "auth_req_id has expired"))
 	case errors.Is(err, authreq.ErrDenied):
-		return oauth.TokenError(oauth.ErrAccessDenied, "the user denied the request")
+		return refusedFor(id, oauth.TokenError(oauth.ErrAccessDenied, "the user denied the request"))
 	case errors.Is(err, authreq.ErrPending):
 		return oauth.TokenError(oauth.ErrAuthorizationPending, "the user has not decided yet")
 	case errors.As(err, &slow):
 		return oauth.TokenError(oauth.ErrSlowDown, "polling too often; wait at least %d s between polls", int(slow.Interval/time.Second))
 	case err != nil:
-		return err
+		return refusedFor(id, err)
 	}
 
 	resp, m, err := p.mintTokens(r.Context(), grant{
@@ -64,7 +64,7 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 		// Nothing was issued: give the request back so the client can
 		// poll again.
 		p.unredeem(r, req, m)
-		return err
+		return refusedFor(id, err)
 	}
 	writeJSONStatus(w, http.StatusOK, resp)
 	return nil
@@ -77,10 +77,10 @@ func (p *Provider) unredeem(r *http.Request, req *store.Request, m minted) {
 	ctx := r.Context()
 	if m.AccessTokenID != "" {
 		if err := p.cfg.Tokens.RevokeAccessToken(ctx, m.AccessTokenID, m.AccessTokenExp); err != nil {
-			p.log.Error("token: revoking an undelivered access token failed", "req", oauth.ReqRef(req.ID), "err", err)
+			p.log.Error("token.revoke_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err)
 		}
 	}
 	if err := p.life.Unredeem(ctx, req); err != nil {
-		p.log.Error("token: giving the request back after a failure failed", "req", oauth.ReqRef(req.ID), "err", err)
+		p.log.Error("token.unredeem_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err)
 	}
 }

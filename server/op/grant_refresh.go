@@ -81,7 +81,7 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 		if rerr := p.revokeFamily(r.Context(), replayed, now); rerr != nil {
 			return rerr
 		}
-		p.log.Warn("refresh token replayed; its family is revoked", "client_id", client.ID, "token", tokenRef(raw))
+		p.log.Warn("token.refresh_replayed", "client_id", client.ID, "token", tokenRef(raw))
 		return err
 	case err != nil:
 		return err
@@ -103,14 +103,14 @@ func (p *Provider) grantRefresh(w http.ResponseWriter, r *http.Request, client *
 		if rerr := p.cfg.Tokens.RevokeAccessToken(r.Context(), m.AccessTokenID, m.AccessTokenExp); rerr != nil {
 			return rerr
 		}
-		p.log.Warn("refresh raced with a replay; the new tokens are revoked", "client_id", client.ID, "token", tokenRef(raw))
+		p.log.Warn("token.refresh_raced", "client_id", client.ID, "token", tokenRef(raw))
 		return oauth.TokenError(oauth.ErrInvalidGrant, "the refresh token was revoked")
 	case err != nil:
 		// Nothing was issued: give the token back so the client can retry.
 		p.unspendToken(r, tok, m)
 		return err
 	}
-	p.log.Info("tokens refreshed", "client_id", client.ID, "user", tok.User, "token", tokenRef(raw))
+	p.log.Info("token.refreshed", "client_id", client.ID, "user", tok.User, "token", tokenRef(raw))
 	writeJSONStatus(w, http.StatusOK, resp)
 	return nil
 }
@@ -122,7 +122,7 @@ func (p *Provider) unspendToken(r *http.Request, tok *store.Token, m minted) {
 	ctx := r.Context()
 	if m.AccessTokenID != "" {
 		if err := p.cfg.Tokens.RevokeAccessToken(ctx, m.AccessTokenID, m.AccessTokenExp); err != nil {
-			p.log.Error("refresh: revoking an undelivered access token failed", "err", err)
+			p.log.Error("token.revoke_failed", "err", err)
 		}
 	}
 	_, err := p.cfg.Tokens.UpdateToken(ctx, tok.Hash, func(t *store.Token) error {
@@ -133,7 +133,7 @@ func (p *Provider) unspendToken(r *http.Request, tok *store.Token, m minted) {
 		return nil
 	})
 	if err != nil {
-		p.log.Error("refresh: giving the token back after a failure failed", "err", err)
+		p.log.Error("token.unspend_failed", "err", err)
 	}
 }
 

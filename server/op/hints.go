@@ -82,8 +82,7 @@ func (p *Provider) loginHintTokenSubject(c *registry.Client, token string) (stri
 	}
 	claims, _, err := verifyJWS(token, p.clientAlgs(), clientKeys(c.JWKS))
 	if err != nil {
-		p.log.Warn("login_hint_token refused", "client_id", c.ID, "reason", err.Error())
-		return "", bad("not a JWT signed with a registered key of the client")
+		return "", oauth.BackchannelError(oauth.ErrInvalidRequest, "login_hint_token: not a JWT signed with a registered key of the client").WithCause(err)
 	}
 	if iss, _, _ := claimString(claims, "iss"); iss != c.ID {
 		return "", bad("iss must be the client_id")
@@ -155,8 +154,7 @@ func (p *Provider) idTokenHintSubject(clientID, token string) (string, error) {
 	}
 	claims, header, err := verifyJWS(token, idTokenHintAlgs(), p.keys.jwks.Keys)
 	if err != nil {
-		p.log.Warn("id_token_hint refused", "client_id", clientID, "reason", err.Error())
-		return "", bad("not an ID token issued by this OP")
+		return "", oauth.BackchannelError(oauth.ErrInvalidRequest, "id_token_hint: not an ID token issued by this OP").WithCause(err)
 	}
 	if typ, _ := header["typ"].(string); typ == "at+jwt" {
 		return "", bad("an access token is not an ID token")

@@ -33,8 +33,8 @@ type benchFixture struct {
 	h http.Handler
 }
 
-func newBenchFixture(b *testing.B) *benchFixture {
-	f := newFixture(b)
+func newBenchFixture(b *testing.B, opts ...func(*Config)) *benchFixture {
+	f := newFixture(b, opts...)
 	return &benchFixture{fixture: f, h: f.p.Handler()}
 }
 
@@ -85,8 +85,25 @@ func BenchmarkBCAuthorize(b *testing.B) {
 
 // BenchmarkTokenPending polls pending requests, each at most once an
 // interval, so that every answer is authorization_pending (not slow_down).
-func BenchmarkTokenPending(b *testing.B) {
-	f := newBenchFixture(b)
+func BenchmarkTokenPending(b *testing.B) { benchTokenPending(b) }
+
+// BenchmarkTokenPendingObserved is BenchmarkTokenPending with an Observer
+// that does nothing and a transition sink that does nothing: the cost of
+// observing the exchange itself.
+func BenchmarkTokenPendingObserved(b *testing.B) {
+	benchTokenPending(b, func(c *Config) {
+		c.Observer = nopObserver{}
+		c.Transitions = authreq.SinkFunc(func(context.Context, authreq.Event) {})
+	})
+}
+
+type nopObserver struct{}
+
+func (nopObserver) Exchange(context.Context, Exchange)         {}
+func (nopObserver) Notification(context.Context, Notification) {}
+
+func benchTokenPending(b *testing.B, opts ...func(*Config)) {
+	f := newBenchFixture(b, opts...)
 	const pool = 256
 	ids := f.startN(b, pool)
 	cert := f.certs["client1"]

@@ -276,14 +276,14 @@ func (p *Provider) Close() error {
 func (p *Provider) notifyDecision(req *store.Request) {
 	client, err := p.cfg.Clients.Client(req.ClientID)
 	if err != nil {
-		p.log.Error("notification: client lookup failed", "req", oauth.ReqRef(req.ID), "client_id", req.ClientID, "err", err)
+		p.log.Error("notify.client_lookup_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", req.ClientID, "err", err)
 		return
 	}
 	if client.DeliveryMode != oauth.ModePing && client.DeliveryMode != oauth.ModePush {
 		return
 	}
 	if req.NotificationToken == "" {
-		p.log.Error("notification not sent: the request has no client_notification_token", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
+		p.log.Error("notify.not_sent", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "reason", "the request has no client_notification_token")
 		return
 	}
 	req = req.Clone()
@@ -295,7 +295,7 @@ func (p *Provider) notifyDecision(req *store.Request) {
 		}
 	})
 	if !started {
-		p.log.Warn("notification not sent: the provider is closed", "req", oauth.ReqRef(req.ID), "client_id", client.ID)
+		p.log.Warn("notify.not_sent", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "reason", "the provider is closed")
 	}
 }
 
@@ -306,16 +306,16 @@ func (p *Provider) notifyDecision(req *store.Request) {
 func (p *Provider) ping(ctx context.Context, client *registry.Client, req *store.Request) {
 	p.notifyOnce(ctx, client, req, struct {
 		AuthReqID string `json:"auth_req_id"`
-	}{req.ID}, NotifyPing, KindPing, "ping", "the client can still poll")
+	}{req.ID}, NotifyPing, KindPing, "the client can still poll")
 }
 
 // notifyOnce makes one delivery of body to the client's notification
 // endpoint, records the attempt, shows it to Config.Observer as a
-// notification of mode and kind and logs its outcome as "<what> delivered",
-// "<what> refused by the client; <afterFailure>" or "<what> failed;
-// <afterFailure>". It never retries: the ping (CIBA Core 1.0 §10.2) and the
-// expired_token push (§12) are sent once.
-func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req *store.Request, body any, mode, kind, what, afterFailure string) {
+// notification of mode and kind and logs its outcome as notify.delivered or
+// notify.failed (with the reason, and afterFailure as "then"). It never
+// retries: the ping (CIBA Core 1.0 §10.2) and the expired_token push (§12)
+// are sent once.
+func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req *store.Request, body any, mode, kind, afterFailure string) {
 	start := p.cfg.Now()
 	status, err := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken, body)
 	ok := err == nil && delivered(status)
@@ -324,14 +324,15 @@ func (p *Provider) notifyOnce(ctx context.Context, client *registry.Client, req 
 	cctx, cancel := cleanupContext(ctx)
 	p.recordAttempt(cctx, req.ID, ok)
 	cancel()
-	attrs := []any{"req", oauth.ReqRef(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status}
+	attrs := []any{oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "mode", mode, "kind", kind,
+		"endpoint", client.NotificationEndpoint, "status", status}
 	switch {
 	case err != nil:
-		p.log.Warn(what+" failed; "+afterFailure, append(attrs, "err", err.Error(), "reason", deliveryProblem(status, err))...)
+		p.log.Warn("notify.failed", append(attrs, "err", err.Error(), "reason", deliveryProblem(status, err), "then", afterFailure)...)
 	case !ok:
-		p.log.Warn(what+" refused by the client; "+afterFailure, append(attrs, "reason", deliveryProblem(status, nil))...)
+		p.log.Warn("notify.failed", append(attrs, "reason", deliveryProblem(status, nil), "then", afterFailure)...)
 	default:
-		p.log.Info(what+" delivered", attrs...)
+		p.log.Info("notify.delivered", attrs...)
 	}
 }
 
@@ -376,7 +377,8 @@ func (p *Provider) push(ctx context.Context, client *registry.Client, req *store
 	for attempt := 1; ; attempt++ {
 		now := p.cfg.Now()
 		if req.Expired(now) {
-			p.log.Warn("push abandoned: the request expired", "req", oauth.ReqRef(req.ID), "client_id", client.ID, "attempts", attempt-1)
+			p.log.Warn("notify.abandoned", oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "mode", NotifyPush,
+				"reason", "the request expired", "attempts", attempt-1)
 			return
 		}
 		status, m, err := p.pushOnce(ctx, client, req, now)
@@ -387,20 +389,21 @@ func (p *Provider) push(ctx context.Context, client *registry.Client, req *store
 		}
 		p.observeNotification(ctx, Notification{Mode: NotifyPush, Kind: kind, ClientID: client.ID, Req: oauth.ReqRef(req.ID),
 			Status: status, Err: deliveryError(status, err), Start: now})
-		attrs := []any{"req", oauth.ReqRef(req.ID), "client_id", client.ID, "endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
+		attrs := []any{oauth.LogAttrReq, oauth.ReqRef(req.ID), "client_id", client.ID, "mode", NotifyPush, "kind", kind,
+			"endpoint", client.NotificationEndpoint, "status", status, "attempt", attempt}
 		// Recording the outcome and revoking undelivered tokens must
 		// happen even when Close cancelled ctx meanwhile.
 		cctx, cancel := cleanupContext(ctx)
 		if ok {
 			p.recordPushed(cctx, req)
 			cancel()
-			p.log.Info("push delivered", attrs...)
+			p.log.Info("notify.delivered", attrs...)
 			return
 		}
 		p.recordAttempt(cctx, req.ID, false)
 		if m != nil {
 			if rerr := p.revokeMinted(cctx, *m, now); rerr != nil {
-				p.log.Error("push: revoking undelivered tokens failed", "req", oauth.ReqRef(req.ID), "err", rerr)
+				p.log.Error("notify.revoke_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", rerr)
 			}
 		}
 		cancel()
@@ -410,10 +413,10 @@ func (p *Provider) push(ctx context.Context, client *registry.Client, req *store
 		}
 		attrs = append(attrs, "reason", deliveryProblem(status, err))
 		if !retry || attempt >= maxPushAttempts || ctx.Err() != nil || errors.Is(err, errNotHTTPS) || errors.Is(err, errTransactionFailed) {
-			p.log.Warn("push failed; not retried", attrs...)
+			p.log.Warn("notify.failed", append(attrs, "then", "not retried")...)
 			return
 		}
-		p.log.Warn("push failed; will retry", attrs...)
+		p.log.Warn("notify.failed", append(attrs, "then", "retried")...)
 		t := time.NewTimer(p.notifier.backoff(attempt))
 		select {
 		case <-ctx.Done():
@@ -438,7 +441,7 @@ func (p *Provider) pushOnce(ctx context.Context, client *registry.Client, req *s
 		Details: req.GrantedDetails, AuthReqID: req.ID,
 	}, now)
 	if err != nil {
-		p.log.Error("push: minting tokens failed; sending transaction_failed", "req", oauth.ReqRef(req.ID), "err", err)
+		p.log.Error("notify.mint_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err, "then", "transaction_failed is pushed")
 		status, perr := p.notifier.post(ctx, client.NotificationEndpoint, req.NotificationToken,
 			pushError{Error: oauth.ErrTransactionFailed, ErrorDescription: "the tokens could not be issued", AuthReqID: req.ID})
 		if perr == nil {
@@ -463,7 +466,7 @@ func cleanupContext(ctx context.Context) (context.Context, context.CancelFunc) {
 // recordAttempt counts a call to the notification endpoint on the request.
 func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 	if err := p.life.RecordNotification(ctx, id, ok); err != nil && !errors.Is(err, context.Canceled) {
-		p.log.Error("notification: recording the attempt failed", "req", oauth.ReqRef(id), "err", err)
+		p.log.Error("notify.record_failed", oauth.LogAttrReq, oauth.ReqRef(id), "err", err)
 	}
 }
 
@@ -471,6 +474,6 @@ func (p *Provider) recordAttempt(ctx context.Context, id string, ok bool) {
 // consumed, as a redeemed one (CIBA Core 1.0 §10.3.1).
 func (p *Provider) recordPushed(ctx context.Context, req *store.Request) {
 	if _, err := p.life.RecordPushed(ctx, req.ID); err != nil {
-		p.log.Error("push: recording the delivery failed", "req", oauth.ReqRef(req.ID), "err", err)
+		p.log.Error("notify.record_failed", oauth.LogAttrReq, oauth.ReqRef(req.ID), "err", err)
 	}
 }

@@ -54,7 +54,8 @@ func (p *Provider) NotifyExpired(ctx context.Context) (int, error) {
 			return n, err
 		}
 		if claimed.NotificationToken == "" {
-			p.log.Error("expired_token not pushed: the request has no client_notification_token", "req", oauth.ReqRef(claimed.ID), "client_id", client.ID)
+			p.log.Error("notify.not_sent", oauth.LogAttrReq, oauth.ReqRef(claimed.ID), "client_id", client.ID, "kind", KindError,
+				"reason", "the request has no client_notification_token")
 			continue
 		}
 		started := p.notifier.spawn(func(ctx context.Context) { p.pushExpired(ctx, client, claimed) })
@@ -75,12 +76,12 @@ func (p *Provider) releaseExpiryPush(claimed *store.Request) {
 	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
 	defer cancel()
 	if err := p.life.ReleaseExpiryPush(ctx, claimed); err != nil && !errors.Is(err, authreq.ErrClaimed) {
-		p.log.Error("expired_token: releasing the claim failed", "req", oauth.ReqRef(claimed.ID), "err", err)
+		p.log.Error("notify.release_failed", oauth.LogAttrReq, oauth.ReqRef(claimed.ID), "err", err)
 	}
 }
 
 // pushExpired makes the one expired_token delivery of req (CIBA Core 1.0
 // §12) and records it.
 func (p *Provider) pushExpired(ctx context.Context, client *registry.Client, req *store.Request) {
-	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, NotifyPush, KindError, "expired_token push", "not retried")
+	p.notifyOnce(ctx, client, req, pushError{Error: oauth.ErrExpiredToken, AuthReqID: req.ID}, NotifyPush, KindError, "not retried")
 }

@@ -74,15 +74,15 @@ func TestNotificationFailuresAreLoggedWithTheirReason(t *testing.T) {
 		want    []string
 	}{
 		{"ping to an untrusted certificate", "pinger", true, nil, false, 0,
-			[]string{"level=WARN", `msg="ping failed; the client can still poll"`, "certificate signed by unknown authority", "does not trust the notification endpoint's certificate"}},
+			[]string{"level=WARN", "msg=notify.failed", "mode=ping", `then="the client can still poll"`, "certificate signed by unknown authority", "does not trust the notification endpoint's certificate"}},
 		{"push to an untrusted certificate", "pusher", true, nil, false, 0,
-			[]string{"level=WARN", `msg="push failed; not retried"`, "does not trust the notification endpoint's certificate"}},
+			[]string{"level=WARN", "msg=notify.failed", "mode=push", `then="not retried"`, "does not trust the notification endpoint's certificate"}},
 		{"pushed denial refused with 401", "pusher", false, status(http.StatusUnauthorized), true, 1,
-			[]string{"level=WARN", `msg="push failed; not retried"`, "status=401", "no longer waits for this request"}},
+			[]string{"level=WARN", "msg=notify.failed", "mode=push", `then="not retried"`, "status=401", "no longer waits for this request"}},
 		{"pushed tokens refused with 400", "pusher", true, status(http.StatusBadRequest), true, 1,
-			[]string{"level=WARN", `msg="push failed; not retried"`, "status=400", "not sent again"}},
+			[]string{"level=WARN", "msg=notify.failed", "mode=push", `then="not retried"`, "status=400", "not sent again"}},
 		{"ping refused with 401", "pinger", true, status(http.StatusUnauthorized), true, 1,
-			[]string{"level=WARN", `msg="ping refused by the client; the client can still poll"`, "status=401"}},
+			[]string{"level=WARN", "msg=notify.failed", "mode=ping", `then="the client can still poll"`, "status=401"}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -103,7 +103,7 @@ func TestNotificationFailuresAreLoggedWithTheirReason(t *testing.T) {
 			if got := logs.lines(tt.want...); len(got) != 1 {
 				t.Errorf("want one log line with %q, got:\n%s", tt.want, logs)
 			}
-			if got := logs.lines("will retry"); len(got) != 0 && tt.trusted {
+			if got := logs.lines("then=retried"); len(got) != 0 && tt.trusted {
 				t.Errorf("a 4xx was retried:\n%s", logs)
 			}
 		})

@@ -32,7 +32,7 @@ func TestRefusalLogsOnceWithCause(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("%d log lines, want one:\n%s", len(lines), logs.String())
 	}
-	for _, want := range []string{`msg="request refused"`, "endpoint=bc-authorize", "error=invalid_client", "status=401",
+	for _, want := range []string{"msg=endpoint.refused", "endpoint=bc-authorize", "error=invalid_client", "status=401",
 		`cause="client client1 (tls_client_auth): certificate does not carry the registered subject"`} {
 		if !strings.Contains(lines[0], want) {
 			t.Errorf("log line lacks %s:\n%s", want, lines[0])

@@ -51,7 +51,6 @@ func (p *Provider) requestParams(client *authenticatedClient, form url.Values) (
 	}
 	params, err := p.parseRequestObject(client.Client, form.Get(oauth.ParamRequest))
 	if err != nil {
-		p.log.Warn("request object refused", "client_id", client.ID, "reason", err.Error())
 		return nil, bad("request object: %s", err.Error())
 	}
 	return params, nil

@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/http"
 	"net/url"
 	"strconv"
@@ -54,13 +53,51 @@ func (p *Provider) clientEndpoint(name string, h clientHandlerFunc, kind endpoin
 			return err
 		}
 		noteClient(w, client.ID)
-		return h(w, r, form, client)
+		err = h(w, r, form, client)
+		switch e := err.(type) {
+		case nil:
+			return nil
+		case *refusal:
+			e.clientID = client.ID
+			return e
+		case *oauth.Error:
+			if pollNoise(e) {
+				return e // not logged: the transition authreq.polled is
+			}
+		}
+		return &refusal{error: err, clientID: client.ID}
 	}, kind)
 }
 
+// refusal is an endpoint's error with what it concerns, for the log line
+// endpoint() writes: the authenticated client and the auth_req_id (logged
+// as its reference, oauth.ReqRef).
+type refusal struct {
+	error
+	clientID  string
+	authReqID string
+}
+
+func (e *refusal) Unwrap() error { return e.error }
+
+// refusedFor marks err as concerning the request authReqID.
+func refusedFor(authReqID string, err error) error {
+	return &refusal{error: err, authReqID: authReqID}
+}
+
+// pollNoise reports the answers to a poll that only say "not yet"
+// (authorization_pending, slow_down; CIBA Core 1.0 §11): the request's
+// transition authreq.polled logs them, at debug level.
+func pollNoise(e *oauth.Error) bool {
+	return e.Code == oauth.ErrAuthorizationPending || e.Code == oauth.ErrSlowDown
+}
+
 // endpoint adapts a handlerFunc: every error becomes an OAuth error
-// response, logged at a level implied by its status, with internal causes
-// kept out of error_description.
+// response, logged as endpoint.refused at a level implied by its status
+// (with the client and the request's reference when known, and the
+// internal cause), with internal causes kept out of error_description.
+// Polls answered authorization_pending or slow_down are not logged here:
+// their transition is (authreq.polled).
 func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		err := h(w, r)
@@ -69,25 +106,9 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 		}
 		oe := toOAuthError(err, kind)
 		noteError(w, oe.Code)
-		level := slog.LevelWarn
-		switch {
-		case oe.Code == oauth.ErrTemporarilyUnavailable:
-			level = slog.LevelWarn // load shedding or a deliberate test throttle, not a fault
-		case oe.Status >= 500:
-			level = slog.LevelError
-		case oe.Code == oauth.ErrAuthorizationPending || oe.Code == oauth.ErrSlowDown:
-			level = slog.LevelDebug
+		if !pollNoise(oe) {
+			p.logRefusal(r, name, err, oe)
 		}
-		attrs := []any{"endpoint", name, "error", oe.Code, "status", oe.Status}
-		if oe.Status >= 500 && oe.Cause == nil {
-			attrs = append(attrs, "cause", err.Error())
-		} else if oe.Description != "" {
-			attrs = append(attrs, "description", oe.Description)
-		}
-		if oe.Cause != nil {
-			attrs = append(attrs, "cause", oe.Cause.Error())
-		}
-		p.log.Log(r.Context(), level, "request refused", attrs...)
 		if oe.Code == oauth.ErrInvalidClient && oe.Status == http.StatusUnauthorized && usedBasicAuth(r) {
 			// RFC 6749 §5.2: the client tried the Basic scheme
 			// (client_secret_basic), so the 401 carries its challenge.
@@ -95,6 +116,35 @@ func (p *Provider) endpoint(name string, h handlerFunc, kind endpointKind) http.
 		}
 		writeError(w, oe)
 	})
+}
+
+// logRefusal logs an endpoint's error err, answered as oe, in one line
+// endpoint.refused: at error level for a 5xx, else at warn level.
+func (p *Provider) logRefusal(r *http.Request, endpoint string, err error, oe *oauth.Error) {
+	attrs := []any{"endpoint", endpoint, "error", oe.Code, "status", oe.Status}
+	var rf *refusal
+	if errors.As(err, &rf) {
+		if rf.authReqID != "" {
+			attrs = append(attrs, oauth.LogAttrReq, oauth.ReqRef(rf.authReqID))
+		}
+		if rf.clientID != "" {
+			attrs = append(attrs, "client_id", rf.clientID)
+		}
+	}
+	if oe.Status >= 500 && oe.Cause == nil {
+		attrs = append(attrs, "cause", err.Error())
+	} else if oe.Description != "" {
+		attrs = append(attrs, "description", oe.Description)
+	}
+	if oe.Cause != nil {
+		attrs = append(attrs, "cause", oe.Cause.Error())
+	}
+	if oe.Status >= 500 && oe.Code != oauth.ErrTemporarilyUnavailable {
+		p.log.ErrorContext(r.Context(), "endpoint.refused", attrs...)
+		return
+	}
+	// temporarily_unavailable too: load shedding or a test throttle, not a fault
+	p.log.WarnContext(r.Context(), "endpoint.refused", attrs...)
 }
 
 // toOAuthError maps any error to an OAuth error: an *oauth.Error passes

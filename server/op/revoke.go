@@ -34,7 +34,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request, form url.Value
 			if err := p.cfg.Tokens.RevokeAccessToken(ctx, c.ID, c.ExpiresAt.Time); err != nil {
 				return err
 			}
-			p.log.Info("access token revoked", "client_id", client.ID, "token", tokenRef(c.ID))
+			p.log.Info("token.revoked", "client_id", client.ID, "token_type", "access_token", "token", tokenRef(c.ID))
 		}
 	} else {
 		t, err := p.cfg.Tokens.GetToken(ctx, tokenHash(raw))
@@ -46,7 +46,7 @@ func (p *Provider) revoke(w http.ResponseWriter, r *http.Request, form url.Value
 			if err := p.revokeFamily(ctx, t.Family, now); err != nil {
 				return err
 			}
-			p.log.Info("refresh token revoked with its family", "client_id", client.ID, "token", tokenRef(raw))
+			p.log.Info("token.revoked", "client_id", client.ID, "token_type", "refresh_token", "token", tokenRef(raw), "detail", "with its family")
 		}
 	}
 	w.Header().Set("Cache-Control", "no-store")

@@ -59,7 +59,7 @@ func (g *gate) release() {
 func (p *Provider) limitTokenConcurrency(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if !p.tokenGate.tryAcquire() {
-			p.log.Warn("request refused", "endpoint", "token", "error", oauth.ErrTemporarilyUnavailable,
+			p.log.Warn("endpoint.refused", "endpoint", EndpointToken, "error", oauth.ErrTemporarilyUnavailable,
 				"status", http.StatusServiceUnavailable, "description", "too many token requests in flight")
 			noteError(w, oauth.ErrTemporarilyUnavailable)
 			writeError(w, unavailable(1, "too many requests in flight; retry later"))

@@ -47,15 +47,12 @@ func (p *Provider) verifyUserCode(client *authenticatedClient, user *registry.Us
 	now := p.cfg.Now()
 	key := client.ID + "\x00" + user.ID
 	if p.userCodes.locked(key, now) {
-		p.log.Warn("user_code locked out: request refused", "client_id", client.ID, "user", user.ID)
 		return oauth.BackchannelError(oauth.ErrAccessDenied, "too many wrong user_codes; try again later")
 	}
 	if !user.CheckUserCode(params.Get(oauth.ParamUserCode)) {
 		if p.userCodes.fail(key, now) {
-			p.log.Warn("user_code locked out after repeated failures", "client_id", client.ID, "user", user.ID,
+			p.log.Warn("usercode.locked_out", "client_id", client.ID, "user", user.ID,
 				"failures", userCodeMaxFailures, "cooldown", userCodeCooldown.String())
-		} else {
-			p.log.Warn("user_code refused", "client_id", client.ID, "user", user.ID)
 		}
 		return oauth.BackchannelError(oauth.ErrInvalidUserCode, "the user_code is not the user's")
 	}

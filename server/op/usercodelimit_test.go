@@ -115,7 +115,7 @@ func TestUserCodeLockout(t *testing.T) {
 				wantError(t, r, s.status, s.errCode)
 			}
 			locked := strings.Contains(tt.name, "lock")
-			if got := strings.Contains(logs.String(), `level=WARN msg="user_code locked out after repeated failures"`); got != locked {
+			if got := strings.Contains(logs.String(), "level=WARN msg=usercode.locked_out"); got != locked {
 				t.Errorf("lockout logged at Warn: %v, want %v", got, locked)
 			}
 			if strings.Contains(logs.String(), wrong) || strings.Contains(logs.String(), right) {

@@ -66,12 +66,12 @@ func (p *Provider) userinfo(w http.ResponseWriter, r *http.Request) {
 	}
 	var be *bearerError
 	if !errors.As(err, &be) {
-		p.log.Error("userinfo failed", "cause", err.Error())
+		p.log.Error("endpoint.refused", "endpoint", EndpointUserinfo, "error", oauth.ErrServerError, "status", http.StatusInternalServerError, "cause", err.Error())
 		noteError(w, oauth.ErrServerError)
 		writeError(w, oauth.TokenError(oauth.ErrServerError, "internal error"))
 		return
 	}
-	p.log.Warn("userinfo refused", "error", be.code, "status", be.status, "description", be.description)
+	p.log.Warn("endpoint.refused", "endpoint", EndpointUserinfo, "error", be.code, "status", be.status, "description", be.description)
 	noteError(w, be.code)
 	challenge := fmt.Sprintf(`Bearer realm="%s"`, p.cfg.Issuer)
 	if be.code != "" {

@@ -16,6 +16,8 @@ const (
 	FailNATSListen = "nats-listen"
 	// FailNATSConnect: the external NATS server cannot be reached.
 	FailNATSConnect = "nats-connect"
+	// FailMetricsListen: the metrics address cannot be bound.
+	FailMetricsListen = "metrics-listen"
 	// FailStateDir: the state directory cannot be opened, created or
 	// read.
 	FailStateDir = "state-dir"
@@ -43,6 +45,8 @@ func (e *StartError) Error() string {
 		return fmt.Sprintf("oprun: embedded NATS server on %s: %v", e.Addr, e.Err)
 	case FailNATSConnect:
 		return fmt.Sprintf("oprun: NATS server %s: %v", e.Addr, e.Err)
+	case FailMetricsListen:
+		return fmt.Sprintf("oprun: metrics listener on %s: %v", e.Addr, e.Err)
 	case FailStateDir:
 		return fmt.Sprintf("oprun: state directory %s: %v", e.Addr, e.Err)
 	case FailNoJetStream:

@@ -20,6 +20,7 @@ import (
 
 	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/metrics"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/registry"
 	"github.com/cibalab/cibalab/server/store"
@@ -85,14 +86,21 @@ type Config struct {
 	// NATSURL the external server must have JetStream enabled. Ignored
 	// when Store is set.
 	Persist bool
+	// MetricsAddr, when not "", is the listen address of the metrics and
+	// health endpoints (package metrics: /metrics, /healthz, /readyz);
+	// port 0 picks a free port. They are plain HTTP and unauthenticated,
+	// so Start refuses an address that is not loopback unless
+	// MetricsAllowRemote is set.
+	MetricsAddr        string
+	MetricsAllowRemote bool
 	// DeviceLimits bounds what each enrolled device may make the OP do
 	// (bus.DeviceLimits); its zero value is the documented defaults.
 	DeviceLimits bus.DeviceLimits
 	// Provider carries the op.Config knobs (Interval, expiry bounds, token
 	// lifetimes, NotificationClient, Observer, ...). Its Issuer, Clients,
 	// Users, Store, ClientCAs, keys, Announcer, Now and Logger are set by
-	// Start. Its Transitions, when set, receives every transition after
-	// the channel responder (the NATS event stream) has.
+	// Start; its Transitions, when set, receives every transition after the
+	// channel responder.
 	Provider op.Config
 	Now      func() time.Time
 	Logger   *slog.Logger
@@ -124,10 +132,16 @@ type Server struct {
 	Store store.Store
 	// Responder is the OP's side of the NATS channel.
 	Responder *bus.Responder
+	// MetricsAddr is the address the metrics listener is bound to, ""
+	// without one (Config.MetricsAddr).
+	MetricsAddr string
+	// Metrics are the OP's metrics, nil without Config.MetricsAddr.
+	Metrics *metrics.Metrics
 
 	log     *slog.Logger
 	closers []func()
 	srv     *http.Server
+	metrics *http.Server
 	errc    chan error
 	stop    context.CancelFunc
 	done    chan struct{}
@@ -158,8 +172,11 @@ func Start(cfg Config) (*Server, error) {
 	if err := channel.ValidRealm(cfg.Realm); err != nil {
 		return nil, err
 	}
-	if cfg.NATSURL == "" && !cfg.InsecureNATSNonLoopback && !loopback(cfg.NATSAddr) {
+	if cfg.NATSURL == "" && !cfg.InsecureNATSNonLoopback && !Loopback(cfg.NATSAddr) {
 		return nil, fmt.Errorf("oprun: NATS address %q is not a loopback address: the embedded NATS server has no TLS, so enrollment passwords would cross the network in clear; listen on 127.0.0.1, use an external NATS server with TLS, or allow it explicitly (ciba-op serve --insecure-nats-non-loopback)", cfg.NATSAddr)
+	}
+	if cfg.MetricsAddr != "" && !cfg.MetricsAllowRemote && !Loopback(cfg.MetricsAddr) {
+		return nil, fmt.Errorf("oprun: metrics address %q is not a loopback address: the metrics and health endpoints are plain HTTP without authentication; listen on 127.0.0.1, or allow it explicitly (ciba-op serve --metrics-allow-remote)", cfg.MetricsAddr)
 	}
 	s := &Server{log: cfg.Logger, errc: make(chan error, 1), done: make(chan struct{})}
 	if err := s.start(cfg); err != nil {
@@ -186,6 +203,15 @@ func (s *Server) start(cfg Config) error {
 	}
 	_, port, _ := net.SplitHostPort(s.HTTPAddr)
 	s.Issuer = "https://" + net.JoinHostPort(host, port) + "/" + cfg.Realm
+
+	var metricsLn net.Listener
+	if cfg.MetricsAddr != "" {
+		if metricsLn, err = net.Listen("tcp", cfg.MetricsAddr); err != nil {
+			return &StartError{Kind: FailMetricsListen, Addr: cfg.MetricsAddr, Err: err}
+		}
+		s.closers = append(s.closers, func() { metricsLn.Close() })
+		s.MetricsAddr = metricsLn.Addr().String()
+	}
 
 	natsOpts := []nats.Option{nats.MaxReconnects(-1), nats.ReconnectWait(time.Second)}
 	if cfg.NATSURL == "" {
@@ -278,6 +304,10 @@ func (s *Server) start(cfg Config) error {
 	if pc.Store == nil {
 		pc.Store = store.NewMemory()
 	}
+	if metricsLn != nil {
+		s.Metrics = s.newMetrics(cfg, gate, pc.Store)
+		pc.Store = s.Metrics.Store(pc.Store)
+	}
 	pc.ClientCAs = dir.ClientCAPool
 	if pc.NotificationRoots, err = notificationRoots(dir, pc.NotificationRoots); err != nil {
 		return err
@@ -293,6 +323,10 @@ func (s *Server) start(cfg Config) error {
 	pc.Transitions = responder
 	if cfg.Provider.Transitions != nil {
 		pc.Transitions = sinks{responder, cfg.Provider.Transitions}
+	}
+	if s.Metrics != nil {
+		pc.Observer = op.Observers(pc.Observer, s.Metrics)
+		pc.Transitions = sinks{pc.Transitions, s.Metrics}
 	}
 	s.Store, s.Responder = pc.Store, responder
 	pc.Now = cfg.Now
@@ -336,11 +370,30 @@ func (s *Server) start(cfg Config) error {
 		ErrorLog:          log.New(&slogWriter{cfg.Logger}, "", 0),
 	}
 	go func() { s.errc <- s.srv.ServeTLS(ln, "", "") }()
+	if metricsLn != nil {
+		s.metrics = &http.Server{
+			Handler:           s.Metrics.Handler(),
+			ReadHeaderTimeout: 10 * time.Second,
+			ReadTimeout:       30 * time.Second,
+			WriteTimeout:      30 * time.Second,
+			IdleTimeout:       2 * time.Minute,
+			MaxHeaderBytes:    32 << 10,
+			ErrorLog:          log.New(&slogWriter{cfg.Logger}, "", 0),
+		}
+		go func() {
+			if err := s.metrics.Serve(metricsLn); err != nil && !errors.Is(err, http.ErrServerClosed) {
+				select {
+				case s.errc <- fmt.Errorf("metrics listener: %w", err):
+				default:
+				}
+			}
+		}()
+	}
 
 	ctx, stop := context.WithCancel(context.Background())
 	s.stop = stop
 	go s.sweep(ctx)
-	cfg.Logger.Info("ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
+	cfg.Logger.Info("op.ready", "issuer", s.Issuer, "nats", s.NATSURL, "state_dir", dir.Path())
 	return nil
 }
 
@@ -359,6 +412,11 @@ func (s *Server) Close() error {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
 		s.srv.Shutdown(ctx)
+	}
+	if s.metrics != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		s.metrics.Shutdown(ctx)
 	}
 	if s.Provider != nil {
 		s.Provider.Close() // stops pings and pushes in flight
@@ -389,15 +447,15 @@ func (s *Server) sweep(ctx context.Context) {
 			return
 		case <-expiry.C:
 			if n, err := s.Provider.NotifyExpired(ctx); err != nil && ctx.Err() == nil {
-				s.log.Error("expired_token pushes failed", "err", err)
+				s.log.Error("notify.expiry_scan_failed", "err", err)
 			} else if n > 0 {
-				s.log.Debug("expired_token pushes started", "count", n)
+				s.log.Debug("notify.expiry_pushes_started", "count", n)
 			}
 		case <-t.C:
 			if n, err := s.Provider.Sweep(ctx); err != nil {
-				s.log.Error("sweep failed", "err", err)
+				s.log.Error("store.sweep_failed", "err", err)
 			} else if n > 0 {
-				s.log.Debug("expired requests removed", "count", n)
+				s.log.Debug("store.swept", "count", n)
 			}
 		}
 	}
@@ -467,10 +525,10 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 // looked for: an expired_token push is at most this late.
 const expiryNotifyInterval = time.Second
 
-// loopback reports whether the listen address addr binds only loopback
+// Loopback reports whether the listen address addr binds only loopback
 // interfaces: a loopback IP or "localhost". An empty host (every
 // interface) or any other name is not.
-func loopback(addr string) bool {
+func Loopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
 	if err != nil {
 		return false
@@ -502,7 +560,7 @@ func containsFold(list []string, s string) bool {
 type slogWriter struct{ l *slog.Logger }
 
 func (w *slogWriter) Write(p []byte) (int, error) {
-	w.l.Debug("http", "msg", strings.TrimSpace(string(p)))
+	w.l.Debug("http.server_error", "detail", strings.TrimSpace(string(p)))
 	return len(p), nil
 }
 

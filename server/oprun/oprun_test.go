@@ -45,8 +45,8 @@ func TestLoopback(t *testing.T) {
 		"[::ffff:10.0.0.1]:0": false,
 	}
 	for addr, want := range tests {
-		if got := loopback(addr); got != want {
-			t.Errorf("loopback(%q) = %v, want %v", addr, got, want)
+		if got := Loopback(addr); got != want {
+			t.Errorf("Loopback(%q) = %v, want %v", addr, got, want)
 		}
 	}
 }

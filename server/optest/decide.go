@@ -220,6 +220,6 @@ func (s *Server) applyPolicy(p Pending) {
 	}
 	err := s.decide(s.ctx, p.AuthReqID, dec.Verdict == Approved, approved)
 	if err != nil && s.ctx.Err() == nil {
-		s.logf("optest: policy decision on request %s of %s refused: %v", oauth.ReqRef(p.AuthReqID), p.ClientID, err)
+		s.note("optest.policy_decision_refused", oauth.LogAttrReq, oauth.ReqRef(p.AuthReqID), "client_id", p.ClientID, "err", err.Error())
 	}
 }

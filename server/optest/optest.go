@@ -232,14 +232,19 @@ func (s *Server) fatalf(format string, args ...any) {
 	panic(fmt.Sprintf(format, args...))
 }
 
-// logf reports what happened outside the test's own calls, such as a
-// policy's decision the OP refused.
-func (s *Server) logf(format string, args ...any) {
+// note reports what happened outside the test's own calls, such as a
+// policy's decision the OP refused: the event name and its attributes
+// (key, value pairs), to the test's log or else to the logger.
+func (s *Server) note(event string, attrs ...any) {
 	if s.tb != nil && s.ctx.Err() == nil {
-		s.tb.Logf(format, args...)
+		line := event
+		for i := 0; i+1 < len(attrs); i += 2 {
+			line += fmt.Sprintf(" %v=%v", attrs[i], attrs[i+1])
+		}
+		s.tb.Logf("optest: %s", line)
 		return
 	}
-	s.opts.logger.Info(fmt.Sprintf(format, args...))
+	s.opts.logger.Info(event, attrs...)
 }
 
 // Client returns an HTTP client that trusts the OP's CA and presents a
@@ -388,7 +393,7 @@ func (s *Server) Advance(d time.Duration) {
 	// Push the expired_token of push clients' requests that just expired
 	// now, rather than at the OP's next one-second tick.
 	if _, err := s.OP.Provider.NotifyExpired(s.ctx); err != nil && s.ctx.Err() == nil {
-		s.logf("optest: expired_token pushes after Advance: %v", err)
+		s.note("optest.expiry_push_failed", "err", err.Error(), "detail", "after Advance")
 	}
 }
 

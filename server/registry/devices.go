@@ -176,7 +176,7 @@ func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 	if err := saveDoc(d, devicesFile, &d.devices, list); err != nil {
 		return Device{}, err
 	}
-	d.log.Info("registry.device_enrolled", "device", dev.ID, "user", dev.User)
+	d.log.Info("registry.device_enrolled", "device", dev.ID, "user", dev.User, "name", dev.Name)
 	return dev, nil
 }
 

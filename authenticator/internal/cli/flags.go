@@ -13,6 +13,7 @@ import (
 	"github.com/cibalab/cibalab/authenticator/device"
 	"github.com/cibalab/cibalab/shared/channel"
 	"github.com/cibalab/cibalab/shared/cliconv"
+	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Exit codes of ciba-authenticator: those of the table the three programs
@@ -61,6 +62,7 @@ type options struct {
 	json         bool
 	hookListen   string
 	logLevel     slog.Level
+	logFormat    string
 	logFile      string
 }
 
@@ -113,6 +115,7 @@ func newFlagSet(cmd string, o *options, level *string) *flag.FlagSet {
 	}
 	fs.BoolVar(&o.json, "json", false, "print JSON on stdout instead of text: one JSON document per run of enroll, list, approve and deny, failures included; JSON Lines events, one per line, when running the device")
 	fs.StringVar(level, "log-level", "warn", "log `level`: debug, info, warn or error")
+	fs.StringVar(&o.logFormat, "log-format", logfmt.Text, "log `format`: "+logfmt.Usage)
 	fs.StringVar(&o.logFile, "log-file", "", "append logs to this `file` (created 0600) instead of stderr; without it, logs go to stderr, except while the phone or cards are shown on a terminal and stderr is a terminal too (taken to be the same screen): there they are dropped, so that none lands on the screen")
 	return fs
 }
@@ -163,6 +166,9 @@ func parseFlags(args []string, getenv func(string) string) (options, *flag.FlagS
 	o.userGiven = given["user"]
 	if err := o.logLevel.UnmarshalText([]byte(level)); err != nil {
 		return o, fs, fmt.Errorf("--log-level must be debug, info, warn or error, not %q", level)
+	}
+	if logfmt.Check(o.logFormat) != nil {
+		return o, fs, fmt.Errorf("--log-format must be text or json, not %q", o.logFormat)
 	}
 	switch o.auto {
 	case "", channel.VerdictApprove, channel.VerdictDeny, autoIgnore:

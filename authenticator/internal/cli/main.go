@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/cibalab/cibalab/shared/cliconv"
+	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Main runs ciba-authenticator with args (without the program name) and
@@ -71,8 +72,13 @@ func runAs(ctx context.Context, program string, args []string, stdin io.Reader, 
 		return ExitUsage
 	}
 	defer closeLog()
+	handler, err := logfmt.NewHandler(logOut, o.logFormat, o.logLevel)
+	if err != nil { // parseFlags checked the format
+		fmt.Fprintf(stderr, "%s: %v\n", Name, err)
+		return ExitUsage
+	}
 	e := env{stdin: stdin, stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now, raw: raw, program: program,
-		log: slog.New(slog.NewTextHandler(logOut, &slog.HandlerOptions{Level: o.logLevel}))}
+		log: slog.New(handler)}
 	var code int
 	var f *failure
 	switch o.cmd {

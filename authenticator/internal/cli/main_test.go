@@ -135,7 +135,7 @@ func TestGarbageIgnored(t *testing.T) {
 	if len(ds) != 1 || ds[0].Claims.AuthReqID != valid.AuthReqID {
 		t.Fatalf("decisions %+v, want only the valid request", ds)
 	}
-	if n := strings.Count(p.stderr.String(), "message dropped"); n != 4 {
+	if n := strings.Count(p.stderr.String(), "msg=device.message_dropped"); n != 4 {
 		t.Fatalf("%d warnings, want 4:\n%s", n, p.stderr)
 	}
 }

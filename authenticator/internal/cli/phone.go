@@ -138,7 +138,7 @@ func (r *runner) decidePhone(ctx context.Context, d phone.Decision) phone.Outcom
 	case ctx.Err() != nil:
 		return phone.Outcome{Text: "interrupted"}
 	}
-	r.e.log.Warn("decision failed", "err", err)
+	r.e.log.Warn("decision.failed", "err", err)
 	return phone.Outcome{Text: "not sent: " + display(err.Error())}
 }
 

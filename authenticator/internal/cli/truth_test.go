@@ -104,13 +104,13 @@ func TestLogDestination(t *testing.T) {
 			p.ready(t, "user")
 			op.Announce(t, op.NewRequest("user", "logged"))
 			p.stdout.waitFor(t, `"logged"`, 1)
-			onStderr := func() bool { return strings.Contains(p.stderr.String(), `msg="request received"`) }
+			onStderr := func() bool { return strings.Contains(p.stderr.String(), "msg=device.request_received") }
 			switch {
 			case tt.logFile:
 				deadline := time.Now().Add(waitLimit)
 				for {
 					b, _ := os.ReadFile(logFile)
-					if strings.Contains(string(b), `msg="request received"`) {
+					if strings.Contains(string(b), "msg=device.request_received") {
 						break
 					}
 					if time.Now().After(deadline) {
@@ -129,7 +129,7 @@ func TestLogDestination(t *testing.T) {
 					t.Fatalf("a log line on the cards' terminal:\nstdout:\n%s\nstderr:\n%s", p.stdout, p.stderr)
 				}
 			default:
-				p.stderr.waitFor(t, `msg="request received"`, 1)
+				p.stderr.waitFor(t, "msg=device.request_received", 1)
 			}
 		})
 	}

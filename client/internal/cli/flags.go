@@ -18,6 +18,7 @@ import (
 	"github.com/cibalab/cibalab/client/ciba"
 	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/cliconv"
+	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -94,6 +95,7 @@ func flagDefs() []flagDef {
 		{name: "json", isBool: true, usage: "print exactly one JSON document on stdout: the token response, or {\"error\",\"error_description\"}"},
 		{name: "timeout", arg: "DURATION", usage: "give up after this long (e.g. 90s, 2m; a bare number is seconds); default: until expires_in"},
 		{name: "log-level", arg: "LEVEL", def: DefaultLogLevel, usage: "debug, info, warn or error; logs go to stderr"},
+		{name: "log-format", arg: "FORMAT", def: logfmt.Text, usage: logfmt.Usage},
 	}
 }
 
@@ -110,6 +112,7 @@ type options struct {
 	insecure, json                    bool
 	timeout                           time.Duration
 	logLevel                          slog.Level
+	logFormat                         string
 
 	loginHintToken, idTokenHint, userCodeFile string
 	authMethod, assertionKey, assertionKID    string
@@ -293,6 +296,9 @@ func parseOptions(args []string, getenv func(string) string) (*options, error) {
 	}
 	if err := o.logLevel.UnmarshalText([]byte(get("log-level"))); err != nil {
 		return nil, usagef("%s: %q is not one of debug, info, warn, error", where("log-level"), get("log-level"))
+	}
+	if o.logFormat = get("log-format"); logfmt.Check(o.logFormat) != nil {
+		return nil, usagef("%s: %q is not one of text, json", where("log-format"), o.logFormat)
 	}
 	if o.clientID == "" {
 		return nil, usagef("--client-id must not be empty")

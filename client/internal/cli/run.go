@@ -15,6 +15,7 @@ import (
 	"github.com/cibalab/cibalab/client/ciba"
 	"github.com/cibalab/cibalab/shared/authzdetails"
 	"github.com/cibalab/cibalab/shared/cliconv"
+	"github.com/cibalab/cibalab/shared/logfmt"
 	"github.com/cibalab/cibalab/shared/oauth"
 )
 
@@ -162,7 +163,11 @@ func (r *run) flow(ctx context.Context) (*ciba.Token, error) {
 		r.con.step("⚠ no CA file at %s: trusting the system roots (start ciba-op first, or pass --ca-file)", o.caFile)
 	}
 
-	logger := slog.New(slog.NewTextHandler(r.con, &slog.HandlerOptions{Level: o.logLevel}))
+	handler, err := logfmt.NewHandler(r.con, o.logFormat, o.logLevel)
+	if err != nil {
+		return nil, err // parseFlags checked the format
+	}
+	logger := slog.New(handler)
 	hc := ciba.NewHTTPClient(cert, roots, o.insecure)
 	var tr *tracer
 	if o.trace {

@@ -5,11 +5,13 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"sort"
 	"strings"
 	"time"
 
 	"github.com/cibalab/cibalab/shared/cliconv"
+	"github.com/cibalab/cibalab/shared/logfmt"
 )
 
 // Exit codes of ciba-op: those of the shared table (docs/cli.md).
@@ -32,12 +34,29 @@ type command struct {
 	// reg says where an admin command finds the registry besides
 	// --state-dir (stateDirVar).
 	reg registryFlags
+	// logFormat is --log-format, which every command takes.
+	logFormat string
 }
 
 func newCommand(name, usage, summary string) *command {
 	fs := flag.NewFlagSet("ciba-op "+name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
-	return &command{name: name, usage: usage, summary: summary, fs: fs, env: map[string]string{}}
+	c := &command{name: name, usage: usage, summary: summary, fs: fs, env: map[string]string{}}
+	c.stringVar(&c.logFormat, "log-format", "CIBA_OP_LOG_FORMAT", logfmt.Text, "`FORMAT` of the logs on stderr: "+logfmt.Usage)
+	return c
+}
+
+// logger returns the injected logger, or one of --log-format writing
+// from level on to stderr.
+func (c *command) logger(e Env, level slog.Level) *slog.Logger {
+	if e.Logger != nil {
+		return e.Logger
+	}
+	h, err := logfmt.NewHandler(e.Stderr, c.logFormat, level)
+	if err != nil { // parse checked the format
+		h = slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level})
+	}
+	return slog.New(h)
 }
 
 // stringVar defines a string flag; env, when not empty, is the variable
@@ -104,6 +123,9 @@ func (c *command) parse(e Env, args []string) (int, bool) {
 				return c.usageError(e, fmt.Sprintf("%s: %v", c.env[name], err)), false
 			}
 		}
+	}
+	if err := logfmt.Check(c.logFormat); err != nil {
+		return c.usageError(e, "--log-format: "+err.Error()), false
 	}
 	return exitOK, true
 }

@@ -16,7 +16,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 			"--san-dns, --san-uri, --san-ip, --san-email replaces the certificate identifier; it must\n"+
 			"not be another client's. Delivery mode poll drops the notification endpoint.\n"+
 			"A running server sees the change at once.")
-	var dir, id, name, dnv, sanDNS, sanURI, sanIP, sanEmail, mode, endpoint, jwksFile, idTokenAlg string
+	var dir, id, name, dnv, sanDNS, sanURI, sanIP, sanEmail, mode, endpoint, jwksFile, idTokenAlg, detailsTypes string
 	cmd.stateDirVar(&dir)
 	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID` of a registered client (required)")
@@ -30,6 +30,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 	cmd.stringVar(&endpoint, "notification-endpoint", "", "", "backchannel_client_notification_endpoint: https `URL` (ping and push)")
 	cmd.stringVar(&jwksFile, "jwks-file", "", "", "`FILE` holding the client's public keys as a JWK Set (jwks), replacing the registered ones")
 	cmd.stringVar(&idTokenAlg, "id-token-alg", "", "", "id_token_signed_response_alg `ALG`: RS256, PS256 or ES256")
+	cmd.stringVar(&detailsTypes, "authorization-details-types", "", "", "authorization_details_types: comma-separated `TYPES` the client may request (RFC 9396 §10), replacing the registered ones; empty: none")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
 	}
@@ -67,6 +68,9 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 	}
 	if given["id-token-alg"] {
 		c.IDTokenSignedResponseAlg = idTokenAlg
+	}
+	if given["authorization-details-types"] {
+		c.AuthorizationDetailsTypes = splitList(detailsTypes)
 	}
 	if given["jwks-file"] {
 		keep := c.JWKS

@@ -32,6 +32,17 @@ func TestClientUpdateRemove(t *testing.T) {
 	if !strings.Contains(list, `"backchannel_client_notification_endpoint": "https://shop.example/cb"`) && !strings.Contains(list, `"backchannel_client_notification_endpoint":"https://shop.example/cb"`) {
 		t.Fatalf("update not seen in the list:\n%s", list)
 	}
+	mustRun(t, env, "client", "update", "--id", "shop", "--authorization-details-types", "payment_initiation,account_information")
+	if list := mustRun(t, env, "client", "list", "--json").stdout; !strings.Contains(strings.Join(strings.Fields(list), ""), `"authorization_details_types":["payment_initiation","account_information"]`) {
+		t.Fatalf("authorization_details_types not updated:\n%s", list)
+	}
+	if r := runMain(t, env, "", "client", "update", "--id", "shop", "--authorization-details-types", "bad type"); r.code == 0 {
+		t.Fatalf("a malformed type was accepted: %s", r.stdout)
+	}
+	mustRun(t, env, "client", "update", "--id", "shop", "--authorization-details-types", "")
+	if list := mustRun(t, env, "client", "list", "--json").stdout; strings.Contains(list, "authorization_details_types") {
+		t.Fatalf("authorization_details_types not cleared:\n%s", list)
+	}
 	mustRun(t, env, "client", "remove", "--id", "shop")
 	if r := runMain(t, env, "", "client", "remove", "--id", "shop"); r.code != exitError || !strings.Contains(r.stderr, `client "shop": not found`) {
 		t.Fatalf("remove twice: exit %d: %s", r.code, r.stderr)

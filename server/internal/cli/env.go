@@ -41,6 +41,8 @@ type ReadyInfo struct {
 	// ControlURL is the control API's base URL (serve --control-addr),
 	// "" without it.
 	ControlURL string
+	// MetricsAddr is host:port of the metrics listener, "" without one.
+	MetricsAddr string
 }
 
 func (e Env) getenv(name string) string { return progenv.Getenv(e.Getenv, name) }

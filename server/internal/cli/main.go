@@ -133,15 +133,6 @@ func group(ctx context.Context, e Env, name string, args []string, subs map[stri
 	return run(ctx, e, args[1:])
 }
 
-// logger returns the injected logger, or one writing warnings and errors
-// to stderr.
-func (e Env) logger() *slog.Logger {
-	if e.Logger != nil {
-		return e.Logger
-	}
-	return slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn}))
-}
-
 // openState opens the state directory for cmd, or the JetStream registry
 // with --nats-url; the caller closes it. It returns false with the
 // exit code when it cannot.
@@ -154,7 +145,7 @@ func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 		}
 		iterations = n
 	}
-	cfg := registry.Config{Now: e.Now, Logger: e.logger(), PasswordIterations: iterations}
+	cfg := registry.Config{Now: e.Now, Logger: cmd.logger(e, slog.LevelWarn), PasswordIterations: iterations}
 	if cmd.reg.natsURL != "" {
 		return openJetStreamRegistry(e, cmd, dir, cfg)
 	}

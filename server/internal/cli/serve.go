@@ -53,6 +53,10 @@ type serveOptions struct {
 	// deviceDecisionRate is the decisions a second one device may send
 	// (bus.DeviceLimits).
 	deviceDecisionRate int
+	// metricsAddr and metricsAllowRemote are oprun.Config.MetricsAddr
+	// and MetricsAllowRemote.
+	metricsAddr        string
+	metricsAllowRemote bool
 	// controlAddr, controlAllowRemote and testClock configure the control
 	// API (package control).
 	controlAddr        string
@@ -96,6 +100,8 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.accessTokenAlg, "access-token-alg", "CIBA_OP_ACCESS_TOKEN_ALG", "ES256", "`ALG` signing the JWT access tokens (RFC 9068), which only the OP verifies: ES256 or RS256; both verify at userinfo, introspection and revocation whichever signs")
 	c.intVar(&o.deviceDecisionRate, "device-decision-rate", "CIBA_OP_DEVICE_DECISION_RATE", 200, "`N` decisions a second one authentication device may send (and N at once); more are answered rate_limited, so one device cannot flood the OP")
 	c.intVar(&o.maxTokenConcurrency, "max-token-concurrency", "CIBA_OP_MAX_TOKEN_CONCURRENCY", 64, "`N` token requests handled at once; more get 503 temporarily_unavailable with Retry-After (CIBA §11); negative for no limit")
+	c.stringVar(&o.metricsAddr, "metrics-addr", "CIBA_OP_METRICS_ADDR", "", "serve Prometheus metrics at http://`HOST:PORT`/metrics, with /healthz and /readyz (plain HTTP, loopback only unless --metrics-allow-remote); port 0 picks a free port; off when empty")
+	c.boolVar(&o.metricsAllowRemote, "metrics-allow-remote", "let --metrics-addr be a non-loopback address: anyone who reaches it reads the metrics, which name clients")
 	c.stringVar(&o.controlAddr, "control-addr", "CIBA_OP_CONTROL_ADDR", "", "serve the control API (docs/control-api.md) on `HOST:PORT`, a loopback address; port 0 picks a free port. Its bearer token is printed on stderr and written to STATE-DIR/control-token")
 	c.boolVar(&o.controlAllowRemote, "control-allow-remote", "let --control-addr be a non-loopback address: whoever reaches it with the token can register clients and approve any request")
 	c.boolVar(&o.testClock, "test-clock", "run the OP on a test clock that the control API can move forward (POST /clock/advance)")
@@ -166,6 +172,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	if o.replicas > 1 && o.natsURL == "" {
 		return c.usageError(e, "--replicas above 1 needs --nats-url: the embedded NATS server is a single node")
 	}
+	if o.metricsAddr != "" {
+		if err := checkListenAddr(o.metricsAddr); err != nil {
+			return c.usageError(e, "--metrics-addr "+err.Error())
+		}
+		if !o.metricsAllowRemote && !oprun.Loopback(o.metricsAddr) {
+			return c.usageError(e, fmt.Sprintf("--metrics-addr %q is not a loopback address: the metrics are served without TLS or authentication; use 127.0.0.1, or pass --metrics-allow-remote", o.metricsAddr))
+		}
+	}
 	if o.controlAddr != "" {
 		if err := control.CheckAddr(o.controlAddr, o.controlAllowRemote); err != nil {
 			return c.usageError(e, "--control-addr "+err.Error())
@@ -178,14 +192,11 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	} else if o.testClock {
 		return c.usageError(e, "--test-clock without --control-addr: only the control API moves the clock")
 	}
-	logger := e.Logger
-	if logger == nil {
-		var level slog.Level
-		if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
-			return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
-		}
-		logger = slog.New(slog.NewTextHandler(e.Stderr, &slog.HandlerOptions{Level: level}))
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(o.logLevel)); err != nil {
+		return c.usageError(e, fmt.Sprintf("--log-level %q: want debug, info, warn or error", o.logLevel))
 	}
+	logger := c.logger(e, level)
 	var notifyRoots *x509.CertPool
 	if o.notifyCAFile != "" {
 		pool, err := pki.CertPoolFromPEMFile(o.notifyCAFile)
@@ -236,6 +247,8 @@ func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoo
 		NATSAuthCallout:         keys.callout,
 		Replicas:                o.replicas,
 		PasswordIterations:      servePasswordIterations(e),
+		MetricsAddr:             o.metricsAddr,
+		MetricsAllowRemote:      o.metricsAllowRemote,
 		DeviceLimits: bus.DeviceLimits{
 			DecideBurst:    o.deviceDecisionRate,
 			DecideInterval: time.Second / time.Duration(o.deviceDecisionRate),
@@ -275,16 +288,20 @@ func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoo
 		fmt.Fprintln(e.Stdout, "created "+line)
 	}
 	printNextSteps(e, s.Dir, s.Report, s.Issuer, s.NATSURL)
+	if s.MetricsAddr != "" {
+		fmt.Fprintf(e.Stdout, "metrics http://%s/metrics\n", s.MetricsAddr)
+	}
 	fmt.Fprintf(e.Stdout, "ciba-op ready issuer=%s nats=%s state-dir=%s\n", s.Issuer, s.NATSURL, s.Dir.Path())
 	if e.Ready != nil {
 		ready.Issuer, ready.HTTPAddr, ready.NATSURL, ready.StateDir = s.Issuer, s.HTTPAddr, s.NATSURL, s.Dir.Path()
+		ready.MetricsAddr = s.MetricsAddr
 		e.Ready(ready)
 	}
 	select {
 	case err := <-s.Err():
 		return fmt.Errorf("HTTPS server: %w", err)
 	case <-ctx.Done():
-		logger.Info("shutting down")
+		logger.Info("op.stopping")
 		return errStopped
 	}
 }

@@ -25,6 +25,9 @@ func TestServeUsageErrors(t *testing.T) {
 		{"--max-token-concurrency", "0"},
 		{"--device-decision-rate", "0"},
 		{"--device-decision-rate", "x"},
+		{"--metrics-addr", "0.0.0.0:9090"},
+		{"--metrics-addr", ":9090"},
+		{"--metrics-addr", "localhost"},
 		{"extra"},
 	} {
 		var stderr bytes.Buffer

@@ -73,7 +73,7 @@ func startControl(e Env, o serveOptions, s *oprun.Server, clock *control.Clock, 
 	}
 	go func() {
 		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
-			logger.Error("control API stopped", "err", err)
+			logger.Error("control.stopped", "err", err)
 		}
 	}()
 	url := "http://" + ln.Addr().String()
@@ -81,7 +81,7 @@ func startControl(e Env, o serveOptions, s *oprun.Server, clock *control.Clock, 
 	return url, func() {
 		srv.Close()
 		if err := api.Close(); err != nil {
-			logger.Warn("control API: revoking its devices failed", "err", err)
+			logger.Warn("control.device_revoke_failed", "err", err)
 		}
 	}, nil
 }

@@ -50,6 +50,10 @@ func startFailure(err error) error {
 		return fmt.Errorf("the NATS server at %s has no JetStream, where --registry jetstream keeps the registry: start every nats-server with -js (or a jetstream {} block)", se.Addr)
 	case se.Kind == oprun.FailRegistry:
 		return oneLine(fmt.Errorf("cannot open the JetStream registry at %s (%v)", se.Addr, cause))
+	case se.Kind == oprun.FailMetricsListen && se.InUse():
+		return fmt.Errorf("metrics address %s is in use: stop whatever listens there, or pass --metrics-addr (port 0 picks a free port)", se.Addr)
+	case se.Kind == oprun.FailMetricsListen:
+		return oneLine(fmt.Errorf("cannot listen on %s for metrics (%v): pass --metrics-addr with an address of this host", se.Addr, cause))
 	case se.Kind == oprun.FailStateDir:
 		return oneLine(fmt.Errorf("cannot use the state directory %s (%v): check its path and permissions, or pass --state-dir", se.Addr, cause))
 	}

@@ -57,6 +57,9 @@ func TestServeStartFailures(t *testing.T) {
 		{"NATS address in use", func(t *testing.T) (string, []string) {
 			return fresh(t), []string{"--nats-addr", busy(t)}
 		}, 1, []string{"NATS address 127.0.0.1:", "is in use", "--nats-addr"}},
+		{"metrics address in use", func(t *testing.T) (string, []string) {
+			return fresh(t), []string{"--metrics-addr", busy(t)}
+		}, 1, []string{"metrics address 127.0.0.1:", "is in use", "--metrics-addr"}},
 		{"HTTPS address not of this host", func(t *testing.T) (string, []string) {
 			return fresh(t), []string{"--addr", "192.0.2.1:0"} // TEST-NET-1: assigned to no host
 		}, 1, []string{"cannot listen on 192.0.2.1:0", "--addr"}},

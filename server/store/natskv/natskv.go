@@ -190,7 +190,7 @@ func (s *Store) Update(ctx context.Context, id string, fn func(*store.Request) e
 		next.Revision = rev
 		return next, nil
 	}
-	s.log.Warn("update gave up under contention", "attempts", s.maxRetries)
+	s.log.Warn("store.update_contention", "attempts", s.maxRetries, "detail", "the update gave up")
 	return nil, fmt.Errorf("natskv: update request: still conflicting after %d attempts", s.maxRetries)
 }
 
