@@ -83,7 +83,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "`REALM`, the issuer's path: https://HOST:PORT/REALM")
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.natsURL, "nats-url", envNATSURL, "", "use the external NATS server or cluster at `URL[,URL...]` instead of the embedded one")
-	c.stringVar(&o.registry, "registry", envRegistry, "dir", "where the clients, users, devices, CAs and signing keys live: `dir` (--state-dir) or jetstream (NATS JetStream at --nats-url, shared by every OP and admin command using it)")
+	c.stringVar(&o.registry, "registry", envRegistry, "dir", "`KIND` of registry, where the clients, users, devices, CAs and signing keys live: dir (in --state-dir) or jetstream (NATS JetStream at --nats-url, shared by every OP and admin command using it)")
 	c.stringVar(&o.registryKeyFile, "registry-key-file", envRegistryKeyFile, "", "`FILE` with the 32-byte key (raw or base64, mode 0600) that encrypts the private keys in the JetStream registry; required with --registry jetstream")
 	c.stringVar(&o.calloutSeedFile, "nats-auth-callout-seed-file", envCalloutSeedFile, "", "`FILE` (mode 0600) with the account nkey seed (SA...) whose public key is the issuer of the --nats-url server's auth_callout: the OP then admits devices with their own permissions, as the embedded server does (connect the OP as one of its auth_users: nats://USER:PASSWORD@HOST:PORT)")
 	c.intVar(&o.replicas, "replicas", envReplicas, 1, "replica count `N` of the JetStream buckets this OP creates (registry, and requests with --persist): 1 on one NATS server, 3 on a 3-node cluster")
