@@ -1,8 +1,11 @@
 package registry_test
 
 import (
+	"bytes"
 	"context"
+	"encoding/base64"
 	"errors"
+	"os"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -188,5 +191,35 @@ func TestJetStreamReplicas(t *testing.T) {
 	}
 	if _, err := registry.OpenJetStream(ctx, t.TempDir(), registry.JetStreamConfig{JS: js, Bucket: "missing", NoCreate: true}, testConfig()); !errors.Is(err, registry.ErrNotFound) {
 		t.Fatalf("NoCreate on a missing bucket: %v, want ErrNotFound", err)
+	}
+}
+
+func TestReadKeyFile(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name string, data []byte, mode os.FileMode) string {
+		p := filepath.Join(dir, name)
+		if err := os.WriteFile(p, data, mode); err != nil {
+			t.Fatal(err)
+		}
+		return p
+	}
+	for _, tt := range []struct {
+		name string
+		path string
+		want string // "" for success
+	}{
+		{"raw", write("raw", testKey, 0o600), ""},
+		{"base64", write("b64", []byte(base64.StdEncoding.EncodeToString(testKey)+"\n"), 0o600), ""},
+		{"readable by others", write("open", testKey, 0o644), "chmod 600"},
+		{"too short", write("short", []byte("abc"), 0o600), "want 32 random bytes"},
+		{"missing", filepath.Join(dir, "none"), "no such file"},
+	} {
+		key, err := registry.ReadKeyFile(tt.path)
+		switch {
+		case tt.want == "" && (err != nil || !bytes.Equal(key, testKey)):
+			t.Errorf("%s: %x, %v; want the key", tt.name, key, err)
+		case tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)):
+			t.Errorf("%s: %v; want an error with %q", tt.name, err, tt.want)
+		}
 	}
 }
