@@ -137,29 +137,9 @@ func runUserUpdate(ctx context.Context, e Env, args []string) int {
 	if id == "" {
 		return cmd.usageError(e, "--id is required")
 	}
-	var password string
-	switch {
-	case passwordFile != "":
-		p, err := readPasswordFile(passwordFile)
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	case e.getenv(envUserPassword) != "":
-		password = e.getenv(envUserPassword)
-	default:
-		fd, ok := terminalFD(e.Stdin)
-		if !ok {
-			return cmd.usageError(e, "no password: give --password-file FILE or set "+envUserPassword+" (stdin is not a terminal to prompt on)")
-		}
-		p, err := promptPassword(e, fd, fmt.Sprintf("New password for %s: ", id))
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	}
-	if password == "" {
-		return cmd.usageError(e, "empty password")
+	password, code, ok := cmd.userPassword(e, passwordFile, "New password for "+id+": ")
+	if !ok {
+		return code
 	}
 	d, code, ok := openState(e, cmd, dir)
 	if !ok {
