@@ -59,6 +59,22 @@ func (r *Responder) hello(ctx context.Context, data []byte) {
 	}
 }
 
+// admitted reports whether this OP let nkey in to enroll: it holds a
+// ticket for it (expired ones go at the watcher's next tick, with the
+// nkey's access), or knows it as an active device's.
+func (r *Responder) admitted(nkey string) bool {
+	r.syncMu.Lock()
+	known := r.knownNKeys[nkey]
+	r.syncMu.Unlock()
+	if known {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	_, ok := r.tickets[nkey]
+	return ok
+}
+
 // pruneTicketsLocked forgets the tickets expired at now and reports
 // whether there were any; the caller holds r.mu.
 func (r *Responder) pruneTicketsLocked(now time.Time) bool {

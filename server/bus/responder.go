@@ -182,8 +182,19 @@ func (r *Responder) Serve(d Decider) error {
 		return fmt.Errorf("bus: subscribe %s: %w", channel.EnrollSubject(r.cfg.Realm), err)
 	}
 	keyPrefix := channel.EnrollKeySubject(r.cfg.Realm, "")
-	sub, err := r.cfg.Conn.QueueSubscribe(keyPrefix+"*", "cibalab-op", func(m *nats.Msg) {
+	// Not in the queue group: every OP sharing the NATS server receives
+	// an enrollment, and only one that admitted the nkey answers, the
+	// one that received its hello (tickets live in its memory) or any
+	// that knows the device. So the OP that enrolls a device is the one
+	// that let its nkey in, and it replaces the nkey's ticket with the
+	// device's grant before it answers: no other OP still holds a
+	// ticket for it (which could admit the device's next connection with
+	// enrollment permissions only, through auth callout).
+	sub, err := r.cfg.Conn.Subscribe(keyPrefix+"*", func(m *nats.Msg) {
 		nkey := strings.TrimPrefix(m.Subject, keyPrefix)
+		if !r.admitted(nkey) {
+			return
+		}
 		if m.Reply == "" {
 			r.log.Warn("channel.message_dropped", "subject", logSubject(m.Subject), "reason", "no reply subject")
 			return

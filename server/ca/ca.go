@@ -139,6 +139,29 @@ func Load(cfg Config, name, dir string) (*CA, error) {
 	return &CA{Name: name, Cert: cert, Key: key, cfg: cfg}, nil
 }
 
+// Parse builds the CA from its certificate and private key in PEM, as
+// kept in a registry that is not a directory, and checks that the key
+// belongs to the certificate and that the certificate is a CA.
+func Parse(cfg Config, name string, certPEM, keyPEM []byte) (*CA, error) {
+	certs, err := pki.ParseCertificatesPEM(certPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s certificate: %w", name, err)
+	}
+	cert := certs[0]
+	if !cert.IsCA || !cert.BasicConstraintsValid {
+		return nil, fmt.Errorf("ca: %s: not a CA certificate", name)
+	}
+	key, err := pki.ParsePrivateKeyPEM(keyPEM)
+	if err != nil {
+		return nil, fmt.Errorf("ca: %s key: %w", name, err)
+	}
+	pub, ok := key.Public().(interface{ Equal(crypto.PublicKey) bool })
+	if !ok || !pub.Equal(cert.PublicKey) {
+		return nil, fmt.Errorf("ca: %s: the key does not match the certificate", name)
+	}
+	return &CA{Name: name, Cert: cert, Key: key, cfg: cfg}, nil
+}
+
 // Save writes the CA to dir: the private key to ca-key.pem (0600) first,
 // then the certificate to ca.pem (0644), so that a reader who sees ca.pem
 // also finds the key. dir is created with 0700 permissions if missing.

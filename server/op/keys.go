@@ -3,11 +3,14 @@ package op
 import (
 	"crypto"
 	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/rsa"
 	"crypto/sha256"
 	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"slices"
 
 	"github.com/golang-jwt/jwt/v5"
 
@@ -27,13 +30,17 @@ type signingKey struct {
 // RSA key signs both RS256 and PS256 (RFC 7518 §3.3, §3.5), so its JWK
 // carries no alg member (RFC 7517 §4.4 makes it optional): one kid verifies
 // both.
+//
+// Published keys (Config.PublishedKeys) are in the JWKS too and verify
+// the OP's own access tokens by their kid, but sign nothing.
 type keySet struct {
-	byAlg map[string]*signingKey
-	jwks  pki.JWKS
+	byAlg     map[string]*signingKey
+	jwks      pki.JWKS
+	published map[string]crypto.PublicKey // kid → key
 }
 
-func newKeySet(rs *rsa.PrivateKey, es *ecdsa.PrivateKey) (*keySet, error) {
-	ks := &keySet{byAlg: make(map[string]*signingKey)}
+func newKeySet(rs *rsa.PrivateKey, es *ecdsa.PrivateKey, published ...crypto.PublicKey) (*keySet, error) {
+	ks := &keySet{byAlg: make(map[string]*signingKey), published: map[string]crypto.PublicKey{}}
 	// add publishes key once, for every algorithm in algs.
 	add := func(key crypto.Signer, algs map[string]jwt.SigningMethod) error {
 		jwkAlg := ""
@@ -60,6 +67,29 @@ func newKeySet(rs *rsa.PrivateKey, es *ecdsa.PrivateKey) (*keySet, error) {
 		if err := add(es, map[string]jwt.SigningMethod{"ES256": jwt.SigningMethodES256}); err != nil {
 			return nil, err
 		}
+	}
+	for _, pub := range published {
+		alg := ""
+		switch k := pub.(type) {
+		case *rsa.PublicKey:
+		case *ecdsa.PublicKey:
+			if k.Curve != elliptic.P256() {
+				return nil, errors.New("op: published key: an EC key must be P-256")
+			}
+			alg = "ES256"
+		default:
+			return nil, fmt.Errorf("op: published key: %T is not an RSA or EC P-256 key", pub)
+		}
+		jwk, err := pki.PublicJWK(pub, "", alg)
+		if err != nil {
+			return nil, fmt.Errorf("op: published key: %w", err)
+		}
+		jwk.Kid = thumbprint(jwk)
+		if _, dup := ks.published[jwk.Kid]; dup || slices.ContainsFunc(ks.jwks.Keys, func(j pki.JWK) bool { return j.Kid == jwk.Kid }) {
+			continue
+		}
+		ks.published[jwk.Kid] = pub
+		ks.jwks.Keys = append(ks.jwks.Keys, jwk)
 	}
 	return ks, nil
 }
@@ -101,4 +131,20 @@ func (ks *keySet) sign(alg, typ string, claims jwt.Claims) (string, error) {
 		t.Header["typ"] = typ
 	}
 	return t.SignedString(k.key)
+}
+
+// publishedKey is the published key kid if it can verify alg (RS256 for
+// an RSA key, ES256 for an EC one).
+func (ks *keySet) publishedKey(kid, alg string) (crypto.PublicKey, bool) {
+	pub, ok := ks.published[kid]
+	if !ok {
+		return nil, false
+	}
+	switch pub.(type) {
+	case *rsa.PublicKey:
+		return pub, alg == "RS256"
+	case *ecdsa.PublicKey:
+		return pub, alg == "ES256"
+	}
+	return nil, false
 }

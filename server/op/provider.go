@@ -2,6 +2,7 @@ package op
 
 import (
 	"context"
+	"crypto"
 	"crypto/ecdsa"
 	"crypto/rand"
 	"crypto/rsa"
@@ -58,6 +59,11 @@ type Config struct {
 	// Connect Core 1.0 §15.1 makes RS256 the default ID token algorithm).
 	RS256Key *rsa.PrivateKey
 	ES256Key *ecdsa.PrivateKey
+	// PublishedKeys are public keys published in the JWKS beside the
+	// signing keys, which sign nothing: keys retired by a rotation
+	// (registry.Dir.PublishedKeys), so that the tokens they signed still
+	// verify, here and at the clients. RSA and EC P-256 keys only.
+	PublishedKeys []crypto.PublicKey
 	// AccessTokenAlg signs JWT access tokens (RFC 9068 §2.1): "ES256" or
 	// "RS256". "" means ES256, or RS256 when ES256Key is nil. Only the OP
 	// verifies access tokens, and it accepts both algorithms whichever
@@ -233,7 +239,7 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	keys, err := newKeySet(cfg.RS256Key, cfg.ES256Key)
+	keys, err := newKeySet(cfg.RS256Key, cfg.ES256Key, cfg.PublishedKeys...)
 	if err != nil {
 		return nil, err
 	}

@@ -259,7 +259,8 @@ var errBadAccessToken = errors.New("op: invalid access token")
 
 // parseAccessToken verifies an access token this OP issued: the signature
 // with the OP's key of its alg (ES256 or RS256, whichever
-// Config.AccessTokenAlg chose when it was issued) and that key's kid, typ at+jwt, iss, aud and exp (RFC 9068 §4), and that
+// Config.AccessTokenAlg chose when it was issued) and that key's kid (or a
+// published key's, Config.PublishedKeys), typ at+jwt, iss, aud and exp (RFC 9068 §4), and that
 // it was not revoked (RFC 7009). The certificate binding (cnf) is the
 // caller's to check.
 func (p *Provider) parseAccessToken(ctx context.Context, raw string) (*accessTokenClaims, error) {
@@ -269,10 +270,15 @@ func (p *Provider) parseAccessToken(ctx context.Context, raw string) (*accessTok
 		if !ok || !slices.Contains(accessTokenAlgs, k.alg) {
 			return nil, errors.New("not an access token algorithm of this OP")
 		}
-		if kid, _ := t.Header["kid"].(string); kid != k.kid {
-			return nil, errors.New("not this OP's kid for the algorithm")
+		kid, _ := t.Header["kid"].(string)
+		if kid == k.kid {
+			return k.key.Public(), nil
 		}
-		return k.key.Public(), nil
+		// A key retired by a rotation still verifies its tokens.
+		if pub, ok := p.keys.publishedKey(kid, k.alg); ok {
+			return pub, nil
+		}
+		return nil, errors.New("not this OP's kid for the algorithm")
 	},
 		jwt.WithValidMethods(accessTokenAlgs),
 		jwt.WithIssuer(p.cfg.Issuer),

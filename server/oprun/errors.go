@@ -21,6 +21,11 @@ const (
 	// FailStateDir: the state directory cannot be opened, created or
 	// read.
 	FailStateDir = "state-dir"
+	// FailNoJetStream: the external NATS server (or cluster) has no
+	// JetStream, which the JetStream registry and Persist need.
+	FailNoJetStream = "no-jetstream"
+	// FailRegistry: the JetStream registry cannot be opened.
+	FailRegistry = "registry"
 )
 
 // StartError is why Start failed: the part that could not start (Kind),
@@ -44,6 +49,10 @@ func (e *StartError) Error() string {
 		return fmt.Sprintf("oprun: metrics listener on %s: %v", e.Addr, e.Err)
 	case FailStateDir:
 		return fmt.Sprintf("oprun: state directory %s: %v", e.Addr, e.Err)
+	case FailNoJetStream:
+		return fmt.Sprintf("oprun: NATS server %s has no JetStream", e.Addr)
+	case FailRegistry:
+		return fmt.Sprintf("oprun: JetStream registry at %s: %v", e.Addr, e.Err)
 	}
 	return fmt.Sprintf("oprun: %s %s: %v", e.Kind, e.Addr, e.Err)
 }

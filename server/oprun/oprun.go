@@ -17,6 +17,7 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
 
 	"github.com/cibalab/cibalab/server/authreq"
 	"github.com/cibalab/cibalab/server/bus"
@@ -59,6 +60,30 @@ type Config struct {
 	// for that server's own authorization of devices. nil leaves
 	// authorization to the external server's operator.
 	Gate bus.Gate
+	// Registry is where the clients, users, devices, CAs and signing keys
+	// live: RegistryDir ("" too) in StateDir, or RegistryJetStream in the
+	// JetStream bucket registry.DefaultBucket at NATSURL (required then),
+	// shared by every OP and admin command using it; StateDir then keeps
+	// only this OP's TLS certificate, ca.pem and the default client's
+	// files.
+	Registry string
+	// RegistryKey is the operator's key (registry.KeyFileSize bytes) that
+	// encrypts the private keys in the JetStream registry; required with
+	// RegistryJetStream and the same for every OP.
+	RegistryKey []byte
+	// Replicas is the replica count of the JetStream buckets Start
+	// creates (the registry, and with Persist the requests, tokens, jtis
+	// and lockouts): 3 on a three-node cluster, so that each survives the
+	// loss of a node; 0 means 1. An existing bucket keeps its own.
+	Replicas int
+	// NATSAuthCallout, with NATSURL, is the account key pair (seed) named
+	// as issuer in the external server's auth_callout block: the OP then
+	// answers the server's authorization requests (bus.Callout), so that
+	// devices get the same per-device permissions as on the embedded
+	// server. The OP's own connection must be one of the server's
+	// auth_users (credentials in NATSURL). nil leaves NATS authorization
+	// to the server's operator.
+	NATSAuthCallout nkeys.KeyPair
 	// PasswordIterations is passed to registry.Config.
 	PasswordIterations int
 	// Store holds requests; nil means a new store.Memory, or a
@@ -74,10 +99,6 @@ type Config struct {
 	// NATSURL the external server must have JetStream enabled. Ignored
 	// when Store is set.
 	Persist bool
-	// Replicas is the replica count of the JetStream buckets Persist
-	// creates: 3 on a three-node cluster, so that each survives the loss
-	// of a node; 0 means 1. Buckets that exist keep their count.
-	Replicas int
 	// MetricsAddr, when not "", is the listen address of the metrics and
 	// health endpoints (package metrics: /metrics, /healthz, /readyz);
 	// port 0 picks a free port. They are plain HTTP and unauthenticated,
@@ -97,6 +118,12 @@ type Config struct {
 	Now      func() time.Time
 	Logger   *slog.Logger
 }
+
+// The values of Config.Registry.
+const (
+	RegistryDir       = "dir"
+	RegistryJetStream = "jetstream"
+)
 
 // Server is a running OP. Close stops it.
 type Server struct {
@@ -216,11 +243,12 @@ func (s *Server) start(cfg Config) error {
 		s.NATSURL = public
 	}
 
-	dir, err := registry.Open(cfg.StateDir, registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations})
+	dir, err := s.openRegistry(cfg)
 	if err != nil {
-		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		return err
 	}
 	s.Dir = dir
+	s.closers = append(s.closers, func() { dir.Close() })
 	hosts := registry.DefaultServerHosts()
 	if !containsFold(hosts, host) {
 		hosts = append(hosts, host)
@@ -270,6 +298,13 @@ func (s *Server) start(cfg Config) error {
 		s.closers = append(s.closers, s.NATS.Close)
 	}
 
+	var callout *bus.Callout
+	if cfg.NATSURL != "" && cfg.NATSAuthCallout != nil {
+		if callout, err = bus.NewCallout(bus.CalloutConfig{Conn: s.NATS, Issuer: cfg.NATSAuthCallout, Now: cfg.Now, Logger: cfg.Logger.With("component", "callout")}); err != nil {
+			return err
+		}
+		gate = callout
+	}
 	responder, err := bus.NewResponder(bus.Config{Conn: s.NATS, Realm: cfg.Realm, Users: dir, Devices: dir, Gate: gate, DeviceLimits: cfg.DeviceLimits, EventsWatched: watched, Now: cfg.Now, Logger: cfg.Logger.With("component", "channel")})
 	if err != nil {
 		return err
@@ -306,6 +341,9 @@ func (s *Server) start(cfg Config) error {
 		return err
 	}
 	pc.RS256Key, pc.ES256Key = rs, es
+	if pc.PublishedKeys, err = dir.PublishedKeys(); err != nil {
+		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+	}
 	pc.Announcer = responder
 	// The exchanges and notifications of each flow go on the event
 	// stream too, for ciba-op watch.
@@ -328,6 +366,13 @@ func (s *Server) start(cfg Config) error {
 		return err
 	}
 	s.closers = append(s.closers, responder.Close)
+	if callout != nil {
+		// After Serve, which told it the enrolled devices.
+		if err := callout.Start(); err != nil {
+			return err
+		}
+		s.closers = append(s.closers, callout.Close)
+	}
 
 	s.srv = &http.Server{
 		Handler: s.Provider.Handler(),
@@ -463,6 +508,41 @@ type bothSinks [2]authreq.Sink
 func (b bothSinks) Transition(ctx context.Context, e authreq.Event) {
 	b[0].Transition(ctx, e)
 	b[1].Transition(ctx, e)
+}
+
+// openRegistry opens the registry cfg.Registry selects: the state
+// directory, or the JetStream bucket on s.NATS (checking first that the
+// server has JetStream).
+func (s *Server) openRegistry(cfg Config) (*registry.Dir, error) {
+	rc := registry.Config{Now: cfg.Now, Logger: cfg.Logger, PasswordIterations: cfg.PasswordIterations}
+	switch cfg.Registry {
+	case "", RegistryDir:
+		dir, err := registry.Open(cfg.StateDir, rc)
+		if err != nil {
+			return nil, &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
+		}
+		return dir, nil
+	case RegistryJetStream:
+	default:
+		return nil, fmt.Errorf("oprun: Registry %q: want %q or %q", cfg.Registry, RegistryDir, RegistryJetStream)
+	}
+	if cfg.NATSURL == "" {
+		return nil, errors.New("oprun: the JetStream registry needs NATSURL")
+	}
+	js, err := jetstream.New(s.NATS)
+	if err != nil {
+		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	dir, err := registry.OpenJetStream(ctx, cfg.StateDir, registry.JetStreamConfig{JS: js, Replicas: cfg.Replicas, Key: cfg.RegistryKey}, rc)
+	switch {
+	case errors.Is(err, registry.ErrNoJetStream):
+		return nil, &StartError{Kind: FailNoJetStream, Addr: cfg.NATSURL, Err: err}
+	case err != nil:
+		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+	}
+	return dir, nil
 }
 
 // jetStreamStores are the OP's state on JetStream.

@@ -22,6 +22,9 @@ type poolCache struct {
 	files []caFileInfo
 	pool  *x509.CertPool
 
+	// revs lists name@revision of each CA certificate in JetStream.
+	revs string
+
 	listed bool
 	dir    os.FileInfo // cas/ when names were listed; nil if it was missing
 	names  []string
@@ -70,6 +73,9 @@ func (d *Dir) CreateCA(name string) (*ca.CA, error) {
 }
 
 func (d *Dir) createCALocked(name string) (*ca.CA, error) {
+	if d.js != nil {
+		return d.createCAJetStream(name)
+	}
 	target := d.caDir(name)
 	if _, err := os.Lstat(target); err == nil {
 		return nil, fmt.Errorf("registry: certificate authority %q: %w", name, ErrExists)
@@ -108,6 +114,9 @@ func (d *Dir) CA(name string) (*ca.CA, error) {
 	if err := checkCAName(name); err != nil {
 		return nil, err
 	}
+	if d.js != nil {
+		return d.caJetStream(name)
+	}
 	dir := d.caDir(name)
 	if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
 		return nil, fmt.Errorf("registry: certificate authority %q: %w", name, ErrNotFound)
@@ -121,6 +130,9 @@ func (d *Dir) CA(name string) (*ca.CA, error) {
 
 // caNames lists the CA directories under cas/, sorted.
 func (d *Dir) caNames() ([]string, error) {
+	if d.js != nil {
+		return d.caNamesJetStream(), nil
+	}
 	entries, err := d.readDir(d.file(casDir))
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil
@@ -168,6 +180,9 @@ func (d *Dir) CAs() ([]*ca.CA, error) {
 // identity is the trust store's version: op.Provider keys its cache of
 // verified client certificate chains by it.
 func (d *Dir) ClientCAPool() (*x509.CertPool, error) {
+	if d.js != nil {
+		return d.clientCAPoolJetStream()
+	}
 	dirFI, err := statOrNil(d.file(casDir))
 	if err != nil {
 		return nil, err

@@ -295,7 +295,7 @@ func (c Client) clone() Client {
 func (d *Dir) loadClients() (clientList, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return load(&d.clients, d.file(clientsFile))
+	return loadDoc(d, &d.clients, clientsFile)
 }
 
 // Client returns a copy of the registered client id; an unknown id gives
@@ -343,8 +343,8 @@ func (d *Dir) addClientLocked(c Client) error {
 		return err
 	}
 	c.CreatedAt = d.now().UTC()
-	path := d.file(clientsFile)
-	list, err := readJSON[clientList](path)
+	path := clientsFile
+	list, err := readDoc[clientList](d, path)
 	if err != nil {
 		return err
 	}
@@ -358,7 +358,7 @@ func (d *Dir) addClientLocked(c Client) error {
 	}
 	list.Clients = append(list.Clients, c)
 	slices.SortFunc(list.Clients, func(a, b Client) int { return strings.Compare(a.ID, b.ID) })
-	if err := save(d, path, &d.clients, list); err != nil {
+	if err := saveDoc(d, path, &d.clients, list); err != nil {
 		return err
 	}
 	d.log.Info("registry.client_added", "client_id", c.ID, "delivery_mode", string(c.DeliveryMode))

@@ -76,7 +76,7 @@ type deviceList struct {
 
 // readDevices reads devices.json afresh, for a writer holding the lock.
 func (d *Dir) readDevices() (deviceList, error) {
-	return readJSON[deviceList](d.file(devicesFile))
+	return readDoc[deviceList](d, devicesFile)
 }
 
 // loadDevices returns devices.json from memory, re-read when the file
@@ -86,7 +86,7 @@ func (d *Dir) readDevices() (deviceList, error) {
 func (d *Dir) loadDevices() (deviceList, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return load(&d.devices, d.file(devicesFile))
+	return loadDoc(d, &d.devices, devicesFile)
 }
 
 // Devices returns every enrolled device, revoked ones included, sorted by
@@ -173,7 +173,7 @@ func (d *Dir) enrollDeviceLocked(dev Device) (Device, error) {
 	dev.RevokedAt = nil
 	list.Devices = append(list.Devices, dev)
 	sortDevices(list.Devices)
-	if err := save(d, d.file(devicesFile), &d.devices, list); err != nil {
+	if err := saveDoc(d, devicesFile, &d.devices, list); err != nil {
 		return Device{}, err
 	}
 	d.log.Info("registry.device_enrolled", "device", dev.ID, "user", dev.User, "name", dev.Name)
@@ -198,7 +198,7 @@ func (d *Dir) RevokeDevice(id string) (Device, error) {
 		if !list.Devices[i].Revoked() {
 			now := d.now().UTC()
 			list.Devices[i].RevokedAt = &now
-			if err := save(d, d.file(devicesFile), &d.devices, list); err != nil {
+			if err := saveDoc(d, devicesFile, &d.devices, list); err != nil {
 				return err
 			}
 			d.log.Info("registry.device_revoked", "device", id, "user", list.Devices[i].User)

@@ -70,6 +70,11 @@ type Dir struct {
 	// serialises processes.
 	wmu sync.Mutex
 
+	// js, when set, keeps the documents in JetStream (OpenJetStream)
+	// instead of files; closeOnce guards its Close.
+	js        *jsDocs
+	closeOnce sync.Once
+
 	mu      sync.Mutex // guards the caches below
 	clients cached[clientList]
 	users   cached[userList]
@@ -123,9 +128,23 @@ func (d *Dir) file(rel string) string { return filepath.Join(d.path, filepath.Fr
 
 // withLock runs fn holding the in-process writer mutex and the exclusive
 // lock on <dir>/.lock.
+//
+// In JetStream there is no lock to take: fn's writes are compare-and-swap
+// on the revisions fn read, and fn runs again, up to maxAttempts times,
+// when another writer changed a document in between.
 func (d *Dir) withLock(fn func() error) error {
 	d.wmu.Lock()
 	defer d.wmu.Unlock()
+	if d.js != nil {
+		var err error
+		for range maxAttempts {
+			d.js.begin()
+			if err = fn(); !errors.Is(err, errConflict) {
+				return err
+			}
+		}
+		return fmt.Errorf("registry: gave up after %d concurrent changes: %w", maxAttempts, err)
+	}
 	unlock, err := lockExclusive(d.file(lockFile))
 	if err != nil {
 		return err

@@ -29,6 +29,14 @@
 // never sees half a file. A malformed JSON file is reported with its name
 // and is never overwritten.
 //
+// A registry can also live in a NATS JetStream key-value bucket
+// ([OpenJetStream]), shared by several OPs and admin commands: the same
+// documents under the same names, written with compare-and-swap on their
+// revision instead of under the lock, read from a copy a watcher keeps up
+// to date, the private keys sealed with the operator's registry key. Only
+// the per-machine files (server/, ca.pem, clients/) stay in the directory.
+// Both are a *Dir, and both pass the suite in package registrytest.
+//
 // Subject DNs given as RFC 4514 strings (tls_client_auth_subject_dn) are
 // turned into certificate subjects by a small parser that accepts the
 // attribute types CN, O, OU, C, L, ST, STREET, POSTALCODE and SERIALNUMBER

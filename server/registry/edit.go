@@ -87,8 +87,8 @@ func (d *Dir) UpdateClient(c Client) error {
 		if err := c.Validate(); err != nil {
 			return err
 		}
-		path := d.file(clientsFile)
-		list, err := readJSON[clientList](path)
+		path := clientsFile
+		list, err := readDoc[clientList](d, path)
 		if err != nil {
 			return err
 		}
@@ -101,7 +101,7 @@ func (d *Dir) UpdateClient(c Client) error {
 		}
 		c.CreatedAt = list.Clients[i].CreatedAt
 		list.Clients[i] = c
-		if err := save(d, path, &d.clients, list); err != nil {
+		if err := saveDoc(d, path, &d.clients, list); err != nil {
 			return err
 		}
 		d.log.Info("registry.client_updated", "client_id", c.ID)
@@ -114,8 +114,8 @@ func (d *Dir) UpdateClient(c Client) error {
 // once in a running server, since no client matches them any more.
 func (d *Dir) RemoveClient(id string) error {
 	return d.withLock(func() error {
-		path := d.file(clientsFile)
-		list, err := readJSON[clientList](path)
+		path := clientsFile
+		list, err := readDoc[clientList](d, path)
 		if err != nil {
 			return err
 		}
@@ -124,7 +124,7 @@ func (d *Dir) RemoveClient(id string) error {
 			return fmt.Errorf("registry: client %q: %w", id, ErrNotFound)
 		}
 		list.Clients = slices.Delete(list.Clients, i, i+1)
-		if err := save(d, path, &d.clients, list); err != nil {
+		if err := saveDoc(d, path, &d.clients, list); err != nil {
 			return err
 		}
 		d.log.Info("registry.client_removed", "client_id", id)
@@ -145,8 +145,8 @@ type UserUpdate struct {
 func (d *Dir) UpdateUser(id string, u UserUpdate) (User, error) {
 	var out User
 	err := d.withLock(func() error {
-		path := d.file(usersFile)
-		list, err := readJSON[userList](path)
+		path := usersFile
+		list, err := readDoc[userList](d, path)
 		if err != nil {
 			return err
 		}
@@ -170,7 +170,7 @@ func (d *Dir) UpdateUser(id string, u UserUpdate) (User, error) {
 			}
 		}
 		list.Users[i] = user
-		if err := save(d, path, &d.users, list); err != nil {
+		if err := saveDoc(d, path, &d.users, list); err != nil {
 			return err
 		}
 		d.log.Info("registry.user_updated", "user", id, "password_changed", u.Password != nil)
@@ -186,8 +186,9 @@ func (d *Dir) UpdateUser(id string, u UserUpdate) (User, error) {
 func (d *Dir) RemoveUser(id string) ([]Device, error) {
 	var revoked []Device
 	err := d.withLock(func() error {
-		path := d.file(usersFile)
-		list, err := readJSON[userList](path)
+		revoked = nil // a retried writer starts again
+		path := usersFile
+		list, err := readDoc[userList](d, path)
 		if err != nil {
 			return err
 		}
@@ -207,12 +208,12 @@ func (d *Dir) RemoveUser(id string) ([]Device, error) {
 			}
 		}
 		if len(revoked) > 0 {
-			if err := save(d, d.file(devicesFile), &d.devices, devs); err != nil {
+			if err := saveDoc(d, devicesFile, &d.devices, devs); err != nil {
 				return err
 			}
 		}
 		list.Users = slices.Delete(list.Users, i, i+1)
-		if err := save(d, path, &d.users, list); err != nil {
+		if err := saveDoc(d, path, &d.users, list); err != nil {
 			return err
 		}
 		d.log.Info("registry.user_removed", "user", id, "devices_revoked", len(revoked))
@@ -231,6 +232,9 @@ func (d *Dir) RemoveCA(name string) error {
 	}
 	if name == DefaultCAName {
 		return fmt.Errorf("registry: certificate authority %q is the default one, which issues the server's certificate; it cannot be removed", name)
+	}
+	if d.js != nil {
+		return d.withLock(func() error { return d.removeCAJetStream(name) })
 	}
 	return d.withLock(func() error {
 		dir := d.caDir(name)

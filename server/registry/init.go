@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/big"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -95,9 +96,9 @@ func (d *Dir) initLocked(opts InitOptions) (*InitReport, error) {
 	root, err := d.CA(DefaultCAName)
 	if errors.Is(err, ErrNotFound) {
 		if root, err = d.createCALocked(DefaultCAName); err != nil {
-			return nil, err
+			return nil, d.raced(err)
 		}
-		add(fmt.Sprintf("certificate authority %s (ECDSA P-256): %s", DefaultCAName, filepath.Join(d.caDir(DefaultCAName), ca.CertFile)))
+		add(fmt.Sprintf("certificate authority %s (ECDSA P-256): %s", DefaultCAName, d.where(path.Join(casDir, DefaultCAName, ca.CertFile))))
 	} else if err != nil {
 		return nil, err
 	}
@@ -128,18 +129,18 @@ func (d *Dir) initLocked(opts InitOptions) (*InitReport, error) {
 			GrantTypes:              []string{oauth.GrantTypeCIBA},
 		}
 		if err := d.addClientLocked(c); err != nil {
-			return nil, err
+			return nil, d.raced(err)
 		}
-		add(fmt.Sprintf("client %s (tls_client_auth, subject CN=%s, poll mode): %s", c.ID, c.ID, d.file(clientsFile)))
+		add(fmt.Sprintf("client %s (tls_client_auth, subject CN=%s, poll mode): %s", c.ID, c.ID, d.where(clientsFile)))
 	} else if err != nil {
 		return nil, err
 	}
 
 	if _, err := d.User(opts.User); errors.Is(err, ErrNotFound) {
 		if err := d.addUserLocked(User{ID: opts.User, Name: opts.User}, opts.Password); err != nil {
-			return nil, err
+			return nil, d.raced(err)
 		}
-		add(fmt.Sprintf("user %s: %s", opts.User, d.file(usersFile)))
+		add(fmt.Sprintf("user %s: %s", opts.User, d.where(usersFile)))
 	} else if err != nil {
 		return nil, err
 	}
@@ -150,6 +151,17 @@ func (d *Dir) initLocked(opts InitOptions) (*InitReport, error) {
 	}
 	add(line)
 	return r, nil
+}
+
+// raced turns ErrExists, met by Init in JetStream after another OP
+// created the same default between Init's look and its write, into
+// errConflict: withLock runs Init again, which then finds it (the write's
+// fresh read updated the watched copy).
+func (d *Dir) raced(err error) error {
+	if d.js != nil && errors.Is(err, ErrExists) {
+		return errConflict
+	}
+	return err
 }
 
 // ensureCAFileLocked writes <dir>/ca.pem when it is missing or differs

@@ -16,6 +16,7 @@ import (
 type cached[T any] struct {
 	loaded bool
 	fi     os.FileInfo
+	rev    uint64 // the JetStream revision instead of fi
 	value  T
 }
 
@@ -92,6 +93,69 @@ func save[T any](d *Dir, path string, slot *cached[T], value T) error {
 	}
 	d.mu.Lock()
 	*slot = cached[T]{loaded: fi != nil, fi: fi, value: value}
+	d.mu.Unlock()
+	return nil
+}
+
+// loadDoc returns the document name: the file through load, or the
+// watched JetStream copy, decoded again only when its revision changed.
+// The caller holds d.mu.
+func loadDoc[T any](d *Dir, c *cached[T], name string) (T, error) {
+	if d.js == nil {
+		return load(c, d.file(name))
+	}
+	var zero T
+	if rev := d.js.revision(name); c.loaded && c.rev == rev {
+		return c.value, nil
+	}
+	data, rev, err := d.js.current(name)
+	if err != nil {
+		return zero, err
+	}
+	var v T
+	if data != nil {
+		if err := decodeJSON(data, &v); err != nil {
+			return zero, fmt.Errorf("registry: %s is malformed: %w", d.where(name), err)
+		}
+	}
+	c.loaded, c.rev, c.value = true, rev, v
+	return v, nil
+}
+
+// readDoc reads the document name afresh, for a writer inside withLock;
+// a missing document is the zero value.
+func readDoc[T any](d *Dir, name string) (T, error) {
+	if d.js == nil {
+		return readJSON[T](d.file(name))
+	}
+	var v T
+	data, err := d.js.read(name)
+	if err != nil || data == nil {
+		return v, err
+	}
+	if err := decodeJSON(data, &v); err != nil {
+		var zero T
+		return zero, fmt.Errorf("registry: %s is malformed: %w", d.where(name), err)
+	}
+	return v, nil
+}
+
+// saveDoc writes value as the document name, for a writer inside
+// withLock, and makes it the cached copy in slot.
+func saveDoc[T any](d *Dir, name string, slot *cached[T], value T) error {
+	if d.js == nil {
+		return save(d, d.file(name), slot, value)
+	}
+	data, err := json.MarshalIndent(value, "", "  ")
+	if err != nil {
+		return fmt.Errorf("registry: encode %s: %w", name, err)
+	}
+	rev, err := d.js.write(name, data)
+	if err != nil {
+		return err
+	}
+	d.mu.Lock()
+	*slot = cached[T]{loaded: true, rev: rev, value: value}
 	d.mu.Unlock()
 	return nil
 }

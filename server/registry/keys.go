@@ -144,16 +144,26 @@ func (d *Dir) loadSigningKeys() (*rsa.PrivateKey, *ecdsa.PrivateKey, error) {
 	}
 	rs, ok := rk.(*rsa.PrivateKey)
 	if !ok || rs.N.BitLen() < 2048 {
-		return nil, nil, fmt.Errorf("registry: %s is not an RSA key of at least 2048 bits", d.file(rs256File))
+		return nil, nil, fmt.Errorf("registry: %s is not an RSA key of at least 2048 bits", d.where(rs256File))
 	}
 	es, ok := ek.(*ecdsa.PrivateKey)
 	if !ok || es.Curve != elliptic.P256() {
-		return nil, nil, fmt.Errorf("registry: %s is not an ECDSA P-256 key", d.file(es256File))
+		return nil, nil, fmt.Errorf("registry: %s is not an ECDSA P-256 key", d.where(es256File))
 	}
 	return rs, es, nil
 }
 
 func (d *Dir) loadKey(rel string) (any, error) {
+	if d.js != nil {
+		data, _, err := d.js.current(rel)
+		if err != nil {
+			return nil, err
+		}
+		if data == nil {
+			return nil, fmt.Errorf("registry: %s: %w", d.where(rel), ErrNotFound)
+		}
+		return parseKey(d.where(rel), data)
+	}
 	path := d.file(rel)
 	data, err := os.ReadFile(path)
 	if errors.Is(err, os.ErrNotExist) {
@@ -162,9 +172,13 @@ func (d *Dir) loadKey(rel string) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("registry: %w", err)
 	}
+	return parseKey(path, data)
+}
+
+func parseKey(where string, data []byte) (any, error) {
 	key, err := pki.ParsePrivateKeyPEM(data)
 	if err != nil {
-		return nil, fmt.Errorf("registry: %s: %w", path, err)
+		return nil, fmt.Errorf("registry: %s: %w", where, err)
 	}
 	return key, nil
 }
@@ -180,6 +194,29 @@ func (d *Dir) ensureSigningKeysLocked() ([]string, error) {
 		{rs256File, "token signing key RS256 (RSA 2048)", func() (any, error) { return rsa.GenerateKey(rand.Reader, 2048) }},
 		{es256File, "token signing key ES256 (ECDSA P-256)", func() (any, error) { return ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }},
 	} {
+		if d.js != nil {
+			have, err := d.js.read(k.rel)
+			if err != nil {
+				return created, err
+			}
+			if have != nil {
+				continue
+			}
+			key, err := k.gen()
+			if err != nil {
+				return created, fmt.Errorf("registry: generate key: %w", err)
+			}
+			data, err := pki.EncodePrivateKeyPEM(key)
+			if err != nil {
+				return created, fmt.Errorf("registry: %w", err)
+			}
+			if _, err := d.js.write(k.rel, data); err != nil {
+				return created, err
+			}
+			d.log.Info("registry.signing_key_created", "where", d.where(k.rel))
+			created = append(created, k.desc+": "+d.where(k.rel))
+			continue
+		}
 		path := d.file(k.rel)
 		if _, err := os.Stat(path); err == nil {
 			continue

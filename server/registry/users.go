@@ -148,7 +148,7 @@ func parsePasswordHash(s string) (iterations int, salt, sum []byte, err error) {
 func (d *Dir) loadUsers() (userList, error) {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	return load(&d.users, d.file(usersFile))
+	return loadDoc(d, &d.users, usersFile)
 }
 
 // User returns a copy of the user id; an unknown id gives an error
@@ -192,8 +192,8 @@ func (d *Dir) addUserLocked(u User, password string) error {
 	if password == "" {
 		return fmt.Errorf("registry: user %s: empty password", u.ID)
 	}
-	path := d.file(usersFile)
-	list, err := readJSON[userList](path)
+	path := usersFile
+	list, err := readDoc[userList](d, path)
 	if err != nil {
 		return err
 	}
@@ -209,7 +209,7 @@ func (d *Dir) addUserLocked(u User, password string) error {
 	u.CreatedAt = d.now().UTC()
 	list.Users = append(list.Users, u)
 	slices.SortFunc(list.Users, func(a, b User) int { return strings.Compare(a.ID, b.ID) })
-	if err := save(d, path, &d.users, list); err != nil {
+	if err := saveDoc(d, path, &d.users, list); err != nil {
 		return err
 	}
 	d.log.Info("registry.user_added", "user", u.ID)
@@ -250,8 +250,8 @@ func (d *Dir) setUserCodeLocked(id, code string) error {
 			return err
 		}
 	}
-	path := d.file(usersFile)
-	list, err := readJSON[userList](path)
+	path := usersFile
+	list, err := readDoc[userList](d, path)
 	if err != nil {
 		return err
 	}
@@ -260,7 +260,7 @@ func (d *Dir) setUserCodeLocked(id, code string) error {
 		return fmt.Errorf("registry: user %q: %w", id, ErrNotFound)
 	}
 	list.Users[i].UserCodeHash = hash
-	if err := save(d, path, &d.users, list); err != nil {
+	if err := saveDoc(d, path, &d.users, list); err != nil {
 		return err
 	}
 	d.log.Info("registry.user_code_set", "user", id, "removed", code == "")

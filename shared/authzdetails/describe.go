@@ -5,10 +5,9 @@ import (
 	"math/big"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
-	"unicode"
-	"unicode/utf8"
+
+	"github.com/cibalab/cibalab/shared/termtext"
 )
 
 // maxLine bounds the runes of one described entry.
@@ -203,27 +202,9 @@ func cleanAll(ss []string) []string {
 // clean makes an untrusted value safe to print on a terminal: invalid
 // UTF-8, control and format characters (bidi overrides) are escaped Go
 // style.
-func clean(s string) string {
-	ok := utf8.ValidString(s)
-	for _, r := range s {
-		if !unicode.IsGraphic(r) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
+func clean(s string) string { return termtext.Safe(s) }
 
-func cut(s string) string {
-	if utf8.RuneCountInString(s) > maxLine {
-		return string([]rune(s)[:maxLine]) + "…"
-	}
-	return s
-}
+func cut(s string) string { return termtext.Cut(s, maxLine) }
 
 // PaymentOf returns the payment_initiation entry d as its fields, when it
 // is a valid one; for rules that match on amounts.

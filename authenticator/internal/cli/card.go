@@ -4,13 +4,11 @@ import (
 	"fmt"
 	"io"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/termtext"
 )
 
 // maxField bounds the runes of a field shown on a card.
@@ -20,23 +18,7 @@ const maxField = 200
 // format (bidi overrides) and other non-graphic characters are escaped Go
 // style, so a request cannot move the cursor, recolour the terminal or
 // hide text; long values are cut.
-func display(s string) string {
-	if utf8.RuneCountInString(s) > maxField {
-		s = string([]rune(s)[:maxField]) + "…"
-	}
-	clean := utf8.ValidString(s)
-	for _, r := range s {
-		if !unicode.IsGraphic(r) {
-			clean = false
-			break
-		}
-	}
-	if clean {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
+func display(s string) string { return termtext.Safe(termtext.Cut(s, maxField)) }
 
 // quoted shows a binding message in quotes, escaped like display.
 func quoted(s string) string {

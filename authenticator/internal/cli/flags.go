@@ -293,8 +293,9 @@ approve, deny, ignore (let it expire) or ask; delay waits before acting.`},
 			cliconv.Section{Title: "AUTHORIZATION DETAILS", Body: `A card shows each entry of a request's authorization_details (RFC 9396)
 in words, numbered. Answer y to approve them all, n to deny, or the
 numbers of the entries to approve only those (1,3); on a terminal with
---plain type the numbers, then Enter. The phone shows every entry and
-approves or denies them all.`},
+--plain type the numbers, then Enter. On the phone, each entry's number
+leaves it out of the approval (☐) or takes it back (☑); leaving all out
+denies.`},
 			cliconv.Section{Title: "APPROVAL HOOK", Body: fmt.Sprintf(`--approval-hook-listen, loopback only: POST
 /action/SECRET?token=AUTH_REQ_ID&type=allow|deny decides through this
 device (the automated_ciba_approval_url convention of the OpenID

@@ -100,7 +100,7 @@ func (r *runner) feedPhone(ctx context.Context, prog *tea.Program, lost chan<- s
 				return
 			}
 			// Each authorization_details entry in words (RFC 9396), shown
-			// on the request screen; the phone approves or denies them all.
+			// on the request screen, where the person may leave some out.
 			prog.Send(phone.RequestMsg{Request: phone.Request{AuthRequest: req, Details: req.AuthorizationDetails.Lines()}})
 		case c := <-r.closures():
 			prog.Send(phone.ClosedMsg{AuthReqID: c.AuthReqID, Reason: c.Reason, DeviceID: c.DeviceID})
@@ -124,7 +124,11 @@ func (r *runner) decidePhone(ctx context.Context, d phone.Decision) phone.Outcom
 	if d.Verdict == channel.VerdictApprove && d.PINChecked {
 		acr, amr = acrPIN, amrPIN
 	}
-	err := r.d.Decide(ctx, d.Request.AuthReqID, d.Verdict, acr, amr)
+	var opts []device.DecideOption
+	if d.ApprovedDetails != nil {
+		opts = append(opts, device.ApproveOnly(d.ApprovedDetails))
+	}
+	err := r.d.Decide(ctx, d.Request.AuthReqID, d.Verdict, acr, amr, opts...)
 	var refused *device.RefusedError
 	switch {
 	case err == nil:

@@ -40,6 +40,9 @@ func (m *Model) key(k string) (tea.Model, tea.Cmd) {
 			return m, tea.Quit
 		}
 	case screenRequest:
+		if len(k) == 1 && k[0] >= '1' && k[0] <= '9' {
+			return m.act("toggle:" + k)
+		}
 		switch k {
 		case "a", "y":
 			return m.act("approve")
@@ -118,10 +121,22 @@ func (m *Model) act(a string) (tea.Model, tea.Cmd) {
 		return m.submitPIN()
 	case len(a) > 5 && a[:5] == "open:":
 		if _, ok := m.find(a[5:]); ok {
-			m.viewing, m.focus, m.scroll = a[5:], 0, 0
+			m.viewing, m.focus, m.scroll, m.left = a[5:], 0, 0, nil
 			m.selected = a[5:]
 			m.screen = screenRequest
 		}
+	case len(a) > 7 && a[:7] == "toggle:":
+		// With several authorization_details entries, a number leaves
+		// that entry out of the approval, or takes it back.
+		r, ok := m.find(m.viewing)
+		i := int(a[7] - '1')
+		if !ok || len(r.Details) < 2 || i >= len(r.Details) {
+			return m, nil
+		}
+		if m.left == nil {
+			m.left = map[int]bool{}
+		}
+		m.left[i] = !m.left[i]
 	case a == "history":
 		m.screen = screenHistory
 	case a == "inbox":
@@ -139,7 +154,8 @@ func (m *Model) act(a string) (tea.Model, tea.Cmd) {
 		if !ok || m.sending[r.AuthReqID] != "" {
 			return m, nil
 		}
-		if a == "deny" {
+		if a == "deny" || m.approvedNone(r) {
+			// Approving none of the entries is a denial.
 			return m, m.send(r, channel.VerdictDeny, false)
 		}
 		if !m.cfg.HasPIN {
@@ -202,6 +218,9 @@ func (m *Model) submitPIN() (tea.Model, tea.Cmd) {
 func (m *Model) send(r Request, verdict string, pinChecked bool) tea.Cmd {
 	m.sending[r.AuthReqID] = verdict
 	d := Decision{Request: r.AuthRequest, Verdict: verdict, PINChecked: pinChecked}
+	if verdict == channel.VerdictApprove && r.AuthReqID == m.viewing {
+		d.ApprovedDetails = m.approvedDetails(r)
+	}
 	ctx, decide := m.cfg.Context, m.cfg.Decide
 	return func() tea.Msg {
 		out := Outcome{Text: "nothing sent"}
@@ -210,4 +229,29 @@ func (m *Model) send(r Request, verdict string, pinChecked bool) tea.Cmd {
 		}
 		return decidedMsg{id: d.Request.AuthReqID, verdict: verdict, out: out}
 	}
+}
+
+// approvedDetails are the indexes of r's authorization_details entries
+// the person kept in the approval, or nil when they kept all of them.
+func (m *Model) approvedDetails(r Request) []int {
+	some := false
+	out := []int{}
+	for i := range r.Details {
+		if m.left[i] {
+			some = true
+			continue
+		}
+		out = append(out, i)
+	}
+	if !some {
+		return nil
+	}
+	return out
+}
+
+// approvedNone reports whether the person left out every entry of r's
+// authorization_details.
+func (m *Model) approvedNone(r Request) bool {
+	a := m.approvedDetails(r)
+	return a != nil && len(a) == 0 && len(r.Details) > 0
 }

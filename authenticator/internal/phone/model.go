@@ -31,6 +31,10 @@ type Decision struct {
 	// PINChecked is set when the device PIN was checked for this decision
 	// (the approval may then carry Config.PINACR).
 	PINChecked bool
+	// ApprovedDetails names the authorization_details entries an approval
+	// grants, by index from 0 (RFC 9396), when the person left some out;
+	// nil grants them all.
+	ApprovedDetails []int
 }
 
 // Outcome is the OP's answer to a decision, as the caller read it.
@@ -143,10 +147,11 @@ type Model struct {
 	screen    screen
 	reqs      []Request
 	arrivals  int
-	selected  string // auth_req_id selected in the inbox
-	viewing   string // auth_req_id on the request screen
-	focus     int    // 0 Approve, 1 Deny
-	scroll    int    // first line of the request screen's body
+	selected  string       // auth_req_id selected in the inbox
+	viewing   string       // auth_req_id on the request screen
+	focus     int          // 0 Approve, 1 Deny
+	scroll    int          // first line of the request screen's body
+	left      map[int]bool // authorization_details entries left out of the approval on screen
 	sending   map[string]string
 	history   []entry
 	connected bool

@@ -2,6 +2,7 @@ package phone
 
 import (
 	"context"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -183,5 +184,48 @@ func TestBannerAndExpiry(t *testing.T) {
 	send(m, tickMsg(c.now))
 	if m.screen != screenInbox || len(m.Pending()) != 0 {
 		t.Fatalf("the request on screen expired but stayed:\n%s", render(m, 40, 20))
+	}
+}
+
+// TestApproveSomeDetails: with several authorization_details entries, a
+// number leaves that entry out of the approval (☐) or takes it back (☑);
+// the approval names the entries kept; leaving all out denies.
+func TestApproveSomeDetails(t *testing.T) {
+	c := &clockAt{t0}
+	d := &decider{out: Outcome{Applied: true, Text: "the OP accepted"}}
+	m := newPhone(t, c, false, d.decide)
+	r := request("r1", "Agent", "Invoice 4711", 0, time.Minute)
+	r.Details = []string{"Pay €120.00 to ACME GmbH", "Read balances at bank.example", "Send an e-mail"}
+	send(m, RequestMsg{r})
+	keys(m, "enter")
+	if s := render(m, 40, 20); !strings.Contains(s, "☑ 1 Pay €120.00") || !strings.Contains(s, "1-9 entry") {
+		t.Fatalf("request screen:\n%s", s)
+	}
+	keys(m, "1", "3", "3", "3", "9")
+	s := render(m, 40, 20)
+	if !strings.Contains(s, "☐ 1 Pay €120.00") || !strings.Contains(s, "☑ 2 Read balances") || !strings.Contains(s, "☐ 3 Send an e-mail") {
+		t.Fatalf("after leaving out 1 and 3:\n%s", s)
+	}
+	run(m, keys(m, "a"))
+	if len(d.got) != 1 || d.got[0].Verdict != channel.VerdictApprove || fmt.Sprint(d.got[0].ApprovedDetails) != "[1]" {
+		t.Fatalf("decisions %+v, want an approval of entry index 1 only", d.got)
+	}
+
+	r2 := request("r2", "Agent", "Invoice 4712", 0, time.Minute)
+	r2.Details = []string{"Pay €1.00", "Pay €2.00"}
+	send(m, RequestMsg{r2})
+	keys(m, "enter", "1", "2")
+	run(m, keys(m, "a"))
+	if len(d.got) != 2 || d.got[1].Verdict != channel.VerdictDeny || d.got[1].ApprovedDetails != nil {
+		t.Fatalf("decisions %+v, want r2 denied when every entry was left out", d.got)
+	}
+
+	r3 := request("r3", "Agent", "Invoice 4713", 0, time.Minute)
+	r3.Details = []string{"Pay €3.00", "Pay €4.00"}
+	send(m, RequestMsg{r3})
+	keys(m, "enter")
+	run(m, keys(m, "a"))
+	if len(d.got) != 3 || d.got[2].Verdict != channel.VerdictApprove || d.got[2].ApprovedDetails != nil {
+		t.Fatalf("decisions %+v, want r3 approved whole (nil: all entries)", d.got)
 	}
 }

@@ -1,6 +1,7 @@
 package phone
 
 import (
+	"fmt"
 	"slices"
 	"strconv"
 	"strings"
@@ -127,6 +128,9 @@ func (m *Model) hints() string {
 	case screenPIN:
 		return "0-9 PIN  ⏎ approve  esc back"
 	case screenRequest:
+		if r, ok := m.find(m.viewing); ok && len(r.Details) > 1 {
+			return "1-9 entry  a approve  d deny  esc"
+		}
 		return "a approve  d deny  esc back  ↑↓ more"
 	case screenHistory:
 		return "esc back"
@@ -306,7 +310,16 @@ func (m *Model) requestBody(b *body, width, height int, now time.Time) {
 		if i == 0 {
 			label = "Details"
 		}
-		row(label, "• "+clean(d), plain)
+		mark := "• "
+		if len(r.Details) > 1 {
+			// Several entries: each can be left out of the approval
+			// with its number (RFC 9396: approve exactly what is asked).
+			mark = fmt.Sprintf("☑ %d ", i+1)
+			if m.left[i] {
+				mark = fmt.Sprintf("☐ %d ", i+1)
+			}
+		}
+		row(label, mark+clean(d), plain)
 	}
 	// The time left, what an approval carries and the buttons stay at
 	// the bottom, so the warning is always seen before approving.

@@ -5,13 +5,12 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/charmbracelet/lipgloss"
 	"github.com/charmbracelet/x/ansi"
 
 	"github.com/cibalab/cibalab/shared/channel"
+	"github.com/cibalab/cibalab/shared/termtext"
 )
 
 // maxText bounds the runes of an untrusted text shown.
@@ -21,23 +20,7 @@ const maxText = 400
 // overrides) and other non-graphic characters are escaped Go style, so a
 // request cannot move the cursor, recolour the terminal or hide text;
 // long values are cut.
-func clean(s string) string {
-	if utf8.RuneCountInString(s) > maxText {
-		s = string([]rune(s)[:maxText]) + "…"
-	}
-	ok := utf8.ValidString(s)
-	for _, r := range s {
-		if !unicode.IsGraphic(r) {
-			ok = false
-			break
-		}
-	}
-	if ok {
-		return s
-	}
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
-}
+func clean(s string) string { return termtext.Safe(termtext.Cut(s, maxText)) }
 
 // clientName is the client as the person knows it.
 func clientName(r channel.AuthRequest) string {

@@ -23,6 +23,7 @@ func runCACreate(ctx context.Context, e Env, args []string) int {
 			"a running server. Issue certificates from it with 'ciba-op cert issue --ca NAME'.")
 	var dir, name string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&name, "name", "", registry.DefaultCAName, "`NAME` of the CA: 1 to 64 of A-Z a-z 0-9 _ -")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -31,6 +32,7 @@ func runCACreate(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	c, err := d.CreateCA(name)
 	if err != nil {
 		return cmd.fail(e, exitError, err)

@@ -36,6 +36,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	var validity time.Duration
 	var insecureEmpty, withPEM, force bool
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&clientID, "client", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&out, "out", "", "", "PKCS#12 `FILE` to write (required)")
 	cmd.stringVar(&caName, "ca", "", registry.DefaultCAName, "`NAME` of the issuing certificate authority")
@@ -86,6 +87,7 @@ func runCertIssue(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	issued, err := d.IssueClientCert(clientID, registry.IssueOptions{CA: caName, Validity: validity, Password: password, InsecureEmptyPassword: insecureEmpty})
 	if err != nil {
 		return cmd.fail(e, exitError, err)

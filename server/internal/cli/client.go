@@ -33,6 +33,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	var dir, id, name, mode, endpoint, method, jwksFile, certFile, secretFile string
 	var c registry.Client
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID`: 1 to 128 of A-Z a-z 0-9 . _ - (required)")
 	cmd.stringVar(&name, "name", "", "", "client_name `NAME`, for display")
 	cmd.stringVar(&c.SubjectDN, "subject-dn", "", "", "tls_client_auth_subject_dn: RFC 4514 subject `DN` of the certificate")
@@ -99,6 +100,7 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if secret != "" {
 		// Written before the client exists, so a registered client always
 		// has its secret on disk.

@@ -31,6 +31,9 @@ type command struct {
 	extra   string // more help sections, each ending in a newline
 	fs      *flag.FlagSet
 	env     map[string]string // flag name -> environment variable
+	// reg says where an admin command finds the registry besides
+	// --state-dir (stateDirVar).
+	reg registryFlags
 	// logFormat is --log-format, which every command takes.
 	logFormat string
 }
@@ -79,6 +82,14 @@ func (c *command) durationVar(p *time.Duration, name, env string, def time.Durat
 // stateDirVar defines --state-dir, which every admin command takes.
 func (c *command) stateDirVar(p *string) {
 	c.stringVar(p, "state-dir", envStateDir, defaultStateDir, "`DIR` holding the OP's state")
+}
+
+// registryVars defines --nats-url and --registry-key-file, which point an
+// admin command at a registry in NATS JetStream instead of --state-dir
+// (openState).
+func (c *command) registryVars() {
+	c.stringVar(&c.reg.natsURL, "nats-url", envNATSURL, "", "work on the registry in the NATS JetStream at `URL[,URL...]` (that of ciba-op serve --registry jetstream) instead of the one in --state-dir, which then keeps only files this command writes")
+	c.stringVar(&c.reg.keyFile, "registry-key-file", envRegistryKeyFile, "", "`FILE` with the key that encrypts the private keys in the JetStream registry (needed to issue certificates or create CAs)")
 }
 
 // parse parses args, then fills flags not given from the environment

@@ -65,6 +65,7 @@ func runDeviceRevoke(ctx context.Context, e Env, args []string) int {
 			"must enroll with new keys). No restart is needed.")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "device `ID` (or give it as the first argument)")
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		id, args = args[0], args[1:]
@@ -79,6 +80,7 @@ func runDeviceRevoke(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	dev, err := d.RevokeDevice(id)
 	if err != nil {
 		if errors.Is(err, registry.ErrNotFound) {

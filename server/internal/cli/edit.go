@@ -18,6 +18,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 			"A running server sees the change at once.")
 	var dir, id, name, dnv, sanDNS, sanURI, sanIP, sanEmail, mode, endpoint, jwksFile, idTokenAlg, detailsTypes string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID` of a registered client (required)")
 	cmd.stringVar(&name, "name", "", "", "client_name `NAME`, for display")
 	cmd.stringVar(&dnv, "subject-dn", "", "", "tls_client_auth_subject_dn: RFC 4514 subject `DN` of the certificate")
@@ -45,6 +46,7 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	c, err := d.Client(id)
 	if err != nil {
 		return cmd.fail(e, exitError, err)
@@ -95,6 +97,7 @@ func runClientRemove(ctx context.Context, e Env, args []string) int {
 			"its pending requests and tokens are not revoked.")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "client_id `ID` of a registered client (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -106,6 +109,7 @@ func runClientRemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.RemoveClient(id); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -124,6 +128,7 @@ func runUserUpdate(ctx context.Context, e Env, args []string) int {
 `
 	var dir, id, passwordFile string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (required)")
 	cmd.stringVar(&passwordFile, "password-file", "", "", "`FILE` holding the new password (trailing newline ignored)")
 	if code, ok := cmd.parse(e, args); !ok {
@@ -132,34 +137,15 @@ func runUserUpdate(ctx context.Context, e Env, args []string) int {
 	if id == "" {
 		return cmd.usageError(e, "--id is required")
 	}
-	var password string
-	switch {
-	case passwordFile != "":
-		p, err := readPasswordFile(passwordFile)
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	case e.getenv(envUserPassword) != "":
-		password = e.getenv(envUserPassword)
-	default:
-		fd, ok := terminalFD(e.Stdin)
-		if !ok {
-			return cmd.usageError(e, "no password: give --password-file FILE or set "+envUserPassword+" (stdin is not a terminal to prompt on)")
-		}
-		p, err := promptPassword(e, fd, fmt.Sprintf("New password for %s: ", id))
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	}
-	if password == "" {
-		return cmd.usageError(e, "empty password")
+	password, code, ok := cmd.userPassword(e, passwordFile, "New password for "+id+": ")
+	if !ok {
+		return code
 	}
 	d, code, ok := openState(e, cmd, dir)
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if _, err := d.UpdateUser(id, registry.UserUpdate{Password: &password}); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -173,6 +159,7 @@ func runUserRemove(ctx context.Context, e Env, args []string) int {
 		"Removes a user and revokes every device enrolled for them (also in a running server).")
 	var dir, id string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -184,6 +171,7 @@ func runUserRemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	revoked, err := d.RemoveUser(id)
 	if err != nil {
 		return cmd.fail(e, exitError, err)
@@ -203,6 +191,7 @@ func runCARemove(ctx context.Context, e Env, args []string) int {
 			"which issues the server's certificate, stays.")
 	var dir, name string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&name, "name", "", "", "`NAME` of the CA (required)")
 	if code, ok := cmd.parse(e, args); !ok {
 		return code
@@ -217,6 +206,7 @@ func runCARemove(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.RemoveCA(name); err != nil {
 		return cmd.fail(e, exitError, err)
 	}

@@ -17,6 +17,7 @@ func runInit(ctx context.Context, e Env, args []string) int {
 			"and the default user (user / password). Running it again creates nothing.")
 	var dir, hosts string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&hosts, "hosts", "CIBA_OP_SERVER_HOSTS", strings.Join(registry.DefaultServerHosts(), ","),
 		"comma-separated DNS names and IP addresses (`HOSTS`) of the server certificate")
 	if code, ok := cmd.parse(e, args); !ok {
@@ -35,6 +36,7 @@ func runInit(ctx context.Context, e Env, args []string) int {
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	r, err := d.Init(registry.InitOptions{ServerHosts: hostList})
 	if err != nil {
 		return cmd.fail(e, exitError, err)

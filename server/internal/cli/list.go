@@ -17,6 +17,7 @@ func runList[T any](e Env, args []string, cmd *command, load func(*registry.Dir)
 	var dir string
 	var asJSON bool
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.boolVar(&asJSON, "json", "print one JSON document")
 	if code, ok := cmd.parse(e, args); !ok {
 		if code == exitUsage {
@@ -28,6 +29,7 @@ func runList[T any](e Env, args []string, cmd *command, load func(*registry.Dir)
 	if !ok {
 		return jsonFailure(e, asJSON, code)
 	}
+	defer d.Close()
 	items, err := load(d)
 	if err != nil {
 		return jsonFailure(e, asJSON, cmd.fail(e, exitError, err), err)

@@ -15,6 +15,11 @@ import (
 // Environment variables read by the admin commands.
 const (
 	envStateDir           = "CIBA_OP_STATE_DIR"
+	envNATSURL            = "CIBA_OP_NATS_URL"
+	envRegistry           = "CIBA_OP_REGISTRY"
+	envRegistryKeyFile    = "CIBA_OP_REGISTRY_KEY_FILE"
+	envReplicas           = "CIBA_OP_REPLICAS"
+	envCalloutSeedFile    = "CIBA_OP_NATS_AUTH_CALLOUT_SEED_FILE"
 	envCertPassword       = "CIBA_OP_CERT_PASSWORD"
 	envUserPassword       = "CIBA_OP_USER_PASSWORD"
 	envPasswordIterations = "CIBA_OP_PASSWORD_ITERATIONS"
@@ -128,7 +133,8 @@ func group(ctx context.Context, e Env, name string, args []string, subs map[stri
 	return run(ctx, e, args[1:])
 }
 
-// openState opens the state directory for cmd. It returns false with the
+// openState opens the state directory for cmd, or the JetStream registry
+// with --nats-url; the caller closes it. It returns false with the
 // exit code when it cannot.
 func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 	iterations := 0
@@ -139,7 +145,11 @@ func openState(e Env, cmd *command, dir string) (*registry.Dir, int, bool) {
 		}
 		iterations = n
 	}
-	d, err := registry.Open(dir, registry.Config{Now: e.Now, Logger: cmd.logger(e, slog.LevelWarn), PasswordIterations: iterations})
+	cfg := registry.Config{Now: e.Now, Logger: cmd.logger(e, slog.LevelWarn), PasswordIterations: iterations}
+	if cmd.reg.natsURL != "" {
+		return openJetStreamRegistry(e, cmd, dir, cfg)
+	}
+	d, err := registry.Open(dir, cfg)
 	if err != nil {
 		return nil, cmd.fail(e, exitError, err), false
 	}

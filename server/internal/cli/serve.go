@@ -11,6 +11,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/nats-io/nkeys"
+
 	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/control"
 	"github.com/cibalab/cibalab/server/op"
@@ -22,20 +24,28 @@ import (
 
 // serveOptions are the flags of "ciba-op serve".
 type serveOptions struct {
-	stateDir      string
-	addr          string
-	realm         string
-	natsAddr      string
-	natsURL       string
-	insecureNATS  bool
-	persist       bool
-	interval      time.Duration
-	defaultExpiry time.Duration
-	minExpiry     time.Duration
-	maxExpiry     time.Duration
-	logLevel      string
-	userCode      bool
-	notifyCAFile  string
+	stateDir     string
+	addr         string
+	realm        string
+	natsAddr     string
+	natsURL      string
+	insecureNATS bool
+	persist      bool
+	// registry, registryKeyFile and replicas select and configure the
+	// JetStream registry (oprun.Config.Registry).
+	registry        string
+	registryKeyFile string
+	replicas        int
+	// calloutSeedFile is the auth callout issuer's seed
+	// (oprun.Config.NATSAuthCallout).
+	calloutSeedFile string
+	interval        time.Duration
+	defaultExpiry   time.Duration
+	minExpiry       time.Duration
+	maxExpiry       time.Duration
+	logLevel        string
+	userCode        bool
+	notifyCAFile    string
 	// accessTokenAlg is op.Config.AccessTokenAlg.
 	accessTokenAlg string
 	// maxTokenConcurrency is op.Config.MaxConcurrentTokenRequests.
@@ -68,11 +78,15 @@ programs.`
 func runServe(ctx context.Context, e Env, args []string) int {
 	var o serveOptions
 	c := newCommand("serve", "serve [flags]", serveSummary)
-	c.stateDirVar(&o.stateDir)
+	c.stringVar(&o.stateDir, "state-dir", envStateDir, defaultStateDir, "`DIR` holding the OP's state (with --registry jetstream: only its TLS certificate, ca.pem and the default client's files)")
 	c.stringVar(&o.addr, "addr", "CIBA_OP_ADDR", "localhost:5001", "HTTPS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "`REALM`, the issuer's path: https://HOST:PORT/REALM")
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
-	c.stringVar(&o.natsURL, "nats-url", "CIBA_OP_NATS_URL", "", "use the external NATS server at `URL` instead of the embedded one")
+	c.stringVar(&o.natsURL, "nats-url", envNATSURL, "", "use the external NATS server or cluster at `URL[,URL...]` instead of the embedded one")
+	c.stringVar(&o.registry, "registry", envRegistry, "dir", "`KIND` of registry, where the clients, users, devices, CAs and signing keys live: dir (in --state-dir) or jetstream (NATS JetStream at --nats-url, shared by every OP and admin command using it)")
+	c.stringVar(&o.registryKeyFile, "registry-key-file", envRegistryKeyFile, "", "`FILE` with the 32-byte key (raw or base64, mode 0600) that encrypts the private keys in the JetStream registry; required with --registry jetstream")
+	c.stringVar(&o.calloutSeedFile, "nats-auth-callout-seed-file", envCalloutSeedFile, "", "`FILE` (mode 0600) with the account nkey seed (SA...) whose public key is the issuer of the --nats-url server's auth_callout: the OP then admits devices with their own permissions, as the embedded server does (connect the OP as one of its auth_users: nats://USER:PASSWORD@HOST:PORT)")
+	c.intVar(&o.replicas, "replicas", envReplicas, 1, "replica count `N` of the JetStream buckets this OP creates (registry, and requests with --persist): 1 on one NATS server, 3 on a 3-node cluster")
 	c.boolVar(&o.insecureNATS, "insecure-nats-non-loopback", "let --nats-addr be a non-loopback address although the embedded NATS server has no TLS: enrollment passwords then cross the network in clear")
 	c.boolVar(&o.persist, "persist", "keep pending requests, refresh tokens, the replay cache of client JWTs, user_code lockouts and ping/push deliveries in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server or cluster share them (docs/deployment.md)")
 	c.env["persist"] = "CIBA_OP_PERSIST"
@@ -123,6 +137,41 @@ func runServe(ctx context.Context, e Env, args []string) int {
 			return c.usageError(e, "--nats-addr "+err.Error())
 		}
 	}
+	var registryKey []byte
+	switch o.registry {
+	case oprun.RegistryDir:
+	case oprun.RegistryJetStream:
+		if o.natsURL == "" {
+			return c.usageError(e, "--registry jetstream needs --nats-url: a NATS server or cluster with JetStream (the embedded server keeps the registry in --state-dir)")
+		}
+		if o.registryKeyFile == "" {
+			return c.usageError(e, "--registry jetstream needs --registry-key-file: the key that encrypts the private keys in JetStream (head -c 32 /dev/urandom > FILE; chmod 600 FILE), the same for every OP")
+		}
+		key, err := registry.ReadKeyFile(o.registryKeyFile)
+		if err != nil {
+			return c.usageError(e, "--registry-key-file: "+err.Error())
+		}
+		registryKey = key
+	default:
+		return c.usageError(e, fmt.Sprintf("--registry %q: want dir or jetstream", o.registry))
+	}
+	var callout nkeys.KeyPair
+	if o.calloutSeedFile != "" {
+		if o.natsURL == "" {
+			return c.usageError(e, "--nats-auth-callout-seed-file needs --nats-url: the embedded NATS server admits devices itself")
+		}
+		kp, err := readCalloutSeed(o.calloutSeedFile)
+		if err != nil {
+			return c.usageError(e, "--nats-auth-callout-seed-file: "+err.Error())
+		}
+		callout = kp
+	}
+	if o.replicas < 1 || o.replicas > 5 {
+		return c.usageError(e, fmt.Sprintf("--replicas %d: want 1 to 5", o.replicas))
+	}
+	if o.replicas > 1 && o.natsURL == "" {
+		return c.usageError(e, "--replicas above 1 needs --nats-url: the embedded NATS server is a single node")
+	}
 	if o.metricsAddr != "" {
 		if err := checkListenAddr(o.metricsAddr); err != nil {
 			return c.usageError(e, "--metrics-addr "+err.Error())
@@ -156,7 +205,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 		}
 		notifyRoots = pool
 	}
-	err := serve(ctx, e, o, notifyRoots, logger)
+	err := serve(ctx, e, o, startKeys{registry: registryKey, callout: callout}, notifyRoots, logger)
 	switch {
 	case errors.Is(err, errStopped):
 		return exitInterrupted
@@ -170,8 +219,14 @@ func runServe(ctx context.Context, e Env, args []string) int {
 // (SIGINT or SIGTERM): a clean stop, exit code 130.
 var errStopped = errors.New("stopped")
 
+// startKeys are the keys serve read from the files its flags name.
+type startKeys struct {
+	registry []byte        // --registry-key-file
+	callout  nkeys.KeyPair // --nats-auth-callout-seed-file
+}
+
 // serve runs the OP until ctx is done.
-func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPool, logger *slog.Logger) error {
+func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoots *x509.CertPool, logger *slog.Logger) error {
 	now := e.Now
 	var clock *control.Clock
 	if o.testClock {
@@ -187,6 +242,10 @@ func serve(ctx context.Context, e Env, o serveOptions, notifyRoots *x509.CertPoo
 		NATSURL:                 o.natsURL,
 		InsecureNATSNonLoopback: o.insecureNATS,
 		Persist:                 o.persist,
+		Registry:                o.registry,
+		RegistryKey:             keys.registry,
+		NATSAuthCallout:         keys.callout,
+		Replicas:                o.replicas,
 		PasswordIterations:      servePasswordIterations(e),
 		MetricsAddr:             o.metricsAddr,
 		MetricsAllowRemote:      o.metricsAllowRemote,

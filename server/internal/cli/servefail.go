@@ -46,6 +46,10 @@ func startFailure(err error) error {
 		return oneLine(fmt.Errorf("cannot start NATS on %s (%v): pass --nats-addr with an address of this host", se.Addr, cause))
 	case se.Kind == oprun.FailNATSConnect:
 		return oneLine(fmt.Errorf("cannot reach the NATS server at %s (%v): start it, correct --nats-url, or leave --nats-url out to run the embedded NATS server", se.Addr, cause))
+	case se.Kind == oprun.FailNoJetStream:
+		return fmt.Errorf("the NATS server at %s has no JetStream, where --registry jetstream keeps the registry: start every nats-server with -js (or a jetstream {} block)", se.Addr)
+	case se.Kind == oprun.FailRegistry:
+		return oneLine(fmt.Errorf("cannot open the JetStream registry at %s (%v)", se.Addr, cause))
 	case se.Kind == oprun.FailMetricsListen && se.InUse():
 		return fmt.Errorf("metrics address %s is in use: stop whatever listens there, or pass --metrics-addr (port 0 picks a free port)", se.Addr)
 	case se.Kind == oprun.FailMetricsListen:

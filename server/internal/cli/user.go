@@ -26,6 +26,7 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 `
 	var dir, id, name, email, passwordFile, userCodeFile string
 	cmd.stateDirVar(&dir)
+	cmd.registryVars()
 	cmd.stringVar(&id, "id", "", "", "user `ID` (the login_hint): 1 to 128 of A-Z a-z 0-9 . _ @ + - (required)")
 	cmd.stringVar(&name, "name", "", "", "display `NAME`")
 	cmd.stringVar(&email, "email", "", "", "`EMAIL` address")
@@ -50,34 +51,15 @@ func runUserAdd(ctx context.Context, e Env, args []string) int {
 			return cmd.usageError(e, err.Error())
 		}
 	}
-	var password string
-	switch {
-	case passwordFile != "":
-		p, err := readPasswordFile(passwordFile)
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	case e.getenv(envUserPassword) != "":
-		password = e.getenv(envUserPassword)
-	default:
-		fd, ok := terminalFD(e.Stdin)
-		if !ok {
-			return cmd.usageError(e, "no password: give --password-file FILE or set "+envUserPassword+" (stdin is not a terminal to prompt on)")
-		}
-		p, err := promptPassword(e, fd, fmt.Sprintf("Password for %s: ", id))
-		if err != nil {
-			return cmd.fail(e, exitError, err)
-		}
-		password = p
-	}
-	if password == "" {
-		return cmd.usageError(e, "empty password")
+	password, code, ok := cmd.userPassword(e, passwordFile, "Password for "+id+": ")
+	if !ok {
+		return code
 	}
 	d, code, ok := openState(e, cmd, dir)
 	if !ok {
 		return code
 	}
+	defer d.Close()
 	if err := d.AddUser(registry.User{ID: id, Name: name, Email: email}, password); err != nil {
 		return cmd.fail(e, exitError, err)
 	}
@@ -117,4 +99,35 @@ func runUserList(ctx context.Context, e Env, args []string) int {
 	return runList(e, args, cmd, load, "ID\tNAME\tEMAIL\tCREATED", func(u userInfo) []string {
 		return []string{u.ID, u.Name, u.Email, u.CreatedAt.Format(time.RFC3339)}
 	})
+}
+
+// userPassword reads a user's password from file, else from
+// $CIBA_OP_USER_PASSWORD, else by prompting on the terminal; ok is false,
+// with the exit code, when there is none or it is empty.
+func (cmd *command) userPassword(e Env, file, prompt string) (string, int, bool) {
+	var password string
+	switch {
+	case file != "":
+		p, err := readPasswordFile(file)
+		if err != nil {
+			return "", cmd.fail(e, exitError, err), false
+		}
+		password = p
+	case e.getenv(envUserPassword) != "":
+		password = e.getenv(envUserPassword)
+	default:
+		fd, ok := terminalFD(e.Stdin)
+		if !ok {
+			return "", cmd.usageError(e, "no password: give --password-file FILE or set "+envUserPassword+" (stdin is not a terminal to prompt on)"), false
+		}
+		p, err := promptPassword(e, fd, prompt)
+		if err != nil {
+			return "", cmd.fail(e, exitError, err), false
+		}
+		password = p
+	}
+	if password == "" {
+		return "", cmd.usageError(e, "empty password"), false
+	}
+	return password, 0, true
 }

@@ -1,0 +1,86 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/nats-io/nkeys"
+
+	"github.com/cibalab/cibalab/server/registry"
+)
+
+// registryFlags are the flags of an admin command that point it at a
+// registry in NATS JetStream (command.stateDirVar).
+type registryFlags struct {
+	natsURL string
+	keyFile string
+}
+
+// registryTimeout bounds an admin command's connection to NATS and the
+// opening of the JetStream registry.
+const registryTimeout = 10 * time.Second
+
+// openJetStreamRegistry opens the JetStream registry at --nats-url for an
+// admin command. It opens an existing registry only: ciba-op serve
+// --registry jetstream creates it with its replica count.
+func openJetStreamRegistry(e Env, cmd *command, dir string, cfg registry.Config) (*registry.Dir, int, bool) {
+	var key []byte
+	if cmd.reg.keyFile != "" {
+		k, err := registry.ReadKeyFile(cmd.reg.keyFile)
+		if err != nil {
+			return nil, cmd.usageError(e, "--registry-key-file: "+err.Error()), false
+		}
+		key = k
+	}
+	url := cmd.reg.natsURL
+	nc, err := nats.Connect(url, nats.Name("ciba-op "+cmd.name), nats.Timeout(registryTimeout))
+	if err != nil {
+		return nil, cmd.fail(e, exitError, fmt.Errorf("cannot reach the NATS server at %s (%v): start it or correct --nats-url", url, err)), false
+	}
+	js, err := jetstream.New(nc)
+	if err != nil {
+		nc.Close()
+		return nil, cmd.fail(e, exitError, err), false
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), registryTimeout)
+	defer cancel()
+	d, err := registry.OpenJetStream(ctx, dir, registry.JetStreamConfig{JS: js, Key: key, NoCreate: true, OnClose: nc.Close}, cfg)
+	if err != nil {
+		nc.Close()
+		if errors.Is(err, registry.ErrNoJetStream) {
+			err = fmt.Errorf("the NATS server at %s has no JetStream, where the registry lives: start nats-server with -js (or a jetstream {} block)", url)
+		}
+		return nil, cmd.fail(e, exitError, err), false
+	}
+	return d, exitOK, true
+}
+
+// readCalloutSeed reads the auth callout issuer's account seed from path,
+// a file not readable by group or others.
+func readCalloutSeed(path string) (nkeys.KeyPair, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return nil, fmt.Errorf("%s is readable by others (mode %o): chmod 600 it", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	kp, err := nkeys.FromSeed(bytes.TrimSpace(data))
+	if err != nil {
+		return nil, fmt.Errorf("%s: not an nkey seed", path)
+	}
+	if pub, err := kp.PublicKey(); err != nil || !nkeys.IsValidPublicAccountKey(pub) {
+		return nil, fmt.Errorf("%s: want an account seed (SA...), the key named as issuer in auth_callout", path)
+	}
+	return kp, nil
+}
