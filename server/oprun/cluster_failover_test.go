@@ -3,9 +3,7 @@ package oprun
 import (
 	"context"
 	"crypto/rand"
-	"crypto/subtle"
 	"crypto/tls"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -27,7 +25,6 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/cibalab/cibalab/server/authreq"
-	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/op"
 	"github.com/cibalab/cibalab/server/registry"
 	"github.com/cibalab/cibalab/server/simdevice"
@@ -47,7 +44,7 @@ func (n *natsNode) url() string { return fmt.Sprintf("nats://127.0.0.1:%d", n.op
 
 // opURL is the node's URL with the OPs' credentials.
 func (n *natsNode) opURL(password string) string {
-	return fmt.Sprintf("nats://op:%s@127.0.0.1:%d", password, n.opts.Port)
+	return fmt.Sprintf("nats://ciba-op:%s@127.0.0.1:%d", password, n.opts.Port)
 }
 
 func (n *natsNode) start(t testing.TB) {
@@ -133,9 +130,11 @@ func startCluster(t testing.TB, auth *clusterAuth) []*natsNode {
 		nodes[i] = &natsNode{opts: &server.Options{
 			ServerName: fmt.Sprintf("n%d", i), Host: "127.0.0.1", Port: ports[i],
 			JetStream: true, StoreDir: t.TempDir(), NoLog: true, NoSigs: true,
-			AlwaysEnableNonce: true, CustomClientAuthentication: auth,
-			Cluster: server.ClusterOpts{Name: "cibalab", Host: "127.0.0.1", Port: ports[3+i]},
-			Routes:  server.RoutesFromStr(strings.Join(routes, ",")),
+			AlwaysEnableNonce: true, AuthTimeout: 2,
+			Users:       []*server.User{{Username: "ciba-op", Password: auth.opPassword}},
+			AuthCallout: &server.AuthCallout{Issuer: auth.issuerPub, AuthUsers: []string{"ciba-op"}},
+			Cluster:     server.ClusterOpts{Name: "cibalab", Host: "127.0.0.1", Port: ports[3+i]},
+			Routes:      server.RoutesFromStr(strings.Join(routes, ",")),
 		}}
 	}
 	t.Cleanup(func() {
@@ -249,8 +248,8 @@ func (c *transitionCounter) count(id string, typ authreq.EventType) int {
 	return c.n[id][typ]
 }
 
-// opCluster is a set of OPs sharing one state directory (the file
-// registry) and a NATS cluster, with a client that plays the load
+// opCluster is a set of OPs sharing a NATS cluster, where their registry
+// and their state live, with a client that plays the load
 // balancer: it sends each call to one OP and, when that OP does not
 // answer, to the next.
 type opCluster struct {
@@ -272,8 +271,8 @@ func (c *opCluster) startOP(i int) {
 	c.t.Helper()
 	urls := slices.Concat(c.urls[i%len(c.urls):], c.urls[:i%len(c.urls)])
 	s, err := Start(Config{
-		StateDir: c.dir, Addr: "127.0.0.1:0", NATSURL: strings.Join(urls, ","), Persist: true, Replicas: 3,
-		PasswordIterations: 1000, Gate: opGate{c.auth, i},
+		StateDir: filepath.Join(c.dir, strconv.Itoa(i)), Addr: "127.0.0.1:0", NATSURL: strings.Join(urls, ","), Persist: true, Replicas: 3,
+		PasswordIterations: 1000, Registry: RegistryJetStream, RegistryKey: c.auth.registryKey, NATSAuthCallout: c.auth.issuer,
 		Provider: op.Config{Interval: 100 * time.Millisecond, Transitions: c.counter},
 	})
 	if err != nil {
@@ -296,7 +295,6 @@ func (c *opCluster) stopOP(i int) {
 	if s != nil {
 		s.Close()
 	}
-	opGate{c.auth, i}.forget()
 	time.Sleep(200 * time.Millisecond)
 	c.mu.Lock()
 	c.ops[i] = nil
@@ -322,9 +320,11 @@ func (c *opCluster) live() []string {
 	return out
 }
 
-// newOPCluster starts n OPs on the cluster's nodes. The first one
-// initialises the state directory; the HTTP client presents its default
-// client's certificate.
+// newOPCluster starts n OPs on the cluster's nodes, each with its own
+// state directory, all on the registry in JetStream
+// (--registry jetstream), devices admitted by auth callout. The first one
+// initialises the registry; the HTTP client presents its default client's
+// certificate.
 func newOPCluster(t testing.TB, nodes []*natsNode, auth *clusterAuth, n int) *opCluster {
 	t.Helper()
 	c := &opCluster{t: t, dir: filepath.Join(t.TempDir(), "state"), auth: auth, counter: &transitionCounter{}}
@@ -585,15 +585,16 @@ func wantOutcome(want string) string {
 }
 
 // TestClusterSurvivesNodeAndOPLoss: three OPs on a three-node NATS
-// cluster (JetStream R3), one device per user on a different node, a
-// steady load of flows; one NATS node and one OP stop and come back.
+// cluster (JetStream R3: registry, requests, tokens, jtis, lockouts),
+// devices admitted by auth callout, one device per user on a different
+// node, a steady load of flows; one NATS node and one OP stop and come back.
 // Every flow that started ends as its device decided, each decision is
 // applied once and each approved request redeemed once, across the OPs.
 func TestClusterSurvivesNodeAndOPLoss(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: starts three NATS nodes and three OPs")
 	}
-	auth := newClusterAuth()
+	auth := newClusterAuth(t)
 	nodes := startCluster(t, auth)
 	c := newOPCluster(t, nodes, auth, 3)
 	users := addUsers(t, c.ops[0].Dir, 3)
@@ -702,111 +703,47 @@ func short(id string) string {
 	return id
 }
 
-// clusterAuth authorizes the clients of the test cluster's nodes, as the
-// OP's embedded server does for itself (package bus), in the place of an
-// external server's auth callout: the OPs by user and password; devices
-// and nkeys admitted to enroll by a signature of the server's nonce, with
-// the permissions the OPs granted them; a connection without credentials
-// may only publish an enrollment hello. Each OP sets its own grants
-// (opGate); a device is admitted when any OP grants it.
+// clusterAuth is what the test cluster's nodes and OPs share to admit
+// clients: the OPs' user and password (an auth user, bypassing the
+// callout), and the account key pair that signs the OPs' answers to the
+// nodes' auth callout requests (bus.Callout), which admit devices with
+// their own permissions.
 type clusterAuth struct {
 	opPassword string
-	mu         sync.Mutex
-	grants     map[int][]bus.DeviceGrant // OP → its grants
+	issuer     nkeys.KeyPair
+	issuerPub  string
+	// registryKey encrypts the private keys of the registry the OPs share
+	// in JetStream.
+	registryKey []byte
 }
 
-// Check implements server.Authentication.
-func (a *clusterAuth) Check(c server.ClientAuthentication) bool {
-	if c.Kind() != server.CLIENT {
-		return false
+func newClusterAuth(t testing.TB) *clusterAuth {
+	t.Helper()
+	issuer, err := nkeys.CreateAccount()
+	if err != nil {
+		t.Fatal(err)
 	}
-	o := c.GetOpts()
-	switch {
-	case o.Nkey != "":
-		pub, err := nkeys.FromPublicKey(o.Nkey)
-		if err != nil {
-			return false
-		}
-		sig, err := base64.RawURLEncoding.DecodeString(o.Sig)
-		if err != nil || pub.Verify(c.GetNonce(), sig) != nil {
-			return false
-		}
-		perms := a.permissions(o.Nkey)
-		if perms == nil {
-			return false
-		}
-		c.RegisterUser(&server.User{Permissions: perms})
-		return true
-	case o.Username == "op" && subtle.ConstantTimeCompare([]byte(o.Password), []byte(a.opPassword)) == 1:
-		c.RegisterUser(&server.User{})
-		return true
-	case o.Username == "" && o.Password == "" && o.Token == "" && o.JWT == "":
-		c.RegisterUser(&server.User{Permissions: &server.Permissions{
-			Publish:   &server.SubjectPermission{Allow: []string{channel.EnrollSubject("*")}},
-			Subscribe: &server.SubjectPermission{Deny: []string{">"}},
-		}})
-		return true
+	pub, err := issuer.PublicKey()
+	if err != nil {
+		t.Fatal(err)
 	}
-	return false
-}
-
-// permissions merges what the OPs granted nkey; nil when none did.
-func (a *clusterAuth) permissions(nkey string) *server.Permissions {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	var pub, sub []string
-	found := false
-	for _, gs := range a.grants {
-		for _, g := range gs {
-			if g.NKey == nkey {
-				found = true
-				pub, sub = append(pub, g.Publish...), append(sub, g.Subscribe...)
-			}
-		}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		t.Fatal(err)
 	}
-	if !found {
-		return nil
-	}
-	return &server.Permissions{
-		Publish:   &server.SubjectPermission{Allow: pub},
-		Subscribe: &server.SubjectPermission{Allow: sub},
-	}
-}
-
-func newClusterAuth() *clusterAuth {
-	return &clusterAuth{opPassword: rand.Text(), grants: map[int][]bus.DeviceGrant{}}
-}
-
-// opGate is one OP's view of clusterAuth (bus.Gate).
-type opGate struct {
-	a  *clusterAuth
-	op int
-}
-
-func (g opGate) SetDevices(grants []bus.DeviceGrant) error {
-	g.a.mu.Lock()
-	defer g.a.mu.Unlock()
-	g.a.grants[g.op] = slices.Clone(grants)
-	return nil
-}
-
-func (g opGate) forget() {
-	g.a.mu.Lock()
-	defer g.a.mu.Unlock()
-	delete(g.a.grants, g.op)
+	return &clusterAuth{opPassword: rand.Text(), issuer: issuer, issuerPub: pub, registryKey: key}
 }
 
 // TestClusterRestartKeepsState: the whole cluster, NATS nodes and OPs,
 // stops and starts again. A pending request is still pending and can be
 // approved by the device, enrolled before, which reconnects; a refresh
 // token issued before is exchanged once at another OP and its replay is
-// refused. The registry (users, clients, devices) is the state directory
-// the OPs share.
+// refused. The registry (users, clients, devices) is in JetStream too.
 func TestClusterRestartKeepsState(t *testing.T) {
 	if testing.Short() {
 		t.Skip("cluster test: starts three NATS nodes and two OPs")
 	}
-	auth := newClusterAuth()
+	auth := newClusterAuth(t)
 	nodes := startCluster(t, auth)
 	c := newOPCluster(t, nodes, auth, 2)
 	users := addUsers(t, c.ops[0].Dir, 1)
@@ -890,7 +827,7 @@ func TestClusterRestartKeepsState(t *testing.T) {
 func BenchmarkClusterFlows(b *testing.B) {
 	for _, n := range []int{1, 2, 3} {
 		b.Run(fmt.Sprintf("ops=%d", n), func(b *testing.B) {
-			auth := newClusterAuth()
+			auth := newClusterAuth(b)
 			nodes := startCluster(b, auth)
 			c := newOPCluster(b, nodes, auth, n)
 			users := addUsers(b, c.ops[0].Dir, 3)

@@ -55,11 +55,6 @@ type Config struct {
 	// (nats://user:password@host:4222); Server.NATSURL and the logs show
 	// it without them.
 	NATSURL string
-	// Gate, with NATSURL, is told which devices the external NATS
-	// server must admit (bus.Gate), as the embedded server is: it stands
-	// for that server's own authorization of devices. nil leaves
-	// authorization to the external server's operator.
-	Gate bus.Gate
 	// Registry is where the clients, users, devices, CAs and signing keys
 	// live: RegistryDir ("" too) in StateDir, or RegistryJetStream in the
 	// JetStream bucket registry.DefaultBucket at NATSURL (required then),
@@ -265,7 +260,7 @@ func (s *Server) start(cfg Config) error {
 		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
 	}
 
-	gate := cfg.Gate // with an external NATS server, nil unless its authorization is hooked
+	var gate bus.Gate // nil with an external NATS server: its operator authorizes devices
 	var watched func() bool
 	if cfg.NATSURL == "" {
 		// The operator's identity on the embedded server: it may read the
