@@ -47,7 +47,8 @@ type CalloutConfig struct {
 // through auth callout, with the permissions the embedded server's
 // authenticator gives (bus/auth.go): an enrolled device, or an nkey
 // admitted to enroll, by its user nkey and its signature of the server's
-// nonce (the server must send one: always_enable_nonce: true), with the
+// nonce (the server must send one: Options.AlwaysEnableNonce when embedded,
+// or an nkey user in its configuration file; docs/deployment.md), with the
 // permissions of its DeviceGrant; a connection without credentials may
 // only publish an EnrollHello. It implements Gate.
 //

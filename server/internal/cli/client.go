@@ -127,6 +127,14 @@ func runClientAdd(ctx context.Context, e Env, args []string) int {
 		if dir != defaultStateDir {
 			sd = " --state-dir " + shellQuote(dir)
 		}
+		if cmd.reg.natsURL != "" {
+			// The same registry in JetStream; the URL may carry the OP's
+			// NATS password, so the hint names the variable, not the URL.
+			sd += ` --nats-url "$` + envNATSURL + `"`
+			if cmd.reg.keyFile != "" {
+				sd += " --registry-key-file " + shellQuote(cmd.reg.keyFile)
+			}
+		}
 		pass := shellQuote(c.ID + ".pass")
 		fmt.Fprintf(e.Stdout, "next: a password file for its PKCS#12 file, then its certificate:\n  %s %s)\n  %s cert issue --client %s --out %s --password-file %s%s\n",
 			newSecretFileCommand, pass, e.bin("ciba-op"), shellQuote(c.ID), shellQuote(c.ID+".p12"), pass, sd)

@@ -73,6 +73,14 @@ func TestJetStreamRegistryTwoOPs(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// The next-step hint of a certificate client points at the same
+	// registry without printing the NATS URL, which may hold a password.
+	hint := mustRun(t, admin, "client", "add", "--id", "tv", "--subject-dn", "CN=tv").stdout
+	if !strings.Contains(hint, `cert issue --client tv --out tv.p12 --password-file tv.pass`) ||
+		!strings.Contains(hint, `--nats-url "$`+envNATSURL+`" --registry-key-file `+shellQuote(key)) || strings.Contains(hint, natsURL) {
+		t.Errorf("client add hint:\n%s", hint)
+	}
+	mustRun(t, admin, "client", "remove", "--id", "tv")
 	b := startServe(t, dirB, flags...)
 
 	var list []registry.Client
