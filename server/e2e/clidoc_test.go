@@ -33,6 +33,7 @@ var helpPages = [][]string{
 	{"ciba-op", "user", "list"},
 	{"ciba-op", "device", "list"},
 	{"ciba-op", "device", "revoke"},
+	{"ciba-op", "cluster", "keys"},
 	{"ciba-client"},
 	{"ciba-authenticator"},
 	{"ciba-authenticator", "enroll"},

@@ -52,6 +52,8 @@ user remove    remove a user and revoke their devices
 user list      list the users
 device list    list the enrolled authentication devices
 device revoke  revoke an authentication device (takes effect in a running serve)
+cluster keys   create the secrets the OPs of a NATS cluster share, and print the
+               nats-server configuration that names them
 
 Run 'ciba-op <command> --help' for the flags of a command.`},
 			{Title: "ENVIRONMENT", Body: `CIBA_OP_STATE_DIR            the state directory of every command (default .cibalab)
@@ -98,6 +100,8 @@ func Main(ctx context.Context, args []string, e Env) int {
 		return group(ctx, e, "user", args[1:], map[string]runner{"add": runUserAdd, "update": runUserUpdate, "remove": runUserRemove, "list": runUserList})
 	case "device":
 		return group(ctx, e, "device", args[1:], map[string]runner{"list": runDeviceList, "revoke": runDeviceRevoke})
+	case "cluster":
+		return group(ctx, e, "cluster", args[1:], map[string]runner{"keys": runClusterKeys})
 	}
 	fmt.Fprintf(e.Stderr, "ciba-op: unknown command %q\nRun 'ciba-op --help' for usage.\n", args[0])
 	return jsonFailure(e, cliconv.WantsJSON(args, ""), exitUsage, fmt.Errorf("unknown command %q", args[0]))
