@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -40,6 +41,11 @@ type Config struct {
 	Addr string
 	// Realm is the issuer's path; "" means master.
 	Realm string
+	// PublicHost, when set, is the HOST or HOST:PORT that names the OP in
+	// its issuer instead of Addr's: several OPs behind one load balancer
+	// must share one issuer (docs/deployment.md). Without a port, the
+	// listener's. The server certificate names HOST too.
+	PublicHost string
 	// NATSAddr is the embedded NATS server's listen address; "" means
 	// 127.0.0.1:4222, port 0 picks a free port. Ignored with NATSURL.
 	// The embedded server has no TLS, so Start refuses an address that is
@@ -211,6 +217,23 @@ func (s *Server) start(cfg Config) error {
 		host = "localhost"
 	}
 	_, port, _ := net.SplitHostPort(s.HTTPAddr)
+	// The server certificate names the host of Addr (unless it is the
+	// unspecified address) and the public one.
+	var certHosts []string
+	if ip := net.ParseIP(host); ip == nil || !ip.IsUnspecified() {
+		certHosts = append(certHosts, host)
+	}
+	if cfg.PublicHost != "" {
+		h, p, err := SplitPublicHost(cfg.PublicHost)
+		if err != nil {
+			return &StartError{Kind: FailListen, Addr: cfg.PublicHost, Err: err}
+		}
+		host = h
+		certHosts = append(certHosts, h)
+		if p != "" {
+			port = p
+		}
+	}
 	s.Issuer = "https://" + net.JoinHostPort(host, port) + "/" + cfg.Realm
 
 	var metricsLn net.Listener
@@ -245,8 +268,10 @@ func (s *Server) start(cfg Config) error {
 	s.Dir = dir
 	s.closers = append(s.closers, func() { dir.Close() })
 	hosts := registry.DefaultServerHosts()
-	if !containsFold(hosts, host) {
-		hosts = append(hosts, host)
+	for _, h := range certHosts {
+		if !containsFold(hosts, h) {
+			hosts = append(hosts, h)
+		}
 	}
 	if s.Report, err = dir.Init(registry.InitOptions{ServerHosts: hosts}); err != nil {
 		return &StartError{Kind: FailStateDir, Addr: cfg.StateDir, Err: err}
@@ -639,4 +664,25 @@ func (ss sinks) Transition(ctx context.Context, e authreq.Event) {
 	for _, s := range ss {
 		s.Transition(ctx, e)
 	}
+}
+
+// SplitPublicHost splits a Config.PublicHost, HOST or HOST:PORT (an IPv6
+// address in brackets), into its host and its port ("" when absent).
+func SplitPublicHost(v string) (host, port string, err error) {
+	bad := func() (string, string, error) {
+		return "", "", fmt.Errorf("public host %q: want HOST or HOST:PORT, without scheme or path", v)
+	}
+	if v == "" || strings.ContainsAny(v, "/?#@ ") {
+		return bad()
+	}
+	if h, p, err := net.SplitHostPort(v); err == nil {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 || h == "" {
+			return bad()
+		}
+		return h, p, nil
+	}
+	if strings.Contains(strings.Trim(v, "[]"), ":") && net.ParseIP(strings.Trim(v, "[]")) == nil {
+		return bad()
+	}
+	return strings.Trim(v, "[]"), "", nil
 }

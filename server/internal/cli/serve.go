@@ -27,6 +27,7 @@ type serveOptions struct {
 	stateDir     string
 	addr         string
 	realm        string
+	publicHost   string
 	natsAddr     string
 	natsURL      string
 	insecureNATS bool
@@ -81,6 +82,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.stringVar(&o.stateDir, "state-dir", envStateDir, defaultStateDir, "`DIR` holding the OP's state (with --registry jetstream: only its TLS certificate, ca.pem and the default client's files)")
 	c.stringVar(&o.addr, "addr", "CIBA_OP_ADDR", "localhost:5001", "HTTPS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.realm, "realm", "CIBA_OP_REALM", "master", "`REALM`, the issuer's path: https://HOST:PORT/REALM")
+	c.stringVar(&o.publicHost, "public-host", "CIBA_OP_PUBLIC_HOST", "", "`HOST[:PORT]` naming the OP in its issuer instead of --addr's (default: the port of --addr): OPs behind one load balancer share one issuer; the server certificate names HOST too")
 	c.stringVar(&o.natsAddr, "nats-addr", "CIBA_OP_NATS_ADDR", "127.0.0.1:4222", "embedded NATS listen `HOST:PORT`; port 0 picks a free port")
 	c.stringVar(&o.natsURL, "nats-url", envNATSURL, "", "use the external NATS server or cluster at `URL[,URL...]` instead of the embedded one")
 	c.stringVar(&o.registry, "registry", envRegistry, "dir", "`KIND` of registry, where the clients, users, devices, CAs and signing keys live: dir (in --state-dir) or jetstream (NATS JetStream at --nats-url, shared by every OP and admin command using it)")
@@ -125,6 +127,11 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	}
 	if o.accessTokenAlg != "ES256" && o.accessTokenAlg != "RS256" {
 		return c.usageError(e, fmt.Sprintf("--access-token-alg %q: want ES256 or RS256", o.accessTokenAlg))
+	}
+	if o.publicHost != "" {
+		if _, _, err := oprun.SplitPublicHost(o.publicHost); err != nil {
+			return c.usageError(e, "--public-host: "+err.Error())
+		}
 	}
 	if err := channel.ValidRealm(o.realm); err != nil {
 		return c.usageError(e, "--realm: "+err.Error())
@@ -238,6 +245,7 @@ func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoo
 		StateDir:                o.stateDir,
 		Addr:                    o.addr,
 		Realm:                   o.realm,
+		PublicHost:              o.publicHost,
 		NATSAddr:                o.natsAddr,
 		NATSURL:                 o.natsURL,
 		InsecureNATSNonLoopback: o.insecureNATS,

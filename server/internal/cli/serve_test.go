@@ -28,6 +28,8 @@ func TestServeUsageErrors(t *testing.T) {
 		{"--metrics-addr", "0.0.0.0:9090"},
 		{"--metrics-addr", ":9090"},
 		{"--metrics-addr", "localhost"},
+		{"--public-host", "https://lb.example/master"},
+		{"--public-host", "lb.example:0"},
 		{"extra"},
 	} {
 		var stderr bytes.Buffer
