@@ -549,18 +549,29 @@ func (s *Server) openRegistry(cfg Config) (*registry.Dir, error) {
 	if cfg.NATSURL == "" {
 		return nil, errors.New("oprun: the JetStream registry needs NATSURL")
 	}
+	// The URLs may hold the OP's NATS password: errors name them without.
+	public := withoutCredentials(cfg.NATSURL)
 	js, err := jetstream.New(s.NATS)
 	if err != nil {
-		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+		return nil, &StartError{Kind: FailRegistry, Addr: public, Err: err}
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	dir, err := registry.OpenJetStream(ctx, cfg.StateDir, registry.JetStreamConfig{JS: js, Replicas: cfg.Replicas, Key: cfg.RegistryKey}, rc)
+	// A cluster that has just started needs some seconds to elect its
+	// stream leaders (see openJetStream): wait for them, within a bound.
+	var dir *registry.Dir
+	for deadline := time.Now().Add(storeWait); ; {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		dir, err = registry.OpenJetStream(ctx, cfg.StateDir, registry.JetStreamConfig{JS: js, Replicas: cfg.Replicas, Key: cfg.RegistryKey}, rc)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			break
+		}
+		cfg.Logger.Warn("store.waiting", "reason", "the JetStream registry does not answer yet (a cluster electing its leaders?)", "err", err.Error())
+	}
 	switch {
 	case errors.Is(err, registry.ErrNoJetStream):
-		return nil, &StartError{Kind: FailNoJetStream, Addr: cfg.NATSURL, Err: err}
+		return nil, &StartError{Kind: FailNoJetStream, Addr: public, Err: err}
 	case err != nil:
-		return nil, &StartError{Kind: FailRegistry, Addr: cfg.NATSURL, Err: err}
+		return nil, &StartError{Kind: FailRegistry, Addr: public, Err: err}
 	}
 	return dir, nil
 }
@@ -580,22 +591,40 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 	if err != nil {
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
 	cfg := natskv.Config{Realm: realm, Replicas: replicas, Logger: logger.With("component", "store")}
-	var out jetStreamStores
-	if out.requests, err = natskv.New(ctx, js, cfg); err == nil {
-		if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err == nil {
-			if out.jtis, err = natskv.NewJTIs(ctx, js, cfg); err == nil {
-				out.lockouts, err = natskv.NewLockouts(ctx, js, cfg)
+	open := func() (*jetStreamStores, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		var out jetStreamStores
+		var err error
+		if out.requests, err = natskv.New(ctx, js, cfg); err == nil {
+			if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err == nil {
+				if out.jtis, err = natskv.NewJTIs(ctx, js, cfg); err == nil {
+					out.lockouts, err = natskv.NewLockouts(ctx, js, cfg)
+				}
 			}
 		}
+		return &out, err
 	}
-	if err != nil {
-		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server?): %w", err)
+	// A cluster that has just started needs some seconds to elect the
+	// leaders of its streams: until then the buckets do not answer. Wait
+	// for them, within a bound, rather than give up at the first timeout.
+	deadline := time.Now().Add(storeWait)
+	for {
+		out, err := open()
+		if err == nil {
+			return out, nil
+		}
+		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server, with a majority of its nodes up?): %w", err)
+		}
+		logger.Warn("store.waiting", "reason", "the JetStream buckets do not answer yet (a cluster electing its leaders?)", "err", err.Error())
 	}
-	return &out, nil
 }
+
+// storeWait bounds how long Start waits for the JetStream buckets of a
+// cluster that is electing its leaders.
+const storeWait = 40 * time.Second
 
 // withoutCredentials returns the comma-separated NATS URLs of urls with
 // any user and password removed.

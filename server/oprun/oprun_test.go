@@ -1,6 +1,7 @@
 package oprun
 
 import (
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -80,5 +81,30 @@ func TestNATSCredentialsHidden(t *testing.T) {
 	_, err = Start(Config{StateDir: filepath.Join(t.TempDir(), "state"), Addr: "127.0.0.1:0", NATSURL: "nats://op:wrong-pw@" + addr})
 	if err == nil || strings.Contains(err.Error(), "wrong-pw") {
 		t.Errorf("start with a wrong password: %v", err)
+	}
+}
+
+// TestRegistryErrorHidesCredentials: a JetStream registry that cannot be
+// opened (here: a server without JetStream) is reported with the NATS
+// URLs but without the OP's password.
+func TestRegistryErrorHidesCredentials(t *testing.T) {
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: -1, Username: "op", Password: "s3cret-pw", NoLog: true, NoSigs: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("nats-server did not start")
+	}
+	addr := ns.Addr().String()
+	_, err = Start(Config{StateDir: filepath.Join(t.TempDir(), "state"), Addr: "127.0.0.1:0", NATSURL: "nats://op:s3cret-pw@" + addr,
+		Registry: RegistryJetStream, RegistryKey: make([]byte, 32)})
+	var se *StartError
+	if !errors.As(err, &se) || se.Kind != FailNoJetStream {
+		t.Fatalf("err = %v, want a FailNoJetStream StartError", err)
+	}
+	if strings.Contains(err.Error(), "s3cret-pw") || !strings.Contains(err.Error(), "nats://"+addr) {
+		t.Fatalf("error %q: want the URL without the password", err)
 	}
 }
