@@ -253,7 +253,7 @@ func (s *Server) start(cfg Config) error {
 	} else {
 		// The URLs may carry the OP's NATS credentials: they are neither
 		// shown nor handed to devices.
-		public := withoutCredentials(cfg.NATSURL)
+		public := WithoutCredentials(cfg.NATSURL)
 		if s.NATS, err = nats.Connect(cfg.NATSURL, append(natsOpts, nats.Name("ciba-op"))...); err != nil {
 			return &StartError{Kind: FailNATSConnect, Addr: public, Err: err}
 		}
@@ -550,7 +550,7 @@ func (s *Server) openRegistry(cfg Config) (*registry.Dir, error) {
 		return nil, errors.New("oprun: the JetStream registry needs NATSURL")
 	}
 	// The URLs may hold the OP's NATS password: errors name them without.
-	public := withoutCredentials(cfg.NATSURL)
+	public := WithoutCredentials(cfg.NATSURL)
 	js, err := jetstream.New(s.NATS)
 	if err != nil {
 		return nil, &StartError{Kind: FailRegistry, Addr: public, Err: err}
@@ -626,9 +626,9 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 // cluster that is electing its leaders.
 const storeWait = 40 * time.Second
 
-// withoutCredentials returns the comma-separated NATS URLs of urls with
+// WithoutCredentials returns the comma-separated NATS URLs of urls with
 // any user and password removed.
-func withoutCredentials(urls string) string {
+func WithoutCredentials(urls string) string {
 	parts := strings.Split(urls, ",")
 	for i, p := range parts {
 		p = strings.TrimSpace(p)

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/registry"
 )
 
@@ -39,9 +40,11 @@ func openJetStreamRegistry(e Env, cmd *command, dir string, cfg registry.Config)
 		key = k
 	}
 	url := cmd.reg.natsURL
+	// The URLs may hold the NATS password: messages name them without.
+	public := oprun.WithoutCredentials(url)
 	nc, err := nats.Connect(url, nats.Name("ciba-op "+cmd.name), nats.Timeout(registryTimeout))
 	if err != nil {
-		return nil, cmd.fail(e, exitError, fmt.Errorf("cannot reach the NATS server at %s (%v): start it or correct --nats-url", url, err)), false
+		return nil, cmd.fail(e, exitError, fmt.Errorf("cannot reach the NATS server at %s (%v): start it or correct --nats-url", public, err)), false
 	}
 	js, err := jetstream.New(nc)
 	if err != nil {
@@ -54,7 +57,7 @@ func openJetStreamRegistry(e Env, cmd *command, dir string, cfg registry.Config)
 	if err != nil {
 		nc.Close()
 		if errors.Is(err, registry.ErrNoJetStream) {
-			err = fmt.Errorf("the NATS server at %s has no JetStream, where the registry lives: start nats-server with -js (or a jetstream {} block)", url)
+			err = fmt.Errorf("the NATS server at %s has no JetStream, where the registry lives: start nats-server with -js (or a jetstream {} block)", public)
 		}
 		return nil, cmd.fail(e, exitError, err), false
 	}

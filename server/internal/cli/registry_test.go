@@ -6,6 +6,7 @@ import (
 	"crypto/tls"
 	"encoding/json"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -204,5 +205,22 @@ func TestServeRegistryUsageErrors(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr.String(), tt.want) {
 			t.Errorf("%v: exit %d, stderr %q; want 2 and %q", tt.args, code, stderr.String(), tt.want)
 		}
+	}
+}
+
+// TestRegistryURLPasswordNotShown: an admin command that cannot reach
+// the NATS server of --nats-url says so without the password the URL
+// holds.
+func TestRegistryURLPasswordNotShown(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close() // nothing listens there now
+	env := map[string]string{envStateDir: filepath.Join(t.TempDir(), "admin")}
+	r := runMain(t, env, "", "client", "list", "--nats-url", "nats://ciba-op:s3cret-pw@"+addr)
+	if r.code != exitError || strings.Contains(r.stderr+r.stdout, "s3cret-pw") || !strings.Contains(r.stderr, "nats://"+addr) {
+		t.Fatalf("exit %d, stderr %q", r.code, r.stderr)
 	}
 }

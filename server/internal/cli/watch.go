@@ -17,6 +17,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/cibalab/cibalab/server/bus"
+	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/watch"
 	"github.com/cibalab/cibalab/shared/channel"
 )
@@ -100,7 +101,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 		}),
 		nats.ReconnectHandler(func(*nats.Conn) { fmt.Fprintln(e.Stderr, "ciba-op watch: reconnected") }))
 	if err != nil {
-		return c.fail(e, exitError, fmt.Errorf("cannot connect to NATS at %s as the operator (is ciba-op serve running on this state directory?): %w", url, err))
+		return c.fail(e, exitError, fmt.Errorf("cannot connect to NATS at %s as the operator (is ciba-op serve running on this state directory?): %w", oprun.WithoutCredentials(url), err))
 	}
 	defer nc.Close()
 	events := make(chan channel.Event, 1024)
@@ -124,7 +125,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 		return c.fail(e, exitError, fmt.Errorf("subscribe to the event stream: %w", err))
 	}
 	defer sub.Unsubscribe()
-	fmt.Fprintf(e.Stderr, "ciba-op watch: watching the flows of realm %s at %s; Ctrl-C to stop\n", o.realm, url)
+	fmt.Fprintf(e.Stderr, "ciba-op watch: watching the flows of realm %s at %s; Ctrl-C to stop\n", o.realm, oprun.WithoutCredentials(url))
 
 	if err := watchLoop(ctx, e, o, filter, events); err != nil {
 		return c.fail(e, exitError, err)
