@@ -11,6 +11,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -105,6 +106,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 	}
 	defer nc.Close()
 	events := make(chan channel.Event, 1024)
+	var dropped atomic.Int64
 	sub, err := nc.Subscribe(channel.EventsSubject(o.realm), func(m *nats.Msg) {
 		var ev channel.Event
 		if json.Unmarshal(m.Data, &ev) != nil {
@@ -113,6 +115,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 		select {
 		case events <- ev:
 		default: // the view cannot keep up: drop rather than block NATS
+			dropped.Add(1)
 		}
 	})
 	if err == nil {
@@ -127,7 +130,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 	defer sub.Unsubscribe()
 	fmt.Fprintf(e.Stderr, "ciba-op watch: watching the flows of realm %s at %s; Ctrl-C to stop\n", o.realm, oprun.WithoutCredentials(url))
 
-	if err := watchLoop(ctx, e, o, filter, events); err != nil {
+	if err := watchLoop(ctx, e, o, filter, events, &dropped); err != nil {
 		return c.fail(e, exitError, err)
 	}
 	// watch ends only when it is stopped: SIGINT or SIGTERM, exit code 130
@@ -137,7 +140,7 @@ func runWatch(ctx context.Context, e Env, args []string) int {
 
 // watchLoop releases the flows' messages to the chosen printer (and the
 // transcript) until ctx is done.
-func watchLoop(ctx context.Context, e Env, o watchOptions, filter watch.Filter, events <-chan channel.Event) error {
+func watchLoop(ctx context.Context, e Env, o watchOptions, filter watch.Filter, events <-chan channel.Event, dropped *atomic.Int64) error {
 	now := e.Now
 	if now == nil {
 		now = time.Now
@@ -182,6 +185,11 @@ func watchLoop(ctx context.Context, e Env, o watchOptions, filter watch.Filter, 
 		case <-tick.C:
 			if err := release(false); err != nil {
 				return err
+			}
+			// Say so when events were lost, so that a flow drawn
+			// without some of its arrows is not taken for the whole.
+			if n := dropped.Swap(0); n > 0 {
+				fmt.Fprintf(e.Stderr, "ciba-op watch: %d events dropped: the view fell behind the OP\n", n)
 			}
 		}
 	}

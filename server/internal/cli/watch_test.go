@@ -7,10 +7,14 @@ import (
 	"path/filepath"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/nats-io/nkeys"
+
+	"github.com/cibalab/cibalab/server/watch"
+	"github.com/cibalab/cibalab/shared/channel"
 )
 
 // TestWatchFindsServe: serve keeps the operator's seed (0600) and its NATS
@@ -140,4 +144,33 @@ func (s *syncBuf) String() string {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	return s.b.String()
+}
+
+// TestWatchSaysWhenEventsWereDropped: events the view could not keep up
+// with are counted, and the count goes to stderr, so that a flow missing
+// arrows is not taken for the whole.
+func TestWatchSaysWhenEventsWereDropped(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var stdout, stderr syncBuf
+	var dropped atomic.Int64
+	dropped.Store(3)
+	done := make(chan error, 1)
+	go func() {
+		done <- watchLoop(ctx, Env{Stdout: &stdout, Stderr: &stderr}, watchOptions{asJSON: true}, watch.Filter{}, make(chan channel.Event), &dropped)
+	}()
+	deadline := time.Now().Add(10 * time.Second)
+	for !strings.Contains(stderr.String(), "3 events dropped") {
+		if time.Now().After(deadline) {
+			t.Fatalf("stderr %q", stderr.String())
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if strings.Count(stderr.String(), "dropped") != 1 {
+		t.Fatalf("the count was reported more than once: %q", stderr.String())
+	}
 }
