@@ -27,16 +27,9 @@ type JTIs struct {
 // NewJTIs creates the jti bucket of cfg ("cibalab_jtis_<Realm>" unless
 // cfg.Bucket is set), or binds to it when it exists.
 func NewJTIs(ctx context.Context, js jetstream.JetStream, cfg Config) (*JTIs, error) {
-	if js == nil {
-		return nil, errors.New("natskv: NewJTIs without a JetStream context")
-	}
-	if cfg.Realm == "" {
-		cfg.Realm = "master"
-	}
-	if cfg.Bucket == "" {
-		cfg.Bucket = "cibalab_jtis_" + cfg.Realm
-	}
-	kv, err := openBucket(ctx, js, cfg.Bucket, cfg.Replicas, cfg.Storage, "jti of single-use JWTs, until they expire")
+	cfg = cfg.withDefaults("jtis")
+	cfg.TTL = 0 // only the lockout bucket has a TTL
+	kv, err := openBucket(ctx, js, cfg, "jti of single-use JWTs, until they expire")
 	if err != nil {
 		return nil, err
 	}

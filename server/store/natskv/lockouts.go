@@ -29,22 +29,11 @@ type Lockouts struct {
 // ("cibalab_lockouts_<Realm>" unless cfg.Bucket is set), or binds to it
 // when it exists.
 func NewLockouts(ctx context.Context, js jetstream.JetStream, cfg Config) (*Lockouts, error) {
-	if js == nil {
-		return nil, errors.New("natskv: NewLockouts without a JetStream context")
-	}
-	if cfg.Realm == "" {
-		cfg.Realm = "master"
-	}
-	if cfg.Bucket == "" {
-		cfg.Bucket = "cibalab_lockouts_" + cfg.Realm
-	}
+	cfg = cfg.withDefaults("lockouts")
 	if cfg.TTL <= 0 {
 		cfg.TTL = defaultLockoutTTL
 	}
-	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = 100
-	}
-	kv, err := openBucketTTL(ctx, js, cfg.Bucket, cfg.Replicas, cfg.Storage, cfg.TTL, "failure counts and lockouts (user_code)")
+	kv, err := openBucket(ctx, js, cfg, "failure counts and lockouts (user_code)")
 	if err != nil {
 		return nil, err
 	}

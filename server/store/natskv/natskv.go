@@ -56,18 +56,24 @@ type Store struct {
 
 // New creates the bucket of cfg, or binds to it when it exists.
 func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error) {
-	if js == nil {
-		return nil, errors.New("natskv: New without a JetStream context")
+	cfg = cfg.withDefaults("requests")
+	cfg.TTL = 0 // only the lockout bucket has a TTL
+	kv, err := openBucket(ctx, js, cfg, "pending CIBA authentication requests")
+	if err != nil {
+		return nil, err
 	}
+	return &Store{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
+}
+
+// withDefaults fills the zero fields of cfg for the bucket of kind
+// ("requests", "tokens", ...): "cibalab_<kind>_<Realm>", realm master,
+// 100 retries, no logs.
+func (cfg Config) withDefaults(kind string) Config {
 	if cfg.Realm == "" {
 		cfg.Realm = "master"
 	}
 	if cfg.Bucket == "" {
-		cfg.Bucket = "cibalab_requests_" + cfg.Realm
-	}
-	kv, err := openBucket(ctx, js, cfg.Bucket, cfg.Replicas, cfg.Storage, "pending CIBA authentication requests")
-	if err != nil {
-		return nil, err
+		cfg.Bucket = "cibalab_" + kind + "_" + cfg.Realm
 	}
 	if cfg.MaxRetries <= 0 {
 		cfg.MaxRetries = 100
@@ -75,25 +81,24 @@ func New(ctx context.Context, js jetstream.JetStream, cfg Config) (*Store, error
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Store{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
+	return cfg
 }
 
-// openBucket binds to bucket, creating it when it does not exist. History
-// is 1: only the latest value of a key is needed.
-func openBucket(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, storage jetstream.StorageType, desc string) (jetstream.KeyValue, error) {
-	return openBucketTTL(ctx, js, bucket, replicas, storage, 0, desc)
-}
-
-// openBucketTTL is openBucket for a bucket whose keys expire ttl after
-// their last write (0: never).
-func openBucketTTL(ctx context.Context, js jetstream.JetStream, bucket string, replicas int, storage jetstream.StorageType, ttl time.Duration, desc string) (jetstream.KeyValue, error) {
+// openBucket binds to cfg.Bucket, creating it when it does not exist with
+// cfg's replicas, storage and TTL (keys expire TTL after their last write;
+// 0: never). History is 1: only the latest value of a key is needed.
+func openBucket(ctx context.Context, js jetstream.JetStream, cfg Config, desc string) (jetstream.KeyValue, error) {
+	if js == nil {
+		return nil, fmt.Errorf("natskv: key-value bucket %q: no JetStream context", cfg.Bucket)
+	}
+	bucket, replicas := cfg.Bucket, cfg.Replicas
 	if replicas <= 0 {
 		replicas = 1
 	}
 	kv, err := js.KeyValue(ctx, bucket)
 	if errors.Is(err, jetstream.ErrBucketNotFound) {
 		kv, err = js.CreateKeyValue(ctx, jetstream.KeyValueConfig{
-			Bucket: bucket, Description: desc, History: 1, Replicas: replicas, Storage: storage, TTL: ttl,
+			Bucket: bucket, Description: desc, History: 1, Replicas: replicas, Storage: cfg.Storage, TTL: cfg.TTL,
 		})
 		if errors.Is(err, jetstream.ErrBucketExists) { // another replica won the race
 			kv, err = js.KeyValue(ctx, bucket)

@@ -54,24 +54,11 @@ type Tokens struct {
 // NewTokens creates the tokens bucket of cfg ("cibalab_tokens_<Realm>"
 // unless cfg.Bucket is set), or binds to it when it exists.
 func NewTokens(ctx context.Context, js jetstream.JetStream, cfg Config) (*Tokens, error) {
-	if js == nil {
-		return nil, errors.New("natskv: NewTokens without a JetStream context")
-	}
-	if cfg.Realm == "" {
-		cfg.Realm = "master"
-	}
-	if cfg.Bucket == "" {
-		cfg.Bucket = "cibalab_tokens_" + cfg.Realm
-	}
-	kv, err := openBucket(ctx, js, cfg.Bucket, cfg.Replicas, cfg.Storage, "refresh tokens and revoked access tokens")
+	cfg = cfg.withDefaults("tokens")
+	cfg.TTL = 0 // only the lockout bucket has a TTL
+	kv, err := openBucket(ctx, js, cfg, "refresh tokens and revoked access tokens")
 	if err != nil {
 		return nil, err
-	}
-	if cfg.MaxRetries <= 0 {
-		cfg.MaxRetries = 100
-	}
-	if cfg.Logger == nil {
-		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	return &Tokens{kv: kv, maxRetries: cfg.MaxRetries, log: cfg.Logger}, nil
 }
