@@ -38,9 +38,17 @@ func runClientUpdate(ctx context.Context, e Env, args []string) int {
 		return cmd.usageError(e, "--id is required")
 	}
 	given := map[string]bool{}
-	cmd.fs.Visit(func(f *flag.Flag) { given[f.Name] = true })
-	if len(given) == 1 || (len(given) == 2 && given["state-dir"]) {
-		return cmd.usageError(e, "nothing to change: give at least one flag besides --id")
+	changes := 0
+	cmd.fs.Visit(func(f *flag.Flag) {
+		given[f.Name] = true
+		switch f.Name {
+		case "id", "state-dir", "nats-url", "registry-key-file", "log-format":
+		default:
+			changes++
+		}
+	})
+	if changes == 0 {
+		return cmd.usageError(e, "nothing to change: give at least one flag besides --id and those that say where the registry is")
 	}
 	d, code, ok := openState(e, cmd, dir)
 	if !ok {

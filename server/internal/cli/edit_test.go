@@ -21,8 +21,10 @@ func TestClientUpdateRemove(t *testing.T) {
 	if r.code != exitError || !strings.Contains(r.stderr, "already registered to client shop") {
 		t.Fatalf("update to a taken DN: exit %d: %s", r.code, r.stderr)
 	}
-	if r := runMain(t, env, "", "client", "update", "--id", "shop"); r.code != exitUsage {
-		t.Fatalf("update without changes: exit %d", r.code)
+	for _, args := range [][]string{{"--id", "shop"}, {"--id", "shop", "--log-format", "json"}} {
+		if r := runMain(t, env, "", append([]string{"client", "update"}, args...)...); r.code != exitUsage || !strings.Contains(r.stderr, "nothing to change") {
+			t.Fatalf("update %v without changes: exit %d: %s", args, r.code, r.stderr)
+		}
 	}
 	if r := runMain(t, env, "", "client", "update", "--id", "shop", "--delivery-mode", "ping"); r.code != exitUsage || !strings.Contains(r.stderr, "https") {
 		t.Fatalf("ping without endpoint: exit %d: %s", r.code, r.stderr)
