@@ -52,23 +52,30 @@ func OperatorKey(path string) (string, error) {
 // ReadOperatorSeed reads the operator's nkey seed from path; the file must
 // be readable by its owner only.
 func ReadOperatorSeed(path string) (nkeys.KeyPair, error) {
+	return ReadSeedFile(path, "bus: operator nkey", "a user nkey seed", nkeys.IsValidPublicUserKey)
+}
+
+// ReadSeedFile reads an nkey seed from path, a file readable by its owner
+// only, whose public key valid accepts (want says what it must be, what
+// names the file in errors).
+func ReadSeedFile(path, what, want string, valid func(string) bool) (nkeys.KeyPair, error) {
 	st, err := os.Stat(path)
 	if err != nil {
-		return nil, fmt.Errorf("bus: operator nkey: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	if st.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("bus: operator nkey %s: mode %04o lets others read it; chmod 600 it", path, st.Mode().Perm())
+		return nil, fmt.Errorf("%s %s: mode %04o lets others read it; chmod 600 it", what, path, st.Mode().Perm())
 	}
 	b, err := os.ReadFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("bus: operator nkey: %w", err)
+		return nil, fmt.Errorf("%s: %w", what, err)
 	}
 	kp, err := nkeys.FromSeed([]byte(strings.TrimSpace(string(b))))
 	if err != nil {
-		return nil, fmt.Errorf("bus: operator nkey %s: not an nkey seed", path)
+		return nil, fmt.Errorf("%s %s: not an nkey seed", what, path)
 	}
-	if pub, err := kp.PublicKey(); err != nil || !nkeys.IsValidPublicUserKey(pub) {
-		return nil, fmt.Errorf("bus: operator nkey %s: not a user nkey seed", path)
+	if pub, err := kp.PublicKey(); err != nil || !valid(pub) {
+		return nil, fmt.Errorf("%s %s: want %s", what, path, want)
 	}
 	return kp, nil
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/nats-io/nkeys"
 
 	"github.com/cibalab/cibalab/server/registry"
+	"github.com/cibalab/cibalab/shared/pki"
 )
 
 // The files "ciba-op cluster keys" writes in its --dir.
@@ -86,7 +87,7 @@ func runClusterKeys(ctx context.Context, e Env, args []string) int {
 		path string
 		data []byte
 	}{{keyPath, []byte(base64.StdEncoding.EncodeToString(key) + "\n")}, {seedPath, append(seed, '\n')}} {
-		if err := writeSecret(f.path, f.data); err != nil {
+		if err := pki.WriteSecretFile(f.path, f.data); err != nil {
 			return cmd.fail(e, exitError, err)
 		}
 	}
@@ -102,26 +103,4 @@ in every nats-server configuration (docs/deployment.md):
   }
 `, keyPath, shellQuote(keyPath), seedPath, shellQuote(seedPath), nonceUserKey, issuer)
 	return exitOK
-}
-
-// writeSecret replaces path with data, mode 0600, through a temporary
-// file in the same directory.
-func writeSecret(path string, data []byte) error {
-	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	if err := tmp.Chmod(0o600); err != nil {
-		tmp.Close()
-		return err
-	}
-	if _, err := tmp.Write(data); err != nil {
-		tmp.Close()
-		return err
-	}
-	if err := tmp.Close(); err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), path)
 }

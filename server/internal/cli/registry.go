@@ -1,17 +1,16 @@
 package cli
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"time"
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/nats-io/nkeys"
 
+	"github.com/cibalab/cibalab/server/bus"
 	"github.com/cibalab/cibalab/server/oprun"
 	"github.com/cibalab/cibalab/server/registry"
 )
@@ -67,23 +66,5 @@ func openJetStreamRegistry(e Env, cmd *command, dir string, cfg registry.Config)
 // readCalloutSeed reads the auth callout issuer's account seed from path,
 // a file not readable by group or others.
 func readCalloutSeed(path string) (nkeys.KeyPair, error) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return nil, err
-	}
-	if fi.Mode().Perm()&0o077 != 0 {
-		return nil, fmt.Errorf("%s is readable by others (mode %o): chmod 600 it", path, fi.Mode().Perm())
-	}
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return nil, err
-	}
-	kp, err := nkeys.FromSeed(bytes.TrimSpace(data))
-	if err != nil {
-		return nil, fmt.Errorf("%s: not an nkey seed", path)
-	}
-	if pub, err := kp.PublicKey(); err != nil || !nkeys.IsValidPublicAccountKey(pub) {
-		return nil, fmt.Errorf("%s: want an account seed (SA...), the key named as issuer in auth_callout", path)
-	}
-	return kp, nil
+	return bus.ReadSeedFile(path, "auth callout seed", "an account seed (SA...), the key named as issuer in auth_callout", nkeys.IsValidPublicAccountKey)
 }
