@@ -555,18 +555,11 @@ func (s *Server) openRegistry(cfg Config) (*registry.Dir, error) {
 	if err != nil {
 		return nil, &StartError{Kind: FailRegistry, Addr: public, Err: err}
 	}
-	// A cluster that has just started needs some seconds to elect its
-	// stream leaders (see openJetStream): wait for them, within a bound.
 	var dir *registry.Dir
-	for deadline := time.Now().Add(storeWait); ; {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	err = waitForLeaders(cfg.Logger, "the JetStream registry", func(ctx context.Context) (err error) {
 		dir, err = registry.OpenJetStream(ctx, cfg.StateDir, registry.JetStreamConfig{JS: js, Replicas: cfg.Replicas, Key: cfg.RegistryKey}, rc)
-		cancel()
-		if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
-			break
-		}
-		cfg.Logger.Warn("store.waiting", "reason", "the JetStream registry does not answer yet (a cluster electing its leaders?)", "err", err.Error())
-	}
+		return err
+	})
 	switch {
 	case errors.Is(err, registry.ErrNoJetStream):
 		return nil, &StartError{Kind: FailNoJetStream, Addr: public, Err: err}
@@ -592,33 +585,40 @@ func openJetStream(nc *nats.Conn, realm string, replicas int, logger *slog.Logge
 		return nil, fmt.Errorf("oprun: JetStream: %w", err)
 	}
 	cfg := natskv.Config{Realm: realm, Replicas: replicas, Logger: logger.With("component", "store")}
-	open := func() (*jetStreamStores, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		var out jetStreamStores
-		var err error
-		if out.requests, err = natskv.New(ctx, js, cfg); err == nil {
-			if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err == nil {
-				if out.jtis, err = natskv.NewJTIs(ctx, js, cfg); err == nil {
-					out.lockouts, err = natskv.NewLockouts(ctx, js, cfg)
-				}
-			}
+	var out jetStreamStores
+	err = waitForLeaders(logger, "the JetStream buckets", func(ctx context.Context) (err error) {
+		if out.requests, err = natskv.New(ctx, js, cfg); err != nil {
+			return err
 		}
-		return &out, err
+		if out.tokens, err = natskv.NewTokens(ctx, js, cfg); err != nil {
+			return err
+		}
+		if out.jtis, err = natskv.NewJTIs(ctx, js, cfg); err != nil {
+			return err
+		}
+		out.lockouts, err = natskv.NewLockouts(ctx, js, cfg)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server, with a majority of its nodes up?): %w", err)
 	}
-	// A cluster that has just started needs some seconds to elect the
-	// leaders of its streams: until then the buckets do not answer. Wait
-	// for them, within a bound, rather than give up at the first timeout.
+	return &out, nil
+}
+
+// waitForLeaders runs open, each time within 10 s, until it does not time
+// out or storeWait has passed: a cluster that has just started needs some
+// seconds to elect the leaders of its streams, and until then what lives
+// in JetStream (what names) does not answer.
+func waitForLeaders(logger *slog.Logger, what string, open func(context.Context) error) error {
 	deadline := time.Now().Add(storeWait)
 	for {
-		out, err := open()
-		if err == nil {
-			return out, nil
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		err := open(ctx)
+		cancel()
+		if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+			return err
 		}
-		if !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
-			return nil, fmt.Errorf("oprun: persistent store (is JetStream enabled on the NATS server, with a majority of its nodes up?): %w", err)
-		}
-		logger.Warn("store.waiting", "reason", "the JetStream buckets do not answer yet (a cluster electing its leaders?)", "err", err.Error())
+		logger.Warn("store.waiting", "reason", what+" does not answer yet (a cluster electing its leaders?)", "err", err.Error())
 	}
 }
 
