@@ -615,11 +615,24 @@ func waitForLeaders(logger *slog.Logger, what string, open func(context.Context)
 		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 		err := open(ctx)
 		cancel()
-		if err == nil || !errors.Is(err, context.DeadlineExceeded) || time.Now().After(deadline) {
+		if err == nil || !electing(err) || time.Now().After(deadline) {
 			return err
 		}
 		logger.Warn("store.waiting", "reason", what+" does not answer yet (a cluster electing its leaders?)", "err", err.Error())
 	}
+}
+
+// jsErrNoPeers is JetStream's "no suitable peers for placement": a
+// cluster that has not yet seen enough of its nodes to place the replicas.
+const jsErrNoPeers jetstream.ErrorCode = 10005
+
+// electing reports whether err is what a JetStream cluster answers while
+// it forms or elects its leaders: a timeout, or no peers for placement
+// yet. A server that can never place the replicas (R3 on one node) gives
+// the latter too; it is then reported after storeWait.
+func electing(err error) bool {
+	var api *jetstream.APIError
+	return errors.Is(err, context.DeadlineExceeded) || (errors.As(err, &api) && api.ErrorCode == jsErrNoPeers)
 }
 
 // storeWait bounds how long Start waits for the JetStream buckets of a
