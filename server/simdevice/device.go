@@ -52,7 +52,9 @@ type Config struct {
 	// time.Now.
 	Now func() time.Time
 	// OnRequest receives every request announced to, or listed for, the
-	// device's user. It must not block for long. nil ignores them.
+	// device's user (at Connect and after each reconnection, so a request
+	// may come more than once, from different goroutines). It must not
+	// block for long. nil ignores them.
 	OnRequest func(channel.AuthRequest)
 	// Enroll, when set, replaces the enrollment over NATS with the
 	// user's password: it registers the device's public keys itself (as
@@ -240,6 +242,9 @@ func (d *Device) dial(ctx context.Context, enr *channel.EnrollResponse) (*nats.C
 		nats.Name("simdevice " + enr.DeviceID),
 		nats.MaxReconnects(-1),
 		nats.ReconnectWait(20 * time.Millisecond),
+		// As ciba-authenticator does: what was announced while the
+		// connection was down (its NATS node lost, say) is listed again.
+		nats.ReconnectHandler(func(*nats.Conn) { go d.relist() }),
 	}
 	if enr.InboxPrefix != "" {
 		opts = append(opts, nats.CustomInboxPrefix(enr.InboxPrefix))
@@ -268,6 +273,20 @@ func (d *Device) dialNKey(ctx context.Context, opts ...nats.Option) (*nats.Conn,
 			return nil, fmt.Errorf("simdevice: device of %s: connect with its nkey: %w", d.cfg.User, err)
 		case <-time.After(5 * time.Millisecond):
 		}
+	}
+}
+
+// relist hands every request still pending to OnRequest, after a
+// reconnection.
+func (d *Device) relist() {
+	ctx, cancel := context.WithTimeout(context.Background(), deviceTimeout)
+	defer cancel()
+	pending, err := d.Pending(ctx)
+	if err != nil {
+		return // offline again, or dropped: the next reconnection lists
+	}
+	for _, r := range pending {
+		d.cfg.OnRequest(r)
 	}
 }
 
