@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/cibalab/cibalab/server/internal/kvget"
 )
 
 // DefaultBucket is the JetStream key-value bucket of a registry opened
@@ -312,7 +314,7 @@ func (j *jsDocs) begin() { j.tx = map[string]uint64{} }
 func (j *jsDocs) read(name string) ([]byte, error) {
 	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
 	defer cancel()
-	e, err := j.kv.Get(ctx, name)
+	e, err := kvget.Get(ctx, j.kv, name)
 	if errors.Is(err, jetstream.ErrKeyNotFound) || errors.Is(err, jetstream.ErrKeyDeleted) {
 		j.tx[name] = 0 // Create also replaces a deleted key
 		return nil, nil

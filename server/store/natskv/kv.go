@@ -9,13 +9,14 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cibalab/cibalab/server/internal/kvget"
 	"github.com/cibalab/cibalab/server/store"
 )
 
 // getJSON reads key into v and returns the key's revision;
 // store.ErrNotFound when the key does not exist or is deleted.
 func getJSON(ctx context.Context, kv jetstream.KeyValue, key string, v any) (uint64, error) {
-	e, err := kv.Get(ctx, key)
+	e, err := kvget.Get(ctx, kv, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return 0, store.ErrNotFound

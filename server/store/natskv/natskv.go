@@ -11,6 +11,7 @@ import (
 
 	"github.com/nats-io/nats.go/jetstream"
 
+	"github.com/cibalab/cibalab/server/internal/kvget"
 	"github.com/cibalab/cibalab/server/store"
 )
 
@@ -182,7 +183,7 @@ func (s *Store) Get(ctx context.Context, id string) (*store.Request, error) {
 }
 
 func (s *Store) get(ctx context.Context, key string) (*store.Request, error) {
-	e, err := s.kv.Get(ctx, key)
+	e, err := kvget.Get(ctx, s.kv, key)
 	if err != nil {
 		if errors.Is(err, jetstream.ErrKeyNotFound) {
 			return nil, store.ErrNotFound
