@@ -182,8 +182,10 @@ func (r *runner) handle(ctx context.Context, req channel.AuthRequest) outcome {
 			return outcome{ExitInterrupted, true}
 		}
 	}
-	r.out.request(req, r.now(), footer)
+	// The card counts as shown from just before it is printed: a key read
+	// once it is on screen must never be taken for one typed ahead.
 	shown := r.now()
+	r.out.request(req, shown, footer)
 	if action == actionIgnore {
 		r.out.ignored(req)
 		return outcome{}
