@@ -3,6 +3,8 @@ package bench
 import (
 	"bytes"
 	"context"
+	"net/http"
+	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
@@ -153,5 +155,38 @@ func TestMainUsage(t *testing.T) {
 		if code := Main(context.Background(), args, &out, &errb); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)
 		}
+	}
+}
+
+// TestNotifierWait: a waiter gets the notification recorded for its id
+// (and only that one), once; without one it gives up at its timeout.
+func TestNotifierWait(t *testing.T) {
+	n := &notifier{got: map[string]notification{}, arrived: make(chan struct{})}
+	record := func(id string) {
+		r := httptest.NewRequest(http.MethodPost, "/cb", strings.NewReader(`{"auth_req_id":"`+id+`","access_token":"x"}`))
+		w := httptest.NewRecorder()
+		n.serve(w, r)
+		if w.Code != http.StatusNoContent {
+			t.Errorf("notification for %s answered %d", id, w.Code)
+		}
+	}
+	done := make(chan notification, 1)
+	go func() {
+		got, err := n.wait(context.Background(), "b", 10*time.Second)
+		if err != nil {
+			t.Error(err)
+		}
+		done <- got
+	}()
+	record("a")
+	record("b")
+	if got := <-done; !got.token || got.at.IsZero() {
+		t.Fatalf("wait(b) = %+v, want b's push with a token", got)
+	}
+	if _, err := n.wait(context.Background(), "b", 50*time.Millisecond); err == nil {
+		t.Fatal("a notification was returned twice")
+	}
+	if _, err := n.wait(context.Background(), "a", time.Second); err != nil {
+		t.Fatalf("wait(a) after it arrived: %v", err)
 	}
 }
