@@ -198,7 +198,10 @@ func (d *Device) sendDecisionInTurn(ctx context.Context, data []byte, timeout ti
 	var res channel.DecisionResult
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	sub, err := d.nc.SubscribeSync(d.nc.NewInbox())
+	// One reply is expected: a channel of one (SubscribeSync would
+	// allocate a 64k-message queue for each decision).
+	replies := make(chan *nats.Msg, 1)
+	sub, err := d.nc.ChanSubscribe(d.nc.NewInbox(), replies)
 	if err != nil {
 		return res, errors.New("not connected to NATS: not sent")
 	}
@@ -207,13 +210,16 @@ func (d *Device) sendDecisionInTurn(ctx context.Context, data []byte, timeout ti
 		return res, errors.New("not connected to NATS: not sent")
 	}
 	published()
-	msg, err := sub.NextMsgWithContext(ctx)
-	switch {
-	case errors.Is(err, context.DeadlineExceeded):
-		return res, errors.New("no answer yet")
-	case err != nil:
-		return res, err
-	case len(msg.Data) == 0 && msg.Header.Get("Status") == "503":
+	var msg *nats.Msg
+	select {
+	case msg = <-replies:
+	case <-ctx.Done():
+		if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+			return res, errors.New("no answer yet")
+		}
+		return res, ctx.Err()
+	}
+	if len(msg.Data) == 0 && msg.Header.Get("Status") == "503" {
 		return res, errors.New("no OP answers")
 	}
 	return decisionReply(msg.Data)

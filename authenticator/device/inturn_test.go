@@ -2,7 +2,9 @@ package device_test
 
 import (
 	"context"
+	"errors"
 	"testing"
+	"time"
 
 	"github.com/cibalab/cibalab/authenticator/device"
 	"github.com/cibalab/cibalab/authenticator/internal/fakeop"
@@ -59,5 +61,39 @@ func TestDecideInTurn(t *testing.T) {
 		if dec.Claims.AuthReqID != reqs[i].AuthReqID {
 			t.Fatalf("decision %d is for request %q, want %q", i, dec.Claims.AuthReqID, reqs[i].AuthReqID)
 		}
+	}
+}
+
+// TestDecideInTurnWithoutAnswer: a decision sent in turn that the OP does
+// not answer within RequestTimeout is retried, the reason given as "no
+// answer yet", and the turn is passed on once it was sent.
+func TestDecideInTurnWithoutAnswer(t *testing.T) {
+	op := fakeop.Start(t, fakeop.Config{Users: users})
+	d := connect(t, op, device.Config{RequestTimeout: 100 * time.Millisecond})
+	op.HoldDecisions(t)
+	req := op.NewRequest("alice", "x")
+	turn, next := make(chan struct{}), make(chan struct{})
+	close(turn)
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	reasons := make(chan error, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- d.Decide(ctx, req.AuthReqID, channel.VerdictApprove, "", nil,
+			device.InTurn(turn, func() { close(next) }),
+			device.OnRetry(func(reason error, _ time.Time) {
+				select {
+				case reasons <- reason:
+				default:
+				}
+			}))
+	}()
+	<-next
+	if reason := <-reasons; reason == nil || reason.Error() != "no answer yet" {
+		t.Fatalf("retry reason %v, want no answer yet", reason)
+	}
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Fatalf("Decide after cancel: %v, want context.Canceled", err)
 	}
 }
