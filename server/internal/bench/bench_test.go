@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -108,7 +109,7 @@ func TestReport(t *testing.T) {
 	s := settings{conns: 16, interval: time.Second, warmup: time.Second, window: 10 * time.Second, maxInFlight: 1000, latencyFlows: 3, pending: []int{20000, 100000}}
 	m := machine{cpus: "2", model: "test CPU", goVersion: "go1.26", nodeVersion: "v20", providerVersion: "9.13.3", rsaSig: time.Millisecond}
 	lat := latencyResult{notify: []time.Duration{time.Millisecond}, token: []time.Duration{time.Millisecond, 3 * time.Millisecond}}
-	op := &results{name: "ciba-op", c16: flowResult{flows: 5000, perSecond: 500, cpu: 5 * time.Second, tokenReqs: 2},
+	op := &results{name: "ciba-op", c16: flowResult{flows: 5000, perSecond: 500, cpu: 5 * time.Second, tokenReqs: 2, atBound: 0.9},
 		c16RS:   flowResult{flows: 1000, perSecond: 100, cpu: time.Second},
 		pending: pendingResult{rss0: 10 << 20, created: []int{20000, 100000}, rss: []int64{10<<20 + 20000*500, 10<<20 + 100000*500}, pollRate: 5000},
 		ping:    lat, push: lat, tlsKeepAlive: "TLS 1.3"}
@@ -127,10 +128,26 @@ func TestReport(t *testing.T) {
 		"push: decision sent → tokens received, ms p50 / p99 1.00 / 3.00 n/a n/a p99 ≤ 2 ms no",
 		"machine: 2 CPUs, test CPU; Go 1.26, Node 20",
 		"ciba-bench (full run): ciba-op against oidc-provider 9.13.3",
+		"limited by the bench: ciba-op, C=16 keep-alive, ES256 had 1000 flows in flight during 90% of the window; raise -max-in-flight",
 	} {
 		if !strings.Contains(out, want) {
 			t.Errorf("report lacks %q:\n%s", want, out)
 		}
+	}
+	if n := strings.Count(out, "limited by the bench"); n != 1 {
+		t.Errorf("%d rows said to be limited by the bench, want 1:\n%s", n, out)
+	}
+}
+
+// TestSampleUntil: the share of looks at which the condition held.
+func TestSampleUntil(t *testing.T) {
+	var looks atomic.Int64
+	share := sampleUntil(context.Background(), time.Now().Add(200*time.Millisecond), func() bool { return looks.Add(1)%2 == 0 })
+	if looks.Load() == 0 || share < 0.4 || share > 0.6 {
+		t.Fatalf("share %v after %d looks, want about a half", share, looks.Load())
+	}
+	if got := sampleUntil(context.Background(), time.Now(), func() bool { return true }); got != 0 {
+		t.Fatalf("no time to look: share %v, want 0", got)
 	}
 }
 

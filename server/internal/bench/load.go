@@ -115,6 +115,10 @@ type flowResult struct {
 	tls       string
 	started   int // flows started, warm-up and window
 	abandoned int // flows without tokens when the measurement ended
+	// atBound is the share of the window during which maxInFlight flows
+	// were in flight, so that no new one could start: near 1, the figure
+	// is the bound divided by the flow's duration, not the OP's limit.
+	atBound float64
 }
 
 // flow is one CIBA flow in poll mode.
@@ -235,7 +239,7 @@ func runFlows(ctx context.Context, t *target, o flowOpts) (flowResult, error) {
 	var cpuErr error
 	sleepUntil(ctx, from)
 	cpu0, cpuErr = cpuTime(t.pid)
-	sleepUntil(ctx, to)
+	res.atBound = sampleUntil(ctx, to, func() bool { return inFlight.Load() >= int64(o.maxInFlight) })
 	cpu1, err := cpuTime(t.pid)
 	stopStart.Store(true)
 	wg.Wait()
@@ -258,6 +262,32 @@ func ctxErrBeforeStop(ctx context.Context, to time.Time) error {
 		return err
 	}
 	return nil
+}
+
+// sampleUntil looks at cond every 10 ms until t (or ctx's end) and
+// returns the share of looks that found it true.
+func sampleUntil(ctx context.Context, t time.Time, cond func() bool) float64 {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	end := time.NewTimer(time.Until(t))
+	defer end.Stop()
+	var looks, held int
+	for {
+		select {
+		case <-tick.C:
+			looks++
+			if cond() {
+				held++
+			}
+			continue
+		case <-end.C:
+		case <-ctx.Done():
+		}
+		if looks == 0 {
+			return 0
+		}
+		return float64(held) / float64(looks)
+	}
 }
 
 func sleepUntil(ctx context.Context, t time.Time) {

@@ -82,7 +82,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	var pending, phases string
 	fs.BoolVar(&s.quick, "quick", false, "short run for development: 1 s warm-up, 3 s windows, 2,000 and 10,000 pending, 30 latency flows")
 	fs.IntVar(&s.conns, "c", 16, "C, the requests in flight and the keep-alive pool of the C=16 rows")
-	fs.IntVar(&s.maxInFlight, "max-in-flight", 1000, "bound on the flows started and not finished (a flow waiting for its next poll holds no connection); below the device's queue of 1,024 requests")
+	fs.IntVar(&s.maxInFlight, "max-in-flight", 5000, "bound on the flows started and not finished (a flow waiting for its next poll holds no connection); a poll-mode flow lasts at least one interval, so flows/s cannot exceed this bound divided by -interval: the table says when a row reached it")
 	fs.DurationVar(&s.warmup, "warmup", 3*time.Second, "warm-up before each measured window")
 	fs.DurationVar(&s.window, "window", 15*time.Second, "length of each measured window")
 	fs.IntVar(&s.maxFlows, "max-flows", 200000, "bound on the flows one measurement starts")
@@ -290,6 +290,9 @@ func measure(ctx context.Context, t *target, n *notifier, s settings, r *results
 			warmup: s.warmup, window: s.window, maxFlows: s.maxFlows})
 		if err == nil {
 			logf("%s: %.1f flows/s, %.2f token requests per flow, %d started, %d abandoned at the end", t.name, res.perSecond, res.tokenReqs, res.started, res.abandoned)
+			if res.atBound > 0 {
+				logf("%s: %d flows in flight (-max-in-flight) during %.0f%% of the window", t.name, s.maxInFlight, 100*res.atBound)
+			}
 		}
 		if err == nil && res.errors > 0 {
 			logf("%s: %d unexpected answers, the first: %s", t.name, res.errors, res.firstErr)

@@ -219,4 +219,34 @@ func printReport(w io.Writer, m machine, s settings, all []*results) {
 	tw.Flush()
 	fmt.Fprintln(w, "\nratio = ciba-op ÷ oidc-provider; CPU and RSS are the OP process's only (ciba-op includes its embedded NATS server);")
 	fmt.Fprintln(w, "the pending rows come from a freshly started process of each OP.")
+	for _, n := range boundNotes(s, op, other) {
+		fmt.Fprintln(w, n)
+	}
+}
+
+// boundNotes names the flows rows whose in-flight bound was reached for
+// at least 5 % of the window: there, flows/s measures the bound divided
+// by the flows' duration (at least one interval in poll mode), not the OP.
+func boundNotes(s settings, all ...*results) []string {
+	var notes []string
+	for _, r := range all {
+		if r == nil {
+			continue
+		}
+		for _, f := range []struct {
+			label string
+			res   flowResult
+		}{
+			{"C=1 keep-alive, ES256", r.c1},
+			{fmt.Sprintf("C=%d keep-alive, ES256", s.conns), r.c16},
+			{fmt.Sprintf("C=%d keep-alive, RS256", s.conns), r.c16RS},
+			{fmt.Sprintf("C=%d new connection, ES256", s.conns), r.fresh},
+		} {
+			if f.res.atBound >= 0.05 {
+				notes = append(notes, fmt.Sprintf("limited by the bench: %s, %s had %d flows in flight during %.0f%% of the window; raise -max-in-flight",
+					r.name, f.label, s.maxInFlight, 100*f.res.atBound))
+			}
+		}
+	}
+	return notes
 }
