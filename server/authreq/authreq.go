@@ -159,6 +159,18 @@ func (l *Lifecycle) Create(ctx context.Context, r *store.Request) error {
 // by SlowDownIncrement for good. The acknowledgement is not a poll: the
 // first poll may come at once (§7.3).
 func (l *Lifecycle) Poll(ctx context.Context, clientID, id string) (*store.Request, error) {
+	return l.poll(ctx, clientID, id, true)
+}
+
+// Collect is the second look of a poll the OP held (long polling,
+// checklist §3.1): the answers of Poll, in the same order, but it is not
+// another poll. A request still pending gives ErrPending, never slow_down,
+// and its last poll stays the one that was held.
+func (l *Lifecycle) Collect(ctx context.Context, clientID, id string) (*store.Request, error) {
+	return l.poll(ctx, clientID, id, false)
+}
+
+func (l *Lifecycle) poll(ctx context.Context, clientID, id string, counted bool) (*store.Request, error) {
 	now := l.cfg.Now()
 	var outcome error
 	req, err := l.cfg.Store.Update(ctx, id, func(r *store.Request) error {
@@ -176,6 +188,9 @@ func (l *Lifecycle) Poll(ctx context.Context, clientID, id string) (*store.Reque
 			r.Status = store.StatusRedeemed
 			r.RedeemedAt = now
 			return nil
+		case !counted:
+			outcome = ErrPending
+			return errUnchanged
 		}
 		early := !r.LastPoll.IsZero() && now.Sub(r.LastPoll) < r.Interval-l.cfg.PollTolerance
 		r.LastPoll = now
@@ -191,6 +206,8 @@ func (l *Lifecycle) Poll(ctx context.Context, clientID, id string) (*store.Reque
 	switch {
 	case errors.Is(err, store.ErrNotFound):
 		return nil, ErrUnknown
+	case errors.Is(err, errUnchanged):
+		return nil, outcome
 	case err != nil:
 		return nil, err
 	case outcome != nil:
@@ -204,6 +221,9 @@ func (l *Lifecycle) Poll(ctx context.Context, clientID, id string) (*store.Reque
 	l.emit(ctx, EventRedeemed, now, req, "poll")
 	return req, nil
 }
+
+// errUnchanged aborts a store update that has nothing to write.
+var errUnchanged = errors.New("authreq: nothing to change")
 
 // ErrChanged: Unredeem found the request changed since it was redeemed
 // (another revision, or no longer redeemed); nothing was given back.

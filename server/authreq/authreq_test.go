@@ -576,3 +576,44 @@ func TestCreateChecks(t *testing.T) {
 		t.Fatalf("%d events, want the one creation", h.sink.len())
 	}
 }
+
+// TestCollect: the second look of a held poll answers as Poll does but is
+// not a poll: pending stays pending however soon (no slow_down), the
+// request's polls and last poll are the held one's, and no event is
+// reported for it; a decision made meanwhile is collected, once.
+func TestCollect(t *testing.T) {
+	ctx := context.Background()
+	h := newHarness(t)
+	h.create(t)
+	if _, err := h.l.Poll(ctx, "client1", reqID); !errors.Is(err, authreq.ErrPending) {
+		t.Fatalf("poll: %v, want pending", err)
+	}
+	held, _ := h.st.Get(ctx, reqID)
+	events := h.sink.len()
+	for i := range 3 {
+		if _, err := h.l.Collect(ctx, "client1", reqID); err != authreq.ErrPending {
+			t.Fatalf("collect %d: %v, want pending (not slow_down)", i, err)
+		}
+	}
+	got, _ := h.st.Get(ctx, reqID)
+	if got.Polls != 1 || !got.LastPoll.Equal(held.LastPoll) || got.Interval != interval || got.Revision != held.Revision {
+		t.Fatalf("after collects: polls %d, last poll %v, interval %v, revision %d; want the held poll's (1, %v, %v, %d)",
+			got.Polls, got.LastPoll, got.Interval, got.Revision, held.LastPoll, interval, held.Revision)
+	}
+	if n := h.sink.len(); n != events {
+		t.Fatalf("collects reported %d events, want none", n-events)
+	}
+	if _, err := h.l.Collect(ctx, "other", reqID); !errors.Is(err, authreq.ErrUnknown) {
+		t.Fatalf("another client's collect: %v, want unknown", err)
+	}
+	if _, _, err := h.l.Decide(ctx, "alice", reqID, authreq.Verdict{Approve: true}); err != nil {
+		t.Fatal(err)
+	}
+	req, err := h.l.Collect(ctx, "client1", reqID)
+	if err != nil || req.Status != store.StatusRedeemed {
+		t.Fatalf("collect after approval: %+v, %v; want the request redeemed", req, err)
+	}
+	if _, err := h.l.Collect(ctx, "client1", reqID); !errors.Is(err, authreq.ErrRedeemed) {
+		t.Fatalf("second collect: %v, want redeemed", err)
+	}
+}

@@ -22,6 +22,7 @@ import (
 // spent (§10.1.1). If the tokens then cannot be issued, the request is
 // given back (approved) so the client can retry. Ping clients poll here too
 // (after a ping, or on their own at the interval); push clients may not.
+// With Config.LongPoll, a poll answered pending is held first (longpoll.go).
 func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *authenticatedClient, form url.Values) error {
 	if client.DeliveryMode == oauth.ModePush {
 		return oauth.TokenError(oauth.ErrUnauthorizedClient, "the client is registered for push mode and may not poll")
@@ -35,8 +36,11 @@ func (p *Provider) grantCIBA(w http.ResponseWriter, r *http.Request, client *aut
 	if _, err := p.idTokenAlg(client.Client); err != nil {
 		return err
 	}
-	now := p.cfg.Now()
 	req, err := p.life.Poll(r.Context(), client.ID, id)
+	if err == authreq.ErrPending && p.cfg.LongPoll > 0 {
+		req, err = p.holdPoll(r, client.ID, id)
+	}
+	now := p.cfg.Now()
 	var slow *authreq.SlowDownError
 	switch {
 	case errors.Is(err, authreq.ErrUnknown):

@@ -159,6 +159,12 @@ type Config struct {
 	// tests exercise a client's handling of Retry-After; it must be safe
 	// for concurrent use.
 	Throttle func(clientID string) (retryAfter time.Duration, throttled bool)
+	// LongPoll, when positive, holds a token request on a pending
+	// authentication request (not one answered slow_down) until the
+	// request is decided or expires, or LongPoll has passed, and answers
+	// then (long polling, checklist §3.1; longpoll.go). At most
+	// MaxLongPoll; 0 answers at once.
+	LongPoll time.Duration
 
 	Now    func() time.Time
 	Logger *slog.Logger
@@ -187,6 +193,8 @@ type Provider struct {
 	// instance names this provider as the owner of the deliveries it
 	// claims (notifyresume.go).
 	instance string
+	// holds are the polls held by long polling (longpoll.go).
+	holds *holds
 }
 
 // New validates cfg, fills in defaults and returns a Provider.
@@ -230,6 +238,9 @@ func New(cfg Config) (*Provider, error) {
 	if cfg.MaxBodyBytes <= 0 {
 		cfg.MaxBodyBytes = 64 << 10
 	}
+	if cfg.LongPoll < 0 || cfg.LongPoll > MaxLongPoll {
+		return nil, fmt.Errorf("op: LongPoll %v: want 0 to %v", cfg.LongPoll, MaxLongPoll)
+	}
 	if cfg.MinExpiry > cfg.MaxExpiry || cfg.DefaultExpiry < cfg.MinExpiry || cfg.DefaultExpiry > cfg.MaxExpiry {
 		return nil, errors.New("op: expiry bounds must satisfy MinExpiry <= DefaultExpiry <= MaxExpiry")
 	}
@@ -261,6 +272,7 @@ func New(cfg Config) (*Provider, error) {
 	p.userCodes = newFailureLimiter(userCodeMaxFailures, userCodeWindow, userCodeCooldown, userCodeMaxEntries)
 	p.tokenGate = newGate(cfg.MaxConcurrentTokenRequests)
 	p.chains = newChainCache()
+	p.holds = newHolds()
 	return p, nil
 }
 

@@ -1,6 +1,7 @@
 package op
 
 import (
+	"context"
 	"net/http"
 	"time"
 
@@ -63,6 +64,13 @@ func (p *Provider) limitTokenConcurrency(next http.Handler) http.Handler {
 				"status", http.StatusServiceUnavailable, "description", "too many token requests in flight")
 			noteError(w, oauth.ErrTemporarilyUnavailable)
 			writeError(w, unavailable(1, "too many requests in flight; retry later"))
+			return
+		}
+		if p.cfg.LongPoll > 0 {
+			// A held poll gives its slot back while it waits (longpoll.go).
+			slot := &tokenSlot{g: p.tokenGate, held: true}
+			defer slot.free()
+			next.ServeHTTP(w, r.WithContext(context.WithValue(r.Context(), tokenSlotKey{}, slot)))
 			return
 		}
 		defer p.tokenGate.release()

@@ -31,6 +31,9 @@ func (p *Provider) transition(ctx context.Context, e authreq.Event) {
 		}
 		p.log.Log(ctx, level, string(e.Type), attrs...)
 	}
+	if e.Type == authreq.EventApproved || e.Type == authreq.EventDenied {
+		p.holds.wake(e.Request.ID)
+	}
 	if p.cfg.Transitions != nil {
 		p.cfg.Transitions.Transition(ctx, e)
 	}

@@ -41,6 +41,7 @@ type serveOptions struct {
 	// (oprun.Config.NATSAuthCallout).
 	calloutSeedFile string
 	interval        time.Duration
+	longPoll        time.Duration
 	defaultExpiry   time.Duration
 	minExpiry       time.Duration
 	maxExpiry       time.Duration
@@ -93,6 +94,7 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	c.boolVar(&o.persist, "persist", "keep pending requests, refresh tokens, the replay cache of client JWTs, user_code lockouts and ping/push deliveries in NATS JetStream (in STATE-DIR/jetstream with the embedded server; --nats-url needs JetStream) so they survive a restart and OPs on one NATS server or cluster share them (docs/deployment.md)")
 	c.env["persist"] = "CIBA_OP_PERSIST"
 	c.durationVar(&o.interval, "interval", "CIBA_OP_INTERVAL", 5*time.Second, "minimum `TIME` between polls, sent as interval (CIBA §7.3)")
+	c.durationVar(&o.longPoll, "long-poll", "CIBA_OP_LONG_POLL", 0, "hold a poll on a pending request up to `TIME` (at most 25s) and answer as soon as the user decides, so a poll-mode flow needs one token request (long polling, which CIBA allows the OP; clients should allow 30 s per token request); 0 answers at once")
 	c.durationVar(&o.defaultExpiry, "default-expiry", "CIBA_OP_DEFAULT_EXPIRY", 120*time.Second, "expires_in (`TIME`) when the client sends no requested_expiry")
 	c.durationVar(&o.minExpiry, "min-expiry", "CIBA_OP_MIN_EXPIRY", time.Second, "lower bound (`TIME`) of a requested_expiry")
 	c.durationVar(&o.maxExpiry, "max-expiry", "CIBA_OP_MAX_EXPIRY", 600*time.Second, "upper bound (`TIME`) of a requested_expiry")
@@ -118,6 +120,9 @@ func runServe(ctx context.Context, e Env, args []string) int {
 	}
 	if o.minExpiry > o.defaultExpiry || o.defaultExpiry > o.maxExpiry {
 		return c.usageError(e, "expiry bounds must satisfy --min-expiry <= --default-expiry <= --max-expiry")
+	}
+	if o.longPoll < 0 || o.longPoll > op.MaxLongPoll {
+		return c.usageError(e, fmt.Sprintf("--long-poll %s: want 0 to %s", o.longPoll, op.MaxLongPoll))
 	}
 	if o.deviceDecisionRate < 1 || o.deviceDecisionRate > 1_000_000 {
 		return c.usageError(e, fmt.Sprintf("--device-decision-rate %d: want 1 to 1000000", o.deviceDecisionRate))
@@ -263,6 +268,7 @@ func serve(ctx context.Context, e Env, o serveOptions, keys startKeys, notifyRoo
 		},
 		Provider: op.Config{
 			Interval:          o.interval,
+			LongPoll:          o.longPoll,
 			DefaultExpiry:     o.defaultExpiry,
 			MinExpiry:         o.minExpiry,
 			MaxExpiry:         o.maxExpiry,

@@ -19,6 +19,8 @@ func TestServeUsageErrors(t *testing.T) {
 	for _, args := range [][]string{
 		{"--interval", "500ms"},
 		{"--interval", "-1s"},
+		{"--long-poll", "26s"},
+		{"--long-poll", "-1s"},
 		{"--min-expiry", "10s", "--default-expiry", "5s"},
 		{"--realm", "a.b"},
 		{"--log-level", "loud"},
