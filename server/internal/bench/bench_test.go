@@ -151,6 +151,22 @@ func TestSampleUntil(t *testing.T) {
 	}
 }
 
+// TestReportLongPoll: a run with ciba-op's long polling says so.
+func TestReportLongPoll(t *testing.T) {
+	s := settings{conns: 16, interval: time.Second, window: time.Second, pending: []int{20000, 100000}, longPoll: 10 * time.Second}
+	var buf bytes.Buffer
+	printReport(&buf, machine{}, s, nil)
+	if !strings.Contains(buf.String(), "ciba-op:   serve --long-poll 10s") {
+		t.Fatalf("report does not say ciba-op held polls:\n%s", buf.String())
+	}
+	s.longPoll = 0
+	buf.Reset()
+	printReport(&buf, machine{}, s, nil)
+	if strings.Contains(buf.String(), "long-poll") {
+		t.Fatalf("report names long polling that was off:\n%s", buf.String())
+	}
+}
+
 // TestReportPhases checks that a run of some phases says so.
 func TestReportPhases(t *testing.T) {
 	s := settings{conns: 16, interval: time.Second, window: time.Second, pending: []int{20000, 100000}, phases: map[string]bool{"pending": true}}
@@ -166,7 +182,7 @@ func TestMainUsage(t *testing.T) {
 	if code := Main(context.Background(), []string{"--help"}, &out, &errb); code != 0 || !strings.Contains(out.String(), "EXIT CODES") {
 		t.Fatalf("--help: exit %d\n%s%s", code, out.String(), errb.String())
 	}
-	for _, args := range [][]string{{"--bogus"}, {"--pending", "5,1"}, {"--only", "keycloak"}, {"--interval", "100ms"}, {"--phases", "flows,warp"}, {"extra"}} {
+	for _, args := range [][]string{{"--bogus"}, {"--pending", "5,1"}, {"--only", "keycloak"}, {"--interval", "100ms"}, {"--phases", "flows,warp"}, {"--long-poll", "-1s"}, {"extra"}} {
 		out.Reset()
 		errb.Reset()
 		if code := Main(context.Background(), args, &out, &errb); code != 2 {

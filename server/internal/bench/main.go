@@ -39,6 +39,7 @@ type settings struct {
 	window       time.Duration
 	maxFlows     int
 	interval     time.Duration
+	longPoll     time.Duration // ciba-op serve --long-poll; 0: off, its default
 	pending      []int
 	latencyFlows int
 	only         string
@@ -87,6 +88,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.DurationVar(&s.window, "window", 15*time.Second, "length of each measured window")
 	fs.IntVar(&s.maxFlows, "max-flows", 200000, "bound on the flows one measurement starts")
 	fs.DurationVar(&s.interval, "interval", time.Second, "poll interval: ciba-op --interval, and the wait between polls for oidc-provider, which sends none")
+	fs.DurationVar(&s.longPoll, "long-poll", 0, "start ciba-op with --long-poll `TIME` (it holds a poll on a pending request until the decision): its flows then need one token request; 0 (the default) runs ciba-op's default, no long polling. oidc-provider is the same either way")
 	fs.StringVar(&pending, "pending", "20000,100000", "pending request counts at which RSS is read (comma-separated, increasing)")
 	fs.IntVar(&s.latencyFlows, "latency-flows", 300, "flows, one at a time, for each latency figure")
 	fs.StringVar(&s.only, "only", "", "run one OP only: ciba-op or oidc-provider (ratios are then n/a)")
@@ -125,7 +127,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	if s.pending, err = parseCounts(pending); err != nil || fs.NArg() > 0 || s.conns < 1 || s.maxInFlight < s.conns ||
-		s.window <= 0 || s.interval < time.Second || (s.only != "" && s.only != "ciba-op" && s.only != "oidc-provider") {
+		s.window <= 0 || s.interval < time.Second || s.longPoll < 0 || (s.only != "" && s.only != "ciba-op" && s.only != "oidc-provider") {
 		fmt.Fprintf(stderr, "%s: invalid flags (see --help)\n", Name)
 		return 2
 	}
@@ -266,7 +268,7 @@ func runOn(ctx context.Context, name string, bins binaries, dir string, st *opSt
 	var t *target
 	var err error
 	if name == "ciba-op" {
-		t, err = startCibaOP(ctx, bins, dir, st, s.interval)
+		t, err = startCibaOP(ctx, bins, dir, st, s.interval, s.longPoll)
 	} else {
 		t, err = startOIDCProvider(ctx, bins, st, n.url, s.interval)
 	}

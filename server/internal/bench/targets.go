@@ -179,7 +179,7 @@ const defaultUserPassword = "password"
 
 // startCibaOP starts ciba-op serve and a ciba-authenticator for the user
 // "user" that approves every request at once.
-func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, interval time.Duration) (_ *target, err error) {
+func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, interval, longPoll time.Duration) (_ *target, err error) {
 	t := &target{name: "ciba-op", interval: interval, certs: st.certs, roots: st.roots, push: true,
 		accessTokens: "JWT ES256", decisionKey: oauth.ReqRef, decisions: newDecisionLog()}
 	ready := make(chan string, 1)
@@ -188,6 +188,9 @@ func startCibaOP(ctx context.Context, bins binaries, dir string, st *opState, in
 		// One device approves every flow: lift its rate limit, which
 		// guards against a flooding device, not against a load test.
 		"--device-decision-rate", "1000000")
+	if longPoll > 0 {
+		cmd.Args = append(cmd.Args, "--long-poll", longPoll.String())
+	}
 	cmd.Env = os.Environ()
 	op, err := startProc("ciba-op", cmd, func(line string, _ time.Time) {
 		if strings.HasPrefix(line, "ciba-op ready ") {
