@@ -227,8 +227,12 @@ func run0(ctx context.Context, s settings, bins binaries, stdout, stderr io.Writ
 		}
 		if s.phases["pending"] {
 			// A fresh process: the RSS figures count pending requests, not
-			// the tokens and redeemed requests the flows left behind.
-			if err := runOn(ctx, name, bins, dir, st, n, s, logf, func(t *target) error { return measurePending(ctx, t, s, r, logf) }); err != nil {
+			// the tokens and redeemed requests the flows left behind. It
+			// answers at once: the figure is the answers to polls on
+			// pending requests, which long polling would hold.
+			ps := s
+			ps.longPoll = 0
+			if err := runOn(ctx, name, bins, dir, st, n, ps, logf, func(t *target) error { return measurePending(ctx, t, s, r, logf) }); err != nil {
 				return err
 			}
 		}

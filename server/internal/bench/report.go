@@ -211,7 +211,7 @@ func printReport(w io.Writer, m machine, s settings, all []*results) {
 	fmt.Fprintf(w, "settings:  C=%d, poll interval %s, warm-up %s, window %s, at most %d flows in flight, %d flows per latency figure\n",
 		s.conns, s.interval, s.warmup, s.window, s.maxInFlight, s.latencyFlows)
 	if s.longPoll > 0 {
-		fmt.Fprintf(w, "ciba-op:   serve --long-poll %s (it holds a poll on a pending request until the decision; not its default)\n", s.longPoll)
+		fmt.Fprintf(w, "ciba-op:   serve --long-poll %s in the flows and latency rows (it holds a poll on a pending request until the decision; not its default); the pending rows without it\n", s.longPoll)
 	}
 	fmt.Fprintf(w, "yardstick: one RSA-2048 PKCS#1 v1.5 signature (Go crypto/rsa, one core) = %.3f ms\n\n", ms(m.rsaSig))
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
