@@ -115,10 +115,13 @@ type Device struct {
 
 	msgs        chan *nats.Msg
 	reconnected chan struct{}
-	closed      chan struct{}
-	closedOnce  sync.Once
-	out         chan channel.AuthRequest
-	closures    chan Closure
+	// dropped tells the pump that NATS dropped messages of the device's
+	// subscription (a slow consumer): announcements may be lost.
+	dropped    chan struct{}
+	closed     chan struct{}
+	closedOnce sync.Once
+	out        chan channel.AuthRequest
+	closures   chan Closure
 
 	// ctx is the device's own lifecycle, cancelled by Close.
 	ctx       context.Context
@@ -149,6 +152,7 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		decideSubject:  channel.DeviceDecideSubject(cfg.Realm, cr.DeviceID),
 		msgs:           make(chan *nats.Msg, 256),
 		reconnected:    make(chan struct{}, 1),
+		dropped:        make(chan struct{}, 1),
 		closed:         make(chan struct{}),
 		out:            make(chan channel.AuthRequest),
 		closures:       make(chan Closure, 16),
@@ -175,6 +179,13 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 			}
 		}),
 		nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+			if errors.Is(err, nats.ErrSlowConsumer) {
+				select {
+				case d.dropped <- struct{}{}:
+				default: // a list is already due
+				}
+				return
+			}
 			d.log.Warn("nats.error", "err", err)
 		}),
 		nats.ClosedHandler(func(*nats.Conn) {
@@ -196,14 +207,14 @@ func Connect(ctx context.Context, cfg Config) (*Device, error) {
 		d.nc.Close()
 		return nil, fmt.Errorf("device: subscribe: %w", err)
 	}
-	initial, err := d.Pending(ctx)
+	initial, more, err := d.pending(ctx)
 	if err != nil {
 		d.nc.Close()
 		return nil, err
 	}
 	d.log.Info("device.connected", "device", cr.DeviceID, "user", cr.User, "realm", cfg.Realm, "kid", cr.Key.KeyID())
 	d.ctx, d.cancel = context.WithCancel(context.Background())
-	go d.pump(initial)
+	go d.pump(initial, more)
 	return d, nil
 }
 

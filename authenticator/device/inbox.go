@@ -17,6 +17,12 @@ const maxMessage = 64 << 10
 // maxQueued bounds the requests waiting for the reader of Requests.
 const maxQueued = 1024
 
+// relistWait is how soon the device lists the pending requests again
+// after it missed some (its queue was full, NATS dropped announcements
+// for a slow consumer, or the OP's list was cut short), once its queue has
+// room: every request still pending reaches it in the end.
+const relistWait = 250 * time.Millisecond
+
 // Bounds of the wait between two attempts to list the pending requests
 // after a reconnect.
 const (
@@ -62,16 +68,23 @@ func checkAuthRequest(r *channel.AuthRequest, user string, now time.Time) error 
 // protocol step 1), oldest first, leaving out any that is malformed,
 // another user's or expired.
 func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
+	reqs, _, err := d.pending(ctx)
+	return reqs, err
+}
+
+// pending is Pending that also reports whether the OP left requests out
+// of the list (channel.PendingResponse.More).
+func (d *Device) pending(ctx context.Context) ([]channel.AuthRequest, bool, error) {
 	var resp channel.PendingResponse
 	req := channel.PendingRequest{Version: channel.Version}
 	if err := request(ctx, d.nc, d.cfg.RequestTimeout, d.pendingSubject, req, &resp); err != nil {
-		return nil, fmt.Errorf("device: pending: %w", err)
+		return nil, false, fmt.Errorf("device: pending: %w", err)
 	}
 	switch {
 	case resp.Error != "":
-		return nil, &RefusedError{Code: resp.Error, Description: resp.ErrorDescription}
+		return nil, false, &RefusedError{Code: resp.Error, Description: resp.ErrorDescription}
 	case resp.Version != channel.Version:
-		return nil, fmt.Errorf("device: pending: reply version %d, want %d", resp.Version, channel.Version)
+		return nil, false, fmt.Errorf("device: pending: reply version %d, want %d", resp.Version, channel.Version)
 	}
 	user, now := d.User(), d.cfg.Now()
 	reqs := make([]channel.AuthRequest, 0, len(resp.Requests))
@@ -82,7 +95,7 @@ func (d *Device) Pending(ctx context.Context) ([]channel.AuthRequest, error) {
 		}
 		reqs = append(reqs, r)
 	}
-	return reqs, nil
+	return reqs, resp.More, nil
 }
 
 // Closure tells that a request delivered by [Device.Requests] no longer
@@ -142,18 +155,27 @@ func (d *Device) Closed() <-chan Closure { return d.closures }
 // pump owns the queue behind Requests: it feeds the initial pending
 // requests, then announced ones, refreshing the pending list after each
 // reconnect, delivers each auth_req_id once, and applies closures.
-func (d *Device) pump(initial []channel.AuthRequest) {
+func (d *Device) pump(initial []channel.AuthRequest, more bool) {
 	defer close(d.done)
 	defer close(d.out)
 	seen := newSeenSet()
 	var queue []channel.AuthRequest
+	// relist fires relistWait after the device missed requests; it is
+	// nil while nothing was missed.
+	var relist <-chan time.Time
+	missed := func() {
+		if relist == nil {
+			relist = time.After(relistWait)
+		}
+	}
 	add := func(r channel.AuthRequest, source string) {
 		if seen.get(r.AuthReqID) != nil {
 			d.log.Debug("device.request_seen", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "source", source)
 			return
 		}
 		if len(queue) >= maxQueued {
-			d.log.Warn("device.request_dropped", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "reason", "too many waiting")
+			d.log.Warn("device.request_dropped", oauth.LogAttrReq, oauth.ReqRef(r.AuthReqID), "reason", "too many waiting", "then", "listed again once some are answered")
+			missed()
 			return
 		}
 		seen.add(r.AuthReqID, &tracked{expiresAt: r.ExpiresAt}, d.cfg.Now().Unix())
@@ -186,6 +208,9 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 	for _, r := range initial {
 		add(r, "pending")
 	}
+	if more {
+		missed()
+	}
 	// refresh lists the pending requests again after a reconnect; when
 	// the OP does not answer yet (it may reconnect after the device), it
 	// tries again later, backing off up to maxRefreshBackoff. A request
@@ -197,7 +222,7 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 	var backoff time.Duration
 	refresh := func() {
 		retry = nil
-		reqs, err := d.Pending(d.ctx)
+		reqs, more, err := d.pending(d.ctx)
 		if err != nil {
 			if d.ctx.Err() != nil {
 				return
@@ -212,6 +237,11 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 		for _, r := range reqs {
 			listed[r.AuthReqID] = true
 			add(r, "pending")
+		}
+		if more {
+			// Not the whole list: what it lacks may still be pending.
+			missed()
+			return
 		}
 		for id, t := range seen.m {
 			if !t.closed && !listed[id] {
@@ -259,6 +289,16 @@ func (d *Device) pump(initial []channel.AuthRequest) {
 			backoff = 0
 			refresh()
 		case <-retry:
+			refresh()
+		case <-d.dropped:
+			d.log.Warn("device.announcements_dropped", "reason", "NATS dropped messages for a slow consumer", "then", "listed again")
+			missed()
+		case <-relist:
+			relist = nil
+			if len(queue) >= maxQueued/2 {
+				missed() // once the reader has taken some
+				continue
+			}
 			refresh()
 		}
 	}

@@ -3,6 +3,7 @@ package bus
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"testing"
 	"time"
 
@@ -114,5 +115,47 @@ func TestDeviceRateLimit(t *testing.T) {
 	}
 	if got := h.dec.decisions(); len(got) != 2 {
 		t.Fatalf("decisions %+v", got)
+	}
+}
+
+// TestPendingListFitsInOneMessage: a user with more pending requests than
+// one NATS message holds (64 KiB on the embedded server) gets the oldest
+// that fit, marked More, instead of no answer at all.
+func TestPendingListFitsInOneMessage(t *testing.T) {
+	h := newHarness(t)
+	h.dec.many = 1000
+	dev := h.enroll(t, "user")
+	var p channel.PendingResponse
+	request(t, dev.nc, channel.DevicePendingSubject("master", dev.id), channel.PendingRequest{Version: 1}, &p)
+	if p.Error != "" || !p.More || len(p.Requests) == 0 || len(p.Requests) >= 1000 {
+		t.Fatalf("pending list of 1000: error %q, more %v, %d requests; want some of them and more", p.Error, p.More, len(p.Requests))
+	}
+	for i, r := range p.Requests {
+		if want := fmt.Sprintf("pending-user-%05d", i); r.AuthReqID != want {
+			t.Fatalf("request %d is %s, want %s: the oldest first", i, r.AuthReqID, want)
+		}
+	}
+	h.dec.many = 3
+	var all channel.PendingResponse
+	request(t, dev.nc, channel.DevicePendingSubject("master", dev.id), channel.PendingRequest{Version: 1}, &all)
+	if all.More || len(all.Requests) != 3 {
+		t.Fatalf("pending list of 3: more %v, %d requests; want all 3", all.More, len(all.Requests))
+	}
+}
+
+// TestFitPending: the oldest requests whose encodings fit the budget; at
+// least one.
+func TestFitPending(t *testing.T) {
+	reqs := []channel.AuthRequest{{AuthReqID: "a"}, {AuthReqID: "b"}, {AuthReqID: "c"}}
+	one, _ := json.Marshal(reqs[0])
+	for _, tt := range []struct {
+		budget int
+		n      int
+		more   bool
+	}{{1 << 20, 3, false}, {2 * (len(one) + 1), 2, true}, {1, 1, true}} {
+		got, more := fitPending(reqs, tt.budget)
+		if len(got) != tt.n || more != tt.more {
+			t.Errorf("budget %d: %d requests, more %v; want %d, %v", tt.budget, len(got), more, tt.n, tt.more)
+		}
 	}
 }

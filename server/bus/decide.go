@@ -68,7 +68,31 @@ func (r *Responder) pending(ctx context.Context, d Decider, subject, reply strin
 		r.log.Error("channel.pending_failed", "err", err)
 		return fail(dev, refusal{channel.ErrInternal, "internal error"})
 	}
-	return channel.PendingResponse{Version: channel.Version, Requests: reqs}
+	kept, more := fitPending(reqs, maxPendingReply)
+	return channel.PendingResponse{Version: channel.Version, Requests: kept, More: more}
+}
+
+// maxPendingReply bounds the encoded requests of a pending list: below
+// the embedded NATS server's 64 KiB message limit (and the 1 MiB default
+// of others), leaving room for the envelope.
+const maxPendingReply = 48 << 10
+
+// fitPending returns the first of reqs (the oldest) whose JSON encodings
+// add up to at most budget bytes, and whether any were left out. The
+// first request is kept whatever its size: a list holds at least one.
+func fitPending(reqs []channel.AuthRequest, budget int) ([]channel.AuthRequest, bool) {
+	size := 0
+	for i, q := range reqs {
+		b, err := json.Marshal(q)
+		if err != nil {
+			return reqs[:i], true
+		}
+		size += len(b) + 1 // and a comma
+		if size > budget && i > 0 {
+			return reqs[:i], true
+		}
+	}
+	return reqs, false
 }
 
 // decide verifies a decision signed by the sending device's enrolled key

@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"path/filepath"
 	"strings"
@@ -40,6 +41,9 @@ type decider struct {
 	// sink is told each accepted decision, as the OP's lifecycle tells
 	// the Responder (op.Config.Transitions).
 	sink authreq.Sink
+	// many, when set, is how many pending requests Pending lists (each
+	// with a long binding message) instead of "pending-<user>" alone.
+	many int
 }
 
 func (d *decider) Decide(_ context.Context, user, id string, v authreq.Verdict) error {
@@ -65,6 +69,14 @@ func (d *decider) Decide(_ context.Context, user, id string, v authreq.Verdict) 
 }
 
 func (d *decider) Pending(_ context.Context, user string) ([]channel.AuthRequest, error) {
+	if d.many > 0 {
+		out := make([]channel.AuthRequest, d.many)
+		for i := range out {
+			out[i] = channel.AuthRequest{Version: 1, AuthReqID: fmt.Sprintf("pending-%s-%05d", user, i), User: user,
+				BindingMessage: strings.Repeat("m", 200)}
+		}
+		return out, nil
+	}
 	return []channel.AuthRequest{{Version: 1, AuthReqID: "pending-" + user, User: user}}, nil
 }
 

@@ -48,10 +48,14 @@ type PendingRequest struct {
 	Version int `json:"v"`
 }
 
-// PendingResponse lists pending requests, oldest first.
+// PendingResponse lists pending requests, oldest first. A list that
+// would not fit in one NATS message holds the oldest that do, and More is
+// set: the others are still pending, and a later list shows them once
+// some are decided.
 type PendingResponse struct {
 	Version          int           `json:"v"`
 	Requests         []AuthRequest `json:"requests"`
+	More             bool          `json:"more,omitempty"`
 	Error            string        `json:"error,omitempty"`
 	ErrorDescription string        `json:"error_description,omitempty"`
 }

@@ -29,6 +29,10 @@ type Config struct {
 	Users map[string]string
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
+	// ListLimit, when positive, is the most requests a pending list
+	// holds; a longer one is cut there and marked More, as the OP does
+	// with a list that would not fit in one NATS message.
+	ListLimit int
 }
 
 // Decision is a decision the fake OP accepted.
@@ -65,9 +69,10 @@ type OP struct {
 	// Realm is the realm served.
 	Realm string
 
-	now  func() time.Time
-	port int
-	tb   testing.TB
+	now       func() time.Time
+	listLimit int
+	port      int
+	tb        testing.TB
 
 	mu          sync.Mutex
 	ns          *server.Server
@@ -98,7 +103,7 @@ func Start(tb testing.TB, cfg Config) *OP {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	op := &OP{Realm: cfg.Realm, now: cfg.Now, tb: tb, users: cfg.Users, devices: map[string]*Device{},
+	op := &OP{Realm: cfg.Realm, now: cfg.Now, listLimit: cfg.ListLimit, tb: tb, users: cfg.Users, devices: map[string]*Device{},
 		requests: map[string]*request{}, jtis: map[string]sent{}, admitted: map[string]bool{}, decided: make(chan Decision, 100),
 		auth: &auth{nkeys: map[string]bool{}, conns: map[string][]uint64{}}}
 	op.ns = startNATS(tb, op.options(-1))
@@ -587,6 +592,10 @@ func (op *OP) pending(m *nats.Msg) any {
 	for _, id := range op.order {
 		r := op.requests[id]
 		if r.req.User == d.User && !r.decided && r.req.ExpiresAt > now {
+			if op.listLimit > 0 && len(out.Requests) == op.listLimit {
+				out.More = true
+				break
+			}
 			out.Requests = append(out.Requests, r.req)
 		}
 	}
