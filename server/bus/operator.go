@@ -35,12 +35,13 @@ func OperatorKey(path string) (string, error) {
 			return "", fmt.Errorf("bus: operator nkey: %w", err)
 		}
 		seed, _ := kp.Seed()
-		if err := writeNew(path, append(seed, '\n')); err != nil {
-			if !errors.Is(err, fs.ErrExist) {
-				return "", fmt.Errorf("bus: operator nkey: %w", err)
-			}
+		err = writeNew(path, append(seed, '\n'))
+		switch {
+		case errors.Is(err, fs.ErrExist):
 			// Another process created it first: use theirs.
 			kp, err = ReadOperatorSeed(path)
+		case err != nil:
+			return "", fmt.Errorf("bus: operator nkey: %w", err)
 		}
 	}
 	if err != nil {
