@@ -29,19 +29,24 @@ const maxWait = 5 * time.Second
 // nats.ErrNoResponders, until ctx ends or maxWait has passed; it then
 // returns that last error.
 func Get(ctx context.Context, kv jetstream.KeyValue, key string) (jetstream.KeyValueEntry, error) {
+	e, err := kv.Get(ctx, key)
+	if !errors.Is(err, nats.ErrNoResponders) {
+		return e, err // the common case: no timer, no new context
+	}
 	ctx, cancel := context.WithTimeout(ctx, maxWait)
 	defer cancel()
+	t := time.NewTimer(retryWait)
+	defer t.Stop()
 	for {
-		e, err := kv.Get(ctx, key)
-		if !errors.Is(err, nats.ErrNoResponders) {
-			return e, err
-		}
-		t := time.NewTimer(retryWait)
 		select {
 		case <-ctx.Done():
-			t.Stop()
 			return nil, err
 		case <-t.C:
 		}
+		e, err = kv.Get(ctx, key)
+		if !errors.Is(err, nats.ErrNoResponders) {
+			return e, err
+		}
+		t.Reset(retryWait)
 	}
 }
