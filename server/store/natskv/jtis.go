@@ -3,7 +3,6 @@ package natskv
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -68,33 +67,5 @@ func (s *JTIs) UseJTI(ctx context.Context, key string, expiry, now time.Time) er
 // DeleteExpiredJTIs implements store.JTIStore: it purges the keys expired
 // before cutoff at the revision read, then the old purge markers.
 func (s *JTIs) DeleteExpiredJTIs(ctx context.Context, cutoff time.Time) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	keys, err := listKeys(ctx, s.kv)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range keys {
-		var r jtiRecord
-		rev, err := getJSON(ctx, s.kv, k, &r)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if !r.Until.Before(cutoff) {
-			continue
-		}
-		ok, err := purgeAt(ctx, s.kv, k, rev)
-		if err != nil {
-			return n, fmt.Errorf("natskv: forget jti: %w", err)
-		}
-		if ok {
-			n++
-		}
-	}
-	return n, purgeMarkers(ctx, s.kv)
+	return purgeExpired(ctx, s.kv, cutoff, func(r *jtiRecord) time.Time { return r.Until })
 }

@@ -80,3 +80,38 @@ func purgeMarkers(ctx context.Context, kv jetstream.KeyValue) error {
 	}
 	return nil
 }
+
+// purgeExpired purges, at the revision read, every record of kv (decoded
+// as R) whose until time is before cutoff, then the old purge markers. It
+// returns how many it purged; a record changed since it was read stays.
+func purgeExpired[R any](ctx context.Context, kv jetstream.KeyValue, cutoff time.Time, until func(*R) time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	keys, err := listKeys(ctx, kv)
+	if err != nil {
+		return 0, err
+	}
+	n := 0
+	for _, k := range keys {
+		var r R
+		rev, err := getJSON(ctx, kv, k, &r)
+		if errors.Is(err, store.ErrNotFound) {
+			continue
+		}
+		if err != nil {
+			return n, err
+		}
+		if !until(&r).Before(cutoff) {
+			continue
+		}
+		ok, err := purgeAt(ctx, kv, k, rev)
+		if err != nil {
+			return n, err
+		}
+		if ok {
+			n++
+		}
+	}
+	return n, purgeMarkers(ctx, kv)
+}

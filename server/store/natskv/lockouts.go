@@ -99,33 +99,5 @@ func (s *Lockouts) Succeed(ctx context.Context, key string, now time.Time) error
 
 // DeleteExpiredLockouts implements store.LockoutStore.
 func (s *Lockouts) DeleteExpiredLockouts(ctx context.Context, cutoff time.Time) (int, error) {
-	if err := ctx.Err(); err != nil {
-		return 0, err
-	}
-	keys, err := listKeys(ctx, s.kv)
-	if err != nil {
-		return 0, err
-	}
-	n := 0
-	for _, k := range keys {
-		var f store.Failures
-		rev, err := getJSON(ctx, s.kv, k, &f)
-		if errors.Is(err, store.ErrNotFound) {
-			continue
-		}
-		if err != nil {
-			return n, err
-		}
-		if !f.Until.Before(cutoff) {
-			continue
-		}
-		ok, err := purgeAt(ctx, s.kv, k, rev)
-		if err != nil {
-			return n, err
-		}
-		if ok {
-			n++
-		}
-	}
-	return n, purgeMarkers(ctx, s.kv)
+	return purgeExpired(ctx, s.kv, cutoff, func(f *store.Failures) time.Time { return f.Until })
 }
